@@ -1,0 +1,45 @@
+"""Run every benchmark, print a table, write data/bench.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import foundation
+
+TARGETS = {
+    "snapshot_100k_ms": ("<=", 2.0),
+    "snapshot_1000k_ms": ("<=", 6.0),
+    "store_ratio": (">=", 0.7),
+    "ring_bytes_per_tick": ("<=", 48),
+}
+
+
+def main() -> int:
+    started = time.time()
+    results = {}
+    for module in (foundation,):
+        print(f"running {module.__name__} …", file=sys.stderr, flush=True)
+        results.update(module.run())
+    print(f"\n{'figure':<40} {'value':>14}  target")
+    for key, value in results.items():
+        target = TARGETS.get(key)
+        mark = ""
+        if target:
+            op, bound = target
+            ok = value <= bound if op == "<=" else value >= bound
+            mark = f"{op} {bound}  {'ok' if ok else 'MISSED'}"
+        print(f"{key:<40} {value:>14,.2f}  {mark}")
+    out = Path("data") / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"results": results, "python": platform.python_version(),
+                               "seconds": round(time.time() - started, 1)}, indent=2))
+    print(f"\nwritten to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

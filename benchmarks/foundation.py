@@ -1,0 +1,110 @@
+"""Replay throughput, snapshot time, store write rate and ring memory."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.util import median_of
+from rtkit.buffer import RingBuffer
+from rtkit.replay import replay
+from rtkit.sim.record import write_recording
+from rtkit.store import TickStore
+
+T0 = 1_764_000_000_000_000_000
+
+
+def bench_replay(tmp: Path, frames: int = 200_000, runs: int = 3) -> dict:
+    rec = tmp / "replay.jsonl"
+    write_recording(rec, trades=frames, seed=1)
+
+    def once():
+        db = tmp / f"replay-{time.monotonic_ns()}.sqlite"
+        t = time.perf_counter()
+        s = replay(rec, db=db)
+        elapsed = time.perf_counter() - t
+        assert s["stored"] == frames
+        return frames / elapsed
+
+    return {"replay_frames_per_s": median_of(once, runs)}
+
+
+def _fill(ring: RingBuffer, n: int) -> None:
+    batch = [("BTC-USDT", i, T0 + i, 100.0 + i % 7, 0.5, i & 1) for i in range(1000)]
+    for _ in range(n // 1000):
+        ring.append("binance", T0, batch)
+
+
+def bench_snapshot(runs: int = 7) -> dict:
+    out = {}
+    for n in (100_000, 1_000_000):
+        ring = RingBuffer(n)
+        _fill(ring, n)
+
+        def snap(ring=ring):
+            t = time.perf_counter()
+            ring.snapshot()
+            return (time.perf_counter() - t) * 1e3
+
+        out[f"snapshot_{n // 1000}k_ms"] = median_of(snap, runs)
+        if n == 100_000:
+            dicts = ring.snapshot().to_dict("records")
+
+            def baseline(dicts=dicts):
+                t = time.perf_counter()
+                pd.DataFrame(dicts)
+                return (time.perf_counter() - t) * 1e3
+
+            out["snapshot_100k_list_of_dicts_ms"] = median_of(baseline, 3)
+        out["ring_bytes_per_tick"] = ring.nbytes / ring.capacity
+    df = pd.DataFrame(dicts)
+    out["dataframe_from_dicts_bytes_per_tick"] = df.memory_usage(deep=True).sum() / len(df)
+    return out
+
+
+def bench_store(tmp: Path, n: int = 200_000, runs: int = 3) -> dict:
+    rows = [("binance", "BTC-USDT", str(i), T0 + i, T0 + i, 100.0, 0.5, "buy") for i in range(n)]
+
+    def ours():
+        with TickStore(tmp / f"s-{time.monotonic_ns()}.sqlite") as store:
+            t = time.perf_counter()
+            store.write(rows)
+            return n / (time.perf_counter() - t)
+
+    def raw(same_schema: bool):
+        path = tmp / f"r-{time.monotonic_ns()}.sqlite"
+        if same_schema:  # the same tables, indexes and pragmas as TickStore: our overhead only
+            TickStore(path).close()
+            conn = sqlite3.connect(path)
+            conn.execute("PRAGMA synchronous=NORMAL")
+        else:  # a bare table with no key and no index
+            conn = sqlite3.connect(path)
+            conn.execute("CREATE TABLE ticks (venue TEXT, symbol TEXT, trade_id TEXT, "
+                         "timestamp INTEGER, received_at INTEGER, price REAL, volume REAL, "
+                         "side TEXT)")
+        t = time.perf_counter()
+        with conn:
+            conn.executemany("INSERT INTO ticks VALUES (?,?,?,?,?,?,?,?)", rows)
+        rate = n / (time.perf_counter() - t)
+        conn.close()
+        return rate
+
+    a = median_of(ours, runs)
+    b = median_of(lambda: raw(True), runs)
+    c = median_of(lambda: raw(False), runs)
+    return {"store_rows_per_s": a, "raw_executemany_same_schema_rows_per_s": b,
+            "store_ratio": a / b, "raw_executemany_bare_table_rows_per_s": c}
+
+
+def run() -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        out = {}
+        out.update(bench_replay(tmp))
+        out.update(bench_snapshot())
+        out.update(bench_store(tmp))
+        return out

@@ -1,0 +1,49 @@
+"""rtkit: real-time market trades over WebSocket, analysed live in Jupyter.
+
+Start here::
+
+    import rtkit
+    c = rtkit.collect("binance", ["BTC-USDT"])    # returns at once
+    c.df                                           # a DataFrame of validated ticks
+    c.stats, c.status                              # counters and state
+    c.stop()                                       # flushes to SQLite, joins threads
+"""
+
+import logging
+
+from rtkit.buffer import RingBuffer
+from rtkit.collector import Collector, collect, stop_all
+from rtkit.facade import (
+    connect_to_websocket,
+    log_error,
+    process_real_time_data,
+    start_real_time_collection,
+    store_data,
+)
+from rtkit.replay import replay
+from rtkit.store import StoreError, TickStore
+from rtkit.validate import AnomalyFilter, Reject
+from rtkit.venues import get_adapter, venue_names
+
+logging.getLogger("rtkit").addHandler(logging.NullHandler())
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnomalyFilter",
+    "Collector",
+    "Reject",
+    "RingBuffer",
+    "StoreError",
+    "TickStore",
+    "collect",
+    "connect_to_websocket",
+    "get_adapter",
+    "log_error",
+    "process_real_time_data",
+    "replay",
+    "start_real_time_collection",
+    "stop_all",
+    "store_data",
+    "venue_names",
+]

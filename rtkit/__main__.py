@@ -1,0 +1,5 @@
+import sys
+
+from rtkit.cli import main
+
+sys.exit(main())

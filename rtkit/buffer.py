@@ -1,0 +1,132 @@
+"""RingBuffer: the last N ticks in fixed-dtype numpy columns, snapshotted to pandas.
+
+One thread writes (the collector's receive thread, or a replay); any thread
+may read. A short lock around each frame's write and around the snapshot copy
+means a reader never sees half a row, and the writer never waits longer than
+one copy. Memory is fixed at construction: 47 bytes per tick when trade ids
+are integers (ids that are not integers are kept in an extra object column).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+
+from rtkit.frame import tick_frame
+
+DEFAULT_CAPACITY = 1_000_000
+
+
+class RingBuffer:
+    """Fixed-capacity columnar store of the most recent ticks; oldest rows are overwritten."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise ValueError(f"capacity must be a positive int (e.g. 1_000_000), not {capacity!r}")
+        self.capacity = capacity
+        self._ts = np.zeros(capacity, np.int64)
+        self._recv = np.zeros(capacity, np.int64)
+        self._price = np.zeros(capacity, np.float64)
+        self._volume = np.zeros(capacity, np.float64)
+        self._side = np.zeros(capacity, np.int8)
+        self._venue = np.zeros(capacity, np.int16)
+        self._symbol = np.zeros(capacity, np.int32)
+        self._tid = np.zeros(capacity, np.int64)
+        self._tid_text: np.ndarray | None = None  # allocated on the first non-int id
+        self._venues: list[str] = []
+        self._venue_codes: dict[str, int] = {}
+        self._symbols: list[str] = []
+        self._symbol_codes: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.total = 0  # ticks ever appended
+
+    def __len__(self) -> int:
+        return min(self.total, self.capacity)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the columns."""
+        cols = (self._ts, self._recv, self._price, self._volume, self._side, self._venue,
+                self._symbol, self._tid, self._tid_text)
+        return sum(c.nbytes for c in cols if c is not None)
+
+    def _code(self, codes: dict[str, int], names: list[str], name: str) -> int:
+        code = codes.get(name)
+        if code is None:
+            code = codes[name] = len(names)
+            names.append(name)
+        return code
+
+    def append(self, venue: str, received_at_ns: int, ticks: list) -> None:
+        """Append one frame's ticks (tuples from a venue adapter). Writer thread only."""
+        with self._lock:
+            v = self._venue_codes.get(venue)
+            if v is None:
+                v = self._code(self._venue_codes, self._venues, venue)
+            cap = self.capacity
+            i = self.total % cap
+            codes = self._symbol_codes
+            for sym, tid, ts, price, volume, side in ticks:
+                s = codes.get(sym)
+                if s is None:
+                    s = self._code(codes, self._symbols, sym)
+                self._ts[i] = ts
+                self._recv[i] = received_at_ns
+                self._price[i] = price
+                self._volume[i] = volume
+                self._side[i] = side
+                self._venue[i] = v
+                self._symbol[i] = s
+                if type(tid) is int:
+                    self._tid[i] = tid
+                    if self._tid_text is not None:
+                        self._tid_text[i] = None
+                else:
+                    if self._tid_text is None:
+                        self._tid_text = np.full(cap, None, object)
+                    self._tid_text[i] = tid
+                i += 1
+                if i == cap:
+                    i = 0
+            self.total += len(ticks)
+
+    def _ordered(self, column: np.ndarray, n: int) -> np.ndarray:
+        """A fresh copy of the newest ``n`` rows of a column, oldest first."""
+        cap = self.capacity
+        end = (self.total % cap) or cap  # one past the newest row
+        if end >= n:
+            return column[end - n : end].copy()
+        return np.concatenate((column[cap - (n - end) :], column[:end]))
+
+    def tail(self, n: int | None = None) -> pd.DataFrame:
+        """The newest ``n`` ticks (all of them when None) as a DataFrame, oldest first."""
+        with self._lock:
+            size = len(self)
+            n = size if n is None else max(0, min(int(n), size))
+            cols = {name: self._ordered(col, n) for name, col in (
+                ("timestamp", self._ts), ("received_at", self._recv), ("price", self._price),
+                ("volume", self._volume), ("side", self._side), ("venue", self._venue),
+                ("symbol", self._symbol), ("tid", self._tid))}
+            text = None if self._tid_text is None else self._ordered(self._tid_text, n)
+            venues, symbols = list(self._venues), list(self._symbols)
+        tid = cols.pop("tid")
+        if text is not None:
+            missing = np.equal(text, None)
+            text[missing] = tid[missing].astype(str)
+            tid = text
+        return tick_frame(
+            timestamp=cols["timestamp"], received_at=cols["received_at"],
+            venue_codes=cols["venue"], venues=venues,
+            symbol_codes=cols["symbol"], symbols=symbols,
+            price=cols["price"], volume=cols["volume"], side_codes=cols["side"],
+            trade_id=tid,
+        )
+
+    def snapshot(self) -> pd.DataFrame:
+        """Every tick in the buffer as a fresh DataFrame, in arrival order."""
+        return self.tail(None)
+
+    def __repr__(self) -> str:
+        return f"RingBuffer({len(self):,}/{self.capacity:,} ticks, {self.total:,} appended)"

@@ -1,0 +1,201 @@
+"""``rtkit demo | collect | replay | sim``: the Python API, from a shell, with the same words."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from rtkit.analysis import ohlcv
+from rtkit.collector import Collector
+from rtkit.replay import replay
+from rtkit.sim import Simulator, dialect_names
+from rtkit.store import TickStore
+from rtkit.venues import venue_names
+
+DEMO_DB = Path("data") / "demo.sqlite"
+DEMO_SYMBOLS = ["BTC-USDT", "ETH-USDT"]
+
+
+class _Progress:
+    """One live line on stderr: rewritten in place on a terminal, once a second otherwise."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def show(self, stats: dict, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < (0.25 if self.tty else 1.0):
+            return
+        self.last = now
+        line = (f"{stats['status']:<10} ticks {stats['ticks']:>9,}  "
+                f"{stats['ticks_per_s']:>9,.0f}/s  "
+                f"stored {stats['stored']:>9,}  pending {stats['pending']:>7,}  "
+                f"rejected {stats['rejected']:>5,}  reconnects {stats['reconnects']}")
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _run_until(collector: Collector, duration_s: float | None, progress: _Progress | None) -> None:
+    """Run until the duration is over, Ctrl-C or SIGTERM; then stop (which flushes)."""
+    done = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    try:
+        collector.start()
+        while not done.is_set() and collector.running:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if progress:
+                progress.show(collector.stats)
+            done.wait(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        collector.stop()
+        if progress:
+            progress.show(collector.stats, force=True)
+            progress.end()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _summary_keys(stats: dict) -> dict:
+    keys = ("frames", "ticks", "stored", "duplicates", "rejected", "rejected_by_reason", "control",
+            "reconnects", "gaps", "missing_trades", "pending", "dropped_overflow", "status",
+            "last_error")
+    return {k: stats[k] for k in keys if k in stats}
+
+
+def _print_summary(summary: dict, db) -> None:
+    print(f"frames {summary['frames']:,}  ticks {summary['ticks']:,}  stored {summary['stored']:,}"
+          f"  duplicates {summary['duplicates']:,}  rejected {summary['rejected']:,}"
+          f"  control {summary['control']:,}")
+    if summary.get("rejected_by_reason"):
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["rejected_by_reason"].items()))
+        print(f"rejects by reason: {reasons}")
+    print(f"database: {db}")
+
+
+def cmd_demo(args) -> int:
+    db = Path(args.db)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    print(f"rtkit demo: local {args.venue} simulator on 127.0.0.1 → collector → {db} "
+          f"({args.duration:g} s at {args.rate:,.0f} trades/s)")
+    with Simulator(args.venue, rate=args.rate, seed=args.seed) as sim:
+        collector = Collector(args.venue, DEMO_SYMBOLS, url=sim.url, db=db, name="demo",
+                              flush_interval_s=0.5)
+        _run_until(collector, args.duration, _Progress())
+    stats = collector.stats
+    _print_summary(_summary_keys(stats), db)
+    with TickStore(db, readonly=True) as store:
+        ticks = store.ticks()
+    print(f"\n{len(ticks):,} ticks read back from SQLite; 1-minute OHLCV bars:")
+    import pandas as pd
+
+    with pd.option_context("display.width", 120, "display.max_columns", 10):
+        print(ohlcv(ticks, "1min").round(6).to_string())
+    ok = stats["stored"] == len(ticks) and stats["pending"] == 0 and stats["stored"] > 0
+    print("\ndemo OK: every collected tick is in SQLite" if ok else "\ndemo FAILED: see above")
+    return 0 if ok else 1
+
+
+def cmd_collect(args) -> int:
+    collector = Collector(args.venue, args.symbols, db=args.db, url=args.url,
+                          record_raw=args.record, flush_interval_s=args.flush_interval)
+    _run_until(collector, args.duration, _Progress())
+    summary = _summary_keys(collector.stats)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary, args.db)
+    return 0 if str(collector.status) != "failed" else 1
+
+
+def cmd_replay(args) -> int:
+    summary = replay(args.file, db=args.db)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary, args.db)
+    return 0
+
+
+def cmd_sim(args) -> int:
+    sim = Simulator(args.venue, port=args.port, rate=args.rate, count=args.count,
+                    seed=args.seed).start()
+    print(f"rtkit sim: {args.venue} on {sim.url} (Ctrl-C to stop)", flush=True)
+    try:
+        sim.run_for(args.duration)
+    except KeyboardInterrupt:
+        sim.stop()
+    print(f"served {len(sim.trades):,} trades in {sim.frames_sent:,} frames "
+          f"over {sim.connections} connection(s)")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rtkit", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="simulator → collector → SQLite, then a summary")
+    d.add_argument("--venue", default="binance", choices=dialect_names())
+    d.add_argument("--duration", type=float, default=6.0, help="seconds to collect (default 6)")
+    d.add_argument("--rate", type=float, default=2_000.0, help="trades/s the simulator sends")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--db", default=str(DEMO_DB))
+    d.set_defaults(func=cmd_demo)
+
+    c = sub.add_parser("collect", help="collect live trades until --duration, Ctrl-C or SIGTERM")
+    c.add_argument("venue", choices=venue_names())
+    c.add_argument("symbols", nargs="+", help="e.g. BTC-USDT ETH-USDT")
+    c.add_argument("--db", default="data/ticks.sqlite")
+    c.add_argument("--url", help="endpoint instead of the venue's public one")
+    c.add_argument("--duration", type=float, help="seconds (default: until stopped)")
+    c.add_argument("--record", help="also write every raw frame to this .jsonl[.gz] file")
+    c.add_argument("--flush-interval", type=float, default=1.0, help="seconds between flushes")
+    c.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
+    c.set_defaults(func=cmd_collect)
+
+    r = sub.add_parser("replay", help="push a raw-frame recording through the pipeline")
+    r.add_argument("file")
+    r.add_argument("--db", default="data/ticks.sqlite")
+    r.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
+    r.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("sim", help="run the local exchange simulator on 127.0.0.1")
+    s.add_argument("venue", choices=dialect_names())
+    s.add_argument("--port", type=int, default=0, help="default: any free port")
+    s.add_argument("--rate", type=float, default=1_000.0, help="trades/s")
+    s.add_argument("--count", type=int, help="stop sending after this many trades")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--duration", type=float, help="seconds to serve (default: until Ctrl-C)")
+    s.set_defaults(func=cmd_sim)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"rtkit {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

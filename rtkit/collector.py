@@ -1,0 +1,446 @@
+"""Collector: live trades from one venue, in a background thread, into a ring and SQLite.
+
+Two daemon threads per collector, each the only writer of what it owns:
+
+* the **receive thread** owns the WebSocket (websocket-client's ``WebSocket``
+  object, driven by our own loop so reconnects, backoff, keep-alives and the
+  no-data watchdog are ours), and feeds every frame through the venue adapter
+  and validation into the ring buffer and the pending batch;
+* the **writer thread** owns the SQLite connection and flushes the pending
+  batch every ``flush_interval_s`` (sooner when it grows large), in one
+  transaction, retrying when the database is busy.
+
+``start()`` returns at once; ``stop()`` returns within about two seconds after
+a final flush, and joins both threads. Nothing here prints or displays: the
+state is read from ``.status``, ``.stats``, ``.df`` and the ``rtkit`` logger.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import random
+import socket
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import pandas as pd
+import websocket
+
+from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
+from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline, quote
+from rtkit.recording import RecordingWriter
+from rtkit.store import DEFAULT_DB, StoreError, TickStore
+from rtkit.validate import AnomalyFilter
+from rtkit.venues import get_adapter
+
+log = logging.getLogger("rtkit")
+
+STATES = ("idle", "connecting", "live", "stale", "backoff", "stopped", "failed")
+#: pending ticks that wake the writer before its interval is up
+_FLUSH_BATCH = 50_000
+#: how long the receive socket blocks before the loop looks at its clocks
+_RECV_TIMEOUT_S = 0.5
+#: connections in a row that end with a venue error and no tick before giving up
+_MAX_FUTILE_CONNECTIONS = 3
+
+_running: dict[str, Collector] = {}
+_running_lock = threading.Lock()
+
+
+class Status(str):
+    """The collector's state (one of STATES); ``.reason`` says why, when it matters."""
+
+    reason: str
+
+    def __new__(cls, state: str, reason: str = "") -> Status:
+        obj = super().__new__(cls, state)
+        obj.reason = reason
+        return obj
+
+    def __repr__(self) -> str:
+        return f"{str(self)!r} ({self.reason})" if self.reason else repr(str(self))
+
+
+def stop_all() -> None:
+    """Stop every running collector (re-running a notebook from the top, or at exit)."""
+    with _running_lock:
+        collectors = list(_running.values())
+    for c in collectors:
+        c.stop()
+
+
+atexit.register(stop_all)
+
+
+class Collector:
+    """Real-time trades of ``symbols`` on ``venue``, kept in memory and in SQLite.
+
+    ``symbols`` are normalised (``BTC-USDT``) or in the venue's own form.
+    ``url`` replaces the venue's public ``wss://`` endpoint (a simulator, a
+    testnet, a proxy). ``record_raw`` names a ``.jsonl``/``.jsonl.gz`` file that
+    receives every frame for exact replay. ``name`` (default: venue and
+    symbols) identifies the collector: starting one stops a running one of the
+    same name, so re-running a notebook cell never leaves two writers.
+    Remaining keyword arguments are the venue adapter's options.
+    """
+
+    def __init__(
+        self,
+        venue: str,
+        symbols: list[str] | str,
+        *,
+        db: str | Path = DEFAULT_DB,
+        url: str | None = None,
+        capacity: int = DEFAULT_CAPACITY,
+        flush_interval_s: float = 1.0,
+        record_raw: str | Path | None = None,
+        name: str | None = None,
+        anomaly: AnomalyFilter | None = None,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        pending_limit: int = DEFAULT_PENDING_LIMIT,
+        stale_after_s: float | None = None,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        connect_timeout_s: float = 10.0,
+        sslopt: dict | None = None,
+        **venue_options,
+    ) -> None:
+        self.adapter = get_adapter(venue, **venue_options)
+        if isinstance(symbols, str):
+            symbols = [symbols]
+        if not symbols:
+            raise ValueError("give at least one symbol, e.g. ['BTC-USDT']")
+        self.symbols = list(dict.fromkeys(self.adapter.normalise_symbol(s) for s in symbols))
+        if not flush_interval_s > 0:
+            raise ValueError(f"flush_interval_s must be > 0 seconds, not {flush_interval_s!r}")
+        if url is not None and not (isinstance(url, str) and url.startswith(("ws://", "wss://"))):
+            raise ValueError(f"url must start with ws:// or wss://, not {url!r}")
+        self.venue = self.adapter.name
+        self.url = self.adapter.url(url, self.symbols)
+        self.db = Path(db)
+        TickStore(self.db).close()  # fail now, in the caller's cell, if it cannot be written
+        self.name = name or f"{self.venue}:{','.join(self.symbols)}"
+        self.flush_interval_s = flush_interval_s
+        self.record_raw = Path(record_raw) if record_raw else None
+        self.stale_after_s = stale_after_s or self.adapter.stale_after_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.connect_timeout_s = connect_timeout_s
+        self.sslopt = sslopt
+        self.ring = RingBuffer(capacity)
+        self.pipeline = Pipeline(self.adapter, self.ring, anomaly=anomaly,
+                                 max_frame_bytes=max_frame_bytes, pending_limit=pending_limit)
+        self._status = Status("idle")
+        self.last_error = ""
+        self.reconnects = 0
+        self.connections = 0
+        self.started_at_ns: int | None = None
+        self.stopped_at_ns: int | None = None
+        self._stop = threading.Event()
+        self._flush_now = threading.Event()
+        self._recv_thread: threading.Thread | None = None
+        self._write_thread: threading.Thread | None = None
+        self._ws: websocket.WebSocket | None = None
+        self._run_id: int | None = None
+        self._rates: deque[tuple[float, int, int]] = deque(maxlen=11)
+        self._futile = 0
+
+    # --- lifecycle -----------------------------------------------------------------
+    def start(self) -> Collector:
+        """Start collecting in the background and return at once."""
+        if self.running:
+            return self
+        if self._recv_thread is not None:
+            raise RuntimeError(
+                f"collector {self.name!r} was stopped; create a new Collector (or call "
+                "rtkit.collect again) to collect again"
+            )
+        with _running_lock:
+            previous = _running.get(self.name)
+        if previous is not None and previous is not self:
+            previous.stop()
+        self.started_at_ns = time.time_ns()
+        self._set_status("connecting")
+        self._write_thread = threading.Thread(target=self._write_loop, daemon=True,
+                                              name=f"rtkit-write-{self.name}")
+        self._recv_thread = threading.Thread(target=self._receive_loop, daemon=True,
+                                             name=f"rtkit-recv-{self.name}")
+        with _running_lock:
+            _running[self.name] = self
+        self._recv_thread.start()
+        self._write_thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 2.0) -> Collector:
+        """Stop, flush what is pending and join the threads; idempotent."""
+        deadline = time.monotonic() + timeout_s
+        self._stop.set()
+        self._abort_socket()
+        for thread in (self._recv_thread, self._write_thread):
+            if thread is not None and thread is not threading.current_thread():
+                self._flush_now.set()
+                thread.join(max(0.05, deadline - time.monotonic()))
+        with _running_lock:
+            if _running.get(self.name) is self:
+                del _running[self.name]
+        if self._status not in ("failed", "stopped"):
+            self._set_status("stopped")
+        return self
+
+    close = stop
+
+    @property
+    def running(self) -> bool:
+        return any(t is not None and t.is_alive() for t in (self._recv_thread, self._write_thread))
+
+    def __enter__(self) -> Collector:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- what a notebook reads ---------------------------------------------------------
+    @property
+    def df(self) -> pd.DataFrame:
+        """A fresh DataFrame of every tick in the ring, oldest first."""
+        return self.ring.snapshot()
+
+    def tail(self, n: int = 10) -> pd.DataFrame:
+        """The newest ``n`` ticks."""
+        return self.ring.tail(n)
+
+    @property
+    def status(self) -> Status:
+        """``idle``, ``connecting``, ``live``, ``stale``, ``backoff``, ``stopped`` or
+        ``failed``; ``.status.reason`` tells why for the last four."""
+        return self._status
+
+    @property
+    def stats(self) -> dict:
+        """Counters as a plain dict (same keys as ``rtkit replay --json`` and more)."""
+        out = self.pipeline.stats()
+        now = time.monotonic()
+        fps = tps = 0.0
+        if self._rates:
+            t0, f0, k0 = self._rates[0]
+            if now - t0 > 0.2:
+                fps = (out["frames"] - f0) / (now - t0)
+                tps = (out["ticks"] - k0) / (now - t0)
+        last = self.pipeline.last_frame_ns
+        out.update(
+            reconnects=self.reconnects,
+            connections=self.connections,
+            status=str(self._status),
+            status_reason=self._status.reason,
+            last_error=self.last_error,
+            venue_error=self.pipeline.last_venue_error,
+            frames_per_s=round(fps, 1),
+            ticks_per_s=round(tps, 1),
+            last_message_age_s=round((time.time_ns() - last) / 1e9, 3) if last else None,
+            ring_rows=len(self.ring),
+        )
+        return out
+
+    def store(self) -> TickStore:
+        """A read-only view of this collector's database (for the notebook thread)."""
+        return TickStore(self.db, readonly=True)
+
+    def __repr__(self) -> str:
+        p = self.pipeline
+        return (f"<Collector {self.name} {self._status!r}: {p.ticks:,} ticks, {p.stored:,} stored, "
+                f"{p.rejected:,} rejected → {self.db}>")
+
+    # --- receive thread ----------------------------------------------------------------
+    def _set_status(self, state: str, reason: str = "") -> None:
+        self._status = Status(state, reason)
+
+    def _error(self, message: str) -> None:
+        self.last_error = message
+        log.warning("rtkit: %s: %s", self.name, message)
+
+    def _abort_socket(self) -> None:
+        ws = self._ws
+        if ws is not None and ws.sock is not None:
+            with contextlib.suppress(OSError):
+                ws.sock.shutdown(socket.SHUT_RDWR)
+
+    def _receive_loop(self) -> None:
+        recorder = None
+        try:
+            if self.record_raw:
+                recorder = RecordingWriter(self.record_raw)
+            attempt = 0
+            while not self._stop.is_set():
+                got_ticks = self._session(recorder)
+                if self._stop.is_set():
+                    break
+                attempt = 0 if got_ticks else attempt + 1
+                if self._futile >= _MAX_FUTILE_CONNECTIONS:
+                    self._set_status("failed", "venue keeps refusing the subscription: "
+                                     f"{self.pipeline.last_venue_error}")
+                    break
+                self.reconnects += 1
+                delay = min(self.backoff_max_s, self.backoff_initial_s * 2 ** min(attempt, 16))
+                delay *= random.uniform(0.5, 1.0)
+                self._set_status("backoff", f"retry in {delay:.1f}s after: {self.last_error}")
+                self._stop.wait(delay)
+        except Exception as exc:  # a bug: say so in .status instead of dying silently
+            log.exception("rtkit: receive thread of %s failed", self.name)
+            self._set_status("failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            if recorder is not None:
+                recorder.close()
+            self._flush_now.set()
+
+    def _session(self, recorder: RecordingWriter | None) -> bool:
+        """One connection from connect to drop; returns whether it carried ticks."""
+        pipeline, venue = self.pipeline, self.venue
+        ticks_before = pipeline.ticks
+        venue_errors = 0
+        self._set_status("connecting", self.url)
+        ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=self.sslopt)
+        self._ws = ws
+        try:
+            ws.connect(self.url, timeout=self.connect_timeout_s)
+            if self._stop.is_set():
+                return False
+            self.connections += 1
+            now = time.time_ns()
+            pipeline.connection_opened(now)
+            if recorder:
+                recorder.event("open", now, venue)
+            for message in self.adapter.subscribe_messages(self.symbols):
+                ws.send(message)
+            ws.settimeout(_RECV_TIMEOUT_S)
+            self._set_status("live")
+            ping_every_ns = int((self.adapter.ping_interval_s or 0) * 1e9)
+            stale_ns = int(self.stale_after_s * 1e9)
+            last_data = next_ping = now
+            next_ping += ping_every_ns
+            next_check = now + 250_000_000
+            flush_mark = pipeline.queued + _FLUSH_BATCH
+            text, binary, close = (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY,
+                                   websocket.ABNF.OPCODE_CLOSE)
+            recv = ws.recv_data
+            process = pipeline.process
+            while True:
+                try:
+                    opcode, data = recv()
+                    now = time.time_ns()
+                except websocket.WebSocketTimeoutException:
+                    now = time.time_ns()
+                    opcode = None
+                if opcode in (text, binary):
+                    last_data = now
+                    if recorder:
+                        recorder.frame(now, venue, data, opcode == binary)
+                    control = process(data, now, opcode == binary)
+                    if control is not None:
+                        if control.kind == "error":
+                            venue_errors += 1
+                            self._error(f"venue error: {quote(control.detail)}")
+                        elif control.kind == "reconnect":
+                            self.last_error = f"venue asked to reconnect: {quote(control.detail)}"
+                            return pipeline.ticks > ticks_before
+                    if pipeline.queued >= flush_mark:
+                        flush_mark = pipeline.queued + _FLUSH_BATCH
+                        self._flush_now.set()
+                elif opcode == close:
+                    code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                    reason = data[2:].decode("utf-8", "replace")
+                    self._error(f"venue closed the connection (code {code} {quote(reason)})")
+                    break
+                if now >= next_check:
+                    next_check = now + 250_000_000
+                    if self._stop.is_set():
+                        break
+                    if now - last_data > stale_ns:
+                        self._set_status("stale", f"no data for {self.stale_after_s:g}s")
+                        self._error(f"no data for {self.stale_after_s:g}s; reconnecting")
+                        break
+                    if self._status != "live" and now - last_data < 1e9:
+                        self._set_status("live")
+                    if ping_every_ns and now >= next_ping:
+                        next_ping = now + ping_every_ns
+                        message = self.adapter.ping_message()
+                        if message:
+                            ws.send(message)
+        except (websocket.WebSocketException, OSError) as exc:
+            if not self._stop.is_set():
+                self._error(f"connection lost: {type(exc).__name__}: {quote(str(exc))}")
+        finally:
+            self._ws = None
+            with contextlib.suppress(Exception):
+                if self._stop.is_set():
+                    ws.shutdown()
+                else:
+                    ws.close(timeout=0.2)
+            if recorder:
+                recorder.event("close", time.time_ns(), venue)
+        got_ticks = pipeline.ticks > ticks_before
+        self._futile = 0 if got_ticks or not venue_errors else self._futile + 1
+        return got_ticks
+
+    # --- writer thread -----------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        store = None
+        retry_s = 0.1
+        try:
+            store = TickStore(self.db, busy_timeout_s=0.5)
+            self._run_id = store.start_run(
+                name=self.name, venue=self.venue, symbols=self.symbols, url=self.url,
+                config={"flush_interval_s": self.flush_interval_s,
+                        "capacity": self.ring.capacity, "record_raw": self.record_raw},
+                started_at=self.started_at_ns or time.time_ns())
+            while True:
+                receiving = self._recv_thread is not None and self._recv_thread.is_alive()
+                self._flush_now.wait(self.flush_interval_s if receiving else 0.05)
+                self._flush_now.clear()
+                self._rates.append((time.monotonic(), self.pipeline.frames, self.pipeline.ticks))
+                ok = self._flush(store)
+                if not receiving and (ok or self._stop.is_set()):
+                    break
+                if not ok:
+                    self._stop.wait(retry_s)
+                    retry_s = min(retry_s * 2, 2.0)
+                else:
+                    retry_s = 0.1
+        except StoreError as exc:
+            self._error(str(exc))
+            self._set_status("failed", str(exc))
+        except Exception as exc:
+            log.exception("rtkit: writer thread of %s failed", self.name)
+            self._set_status("failed", f"storage: {type(exc).__name__}: {exc}")
+        finally:
+            if store is not None:
+                self.stopped_at_ns = time.time_ns()
+                with contextlib.suppress(Exception):
+                    status = "failed" if self._status == "failed" else "stopped"
+                    store.finish_run(self._run_id, stopped_at=self.stopped_at_ns, status=status,
+                                     counters=self.stats)
+                store.close()
+
+    def _flush(self, store: TickStore) -> bool:
+        """Write what is pending; False (and everything kept) when the database refuses."""
+        pipeline = self.pipeline
+        batch = pipeline.take()
+        if not any(batch):
+            return True
+        try:
+            inserted = store.write(*batch)
+        except Exception as exc:  # busy, locked, disk full, read-only: keep it all, retry
+            pipeline.give_back()
+            self._error(f"storage: {type(exc).__name__}: {exc}; {pipeline.pending:,} ticks "
+                        "kept in memory, retrying")
+            return False
+        pipeline.done(batch, inserted)
+        return True
+
+
+def collect(venue: str, symbols: list[str] | str, **kwargs) -> Collector:
+    """Create a :class:`Collector` and start it; returns at once with the collector."""
+    return Collector(venue, symbols, **kwargs).start()

@@ -1,0 +1,42 @@
+"""Gap and duplicate detection for venues whose trade ids step by one per symbol.
+
+Binance ``t``/``a``, Coinbase ``trade_id``, Kraken v2 ``trade_id`` and OKX
+``tradeId`` (with ``count``) are consecutive per symbol, so the ids say what
+was missed. A jump is a gap; an id at or below the last one seen is a replay
+(a reconnect overlap, a venue snapshot) and is counted as a duplicate instead
+of entering the ring twice. Venues without such ids never report a gap.
+"""
+
+from __future__ import annotations
+
+
+class GapDetector:
+    """Per-symbol last id; classifies each tick as new, gap-after, or duplicate."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+        self._reconnected: set[str] = set()
+
+    def connection_opened(self) -> None:
+        """The next gap of each symbol is labelled as one across a reconnect."""
+        self._reconnected = set(self._last)
+
+    def check(self, symbol: str, first_id: int, last_id: int):
+        """None for the next id in line (or the first seen), ``'duplicate'`` for a
+        replayed id, else ``(first_missing, last_missing, kind)``."""
+        prev = self._last.get(symbol)
+        if prev is None:
+            self._last[symbol] = last_id
+            return None
+        if first_id == prev + 1:
+            self._last[symbol] = last_id
+            self._reconnected.discard(symbol)
+            return None
+        if last_id <= prev:
+            return "duplicate"
+        self._last[symbol] = last_id
+        if first_id <= prev:  # a group that overlaps the last one seen: nothing missing
+            return None
+        kind = "ids_across_reconnect" if symbol in self._reconnected else "ids"
+        self._reconnected.discard(symbol)
+        return (prev + 1, first_id - 1, kind)

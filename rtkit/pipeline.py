@@ -1,0 +1,295 @@
+"""Pipeline: one venue's frames → ticks in the ring + a pending batch for SQLite.
+
+The same object serves a live collector and a replay, so both count the same
+way. Every frame ends up as exactly one of: a frame that carried ticks, a
+control message, or a rejected frame; and every tick as stored, a duplicate,
+pending, or dropped on overflow. ``stats()`` exposes the counters so these
+sums can be checked at any moment:
+
+    frames == tick_frames + control + rejected_frames
+    ticks  == stored + duplicates + pending + dropped_overflow
+
+For venues whose trade ids step by one per symbol, a :class:`GapDetector`
+turns id jumps into ``gaps`` rows and replayed ids into duplicates that never
+enter the ring twice.
+
+Threading: ``process`` runs on one thread (the receive thread); ``take`` /
+``done`` / ``give_back`` on another (the writer). Each counter has exactly one
+writing thread, and the pending lists are swapped under a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from typing import NamedTuple
+
+from rtkit.buffer import RingBuffer
+from rtkit.gaps import GapDetector
+from rtkit.store import MAX_REJECT_TEXT
+from rtkit.validate import SIDE_TEXT, AnomalyFilter, Reject
+from rtkit.venues.base import Adapter, Control
+
+log = logging.getLogger("rtkit")
+
+#: frames larger than this are rejected unread (the largest real trade frame is ~200 KB)
+DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
+#: ticks waiting for SQLite before new ones are dropped (and counted)
+DEFAULT_PENDING_LIMIT = 2_000_000
+
+
+def quote(text, limit: int = 200) -> str:
+    """Untrusted text made safe for a log line: truncated, control characters escaped."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        text = bytes(text[: limit * 4]).decode("utf-8", "backslashreplace")
+    text = str(text)
+    cut = len(text) > limit
+    return repr(text[:limit])[1:-1] + ("…" if cut else "")
+
+
+def frame_text(frame) -> str:
+    """A frame as text for the ``rejects`` table, truncated to MAX_REJECT_TEXT."""
+    if isinstance(frame, (bytes, bytearray, memoryview)):
+        return bytes(frame[: MAX_REJECT_TEXT * 4]).decode("utf-8", "backslashreplace")[
+            :MAX_REJECT_TEXT]
+    return str(frame)[:MAX_REJECT_TEXT]
+
+
+class Batch(NamedTuple):
+    """One flush: rows for the ``ticks``, ``rejects`` and ``gaps`` tables."""
+
+    ticks: list[tuple]
+    rejects: list[tuple]
+    gaps: list[tuple]
+
+
+class Pipeline:
+    """Adapter → validation → ring and pending queue, with exact accounting."""
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        ring: RingBuffer,
+        *,
+        anomaly: AnomalyFilter | None = None,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        pending_limit: int = DEFAULT_PENDING_LIMIT,
+    ) -> None:
+        self.adapter = adapter
+        self.venue = adapter.name
+        self.ring = ring
+        self.anomaly = anomaly
+        self.max_frame_bytes = max_frame_bytes
+        self.pending_limit = pending_limit
+        self._lock = threading.Lock()
+        self._ticks: list[tuple[int, list]] = []  # (received_at_ns, ticks) per frame
+        self._rejects: list[tuple] = []
+        self._gaps: list[tuple] = []
+        self.gap_detector = GapDetector() if adapter.ids_consecutive else None
+        self._connections = 0
+        # written by the processing thread
+        self.frames = 0
+        self.tick_frames = 0
+        self.ticks = 0
+        self.control = 0
+        self.rejected = 0
+        self.rejected_frames = 0
+        self.rejected_by_reason: Counter[str] = Counter()
+        self.queued = 0
+        self.dropped_overflow = 0
+        self.duplicates_seen = 0  # replayed ids caught before the ring
+        self.gaps = 0
+        self.missing_trades = 0
+        self.reconnect_marks = 0
+        self.last_frame_ns = 0
+        self.last_control: Control | None = None
+        self.last_venue_error = ""
+        # written by the storing thread
+        self.stored = 0
+        self.duplicates = 0
+        self.rejects_stored = 0
+        self._taken: tuple[list, list, list] = ([], [], [])
+
+    # --- processing thread -------------------------------------------------------
+    def process(self, frame, received_at_ns: int, binary: bool = False) -> Control | None:
+        """Take one frame; returns its Control (for the collector to act on) or None.
+
+        ``binary`` marks a binary WebSocket frame, which no supported venue sends
+        for trades: it is rejected as ``binary_frame``.
+        """
+        self.frames += 1
+        self.last_frame_ns = received_at_ns
+        try:
+            if binary:
+                raise Reject("binary_frame", f"{len(frame)} bytes")
+            if len(frame) > self.max_frame_bytes:
+                raise Reject("frame_too_large", f"{len(frame)} bytes > {self.max_frame_bytes}")
+            out = self.adapter.parse(frame, received_at_ns)
+        except Reject as reject:
+            self.rejected_frames += 1
+            self._reject(reject, frame, received_at_ns)
+            return None
+        except Exception as exc:  # an adapter bug must not kill the receive thread
+            log.exception("rtkit: %s adapter failed on a frame", self.venue)
+            self.rejected_frames += 1
+            self._reject(Reject("adapter_error", f"{type(exc).__name__}: {exc}"), frame,
+                         received_at_ns)
+            return None
+        if type(out) is not list:
+            self.control += 1
+            self.last_control = out
+            if out.kind == "error":
+                self.last_venue_error = out.detail
+                log.warning("rtkit: %s says: %s", self.venue, quote(out.detail))
+            return out
+        ticks = out
+        for item in out:
+            if type(item) is not tuple:
+                ticks = self._split_batch(out, frame, received_at_ns)
+                break
+        if self.anomaly is not None and ticks:
+            ticks = self._filter_anomalies(ticks, frame, received_at_ns)
+        if not ticks:
+            self.rejected_frames += 1
+            return None
+        self.tick_frames += 1
+        self._accept(ticks, received_at_ns)
+        return None
+
+    def connection_opened(self, at_ns: int) -> None:
+        """Mark a (re)connect: from the second one on, a ``gaps`` row of kind
+        ``reconnect`` records the boundary, whatever the venue's ids allow."""
+        self._connections += 1
+        if self.gap_detector is not None:
+            self.gap_detector.connection_opened()
+        if self._connections > 1:
+            self.reconnect_marks += 1
+            with self._lock:
+                self._gaps.append((self.venue, "*", None, None, None, at_ns, "reconnect"))
+
+    def _accept(self, ticks: list, received_at_ns: int) -> None:
+        self.ticks += len(ticks)
+        if self.gap_detector is not None:
+            ticks = self._check_ids(ticks, received_at_ns)
+            if not ticks:
+                return
+        n = len(ticks)
+        self.ring.append(self.venue, received_at_ns, ticks)
+        if self.queued - self.stored - self.duplicates + n > self.pending_limit:
+            self.dropped_overflow += n
+            return
+        with self._lock:
+            self._ticks.append((received_at_ns, ticks))
+        self.queued += n
+
+    def _check_ids(self, ticks: list, received_at_ns: int) -> list:
+        """Drop replayed ids (counted as duplicates) and record gaps."""
+        check, grouped = self.gap_detector.check, self.adapter.ids_grouped
+        kept = []
+        for tick in ticks:
+            tid = tick[1]
+            verdict = check(tick[0], tick[6] if grouped else tid, tid)
+            if verdict is None:
+                kept.append(tick[:6] if grouped else tick)
+            elif verdict == "duplicate":
+                self.duplicates_seen += 1
+            else:
+                first, last, kind = verdict
+                self.gaps += 1
+                self.missing_trades += last - first + 1
+                with self._lock:
+                    self._gaps.append((self.venue, tick[0], str(first), str(last),
+                                       last - first + 1, received_at_ns, kind))
+                kept.append(tick[:6] if grouped else tick)
+        return kept
+
+    def _split_batch(self, items: list, frame, received_at_ns: int) -> list:
+        """Ticks of a batch with bad trades in it; each bad trade is its own reject."""
+        ticks = []
+        for item in items:
+            if type(item) is tuple:
+                ticks.append(item)
+            else:
+                self._reject(item, frame, received_at_ns)
+        return ticks
+
+    def _filter_anomalies(self, ticks: list, frame, received_at_ns: int) -> list:
+        kept = []
+        for tick in ticks:
+            try:
+                self.anomaly.check(tick[0], tick[3])
+                kept.append(tick)
+            except Reject as reject:
+                self._reject(reject, frame, received_at_ns)
+        return kept
+
+    def _reject(self, reject: Reject, frame, received_at_ns: int) -> None:
+        self.rejected += 1
+        self.rejected_by_reason[reject.reason] += 1
+        size = len(frame) if hasattr(frame, "__len__") else 0
+        row = (received_at_ns, self.venue, reject.reason, reject.detail[:500],
+               frame_text(frame), size)
+        with self._lock:
+            self._rejects.append(row)
+
+    # --- storing thread ---------------------------------------------------------
+    def take(self) -> Batch:
+        """Everything pending, as rows for ``TickStore.write``.
+
+        Call ``done`` after a successful write, or ``give_back`` after a failed one.
+        """
+        with self._lock:
+            frames, self._ticks = self._ticks, []
+            rejects, self._rejects = self._rejects, []
+            gaps, self._gaps = self._gaps, []
+        venue, side_text = self.venue, SIDE_TEXT
+        rows = [
+            (venue, sym, str(tid), ts, received_at, price, volume, side_text[side])
+            for received_at, ticks in frames
+            for sym, tid, ts, price, volume, side in ticks
+        ]
+        self._taken = (frames, rejects, gaps)
+        return Batch(rows, rejects, gaps)
+
+    def done(self, batch: Batch, inserted: int) -> None:
+        """Count a successful write of what ``take`` returned."""
+        self.stored += inserted
+        self.duplicates += len(batch.ticks) - inserted
+        self.rejects_stored += len(batch.rejects)
+        self._taken = ([], [], [])
+
+    def give_back(self) -> None:
+        """Put what ``take`` returned back in front, to be written by the next try."""
+        frames, rejects, gaps = self._taken
+        with self._lock:
+            self._ticks[:0] = frames
+            self._rejects[:0] = rejects
+            self._gaps[:0] = gaps
+        self._taken = ([], [], [])
+
+    # --- anyone -------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Ticks accepted but not yet written (or found duplicate) in SQLite."""
+        return self.queued - self.stored - self.duplicates
+
+    def stats(self) -> dict:
+        """The counters as a plain dict (the keys of ``rtkit replay --json``)."""
+        return {
+            "frames": self.frames,
+            "tick_frames": self.tick_frames,
+            "ticks": self.ticks,
+            "stored": self.stored,
+            "duplicates": self.duplicates + self.duplicates_seen,
+            "pending": self.pending,
+            "dropped_overflow": self.dropped_overflow,
+            "rejected": self.rejected,
+            "rejected_frames": self.rejected_frames,
+            "rejected_by_reason": dict(self.rejected_by_reason),
+            "rejects_pending": self.rejected - self.rejects_stored,
+            "control": self.control,
+            "gaps": self.gaps,
+            "missing_trades": self.missing_trades,
+            "reconnect_marks": self.reconnect_marks,
+        }

@@ -1,0 +1,122 @@
+"""The raw-frame recording format: JSON Lines, gzip when the name ends in ``.gz``.
+
+One object per line::
+
+    {"received_at": <int ns>, "venue": "binance", "frame": "<text exactly as received>"}
+    {"event": "open" | "close", "received_at": <int ns>, "venue": "binance"}
+
+A frame that is not valid UTF-8 (or was a binary WebSocket frame) is kept
+byte-exact as ``"frame_b64"`` with ``"binary": true`` when it came in a binary
+frame. Any run recorded with ``record_raw=`` replays to the same ticks.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    received_at: int
+    venue: str
+    frame: bytes | str
+    binary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event: str  # "open" or "close"
+    received_at: int
+    venue: str
+
+
+def _open(path: Path, mode: str):
+    if path.suffix == ".gz":
+        return gzip.open(path, mode + "b")
+    return open(path, mode + "b")
+
+
+def read_recording(path: str | Path) -> Iterator[Frame | Event]:
+    """Frames and connection events of a recording, in order.
+
+    Raises ValueError naming the line for a line that is not a recording entry.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no recording at '{path}'; give the path of a .jsonl or .jsonl.gz file "
+            "(e.g. one written by Collector(record_raw=...))"
+        )
+    with _open(path, "r") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+                if "event" in obj:
+                    yield Event(obj["event"], int(obj["received_at"]), obj["venue"])
+                elif "frame_b64" in obj:
+                    yield Frame(int(obj["received_at"]), obj["venue"],
+                                base64.b64decode(obj["frame_b64"]), bool(obj.get("binary")))
+                else:
+                    yield Frame(int(obj["received_at"]), obj["venue"], obj["frame"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"{path}:{lineno} is not a recording line ({type(exc).__name__}: {exc}); "
+                    "each line must be {\"received_at\": ns, \"venue\": name, \"frame\": text}"
+                ) from None
+
+
+def encode_frame(received_at: int, venue: str, frame: bytes | str, binary: bool = False) -> bytes:
+    """One recording line (with its newline) for a frame."""
+    if not binary:
+        if isinstance(frame, (bytes, bytearray)):
+            with contextlib.suppress(UnicodeDecodeError):
+                frame = bytes(frame).decode("utf-8")
+        if isinstance(frame, str):
+            line = {"received_at": received_at, "venue": venue, "frame": frame}
+            return orjson.dumps(line) + b"\n"
+    obj = {"received_at": received_at, "venue": venue,
+           "frame_b64": base64.b64encode(bytes(frame)).decode()}
+    if binary:
+        obj["binary"] = True
+    return orjson.dumps(obj) + b"\n"
+
+
+def encode_event(event: str, received_at: int, venue: str) -> bytes:
+    return orjson.dumps({"event": event, "received_at": received_at, "venue": venue}) + b"\n"
+
+
+class RecordingWriter:
+    """Appends frames to a recording, flushed line by line so a crash loses at most one."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            raw = _open(self.path, "a")
+        except OSError as exc:
+            raise ValueError(
+                f"cannot write the recording '{self.path}': {exc}; pass record_raw= a path "
+                "in a folder you can write to"
+            ) from exc
+        self._fh: io.BufferedIOBase = raw
+
+    def frame(self, received_at: int, venue: str, frame, binary: bool = False) -> None:
+        self._fh.write(encode_frame(received_at, venue, frame, binary))
+        self._fh.flush()
+
+    def event(self, event: str, received_at: int, venue: str) -> None:
+        self._fh.write(encode_event(event, received_at, venue))
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()

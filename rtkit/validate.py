@@ -1,0 +1,203 @@
+"""Turn what a venue sends into the normalised tick's types, or say exactly why not.
+
+Every function here is pure. A value that cannot become part of a tick raises
+:class:`Reject` with a reason code; the pipeline turns that into a stored,
+counted reject, so bad input never escapes as an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from statistics import median
+
+#: Reason codes a reject can carry (the ``rejects.reason`` column).
+REASONS = (
+    "malformed_json",  # not JSON, or not UTF-8
+    "binary_frame",  # a binary WebSocket frame where the venue sends text
+    "frame_too_large",  # over the collector's max_frame_bytes
+    "missing_field",  # a field a trade must have is absent
+    "bad_number",  # a price/size that is not a number (or NaN)
+    "non_positive",  # a price/size of zero or below
+    "out_of_range",  # a price/size that is infinite or absurdly large
+    "bad_timestamp",  # a time that cannot be read or is outside 2000..2100
+    "bad_side",  # a side value the venue does not define
+    "unknown_symbol",  # a symbol that cannot be normalised
+    "unknown_message",  # well-formed JSON of a kind the venue adapter does not know
+    "anomaly",  # a price far from the recent median (only with an AnomalyFilter)
+    "adapter_error",  # the venue adapter itself failed: a bug, logged with its traceback
+)
+
+#: Largest price or size accepted; anything above is a broken feed, not a market.
+MAX_VALUE = 1e15
+#: Accepted trade times: 2000-01-01 .. 2100-01-01, in ns since the epoch.
+MIN_TS_NS = 946_684_800 * 10**9
+MAX_TS_NS = 4_102_444_800 * 10**9
+
+#: Aggressor side codes; they are also the category codes of the DataFrame's
+#: ``side`` column (categories ``["buy", "sell"]``, -1 = missing).
+BUY, SELL, UNKNOWN_SIDE = 0, 1, -1
+SIDE_TEXT = {BUY: "buy", SELL: "sell", UNKNOWN_SIDE: None}
+
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
+class Reject(Exception):  # noqa: N818 - it is a value as much as an error
+    """Why a frame, or one trade inside a frame, cannot become a tick."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        return f"Reject({self.reason!r}, {self.detail!r})"
+
+
+def field(mapping: dict, key: str):
+    """``mapping[key]``, or a ``missing_field`` reject naming the key."""
+    try:
+        return mapping[key]
+    except (KeyError, TypeError):
+        raise Reject("missing_field", key) from None
+
+
+def positive(value, name: str) -> float:
+    """A finite float in (0, MAX_VALUE] from a decimal string or a JSON number.
+
+    Strings are parsed with ``float()``, which rounds the exact decimal text
+    correctly: no precision is lost beyond what float64 itself holds.
+    """
+    if value is None:
+        raise Reject("missing_field", name)
+    if type(value) is bool or not isinstance(value, (str, int, float)):
+        raise Reject("bad_number", f"{name}={value!r:.40}")
+    try:
+        x = float(value)
+    except (ValueError, OverflowError):
+        raise Reject("bad_number", f"{name}={value!r:.40}") from None
+    if x > 0.0:
+        if x <= MAX_VALUE:
+            return x
+        raise Reject("out_of_range", f"{name}={value!r:.40}")
+    if x != x:  # NaN
+        raise Reject("bad_number", f"{name}={value!r:.40}")
+    raise Reject("non_positive", f"{name}={value!r:.40}")
+
+
+def _in_range(ns: int, raw) -> int:
+    if MIN_TS_NS <= ns <= MAX_TS_NS:
+        return ns
+    raise Reject("bad_timestamp", f"{raw!r:.40}")
+
+
+def epoch_ns(value, unit: str) -> int:
+    """Int ns from an epoch number in ``unit`` ('s', 'ms', 'us' or 'ns').
+
+    Accepts ints, floats and digit strings; a string with decimals
+    (Kraken v1's ``"1534614057.321597"``) is split, not rounded through float.
+    """
+    scale = _UNIT_NS[unit]
+    if type(value) is int:
+        return _in_range(value * scale, value)
+    if isinstance(value, str):
+        whole, dot, frac = value.partition(".")
+        if whole.isdigit() and (not dot or frac.isdigit()):
+            ns = int(whole) * scale
+            if frac:
+                digits = len(str(scale)) - 1
+                ns += int(frac[:digits].ljust(digits, "0")) if digits else 0
+            return _in_range(ns, value)
+        raise Reject("bad_timestamp", f"{value!r:.40}")
+    if type(value) is float and math.isfinite(value):
+        return _in_range(round(value * scale), value)
+    if value is None:
+        raise Reject("missing_field", "timestamp")
+    raise Reject("bad_timestamp", f"{value!r:.40}")
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def iso_ns(text) -> int:
+    """Int ns from an ISO-8601/RFC 3339 time such as ``2023-09-25T07:49:37.708706Z``.
+
+    Up to 9 fractional digits are kept exactly (Coinbase sends nanoseconds);
+    a ``+HH:MM`` offset is applied; a time without a zone is taken as UTC.
+    """
+    if not isinstance(text, str):
+        if text is None:
+            raise Reject("missing_field", "timestamp")
+        raise Reject("bad_timestamp", f"{text!r:.40}")
+    try:
+        if len(text) < 19 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt ":
+            raise ValueError
+        if text[13] != ":" or text[16] != ":":
+            raise ValueError
+        y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
+        h, mi, s = int(text[11:13]), int(text[14:16]), int(text[17:19])
+        if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
+            raise ValueError
+        rest = text[19:]
+        frac_ns = 0
+        if rest[:1] == ".":
+            end = 1
+            while end < len(rest) and rest[end].isdigit():
+                end += 1
+            digits = rest[1:end]
+            if not digits:
+                raise ValueError
+            frac_ns = int(digits[:9].ljust(9, "0"))
+            rest = rest[end:]
+        offset_s = 0
+        if rest in ("Z", "z", ""):
+            pass
+        elif len(rest) == 6 and rest[0] in "+-" and rest[3] == ":":
+            offset_s = (int(rest[1:3]) * 3600 + int(rest[4:6]) * 60) * (1 if rest[0] == "+" else -1)
+        else:
+            raise ValueError
+    except ValueError:
+        raise Reject("bad_timestamp", f"{text!r:.40}") from None
+    secs = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset_s
+    return _in_range(secs * 10**9 + frac_ns, text)
+
+
+class AnomalyFilter:
+    """Rejects prices far from the recent median of the same symbol.
+
+    ``max_deviation=0.2`` rejects a trade more than 20 % away from the median
+    of the last ``window`` accepted prices, once ``min_samples`` have been
+    seen. Off unless a collector or replay is given one: a real crash is not a
+    bad tick, so the default is to keep everything and let the user decide.
+    """
+
+    def __init__(self, max_deviation: float = 0.2, window: int = 51, min_samples: int = 11):
+        if not (max_deviation > 0 and window >= 3 and 1 <= min_samples <= window):
+            raise ValueError(
+                "AnomalyFilter needs max_deviation > 0, window >= 3 and "
+                "1 <= min_samples <= window (e.g. AnomalyFilter(0.2, 51, 11))"
+            )
+        self.max_deviation = max_deviation
+        self.window = window
+        self.min_samples = min_samples
+        self._recent: dict[str, deque] = {}
+        self._median: dict[str, float] = {}
+
+    def check(self, symbol: str, price: float) -> None:
+        """Raise ``Reject('anomaly')`` for an outlier; otherwise remember the price."""
+        recent = self._recent.get(symbol)
+        if recent is None:
+            recent = self._recent[symbol] = deque(maxlen=self.window)
+        ref = self._median.get(symbol)
+        if ref is not None and abs(price / ref - 1.0) > self.max_deviation:
+            raise Reject("anomaly", f"{symbol} price {price} vs median {ref}")
+        recent.append(price)
+        if len(recent) >= self.min_samples:
+            self._median[symbol] = median(recent)

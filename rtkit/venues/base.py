@@ -1,0 +1,139 @@
+"""What every venue adapter is: a pure object from frames to ticks, with no I/O.
+
+An adapter knows a venue's endpoint, its subscribe messages, its keep-alive
+rule and how to read its frames. It never opens a socket, a thread or a file,
+so a test of a venue is a list of frames and the ticks they must become.
+
+A tick is a plain tuple, the cheapest thing Python can make per trade::
+
+    (symbol, trade_id, timestamp_ns, price, volume, side)
+
+``symbol`` is normalised ``BASE-QUOTE``; ``trade_id`` is the venue's id (an
+int where the venue's ids are integers, else a str); ``side`` is the
+aggressor's side: ``BUY`` (0), ``SELL`` (1) or ``UNKNOWN_SIDE`` (-1) from
+:mod:`rtkit.validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import orjson
+
+from rtkit.validate import Reject
+
+Tick = tuple  # (symbol, trade_id, timestamp_ns, price, volume, side)
+
+#: Quote currencies recognised when a venue glues BASE and QUOTE together
+#: (``BTCUSDT``). Longest match wins, so ``USDT`` beats ``USD``.
+KNOWN_QUOTES = (
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "USDE", "PYUSD", "EURC",
+    "DAI", "USD", "EUR", "GBP", "JPY", "AUD", "CAD", "CHF", "TRY", "BRL", "ARS",
+    "MXN", "PLN", "RON", "UAH", "ZAR", "IDR", "BIDR", "NGN", "RUB", "KRW",
+    "BTC", "ETH", "BNB", "SOL", "XRP", "TRX", "DOGE", "DOT",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A frame that is not a trade: an ack, a venue error, a heartbeat, a pong...
+
+    ``kind`` is one of ``ack``, ``error``, ``heartbeat``, ``pong``, ``info``,
+    ``reconnect`` (the venue asks us to reconnect). ``error`` controls reach the
+    collector's ``last_error`` and status.
+    """
+
+    kind: str
+    detail: str = ""
+
+
+def loads(frame: bytes | str):
+    """JSON from a frame, or a ``malformed_json`` reject (orjson also checks UTF-8)."""
+    try:
+        return orjson.loads(frame)
+    except orjson.JSONDecodeError as exc:
+        raise Reject("malformed_json", str(exc)[:200]) from None
+
+
+def split_glued(symbol: str) -> tuple[str, str] | None:
+    """``BTCUSDT`` → ``('BTC', 'USDT')`` using KNOWN_QUOTES, or None."""
+    s = symbol.upper()
+    for quote in sorted(KNOWN_QUOTES, key=len, reverse=True):
+        if s.endswith(quote) and len(s) > len(quote):
+            return s[: -len(quote)], quote
+    return None
+
+
+def split_symbol(symbol: str) -> tuple[str, str] | None:
+    """``BTC-USDT``, ``btc/usdt``, ``BTC_USDT`` or ``btcusdt`` → ``('BTC', 'USDT')``."""
+    s = symbol.strip()
+    for sep in ("-", "/", "_"):
+        if sep in s:
+            base, _, quote = s.partition(sep)
+            if base.isalnum() and quote.isalnum():
+                return base.upper(), quote.upper()
+            return None
+    return split_glued(s) if s.isalnum() else None
+
+
+class Adapter:
+    """Base class of the venue adapters; subclasses fill in the venue's facts."""
+
+    #: registry name, e.g. ``binance``
+    name: ClassVar[str]
+    #: the venue's public endpoint (always ``wss://``, certificates verified)
+    default_url: ClassVar[str]
+    #: example of the venue's native symbol form, for error messages
+    native_example: ClassVar[str] = ""
+    #: True when trade ids are ints that step by exactly one per symbol, so a
+    #: jump is a gap and an id at or below the last one seen is a duplicate
+    ids_consecutive: ClassVar[bool] = False
+    #: True when one tick stands for a group of fills (OKX): such ticks carry a
+    #: 7th element, the group's first id, and ``trade_id`` is its last id
+    ids_grouped: ClassVar[bool] = False
+    #: seconds between application-level pings (None: the venue pings us)
+    ping_interval_s: ClassVar[float | None] = None
+    #: seconds of silence on a subscribed stream before it counts as stale
+    stale_after_s: ClassVar[float] = 30.0
+
+    def __init__(self, **options) -> None:
+        if options:
+            names = ", ".join(sorted(options))
+            raise TypeError(f"venue '{self.name}' takes no option(s) {names}")
+
+    # --- symbols -----------------------------------------------------------
+    def normalise_symbol(self, symbol: str) -> str:
+        """The user's or the venue's form of a symbol → ``BASE-QUOTE``.
+
+        Raises ValueError with the expected forms when it cannot tell.
+        """
+        if not isinstance(symbol, str) or not (parts := split_symbol(symbol)):
+            raise ValueError(
+                f"symbol {symbol!r} is not in {self.name} form "
+                f"(expected e.g. 'BTC-USDT' or {self.native_example!r})"
+            )
+        return f"{parts[0]}-{parts[1]}"
+
+    def native_symbol(self, symbol: str) -> str:
+        """``BASE-QUOTE`` → the venue's own spelling."""
+        raise NotImplementedError
+
+    # --- wire --------------------------------------------------------------
+    def url(self, base_url: str | None, symbols: list[str]) -> str:
+        """The URL to connect to for these (normalised) symbols."""
+        return base_url or self.default_url
+
+    def subscribe_messages(self, symbols: list[str]) -> list[str]:
+        """Text frames to send after each (re)connect, for normalised symbols."""
+        raise NotImplementedError
+
+    def ping_message(self) -> str | None:
+        """The application-level ping to send every ``ping_interval_s``."""
+        return None
+
+    def parse(self, frame: bytes | str, received_at_ns: int) -> list | Control:
+        """One frame → a list of ticks (a ``Reject`` in place of a bad trade
+        inside a batch), or a :class:`Control`. Raises :class:`Reject` when
+        the whole frame is unusable."""
+        raise NotImplementedError

@@ -1,0 +1,96 @@
+"""Binance spot ``<symbol>@trade`` / ``@aggTrade`` (wire facts: shared VENUES.md §1).
+
+Frames arrive bare (``/ws``) or wrapped as ``{"stream": …, "data": …}``
+(``/stream``); both are read. ``m`` says whether the *buyer* was the maker, so
+``m: true`` means the aggressor sold. Trade ids (``t``) and aggregate ids
+(``a``) step by one per symbol, which makes gaps visible.
+"""
+
+from __future__ import annotations
+
+from rtkit.validate import BUY, SELL, Reject, epoch_ns, field, positive
+from rtkit.venues.base import Adapter, Control, loads, split_glued
+
+#: streams per SUBSCRIBE message; Binance allows 1024 streams per connection
+_STREAMS_PER_MESSAGE = 200
+
+
+class BinanceAdapter(Adapter):
+    name = "binance"
+    default_url = "wss://stream.binance.com:9443/ws"
+    native_example = "btcusdt"
+    ids_consecutive = True
+    ping_interval_s = None  # the server pings every 20 s; websocket-client answers
+    stale_after_s = 30.0
+
+    def __init__(self, channel: str = "trade") -> None:
+        if channel not in ("trade", "aggTrade"):
+            raise ValueError(f"binance channel must be 'trade' or 'aggTrade', not {channel!r}")
+        self.channel = channel
+        self._symbols: dict[str, str] = {}
+
+    def native_symbol(self, symbol: str) -> str:
+        return self.normalise_symbol(symbol).replace("-", "").lower()
+
+    def subscribe_messages(self, symbols: list[str]) -> list[str]:
+        streams = [f"{self.native_symbol(s)}@{self.channel}" for s in symbols]
+        messages = []
+        for i in range(0, len(streams), _STREAMS_PER_MESSAGE):
+            chunk = streams[i : i + _STREAMS_PER_MESSAGE]
+            params = ",".join(f'"{s}"' for s in chunk)
+            messages.append(f'{{"method":"SUBSCRIBE","params":[{params}],"id":{i + 1}}}')
+        return messages
+
+    def _symbol(self, native) -> str:
+        """``BTCUSDT`` → ``BTC-USDT``, cached: this runs once per trade."""
+        try:
+            return self._symbols[native]
+        except (KeyError, TypeError):
+            pass
+        if not isinstance(native, str) or not (parts := split_glued(native)):
+            raise Reject("unknown_symbol", f"{native!r:.40}")
+        self._symbols[native] = sym = f"{parts[0]}-{parts[1]}"
+        return sym
+
+    def parse(self, frame, received_at_ns: int):
+        msg = loads(frame)
+        if type(msg) is not dict:
+            raise Reject("unknown_message", "not a JSON object")
+        data = msg.get("data")
+        if type(data) is dict and "stream" in msg:
+            msg = data
+        event = msg.get("e")
+        if event == "trade":
+            tid = msg.get("t")
+        elif event == "aggTrade":
+            tid = msg.get("a")
+        else:
+            return self._control(msg)
+        if type(tid) is not int:
+            raise Reject("missing_field" if tid is None else "bad_number", f"trade id {tid!r:.40}")
+        maker = field(msg, "m")
+        if type(maker) is not bool:
+            raise Reject("bad_side", f"m={maker!r:.40}")
+        return [
+            (
+                self._symbol(field(msg, "s")),
+                tid,
+                epoch_ns(field(msg, "T"), "ms"),
+                positive(msg.get("p"), "p"),
+                positive(msg.get("q"), "q"),
+                SELL if maker else BUY,
+            )
+        ]
+
+    @staticmethod
+    def _control(msg: dict) -> Control:
+        if "result" in msg and "id" in msg:
+            return Control("ack", f"id={msg['id']}")
+        err = msg.get("error")
+        if isinstance(err, dict) or ("code" in msg and "msg" in msg):
+            src = err if isinstance(err, dict) else msg
+            return Control("error", f"{src.get('code')}: {src.get('msg')}")
+        raise Reject("unknown_message", f"e={msg.get('e')!r:.40}")
+
+
+ADAPTERS = {"binance": BinanceAdapter}

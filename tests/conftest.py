@@ -1,0 +1,41 @@
+"""Shared test helpers: polling instead of sleeping, and a thread-leak guard."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+
+def wait_for(predicate, timeout_s: float = 10.0, interval_s: float = 0.01):
+    """Poll ``predicate`` until it is truthy; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout_s}s: {predicate}")
+        time.sleep(interval_s)
+
+
+def rtkit_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("rtkit-") and t.is_alive()]
+
+
+@pytest.fixture
+def no_thread_leak():
+    """Fails the test if a collector or simulator thread outlives it."""
+    before = set(rtkit_threads())
+    yield
+    deadline = time.monotonic() + 3.0
+    while set(rtkit_threads()) - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    leaked = set(rtkit_threads()) - before
+    assert not leaked, f"threads left behind: {[t.name for t in leaked]}"
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "ticks.sqlite"

@@ -1,0 +1,100 @@
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rtkit.buffer import RingBuffer
+from rtkit.validate import BUY, SELL, UNKNOWN_SIDE
+
+T0 = 1_764_000_000_000_000_000
+
+
+def tick(i, sym="BTC-USDT", side=BUY, tid=None):
+    return (sym, i if tid is None else tid, T0 + i, 100.0 + i, 1.0 + i, side)
+
+
+def test_snapshot_dtypes_and_values():
+    ring = RingBuffer(10)
+    ring.append("binance", T0 + 5, [tick(1), tick(2, "ETH-USDT", SELL)])
+    ring.append("coinbase", T0 + 9, [tick(3, side=UNKNOWN_SIDE)])
+    df = ring.snapshot()
+    assert list(df.columns) == ["timestamp", "received_at", "venue", "symbol", "price", "volume",
+                                "side", "trade_id"]
+    assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert str(df["received_at"].dtype) == "datetime64[ns, UTC]"
+    for col in ("venue", "symbol", "side"):
+        assert isinstance(df[col].dtype, pd.CategoricalDtype)
+    assert df["price"].dtype == np.float64 and df["trade_id"].dtype == np.int64
+    assert df["symbol"].tolist() == ["BTC-USDT", "ETH-USDT", "BTC-USDT"]
+    assert df["venue"].tolist() == ["binance", "binance", "coinbase"]
+    assert df["side"].tolist()[:2] == ["buy", "sell"] and pd.isna(df["side"].iloc[2])
+    assert df["timestamp"].iloc[0] == pd.Timestamp(T0 + 1, tz="UTC")
+    assert df["received_at"].iloc[2] == pd.Timestamp(T0 + 9, tz="UTC")
+    assert df["price"].tolist() == [101.0, 102.0, 103.0]
+
+
+def test_wraps_and_keeps_newest_in_order():
+    ring = RingBuffer(5)
+    for i in range(12):
+        ring.append("v", T0, [tick(i)])
+    assert len(ring) == 5 and ring.total == 12
+    assert ring.snapshot()["trade_id"].tolist() == [7, 8, 9, 10, 11]
+    assert ring.tail(2)["trade_id"].tolist() == [10, 11]
+    assert ring.tail(0).empty and ring.tail(99)["trade_id"].tolist() == [7, 8, 9, 10, 11]
+
+
+def test_batch_larger_than_capacity_keeps_last_rows():
+    ring = RingBuffer(4)
+    ring.append("v", T0, [tick(i) for i in range(10)])
+    assert ring.snapshot()["trade_id"].tolist() == [6, 7, 8, 9]
+
+
+def test_text_trade_ids_become_strings_without_losing_int_ones():
+    ring = RingBuffer(4)
+    ring.append("binance", T0, [tick(1)])
+    ring.append("bybit", T0, [tick(2, tid="20f43950-d8dd")])
+    df = ring.snapshot()
+    assert df["trade_id"].tolist() == ["1", "20f43950-d8dd"]
+    assert str(df["trade_id"].dtype) == "string"
+
+
+def test_empty_snapshot_has_dtypes():
+    df = RingBuffer(3).snapshot()
+    assert df.empty and str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_bytes_per_tick_within_budget():
+    ring = RingBuffer(100_000)
+    assert ring.nbytes / ring.capacity <= 48
+
+
+def test_bad_capacity():
+    with pytest.raises(ValueError, match="positive int"):
+        RingBuffer(0)
+
+
+def test_reader_never_sees_torn_rows():
+    """Rows are written so that price == volume + 99 and ts == trade_id + T0;
+    a torn row would break one of these while the writer wraps around."""
+    ring = RingBuffer(1000)
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            ring.append("v", T0, [tick(j) for j in range(i, i + 37)])
+            i += 37
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(200):
+            df = ring.snapshot()
+            assert ((df["price"] - df["volume"]) == 99.0).all()
+            ids = df["trade_id"].to_numpy()
+            assert (df["timestamp"].astype("int64").to_numpy() == ids + T0).all()
+            assert (np.diff(ids) == 1).all()  # arrival order, no hole
+    finally:
+        stop.set()
+        t.join()
