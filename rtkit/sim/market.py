@@ -27,8 +27,11 @@ class SimTrade(NamedTuple):
 class Market:
     """Random-walk trade generator for a set of symbols (BASE-QUOTE)."""
 
-    def __init__(self, seed: int | None = None, volatility: float = 0.0004) -> None:
+    def __init__(self, seed: int | None = None, volatility: float = 0.0004,
+                 skip_id_every: int | None = None) -> None:
         self._rng = random.Random(seed)
+        self._skip_id_every = skip_id_every
+        self.skipped_ids = 0
         self._volatility = volatility
         self._price: dict[str, float] = {}
         self._next_id: dict[str, int] = {}
@@ -45,6 +48,10 @@ class Market:
         price *= 1.0 + rng.gauss(0.0, self._volatility)
         self._price[symbol] = price
         tid = self._next_id.get(symbol, 1)
+        every = self._skip_id_every
+        if every and len(self.trades) % every == every - 1:
+            tid += 1  # a trade the venue "lost": its id never appears
+            self.skipped_ids += 1
         self._next_id[symbol] = tid + 1
         now_ns = time.time_ns() if now_ns is None else now_ns
         decimals = 2 if price >= 100 else 6

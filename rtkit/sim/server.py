@@ -42,12 +42,15 @@ class Faults:
     trade frames on a connection. ``close_every``: send a close frame with
     ``close_code`` after this many. ``reject_symbols``: answer subscriptions to
     these (BASE-QUOTE) symbols with the venue's error instead of an ack.
+    ``skip_id_every``: every Nth trade takes one trade id more than it should,
+    so the collector sees a gap of one.
     """
 
     drop_every: int | None = None
     close_every: int | None = None
     close_code: int = 1001
     reject_symbols: tuple[str, ...] = ()
+    skip_id_every: int | None = None
 
 
 def _ws_frame(payload: bytes) -> bytes:
@@ -88,7 +91,7 @@ class Simulator:
         self.count = count
         self.overlap = overlap
         self.faults = faults or Faults()
-        self.market = Market(seed)
+        self.market = Market(seed, skip_id_every=self.faults.skip_id_every)
         self.connections = 0
         self.frames_sent = 0
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -36,6 +36,8 @@ class Dialect:
     heartbeat_interval_s: float | None = None
     #: trades per frame the venue sends at most
     max_batch: int = 1
+    #: symbols the venue really lists, used by tests and demos (BASE-QUOTE)
+    example_symbols: tuple[str, ...] = ("BTC-USDT", "ETH-USDT")
 
     def greeting(self, session: Session) -> list[str]:
         """Frames sent as soon as a client connects."""
@@ -51,6 +53,10 @@ class Dialect:
 
     def heartbeat(self, session: Session) -> str | None:
         return None
+
+    def expected_trade_id(self, trade: SimTrade) -> str:
+        """The ``trade_id`` text the venue's adapter must store for this trade."""
+        return str(trade.trade_id)
 
     def subscription_error(self, symbol: str) -> str:
         """The venue's reply to a subscription it refuses (fault injection)."""
