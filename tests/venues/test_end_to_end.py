@@ -25,17 +25,23 @@ def expected(dialect, trades):
 
 
 @pytest.mark.parametrize("venue", VENUES)
-def test_simulated_venue_end_to_end(venue, db):
+def test_simulated_venue_end_to_end(venue, db, tmp_path):
     dialect = get_dialect(venue)
+    recording = tmp_path / "raw.jsonl.gz"
     with Simulator(venue, rate=3000, count=1200, seed=3) as sim:
         c = rtkit.collect(venue, list(dialect.example_symbols), url=sim.url, db=db,
-                          flush_interval_s=0.2)
+                          flush_interval_s=0.2, record_raw=recording)
         wait_for(lambda: c.stats["stored"] >= 1200, 20)
         c.stop()
         assert rows(db) == expected(dialect, sim.trades)
     s = c.stats
     assert s["rejected"] == 0 and s["gaps"] == 0 and s["stored"] == 1200
     assert s["frames"] == s["tick_frames"] + s["control"] + s["rejected_frames"]
+    # the raw recording of the run replays to the very same rows
+    replayed = tmp_path / "replayed.sqlite"
+    summary = rtkit.replay(recording, db=replayed)
+    assert summary["frames"] == s["frames"] and summary["stored"] == 1200
+    assert rows(replayed) == rows(db)
 
 
 @pytest.mark.parametrize("venue", VENUES)
