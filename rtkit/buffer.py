@@ -60,7 +60,7 @@ class RingBuffer:
         return code
 
     def append(self, venue: str, received_at_ns: int, ticks: list) -> None:
-        """Append one frame's ticks (tuples from a venue adapter). Writer thread only."""
+        """Append ticks (tuples from a venue adapter) received at one moment. Writer only."""
         with self._lock:
             v = self._venue_codes.get(venue)
             if v is None:
@@ -68,25 +68,29 @@ class RingBuffer:
             cap = self.capacity
             i = self.total % cap
             codes = self._symbol_codes
+            ts_col, recv_col, price_col = self._ts, self._recv, self._price
+            volume_col, side_col, venue_col = self._volume, self._side, self._venue
+            symbol_col, tid_col = self._symbol, self._tid
+            text_col = self._tid_text
             for sym, tid, ts, price, volume, side in ticks:
                 s = codes.get(sym)
                 if s is None:
                     s = self._code(codes, self._symbols, sym)
-                self._ts[i] = ts
-                self._recv[i] = received_at_ns
-                self._price[i] = price
-                self._volume[i] = volume
-                self._side[i] = side
-                self._venue[i] = v
-                self._symbol[i] = s
+                ts_col[i] = ts
+                recv_col[i] = received_at_ns
+                price_col[i] = price
+                volume_col[i] = volume
+                side_col[i] = side
+                venue_col[i] = v
+                symbol_col[i] = s
                 if type(tid) is int:
-                    self._tid[i] = tid
-                    if self._tid_text is not None:
-                        self._tid_text[i] = None
+                    tid_col[i] = tid
+                    if text_col is not None:
+                        text_col[i] = None
                 else:
-                    if self._tid_text is None:
-                        self._tid_text = np.full(cap, None, object)
-                    self._tid_text[i] = tid
+                    if text_col is None:
+                        text_col = self._tid_text = np.full(cap, None, object)
+                    text_col[i] = tid
                 i += 1
                 if i == cap:
                     i = 0

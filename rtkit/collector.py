@@ -36,6 +36,7 @@ from rtkit.recording import RecordingWriter
 from rtkit.store import DEFAULT_DB, StoreError, TickStore
 from rtkit.validate import AnomalyFilter
 from rtkit.venues import get_adapter
+from rtkit.wsframes import BINARY, CLOSE, PING, TEXT, TOO_LARGE, FrameReader, ProtocolError
 
 log = logging.getLogger("rtkit")
 
@@ -44,6 +45,8 @@ STATES = ("idle", "connecting", "live", "stale", "backoff", "stopped", "failed")
 _FLUSH_BATCH = 50_000
 #: how long the receive socket blocks before the loop looks at its clocks
 _RECV_TIMEOUT_S = 0.5
+#: bytes asked of the socket per read: hundreds of trade frames at a time
+_RECV_BYTES = 1 << 18
 #: connections in a row that end with a venue error and no tick before giving up
 _MAX_FUTILE_CONNECTIONS = 3
 
@@ -148,6 +151,7 @@ class Collector:
         self._run_id: int | None = None
         self._rates: deque[tuple[float, int, int]] = deque(maxlen=11)
         self._futile = 0
+        self._venue_errors = 0
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> Collector:
@@ -298,9 +302,9 @@ class Collector:
 
     def _session(self, recorder: RecordingWriter | None) -> bool:
         """One connection from connect to drop; returns whether it carried ticks."""
-        pipeline, venue = self.pipeline, self.venue
+        pipeline = self.pipeline
         ticks_before = pipeline.ticks
-        venue_errors = 0
+        self._venue_errors = 0
         self._set_status("connecting", self.url)
         ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=self.sslopt)
         self._ws = ws
@@ -312,64 +316,13 @@ class Collector:
             now = time.time_ns()
             pipeline.connection_opened(now)
             if recorder:
-                recorder.event("open", now, venue)
+                recorder.event("open", now, self.venue)
             for message in self.adapter.subscribe_messages(self.symbols):
                 ws.send(message)
-            ws.settimeout(_RECV_TIMEOUT_S)
+            ws.sock.settimeout(_RECV_TIMEOUT_S)
             self._set_status("live")
-            ping_every_ns = int((self.adapter.ping_interval_s or 0) * 1e9)
-            stale_ns = int(self.stale_after_s * 1e9)
-            last_data = next_ping = now
-            next_ping += ping_every_ns
-            next_check = now + 250_000_000
-            flush_mark = pipeline.queued + _FLUSH_BATCH
-            text, binary, close = (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY,
-                                   websocket.ABNF.OPCODE_CLOSE)
-            recv = ws.recv_data
-            process = pipeline.process
-            while True:
-                try:
-                    opcode, data = recv()
-                    now = time.time_ns()
-                except websocket.WebSocketTimeoutException:
-                    now = time.time_ns()
-                    opcode = None
-                if opcode in (text, binary):
-                    last_data = now
-                    if recorder:
-                        recorder.frame(now, venue, data, opcode == binary)
-                    control = process(data, now, opcode == binary)
-                    if control is not None:
-                        if control.kind == "error":
-                            venue_errors += 1
-                            self._error(f"venue error: {quote(control.detail)}")
-                        elif control.kind == "reconnect":
-                            self.last_error = f"venue asked to reconnect: {quote(control.detail)}"
-                            return pipeline.ticks > ticks_before
-                    if pipeline.queued >= flush_mark:
-                        flush_mark = pipeline.queued + _FLUSH_BATCH
-                        self._flush_now.set()
-                elif opcode == close:
-                    code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
-                    reason = data[2:].decode("utf-8", "replace")
-                    self._error(f"venue closed the connection (code {code} {quote(reason)})")
-                    break
-                if now >= next_check:
-                    next_check = now + 250_000_000
-                    if self._stop.is_set():
-                        break
-                    if now - last_data > stale_ns:
-                        self._set_status("stale", f"no data for {self.stale_after_s:g}s")
-                        self._error(f"no data for {self.stale_after_s:g}s; reconnecting")
-                        break
-                    if self._status != "live" and now - last_data < 1e9:
-                        self._set_status("live")
-                    if ping_every_ns and now >= next_ping:
-                        next_ping = now + ping_every_ns
-                        message = self.adapter.ping_message()
-                        if message:
-                            ws.send(message)
-        except (websocket.WebSocketException, OSError) as exc:
+            self._read_frames(ws, recorder)
+        except (websocket.WebSocketException, OSError, ProtocolError) as exc:
             if not self._stop.is_set():
                 self._error(f"connection lost: {type(exc).__name__}: {quote(str(exc))}")
         finally:
@@ -380,10 +333,90 @@ class Collector:
                 else:
                     ws.close(timeout=0.2)
             if recorder:
-                recorder.event("close", time.time_ns(), venue)
+                recorder.event("close", time.time_ns(), self.venue)
         got_ticks = pipeline.ticks > ticks_before
-        self._futile = 0 if got_ticks or not venue_errors else self._futile + 1
+        self._futile = 0 if got_ticks or not self._venue_errors else self._futile + 1
         return got_ticks
+
+    def _read_frames(self, ws: websocket.WebSocket, recorder: RecordingWriter | None) -> None:
+        """The hot loop: read the socket in large chunks, split frames, feed the pipeline.
+
+        Returns when the venue closes, asks to reconnect, goes silent, or on stop;
+        raises on a dropped connection.
+        """
+        pipeline, venue, adapter = self.pipeline, self.venue, self.adapter
+        sock = ws.sock
+        reader = FrameReader(pipeline.max_frame_bytes)
+        feed, recv = reader.feed, sock.recv
+        process, process_frames = pipeline.process, pipeline.process_frames
+        ping_every_ns = int((adapter.ping_interval_s or 0) * 1e9)
+        stale_ns = int(self.stale_after_s * 1e9)
+        last_data = next_check = time.time_ns()
+        next_ping = last_data + ping_every_ns
+        flush_mark = pipeline.queued + _FLUSH_BATCH
+        while True:
+            try:
+                chunk = recv(_RECV_BYTES)
+            except TimeoutError:
+                chunk = None
+            now = time.time_ns()
+            if chunk:
+                last_data = now
+                messages = feed(chunk)
+                texts = [p for op, p in messages if op == TEXT]
+                if recorder:
+                    for opcode, payload in messages:
+                        if opcode in (TEXT, BINARY, TOO_LARGE):
+                            recorder.frame(now, venue, payload, opcode == BINARY)
+                if texts:
+                    for control in process_frames(texts, now):
+                        if self._on_control(control):
+                            return
+                if len(texts) < len(messages):
+                    for opcode, payload in messages:
+                        if opcode == BINARY:
+                            process(payload, now, True)
+                        elif opcode == PING:
+                            ws.pong(payload)
+                        elif opcode == CLOSE:
+                            code = (int.from_bytes(payload[:2], "big") if len(payload) >= 2
+                                    else None)
+                            reason = payload[2:].decode("utf-8", "replace")
+                            self._error(f"venue closed the connection (code {code} "
+                                        f"{quote(reason)})")
+                            return
+                        elif opcode == TOO_LARGE:
+                            pipeline.reject_oversized(payload, reader.too_large_size, now)
+                if pipeline.queued >= flush_mark:
+                    flush_mark = pipeline.queued + _FLUSH_BATCH
+                    self._flush_now.set()
+            elif chunk is not None:  # b"": the peer closed the TCP connection
+                raise websocket.WebSocketConnectionClosedException("connection closed by peer")
+            if now >= next_check:
+                next_check = now + 250_000_000
+                if self._stop.is_set():
+                    return
+                if now - last_data > stale_ns:
+                    self._set_status("stale", f"no data for {self.stale_after_s:g}s")
+                    self._error(f"no data for {self.stale_after_s:g}s; reconnecting")
+                    return
+                if self._status != "live":
+                    self._set_status("live")
+                if ping_every_ns and now >= next_ping:
+                    next_ping = now + ping_every_ns
+                    message = adapter.ping_message()
+                    if message:
+                        ws.send(message)
+
+    def _on_control(self, control) -> bool:
+        """React to a venue's control message; True means reconnect now."""
+        if control.kind == "error":
+            self._venue_errors += 1
+            self._error(f"venue error: {quote(control.detail)}")
+        elif control.kind == "reconnect":
+            self.last_error = f"venue asked to reconnect: {quote(control.detail)}"
+            return True
+        return False
 
     # --- writer thread -----------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -439,6 +472,18 @@ class Collector:
             return False
         pipeline.done(batch, inserted)
         return True
+
+    # --- notebook ----------------------------------------------------------------------------
+    def panel(self, **options):
+        """An ipywidgets control panel for this collector: an ``rtkit.widgets.Panel``
+        (Start / Stop, status, live counters, newest ticks, a price chart per symbol).
+
+        ``options``: ``rows``, ``chart_points``, ``refresh_s``. Closing the panel
+        leaves the collector running.
+        """
+        from rtkit.widgets import Panel  # ipywidgets and bqplot load only when asked for
+
+        return Panel(self, **options)
 
 
 def collect(venue: str, symbols: list[str] | str, **kwargs) -> Collector:

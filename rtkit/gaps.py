@@ -14,29 +14,31 @@ class GapDetector:
     """Per-symbol last id; classifies each tick as new, gap-after, or duplicate."""
 
     def __init__(self) -> None:
-        self._last: dict[str, int] = {}
-        self._reconnected: set[str] = set()
+        #: last id seen per symbol (read directly by the pipeline's fast path)
+        self.last: dict[str, int] = {}
+        #: symbols whose next gap is one across a reconnect
+        self.reconnected: set[str] = set()
 
     def connection_opened(self) -> None:
         """The next gap of each symbol is labelled as one across a reconnect."""
-        self._reconnected = set(self._last)
+        self.reconnected = set(self.last)
 
     def check(self, symbol: str, first_id: int, last_id: int):
         """None for the next id in line (or the first seen), ``'duplicate'`` for a
         replayed id, else ``(first_missing, last_missing, kind)``."""
-        prev = self._last.get(symbol)
+        prev = self.last.get(symbol)
         if prev is None:
-            self._last[symbol] = last_id
+            self.last[symbol] = last_id
             return None
         if first_id == prev + 1:
-            self._last[symbol] = last_id
-            self._reconnected.discard(symbol)
+            self.last[symbol] = last_id
+            self.reconnected.discard(symbol)
             return None
         if last_id <= prev:
             return "duplicate"
-        self._last[symbol] = last_id
+        self.last[symbol] = last_id
         if first_id <= prev:  # a group that overlaps the last one seen: nothing missing
             return None
-        kind = "ids_across_reconnect" if symbol in self._reconnected else "ids"
-        self._reconnected.discard(symbol)
+        kind = "ids_across_reconnect" if symbol in self.reconnected else "ids"
+        self.reconnected.discard(symbol)
         return (prev + 1, first_id - 1, kind)

@@ -118,44 +118,64 @@ class Pipeline:
         ``binary`` marks a binary WebSocket frame, which no supported venue sends
         for trades: it is rejected as ``binary_frame``.
         """
-        self.frames += 1
+        controls = self.process_frames((frame,), received_at_ns, binary)
+        return controls[0] if controls else None
+
+    def process_frames(self, frames, received_at_ns: int, binary: bool = False) -> list[Control]:
+        """Take frames that arrived together; returns their Controls, in order.
+
+        The ticks of all the frames enter the ring and the pending batch in one
+        step, which is what keeps a busy feed cheap.
+        """
+        parse, max_bytes = self.adapter.parse, self.max_frame_bytes
+        accepted: list = []
+        controls: list[Control] = []
+        tick_frames = 0
+        for frame in frames:
+            try:
+                if binary:
+                    raise Reject("binary_frame", f"{len(frame)} bytes")
+                if len(frame) > max_bytes:
+                    raise Reject("frame_too_large", f"{len(frame)} bytes > {max_bytes}")
+                out = parse(frame, received_at_ns)
+            except Reject as reject:
+                self.rejected_frames += 1
+                self._reject(reject, frame, received_at_ns)
+                continue
+            except Exception as exc:  # an adapter bug must not kill the receive thread
+                log.exception("rtkit: %s adapter failed on a frame", self.venue)
+                self.rejected_frames += 1
+                self._reject(Reject("adapter_error", f"{type(exc).__name__}: {exc}"), frame,
+                             received_at_ns)
+                continue
+            if type(out) is not list:
+                self._control(out)
+                controls.append(out)
+                continue
+            for item in out:
+                if type(item) is not tuple:
+                    out = self._split_batch(out, frame, received_at_ns)
+                    break
+            if self.anomaly is not None and out:
+                out = self._filter_anomalies(out, frame, received_at_ns)
+            if out:
+                tick_frames += 1
+                accepted += out
+            else:
+                self.rejected_frames += 1
+        self.frames += len(frames)
         self.last_frame_ns = received_at_ns
-        try:
-            if binary:
-                raise Reject("binary_frame", f"{len(frame)} bytes")
-            if len(frame) > self.max_frame_bytes:
-                raise Reject("frame_too_large", f"{len(frame)} bytes > {self.max_frame_bytes}")
-            out = self.adapter.parse(frame, received_at_ns)
-        except Reject as reject:
-            self.rejected_frames += 1
-            self._reject(reject, frame, received_at_ns)
-            return None
-        except Exception as exc:  # an adapter bug must not kill the receive thread
-            log.exception("rtkit: %s adapter failed on a frame", self.venue)
-            self.rejected_frames += 1
-            self._reject(Reject("adapter_error", f"{type(exc).__name__}: {exc}"), frame,
-                         received_at_ns)
-            return None
-        if type(out) is not list:
-            self.control += 1
-            self.last_control = out
-            if out.kind == "error":
-                self.last_venue_error = out.detail
-                log.warning("rtkit: %s says: %s", self.venue, quote(out.detail))
-            return out
-        ticks = out
-        for item in out:
-            if type(item) is not tuple:
-                ticks = self._split_batch(out, frame, received_at_ns)
-                break
-        if self.anomaly is not None and ticks:
-            ticks = self._filter_anomalies(ticks, frame, received_at_ns)
-        if not ticks:
-            self.rejected_frames += 1
-            return None
-        self.tick_frames += 1
-        self._accept(ticks, received_at_ns)
-        return None
+        if accepted:
+            self.tick_frames += tick_frames
+            self._accept(accepted, received_at_ns)
+        return controls
+
+    def _control(self, control: Control) -> None:
+        self.control += 1
+        self.last_control = control
+        if control.kind == "error":
+            self.last_venue_error = control.detail
+            log.warning("rtkit: %s says: %s", self.venue, quote(control.detail))
 
     def connection_opened(self, at_ns: int) -> None:
         """Mark a (re)connect: from the second one on, a ``gaps`` row of kind
@@ -167,6 +187,14 @@ class Pipeline:
             self.reconnect_marks += 1
             with self._lock:
                 self._gaps.append((self.venue, "*", None, None, None, at_ns, "reconnect"))
+
+    def reject_oversized(self, head: bytes, size: int, received_at_ns: int) -> None:
+        """Count a frame refused from its header (only its first bytes were kept)."""
+        self.frames += 1
+        self.last_frame_ns = received_at_ns
+        self.rejected_frames += 1
+        reject = Reject("frame_too_large", f"{size} bytes > {self.max_frame_bytes}")
+        self._reject(reject, head, received_at_ns, size)
 
     def _accept(self, ticks: list, received_at_ns: int) -> None:
         self.ticks += len(ticks)
@@ -184,23 +212,33 @@ class Pipeline:
         self.queued += n
 
     def _check_ids(self, ticks: list, received_at_ns: int) -> list:
-        """Drop replayed ids (counted as duplicates) and record gaps."""
-        check, grouped = self.gap_detector.check, self.adapter.ids_grouped
+        """Drop replayed ids (counted as duplicates) and record gaps.
+
+        The next id in line is handled inline; anything else asks the detector.
+        """
+        detector = self.gap_detector
+        last, check, grouped = detector.last, detector.check, self.adapter.ids_grouped
+        after_reconnect = detector.reconnected
         kept = []
         for tick in ticks:
-            tid = tick[1]
-            verdict = check(tick[0], tick[6] if grouped else tid, tid)
+            sym, tid = tick[0], tick[1]
+            first = tick[6] if grouped else tid
+            if not grouped and last.get(sym) == tid - 1 and sym not in after_reconnect:
+                last[sym] = tid
+                kept.append(tick)
+                continue
+            verdict = check(sym, first, tid)
             if verdict is None:
                 kept.append(tick[:6] if grouped else tick)
             elif verdict == "duplicate":
                 self.duplicates_seen += 1
             else:
-                first, last, kind = verdict
+                first_missing, last_missing, kind = verdict
                 self.gaps += 1
-                self.missing_trades += last - first + 1
+                self.missing_trades += last_missing - first_missing + 1
                 with self._lock:
-                    self._gaps.append((self.venue, tick[0], str(first), str(last),
-                                       last - first + 1, received_at_ns, kind))
+                    self._gaps.append((self.venue, sym, str(first_missing), str(last_missing),
+                                       last_missing - first_missing + 1, received_at_ns, kind))
                 kept.append(tick[:6] if grouped else tick)
         return kept
 
@@ -224,10 +262,11 @@ class Pipeline:
                 self._reject(reject, frame, received_at_ns)
         return kept
 
-    def _reject(self, reject: Reject, frame, received_at_ns: int) -> None:
+    def _reject(self, reject: Reject, frame, received_at_ns: int, size: int | None = None) -> None:
         self.rejected += 1
         self.rejected_by_reason[reject.reason] += 1
-        size = len(frame) if hasattr(frame, "__len__") else 0
+        if size is None:
+            size = len(frame) if hasattr(frame, "__len__") else 0
         row = (received_at_ns, self.venue, reject.reason, reject.detail[:500],
                frame_text(frame), size)
         with self._lock:

@@ -36,9 +36,10 @@ def test_values_in_sqlite_match_what_was_sent(mixed, db):
     replay(path, db=db)
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT venue, symbol, trade_id, timestamp, price, volume, side "
-                        "FROM ticks ORDER BY rowid").fetchall()
-    expected = [("binance", t.symbol, str(t.trade_id), t.ts_ns, float(t.price), float(t.volume),
-                 t.side) for t in info["trades"]]
+                        "FROM ticks ORDER BY timestamp, symbol").fetchall()
+    expected = sorted((("binance", t.symbol, str(t.trade_id), t.ts_ns, float(t.price),
+                        float(t.volume), t.side) for t in info["trades"]),
+                      key=lambda r: (r[3], r[1]))
     assert rows == expected
     rejects = conn.execute("SELECT reason, length(frame), frame_bytes FROM rejects").fetchall()
     too_large = [r for r in rejects if r[0] == "frame_too_large"]

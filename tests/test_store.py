@@ -12,6 +12,12 @@ def row(i, venue="binance", sym="BTC-USDT", side="buy"):
     return (venue, sym, str(i), T0 + i, T0 + i + 5, 100.0 + i, 0.5, side)
 
 
+def test_ticks_come_back_in_trade_time_order(db):
+    with TickStore(db) as store:
+        store.write([row(5), row(1), row(3)])
+        assert store.ticks()["trade_id"].tolist() == [1, 3, 5]
+
+
 def test_schema_is_the_contract(db):
     TickStore(db).close()
     conn = sqlite3.connect(db)
@@ -61,7 +67,7 @@ def test_non_integer_trade_ids_stay_text(db):
     with TickStore(db) as store:
         store.write([("bybit", "BTC-USDT", "20f4-uuid", T0, T0, 1.0, 1.0, "buy"),
                      ("bybit", "BTC-USDT", "007", T0, T0, 1.0, 1.0, "buy")])
-        assert store.ticks()["trade_id"].tolist() == ["20f4-uuid", "007"]
+        assert sorted(store.ticks()["trade_id"].tolist()) == ["007", "20f4-uuid"]
 
 
 def test_readers_see_committed_data_while_writer_is_open(db):

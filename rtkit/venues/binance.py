@@ -8,9 +8,20 @@ Frames arrive bare (``/ws``) or wrapped as ``{"stream": …, "data": …}``
 
 from __future__ import annotations
 
-from rtkit.validate import BUY, SELL, Reject, epoch_ns, field, positive
+from rtkit.validate import (
+    BUY,
+    MAX_TS_NS,
+    MAX_VALUE,
+    MIN_TS_NS,
+    SELL,
+    Reject,
+    epoch_ns,
+    field,
+    positive,
+)  # fmt: skip
 from rtkit.venues.base import Adapter, Control, loads, split_glued
 
+_MIN_MS, _MAX_MS = MIN_TS_NS // 1_000_000, MAX_TS_NS // 1_000_000
 #: streams per SUBSCRIBE message; Binance allows 1024 streams per connection
 _STREAMS_PER_MESSAGE = 200
 
@@ -59,6 +70,23 @@ class BinanceAdapter(Adapter):
         data = msg.get("data")
         if type(data) is dict and "stream" in msg:
             msg = data
+        # Fast path for a well-formed trade; anything unusual takes the careful
+        # path below, which names exactly what is wrong.
+        try:
+            if msg["e"] == "trade":
+                tid, ms, maker = msg["t"], msg["T"], msg["m"]
+                price, volume = float(msg["p"]), float(msg["q"])
+                if (type(tid) is int and type(ms) is int and type(maker) is bool
+                        and _MIN_MS <= ms <= _MAX_MS and 0.0 < price <= MAX_VALUE
+                        and 0.0 < volume <= MAX_VALUE and type(msg["p"]) is str
+                        and type(msg["q"]) is str):
+                    return [(self._symbol(msg["s"]), tid, ms * 1_000_000, price, volume,
+                             SELL if maker else BUY)]
+        except (KeyError, ValueError, TypeError):
+            pass
+        return self._parse_carefully(msg)
+
+    def _parse_carefully(self, msg: dict):
         event = msg.get("e")
         if event == "trade":
             tid = msg.get("t")

@@ -1,0 +1,179 @@
+"""Benchmark clients, each run in a fresh process; each prints one JSON line.
+
+``rate`` is (N - 1) / (time of the Nth message - time of the 1st), measured in
+the client, as in shared/PERFORMANCE-NOTES.md.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SUBSCRIBE = '{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}'
+SSLOPT = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+
+
+def websocket_app(url: str, n: int) -> dict:
+    """websocket-client WebSocketApp.run_forever with default settings, counting."""
+    import websocket
+
+    state = {"count": 0, "t0": 0.0, "t1": 0.0}
+    done = threading.Event()
+
+    def on_message(app, message):
+        state["count"] += 1
+        if state["count"] == 1:
+            state["t0"] = time.perf_counter()
+        elif state["count"] == n:
+            state["t1"] = time.perf_counter()
+            done.set()
+            app.close()
+
+    app = websocket.WebSocketApp(url, on_open=lambda a: a.send(SUBSCRIBE), on_message=on_message)
+    t = threading.Thread(target=app.run_forever, kwargs={"sslopt": SSLOPT}, daemon=True)
+    t.start()
+    done.wait(120)
+    return {"rate": (n - 1) / (state["t1"] - state["t0"])}
+
+
+def websockets_asyncio(url: str, n: int) -> dict:
+    """websockets' asyncio client, counting."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    async def run():
+        context = ssl._create_unverified_context() if url.startswith("wss") else None
+        async with connect(url, compression=None, max_size=None, ssl=context) as ws:
+            await ws.send(SUBSCRIBE)
+            count = 0
+            async for _ in ws:
+                count += 1
+                if count == 1:
+                    t0 = time.perf_counter()
+                elif count == n:
+                    return (n - 1) / (time.perf_counter() - t0)
+
+    return {"rate": asyncio.run(run())}
+
+
+def naive(url: str, n: int) -> dict:
+    """The original plan: json.loads, then one SQLite INSERT and commit per message."""
+    import json as stdjson
+    import sqlite3
+
+    import websocket
+
+    with tempfile.TemporaryDirectory() as d:
+        conn = sqlite3.connect(Path(d) / "naive.sqlite")
+        conn.execute("CREATE TABLE trades (price REAL, volume REAL, timestamp INTEGER)")
+        ws = websocket.create_connection(url, sslopt=SSLOPT)
+        ws.send(SUBSCRIBE)
+        count, t0 = 0, 0.0
+        while count < n:
+            msg = stdjson.loads(ws.recv())
+            if msg.get("e") != "trade":
+                continue
+            conn.execute("INSERT INTO trades VALUES (?, ?, ?)",
+                         (float(msg["p"]), float(msg["q"]), msg["T"]))
+            conn.commit()
+            count += 1
+            if count == 1:
+                t0 = time.perf_counter()
+        rate = (n - 1) / (time.perf_counter() - t0)
+        ws.close()
+    return {"rate": rate}
+
+
+def rtkit_collector(url: str, n: int) -> dict:
+    """The full pipeline: Collector with validation, ring and SQLite persistence."""
+    import rtkit
+
+    with tempfile.TemporaryDirectory() as d:
+        c = rtkit.collect("binance", ["BTC-USDT"], url=url, db=Path(d) / "bench.sqlite",
+                          sslopt=SSLOPT)
+        deadline = time.monotonic() + 120
+        while c.stats["ticks"] < n and time.monotonic() < deadline:
+            time.sleep(0.005)
+        t = time.perf_counter()
+        c.stop()
+        stop_ms = (time.perf_counter() - t) * 1e3
+        recv = c.df["received_at"].astype("int64").to_numpy()
+        stats = c.stats
+    rate = (n - 1) / ((recv[n - 1] - recv[0]) / 1e9)
+    return {"rate": rate, "stop_ms": stop_ms, "stored": stats["stored"], "ticks": stats["ticks"]}
+
+
+def rtkit_latency(url: str, n: int) -> dict:
+    """Send time (stamped by the paced feed) → tick visible in the ring, per frame."""
+    import orjson
+
+    import rtkit
+    from rtkit.buffer import RingBuffer
+
+    sent: list[int] = []
+    visible: list[int] = []
+    original = RingBuffer.append
+
+    def append(self, venue, received_at_ns, ticks):
+        original(self, venue, received_at_ns, ticks)
+        visible.append(time.time_ns())
+
+    RingBuffer.append = append
+    from rtkit.venues.binance import BinanceAdapter
+
+    parse = BinanceAdapter.parse
+
+    def stamped_parse(self, frame, received_at_ns):
+        sent.append(orjson.loads(frame).get("E", 0) * 1000)
+        return parse(self, frame, received_at_ns)
+
+    BinanceAdapter.parse = stamped_parse
+    with tempfile.TemporaryDirectory() as d:
+        c = rtkit.collect("binance", ["BTC-USDT"], url=url, db=Path(d) / "lat.sqlite",
+                          sslopt=SSLOPT)
+        deadline = time.monotonic() + 120
+        while c.stats["ticks"] < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        c.stop()
+    import numpy as np
+
+    lat_us = (np.array(visible[:n]) - np.array(sent[:n])) / 1e3
+    return {"p50_us": float(np.percentile(lat_us, 50)), "p99_us": float(np.percentile(lat_us, 99)),
+            "max_us": float(lat_us.max())}
+
+
+def sink(url: str, n: int) -> dict:
+    """Drain the socket without framing: the server's own ceiling."""
+    import socket
+    from urllib.parse import urlparse
+
+    import websocket
+
+    ws = websocket.create_connection(url, sslopt=SSLOPT)
+    ws.send(SUBSCRIBE)
+    total = n * 125  # ~125 bytes per frame
+    got, t0 = 0, time.perf_counter()
+    sock: socket.socket = ws.sock
+    while got < total * 0.98:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    elapsed = time.perf_counter() - t0
+    ws.shutdown()
+    del urlparse
+    return {"rate": got / 125 / elapsed}
+
+
+CLIENTS = {f.__name__: f for f in (websocket_app, websockets_asyncio, naive, rtkit_collector,
+                                   rtkit_latency, sink)}
+
+if __name__ == "__main__":
+    name, url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    print(json.dumps(CLIENTS[name](url, count)))

@@ -1,0 +1,72 @@
+"""A feed server for the benchmarks, run in its own process: pre-encoded Binance frames.
+
+On each connection it waits for the client's first message (the subscribe),
+then writes every frame as fast as the socket takes them, so the server is
+never what limits a client (its own rate is measured with a draining sink).
+With ``--rate`` it paces frames instead and stamps each with its send time
+(``E``, in microseconds) so a client can measure latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ssl
+import time
+
+from websockets.asyncio.server import serve
+
+from rtkit.sim.dialects import get_dialect
+from rtkit.sim.market import Market
+from rtkit.sim.server import _ws_frame
+
+CHUNK = 1 << 18
+
+
+def frames(n: int, seed: int = 1) -> list[bytes]:
+    market = Market(seed)
+    trades = [market.trade("BTC-USDT", 1_764_000_000_000_000_000 + i * 1_000_000)
+              for i in range(n)]
+    return [f.encode() for f in get_dialect("binance").encode(trades)]
+
+
+async def main(port: int, n: int, rate: float | None, certfile: str | None) -> None:
+    payloads = frames(n)
+    blob = b"".join(_ws_frame(p) for p in payloads)
+
+    async def handler(ws):
+        await ws.recv()
+        transport = ws.transport
+        if rate is None:
+            for i in range(0, len(blob), CHUNK):
+                transport.write(blob[i : i + CHUNK])
+                while transport.get_write_buffer_size() > 4 * CHUNK:
+                    await asyncio.sleep(0)
+        else:
+            start = time.perf_counter()
+            for i, p in enumerate(payloads):
+                due = start + i / rate
+                while (now := time.perf_counter()) < due:
+                    await asyncio.sleep(0 if due - now < 0.001 else due - now - 0.0005)
+                stamped = p.replace(b'"E":', b'"E":%d,"X":' % (time.time_ns() // 1000), 1)
+                transport.write(_ws_frame(stamped))
+        await ws.wait_closed()
+
+    context = None
+    if certfile:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile)
+    async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None,
+                     max_size=None, ssl=context) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.sleep(600)  # bounded: the benchmark kills it long before
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--n", type=int, default=200_000)
+    p.add_argument("--rate", type=float)
+    p.add_argument("--cert")
+    a = p.parse_args()
+    asyncio.run(main(a.port, a.n, a.rate, a.cert))
