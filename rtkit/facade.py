@@ -24,9 +24,8 @@ from rtkit.validate import (
     SELL,
     UNKNOWN_SIDE,
     Reject,
-    epoch_ns,
-    iso_ns,
     positive,
+    trade_time_ns,
 )  # fmt: skip
 
 log = logging.getLogger("rtkit")
@@ -45,15 +44,6 @@ def connect_to_websocket(url: str, timeout_s: float = 10.0) -> websocket.WebSock
     if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
         raise ValueError(f"url must start with ws:// or wss://, not {url!r}")
     return websocket.create_connection(url, timeout=timeout_s, skip_utf8_validation=True)
-
-
-def _timestamp_ns(value) -> int:
-    if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
-        return iso_ns(value)
-    number = float(value)
-    # guess the unit from the magnitude: s ~1e9, ms ~1e12, us ~1e15, ns ~1e18
-    unit = "s" if number < 1e11 else "ms" if number < 1e14 else "us" if number < 1e17 else "ns"
-    return epoch_ns(value, unit)
 
 
 def process_real_time_data(message) -> dict:
@@ -76,7 +66,7 @@ def process_real_time_data(message) -> dict:
     side = {"buy": BUY, "sell": SELL}.get(str(message.get("side", "")).lower(), UNKNOWN_SIDE)
     ts = message.get("timestamp")
     return {
-        "timestamp": received if ts is None else _timestamp_ns(ts),
+        "timestamp": received if ts is None else trade_time_ns(ts, "auto"),
         "received_at": received,
         "symbol": message.get("symbol"),
         "price": positive(message.get("price"), "price"),

@@ -30,6 +30,8 @@ REASONS = (
 
 #: Largest price or size accepted; anything above is a broken feed, not a market.
 MAX_VALUE = 1e15
+#: Largest integer trade id or count accepted (int64, the ring's id column).
+MAX_ID = 2**63 - 1
 #: Accepted trade times: 2000-01-01 .. 2100-01-01, in ns since the epoch.
 MIN_TS_NS = 946_684_800 * 10**9
 MAX_TS_NS = 4_102_444_800 * 10**9
@@ -85,6 +87,33 @@ def positive(value, name: str) -> float:
     raise Reject("non_positive", f"{name}={value!r:.40}")
 
 
+def whole_number(value, name: str) -> int:
+    """A non-negative int64 from a JSON int or a string of ASCII digits (ids, counts).
+
+    Bounded to int64 because trade ids live in an int64 column of the ring.
+    """
+    if type(value) is str and value.isascii() and value.isdigit():
+        if len(value) > 19:
+            raise Reject("out_of_range", f"{name}={value!r:.40}")
+        value = int(value)
+    if type(value) is int:
+        if 0 <= value <= MAX_ID:
+            return value
+        raise Reject("out_of_range", f"{name}={value!r:.40}")
+    if value is None:
+        raise Reject("missing_field", name)
+    raise Reject("bad_number", f"{name}={value!r:.40}")
+
+
+def side_code(value, buy: str, sell: str) -> int:
+    """BUY or SELL for a venue's aggressor-side word, or a ``bad_side`` reject."""
+    if value == buy:
+        return BUY
+    if value == sell:
+        return SELL
+    raise Reject("bad_side", f"side={value!r:.40}")
+
+
 def _in_range(ns: int, raw) -> int:
     if MIN_TS_NS <= ns <= MAX_TS_NS:
         return ns
@@ -102,7 +131,8 @@ def epoch_ns(value, unit: str) -> int:
         return _in_range(value * scale, value)
     if isinstance(value, str):
         whole, dot, frac = value.partition(".")
-        if whole.isdigit() and (not dot or frac.isdigit()):
+        digits_ok = value.isascii() and whole.isdigit() and (not dot or frac.isdigit())
+        if digits_ok and len(whole) <= 20:  # int() refuses over 4300 digits
             ns = int(whole) * scale
             if frac:
                 digits = len(str(scale)) - 1
@@ -167,6 +197,31 @@ def iso_ns(text) -> int:
         raise Reject("bad_timestamp", f"{text!r:.40}") from None
     secs = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset_s
     return _in_range(secs * 10**9 + frac_ns, text)
+
+
+#: What :func:`trade_time_ns` accepts as ``unit``.
+TIME_UNITS = ("s", "ms", "us", "ns", "iso", "auto")
+
+
+def trade_time_ns(value, unit: str) -> int:
+    """Int ns from a trade time in ``unit`` (one of TIME_UNITS).
+
+    ``'iso'`` reads ISO-8601 text; ``'auto'`` reads ISO text or an epoch number
+    whose unit it tells by size. That guess is safe because only 2000..2100 is
+    accepted, where seconds are ~1e9, ms ~1e12, µs ~1e15 and ns ~1e18.
+    """
+    if unit == "iso":
+        return iso_ns(value)
+    if unit != "auto":
+        return epoch_ns(value, unit)
+    if isinstance(value, str) and not (value.isascii() and value.replace(".", "", 1).isdigit()):
+        return iso_ns(value)
+    try:
+        size = float(value)
+    except (TypeError, ValueError):
+        size = 0.0  # not a number: epoch_ns says what is wrong with it
+    unit = "s" if size < 1e11 else "ms" if size < 1e14 else "us" if size < 1e17 else "ns"
+    return epoch_ns(value, unit)
 
 
 class AnomalyFilter:

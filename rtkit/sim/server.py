@@ -186,6 +186,8 @@ class Simulator:
         try:
             for frame in self.dialect.greeting(session):
                 await ws.send(frame)
+            if session.symbols:  # a feed that streams without being asked
+                subscribed.set()
             await self._stream(ws, session, subscribed)
         except ConnectionClosed:
             pass
@@ -220,7 +222,7 @@ class Simulator:
         market, dialect = self.market, self.dialect
         replay = [t for t in market.trades[-self.overlap:] if t.symbol in session.symbols]
         if replay and self.overlap:
-            await self._send(ws, dialect.encode(replay))
+            await self._send(ws, dialect.encode_overlap(replay))
         sent_here = 0
         next_beat = time.monotonic() + (dialect.heartbeat_interval_s or 0)
         start, generated_here = time.monotonic(), 0

@@ -16,6 +16,7 @@ aggressor's side: ``BUY`` (0), ``SELL`` (1) or ``UNKNOWN_SIDE`` (-1) from
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -77,6 +78,49 @@ def split_symbol(symbol: str) -> tuple[str, str] | None:
     return split_glued(s) if s.isalnum() else None
 
 
+class NativeSymbols:
+    """A venue's symbol as it appears in trades → ``BASE-QUOTE``, remembered
+    because it runs once per trade; an unreadable one is an ``unknown_symbol``."""
+
+    #: symbols remembered at most, so a feed of garbage cannot grow memory
+    max_known = 10_000
+
+    def __init__(self, split: Callable[[str], tuple[str, str] | None]) -> None:
+        self._split = split
+        self._known: dict[str, str] = {}
+
+    def __call__(self, native) -> str:
+        try:
+            return self._known[native]
+        except (KeyError, TypeError):
+            pass
+        if not isinstance(native, str) or not (parts := self._split(native)):
+            raise Reject("unknown_symbol", f"{native!r:.40}")
+        symbol = f"{parts[0]}-{parts[1]}"
+        if len(self._known) < self.max_known:
+            self._known[native] = symbol
+        return symbol
+
+
+def chunks(items: list, max_items: int, max_chars: int) -> list[list]:
+    """``items`` split into runs of at most ``max_items`` whose JSON text stays
+    within ``max_chars`` (an item longer than that goes alone): how one
+    subscription is cut to fit a venue's per-request limits."""
+    out: list[list] = []
+    run: list = []
+    size = 2  # the brackets of the JSON array
+    for item in items:
+        length = len(orjson.dumps(item)) + 1  # and its comma
+        if run and (len(run) == max_items or size + length > max_chars):
+            out.append(run)
+            run, size = [], 2
+        run.append(item)
+        size += length
+    if run:
+        out.append(run)
+    return out
+
+
 class Adapter:
     """Base class of the venue adapters; subclasses fill in the venue's facts."""
 
@@ -108,12 +152,17 @@ class Adapter:
 
         Raises ValueError with the expected forms when it cannot tell.
         """
-        if not isinstance(symbol, str) or not (parts := split_symbol(symbol)):
+        if not isinstance(symbol, str) or not (parts := self.symbol_parts(symbol)):
             raise ValueError(
                 f"symbol {symbol!r} is not in {self.name} form "
                 f"(expected e.g. 'BTC-USDT' or {self.native_example!r})"
             )
         return f"{parts[0]}-{parts[1]}"
+
+    def symbol_parts(self, symbol: str) -> tuple[str, str] | None:
+        """``(BASE, QUOTE)`` of a symbol string, or None; a venue with its own
+        asset codes (Kraken's ``XBT``) overrides it."""
+        return split_symbol(symbol)
 
     def native_symbol(self, symbol: str) -> str:
         """``BASE-QUOTE`` → the venue's own spelling."""

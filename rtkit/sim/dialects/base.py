@@ -7,9 +7,38 @@ trades into frames, and never touches a socket. The server in
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rtkit.sim.market import SimTrade
+
+
+def iso_time(ts_ns: int | None = None) -> str:
+    """``2023-09-25T07:49:37.708706Z``: RFC 3339 UTC with µs (default: now)."""
+    ts_ns = time.time_ns() if ts_ns is None else ts_ns
+    secs, ns = divmod(ts_ns, 10**9)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + ".%06dZ" % (ns // 1000)
+
+
+def batches_by_symbol(
+    trades: list[SimTrade], max_batch: int,
+    ends_batch: Callable[[SimTrade], bool] = lambda trade: False,
+) -> list[list[SimTrade]]:
+    """Trades grouped per symbol, in order, at most ``max_batch`` a group, and a
+    group closed after any trade for which ``ends_batch`` is true: how a venue
+    that sends one symbol per message batches them."""
+    open_batches: dict[str, list[SimTrade]] = {}
+    batches = []
+    for trade in trades:
+        batch = open_batches.get(trade.symbol)
+        if batch is None:
+            batch = open_batches[trade.symbol] = []
+            batches.append(batch)
+        batch.append(trade)
+        if len(batch) == max_batch or ends_batch(trade):
+            del open_batches[trade.symbol]
+    return batches
 
 
 @dataclass
@@ -18,6 +47,7 @@ class Session:
 
     path: str = "/"
     symbols: list[str] = field(default_factory=list)  # subscribed, BASE-QUOTE
+    channels: set[str] = field(default_factory=set)  # subscribed side channels (heartbeats)
 
     def subscribe(self, symbols) -> list[str]:
         """Add symbols; returns those that were not subscribed yet."""
@@ -40,7 +70,8 @@ class Dialect:
     example_symbols: tuple[str, ...] = ("BTC-USDT", "ETH-USDT")
 
     def greeting(self, session: Session) -> list[str]:
-        """Frames sent as soon as a client connects."""
+        """Frames sent as soon as a client connects; a venue that streams without
+        a subscribe request subscribes the session here."""
         return []
 
     def on_message(self, text: str, session: Session) -> list[str]:
@@ -50,6 +81,11 @@ class Dialect:
     def encode(self, trades: list[SimTrade]) -> list[str]:
         """Frames carrying these trades, batched the venue's way."""
         raise NotImplementedError
+
+    def encode_overlap(self, trades: list[SimTrade]) -> list[str]:
+        """Frames re-sending recent trades right after a (re)subscribe; venues
+        that send them as a snapshot or a "last trade" message say so here."""
+        return self.encode(trades)
 
     def heartbeat(self, session: Session) -> str | None:
         return None

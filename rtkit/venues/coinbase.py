@@ -1,0 +1,185 @@
+"""Coinbase: Advanced Trade ``market_trades`` and Exchange ``matches`` (shared VENUES.md §2).
+
+Both feeds name products ``BTC-USD`` already, send prices and sizes as exact
+decimal strings and ISO-8601 times, and give the MAKER's side: the aggressor
+is the opposite (checked against recorded frames and the book, VENUES.md
+"Checked against real recorded frames"). ``trade_id`` steps by one per
+product on both, so gaps are visible and replayed trades (an Advanced Trade
+snapshot, an Exchange ``last_match``, a reconnect overlap) count as duplicates.
+Both keep quiet subscriptions open with a heartbeat channel, so there is no
+ping to send and a few silent seconds mean a dead connection.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import ClassVar
+
+import orjson
+
+from rtkit.validate import Reject, field, iso_ns, positive, side_code, whole_number
+from rtkit.venues.base import Adapter, Control, NativeSymbols, loads, split_symbol
+
+#: the only ``-USDC`` products Advanced Trade keeps apart from their ``-USD`` book
+_OWN_USDC_BOOKS = frozenset({"USDT-USDC", "EURC-USDC"})
+
+_by_trade_id = itemgetter(1)
+
+
+class _CoinbaseAdapter(Adapter):
+    """What both Coinbase feeds share: symbols, the trade fields, errors."""
+
+    native_example = "BTC-USD"
+    ids_consecutive = True
+    ping_interval_s = None  # the heartbeat channel keeps the subscription alive
+    stale_after_s = 10.0  # heartbeats arrive every second
+    #: the maker-side words meaning "the aggressor bought" and "... sold"
+    _aggressor_words: ClassVar[tuple[str, str]]
+
+    def __init__(self) -> None:
+        self._product = NativeSymbols(split_symbol)
+
+    def native_symbol(self, symbol: str) -> str:
+        return self.normalise_symbol(symbol)
+
+    def _tick(self, trade) -> tuple:
+        """One trade object (same fields on both feeds) → a tick."""
+        if type(trade) is not dict:
+            raise Reject("unknown_message", f"trade {trade!r:.40}")
+        return (
+            self._product(field(trade, "product_id")),
+            whole_number(trade.get("trade_id"), "trade_id"),
+            iso_ns(trade.get("time")),
+            positive(trade.get("price"), "price"),
+            positive(trade.get("size"), "size"),
+            side_code(field(trade, "side"), *self._aggressor_words),
+        )
+
+    @staticmethod
+    def _error(msg: dict) -> Control:
+        """``{"type":"error","message":…[,"reason":…]}`` → an error control."""
+        reason = msg.get("reason")
+        text = f"{msg.get('message')}: {reason}" if reason else str(msg.get("message"))
+        return Control("error", text[:500])
+
+
+class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
+    """Advanced Trade ``market_trades``: many trades of many products per frame.
+
+    A ``snapshot`` event (recent trades, some older than the subscription) comes
+    once after subscribing, then ``update`` events carry each 250 ms of trades.
+    Their order inside a frame is not documented, so ticks are returned by
+    ascending ``trade_id``. ``-USDC`` products are not on these channels
+    (Coinbase serves the ``-USD`` book's trades for them), so asking for one
+    is an error that names the ``-USD`` product to use instead.
+    """
+
+    name = "coinbase"
+    default_url = "wss://advanced-trade-ws.coinbase.com"
+    _aggressor_words = ("SELL", "BUY")
+
+    def normalise_symbol(self, symbol: str) -> str:
+        normalised = super().normalise_symbol(symbol)
+        if normalised.endswith("-USDC") and normalised not in _OWN_USDC_BOOKS:
+            raise ValueError(
+                f"symbol {symbol!r}: Coinbase Advanced Trade publishes no -USDC trades on its "
+                f"market channels (it serves the -USD book's data for them); collect "
+                f"{normalised[:-1]!r} instead"
+            )
+        return normalised
+
+    def subscribe_messages(self, symbols: list[str]) -> list[str]:
+        """One channel per message; no documented cap on products per message,
+        and only 8 unauthenticated messages a second, so one message carries all."""
+        products = [self.native_symbol(s) for s in symbols]
+        return [
+            orjson.dumps(
+                {"type": "subscribe", "product_ids": products, "channel": "market_trades"}
+            ).decode(),
+            '{"type":"subscribe","channel":"heartbeats"}',
+        ]
+
+    def parse(self, frame, received_at_ns: int):
+        msg = loads(frame)
+        if type(msg) is not dict:
+            raise Reject("unknown_message", "not a JSON object")
+        channel = msg.get("channel")
+        if channel == "market_trades":
+            return self._trades(msg.get("events"))
+        if channel == "heartbeats":
+            events = msg.get("events")
+            event = events[0] if type(events) is list and events else None
+            counter = event.get("heartbeat_counter") if type(event) is dict else None
+            return Control("heartbeat", f"counter {counter!r:.40}")
+        if channel == "subscriptions":
+            return Control("ack", f"{msg.get('events')!r:.200}")
+        if msg.get("type") == "error":
+            return self._error(msg)
+        raise Reject("unknown_message", f"channel={channel!r:.40}")
+
+    def _trades(self, events) -> list | Control:
+        if type(events) is not list:
+            raise Reject("missing_field" if events is None else "unknown_message", "events")
+        ticks, rejects = [], []
+        for event in events:
+            trades = event.get("trades") if type(event) is dict else None
+            if type(trades) is not list:
+                rejects.append(Reject("missing_field", "events[].trades"))
+                continue
+            for trade in trades:
+                try:
+                    ticks.append(self._tick(trade))
+                except Reject as reject:
+                    rejects.append(reject)
+        if not ticks and not rejects:
+            return Control("info", "market_trades frame without trades")
+        ticks.sort(key=_by_trade_id)  # ids per product must arrive in order for gap checks
+        ticks.extend(rejects)
+        return ticks
+
+
+class CoinbaseExchangeAdapter(_CoinbaseAdapter):
+    """Exchange ``matches``: one ``match`` per frame; the first after subscribing
+    is a ``last_match`` (the product's latest trade) with the same fields.
+
+    ``sequence`` counts messages per product across every channel, so a
+    ``matches``-only subscriber sees it jump by design: gaps come from
+    ``trade_id`` only. The venue says matches can be dropped; those show as gaps.
+    """
+
+    name = "coinbase-exchange"
+    default_url = "wss://ws-feed.exchange.coinbase.com"
+    _aggressor_words = ("sell", "buy")
+
+    def subscribe_messages(self, symbols: list[str]) -> list[str]:
+        """Many products and channels fit one message (the venue caps messages at
+        100 a second, not products), so all go in one."""
+        products = [self.native_symbol(s) for s in symbols]
+        return [
+            orjson.dumps(
+                {"type": "subscribe", "product_ids": products,
+                 "channels": ["matches", "heartbeat"]}
+            ).decode()
+        ]
+
+    def parse(self, frame, received_at_ns: int):
+        msg = loads(frame)
+        if type(msg) is not dict:
+            raise Reject("unknown_message", "not a JSON object")
+        kind = msg.get("type")
+        if kind == "match" or kind == "last_match":
+            return [self._tick(msg)]
+        if kind == "heartbeat":
+            return Control("heartbeat", f"{msg.get('product_id')!r:.40} last trade "
+                                        f"{msg.get('last_trade_id')!r:.40}")
+        if kind == "subscriptions":
+            return Control("ack", f"{msg.get('channels')!r:.200}")
+        if kind == "error":
+            return self._error(msg)
+        raise Reject("unknown_message", f"type={kind!r:.40}")
+
+
+ADAPTERS = {
+    "coinbase": CoinbaseAdvancedTradeAdapter,
+    "coinbase-exchange": CoinbaseExchangeAdapter,
+}
