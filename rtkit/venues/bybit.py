@@ -1,0 +1,109 @@
+"""Bybit v5 ``publicTrade.<symbol>``, spot or linear (wire facts: shared VENUES.md §4).
+
+The category (``spot`` or ``linear``) picks the endpoint path, and the two
+answer subscribes and pings in slightly different shapes; both are read. One
+frame carries up to 1024 trades of one symbol. ``S`` is the taker's side
+(checked against recorded frames). The trade id ``i`` is a string, a UUID on
+derivatives, with no order, so gaps cannot be seen from ids.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from rtkit.validate import Reject, epoch_ns, field, positive, side_code
+from rtkit.venues.base import Adapter, Control, NativeSymbols, chunks, loads, split_glued
+
+CATEGORIES = ("spot", "linear")
+_URL = "wss://stream.bybit.com/v5/public/{category}"
+#: args per subscribe request: spot refuses more than 10 ("args size >10");
+#: linear documents no cap, so the character budget below decides
+_ARGS_PER_REQUEST = {"spot": 10, "linear": 500}
+#: characters of one request's ``args``, half of the documented 21,000
+_ARGS_CHARS = 10_500
+_TOPIC = "publicTrade."
+
+
+def checked_category(category) -> str:
+    """``category`` if Bybit's trade feed is supported for it, else a ValueError."""
+    if category not in CATEGORIES:
+        raise ValueError("bybit category must be 'spot' or 'linear' (pass e.g. "
+                         f"category='linear'), not {category!r}")
+    return category
+
+
+class BybitAdapter(Adapter):
+    name = "bybit"
+    default_url = _URL.format(category="spot")
+    native_example = "BTCUSDT"
+    ids_consecutive = False  # ``i`` is a string (UUID on derivatives), not a sequence
+    ping_interval_s = 20.0  # Bybit recommends a ping every 20 s
+    stale_after_s = 45.0  # pongs every 20 s keep even a quiet symbol's stream fresh
+
+    def __init__(self, category: str = "spot") -> None:
+        self.category = checked_category(category)
+        self._symbols = NativeSymbols(split_glued)
+
+    def url(self, base_url: str | None, symbols: list[str]) -> str:
+        return base_url or _URL.format(category=self.category)
+
+    def native_symbol(self, symbol: str) -> str:
+        return self.normalise_symbol(symbol).replace("-", "")
+
+    def subscribe_messages(self, symbols: list[str]) -> list[str]:
+        topics = [_TOPIC + self.native_symbol(s) for s in symbols]
+        runs = chunks(topics, _ARGS_PER_REQUEST[self.category], _ARGS_CHARS)
+        return [orjson.dumps({"req_id": f"trades-{i}", "op": "subscribe", "args": run}).decode()
+                for i, run in enumerate(runs, 1)]
+
+    def ping_message(self) -> str:
+        return '{"req_id":"ping","op":"ping"}'
+
+    def parse(self, frame, received_at_ns: int):
+        msg = loads(frame)
+        if type(msg) is not dict:
+            raise Reject("unknown_message", "not a JSON object")
+        topic = msg.get("topic")
+        if topic is None:
+            return self._control(msg)
+        if type(topic) is not str or not topic.startswith(_TOPIC):
+            raise Reject("unknown_message", f"topic={topic!r:.40}")
+        trades = field(msg, "data")
+        if type(trades) is not list or not trades:
+            raise Reject("missing_field", f"data={trades!r:.40}")
+        out = []
+        for trade in trades:
+            try:
+                out.append(self._tick(trade))
+            except Reject as reject:
+                out.append(reject)
+        return out
+
+    def _tick(self, trade) -> tuple:
+        symbol = self._symbols(field(trade, "s"))
+        tid = field(trade, "i")
+        if type(tid) is not str or not tid:
+            raise Reject("bad_number", f"trade id i={tid!r:.40}")
+        return (
+            symbol,
+            tid,
+            epoch_ns(field(trade, "T"), "ms"),
+            positive(trade.get("p"), "p"),
+            positive(trade.get("v"), "v"),
+            side_code(field(trade, "S"), "Buy", "Sell"),
+        )
+
+    @staticmethod
+    def _control(msg: dict) -> Control:
+        op, success = msg.get("op"), msg.get("success")
+        detail = f"{op}: {msg.get('ret_msg')}"
+        if success is False:
+            return Control("error", detail)
+        if op in ("ping", "pong"):  # spot/linear answer with op "ping" and ret_msg "pong"
+            return Control("pong", detail)
+        if success is True and op in ("subscribe", "unsubscribe"):
+            return Control("ack", f"{detail} req_id={msg.get('req_id')}")
+        raise Reject("unknown_message", f"op={op!r:.40}")
+
+
+ADAPTERS = {"bybit": BybitAdapter}
