@@ -4,10 +4,13 @@ Binance ``t``/``a``, Coinbase ``trade_id``, Kraken v2 ``trade_id`` and OKX
 ``tradeId`` (with ``count``) are consecutive per symbol, so the ids say what
 was missed. A jump is a gap; an id at or below the last one seen is a replay
 (a reconnect overlap, a venue snapshot) and is counted as a duplicate instead
-of entering the ring twice. Venues without such ids never report a gap.
+of entering the ring twice. Venues without such ids never report a gap; for
+them :class:`RecentIds` still catches a trade re-sent within a window.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 
 class GapDetector:
@@ -42,3 +45,28 @@ class GapDetector:
         kind = "ids_across_reconnect" if symbol in self.reconnected else "ids"
         self.reconnected.discard(symbol)
         return (prev + 1, first_id - 1, kind)
+
+
+class RecentIds:
+    """Remembers the last ``size`` (symbol, trade_id) keys, for venues whose ids
+    say nothing about order (Bybit UUIDs, Bitstamp, Kraken v1's synthetic ids):
+    a key seen again — a reconnect snapshot, a re-sent batch — is a duplicate
+    and does not enter the ring twice. SQLite's primary key stays the final word.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._seen: set = set()
+        self._order: deque = deque()
+
+    def seen_before(self, key) -> bool:
+        """True for a key among the last ``size``; otherwise remembers it."""
+        seen = self._seen
+        if key in seen:
+            return True
+        seen.add(key)
+        order = self._order
+        order.append(key)
+        if len(order) > self.size:
+            seen.discard(order.popleft())
+        return False

@@ -26,7 +26,7 @@ from collections import Counter
 from typing import NamedTuple
 
 from rtkit.buffer import RingBuffer
-from rtkit.gaps import GapDetector
+from rtkit.gaps import GapDetector, RecentIds
 from rtkit.store import MAX_REJECT_TEXT
 from rtkit.validate import SIDE_TEXT, AnomalyFilter, Reject
 from rtkit.venues.base import Adapter, Control
@@ -87,6 +87,7 @@ class Pipeline:
         self._rejects: list[tuple] = []
         self._gaps: list[tuple] = []
         self.gap_detector = GapDetector() if adapter.ids_consecutive else None
+        self.recent_ids = None if adapter.ids_consecutive else RecentIds()
         self._connections = 0
         # written by the processing thread
         self.frames = 0
@@ -200,8 +201,10 @@ class Pipeline:
         self.ticks += len(ticks)
         if self.gap_detector is not None:
             ticks = self._check_ids(ticks, received_at_ns)
-            if not ticks:
-                return
+        elif self.recent_ids is not None:
+            ticks = self._drop_repeats(ticks)
+        if not ticks:
+            return
         n = len(ticks)
         self.ring.append(self.venue, received_at_ns, ticks)
         if self.queued - self.stored - self.duplicates + n > self.pending_limit:
@@ -240,6 +243,13 @@ class Pipeline:
                     self._gaps.append((self.venue, sym, str(first_missing), str(last_missing),
                                        last_missing - first_missing + 1, received_at_ns, kind))
                 kept.append(tick[:6] if grouped else tick)
+        return kept
+
+    def _drop_repeats(self, ticks: list) -> list:
+        """Ticks whose (symbol, trade_id) was not seen lately; repeats counted as duplicates."""
+        seen_before = self.recent_ids.seen_before
+        kept = [t for t in ticks if not seen_before((t[0], t[1]))]
+        self.duplicates_seen += len(ticks) - len(kept)
         return kept
 
     def _split_batch(self, items: list, frame, received_at_ns: int) -> list:

@@ -202,7 +202,10 @@ class TickStore:
                "FROM ticks")
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self.conn.execute(sql + " ORDER BY timestamp, received_at", args).fetchall()
+        # trade time, then arrival; equal times keep a symbol's id order (numeric ids
+        # compare by length first), which is the order the venue traded them in
+        order = " ORDER BY timestamp, received_at, length(trade_id), trade_id"
+        rows = self.conn.execute(sql + order, args).fetchall()
         if not rows:
             return empty_frame()
         ts, recv, venues, symbols, price, volume, side, tid = zip(*rows, strict=True)

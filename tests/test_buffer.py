@@ -98,3 +98,21 @@ def test_reader_never_sees_torn_rows():
     finally:
         stop.set()
         t.join()
+
+
+def test_pipeline_drops_repeats_of_ids_that_say_nothing_about_order():
+    """Venues without consecutive ids (Bybit UUIDs…): a re-sent trade is a duplicate."""
+    from rtkit.pipeline import Pipeline
+    from rtkit.venues.base import Adapter
+
+    class Uuids(Adapter):
+        name = "uuids"
+
+        def parse(self, frame, received_at_ns):
+            return [("BTC-USDT", t, T0 + i, 1.0, 1.0, BUY) for i, t in enumerate(frame)]
+
+    p = Pipeline(Uuids(), RingBuffer(10))
+    p.process(["a", "b"], 1)
+    p.process(["b", "c"], 2)  # a reconnect snapshot re-sends "b"
+    assert p.ring.snapshot()["trade_id"].tolist() == ["a", "b", "c"]
+    assert p.stats()["duplicates"] == 1 and p.stats()["ticks"] == 4

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from rtkit.validate import AnomalyFilter, Reject, epoch_ns, iso_ns, positive
+from rtkit.validate import AnomalyFilter, Reject, epoch_ns, iso_ns, positive, trade_time_ns
 
 
 @pytest.mark.parametrize(
@@ -47,11 +47,38 @@ def test_epoch_ns_units(value, unit, ns):
     assert epoch_ns(value, unit) == ns
 
 
-@pytest.mark.parametrize("value", ["soon", "12.3.4", -5, 10**30, 5, "", None, [], float("inf")])
+@pytest.mark.parametrize("value", ["soon", "12.3.4", -5, 10**30, 5, "", None, [], float("inf"),
+                                   "\u00b2", "9" * 5000])
 def test_epoch_ns_rejects(value):
     with pytest.raises(Reject) as info:
         epoch_ns(value, "ms")
     assert info.value.reason in ("bad_timestamp", "missing_field")
+
+
+@pytest.mark.parametrize(
+    ("value", "ns"),
+    [(1764000000, 1764000000_000000000), ("1764000000.5", 1764000000_500000000),
+     (1764000000123, 1764000000_123000000), ("1764000000123", 1764000000_123000000),
+     (1764000000123456, 1764000000_123456000), (1764000000123456789, 1764000000_123456789),
+     (1764000000.0, 1764000000_000000000), ("2025-11-24T16:00:00.5Z", 1764000000_500000000),
+     (946684800, 946684800_000000000), (4102444799999, 4102444799_999000000)],
+)
+def test_trade_time_auto_tells_the_unit_by_size(value, ns):
+    assert trade_time_ns(value, "auto") == ns
+
+
+@pytest.mark.parametrize("value", ["soon", "", "\u00b2", [1], True, 123, float("nan"), None])
+def test_trade_time_auto_rejects(value):
+    with pytest.raises(Reject) as info:
+        trade_time_ns(value, "auto")
+    assert info.value.reason in ("bad_timestamp", "missing_field")
+
+
+def test_trade_time_fixed_units():
+    assert trade_time_ns("2025-11-24T16:00:00Z", "iso") == 1764000000_000000000
+    assert trade_time_ns(1764000000, "s") == 1764000000_000000000
+    with pytest.raises(Reject):
+        trade_time_ns(1764000000, "ms")  # 1970 in ms: a wrong unit is caught, not guessed
 
 
 @pytest.mark.parametrize(
@@ -102,3 +129,14 @@ def test_anomaly_filter_rejects_outliers_after_warmup():
 def test_anomaly_filter_bad_arguments_say_what_to_do():
     with pytest.raises(ValueError, match="max_deviation"):
         AnomalyFilter(max_deviation=0)
+
+
+def test_iso_ns_minute_cache_reads_each_time_right():
+    # the same minute read twice (fast path) and a new minute and offset (full path)
+    assert iso_ns("2023-09-25T07:49:37.708706Z") == 1695628177_708706000
+    assert iso_ns("2023-09-25T07:49:59.1Z") == 1695628199_100000000
+    assert iso_ns("2023-09-25T07:50:00.000000001Z") == 1695628200_000000001
+    assert iso_ns("2023-09-25T08:50:00.5+01:00") == 1695628200_500000000
+    assert iso_ns("2023-09-25T07:50:01.5Z") == 1695628201_500000000
+    with pytest.raises(Reject):
+        iso_ns("2023-09-25T07:50:1x.5Z")

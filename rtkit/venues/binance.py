@@ -19,7 +19,7 @@ from rtkit.validate import (
     field,
     positive,
 )  # fmt: skip
-from rtkit.venues.base import Adapter, Control, loads, split_glued
+from rtkit.venues.base import Adapter, Control, NativeSymbols, loads, split_glued
 
 _MIN_MS, _MAX_MS = MIN_TS_NS // 1_000_000, MAX_TS_NS // 1_000_000
 #: streams per SUBSCRIBE message; Binance allows 1024 streams per connection
@@ -38,7 +38,7 @@ class BinanceAdapter(Adapter):
         if channel not in ("trade", "aggTrade"):
             raise ValueError(f"binance channel must be 'trade' or 'aggTrade', not {channel!r}")
         self.channel = channel
-        self._symbols: dict[str, str] = {}
+        self._symbol = NativeSymbols(split_glued)  # BTCUSDT → BTC-USDT, once per trade
 
     def native_symbol(self, symbol: str) -> str:
         return self.normalise_symbol(symbol).replace("-", "").lower()
@@ -51,17 +51,6 @@ class BinanceAdapter(Adapter):
             params = ",".join(f'"{s}"' for s in chunk)
             messages.append(f'{{"method":"SUBSCRIBE","params":[{params}],"id":{i + 1}}}')
         return messages
-
-    def _symbol(self, native) -> str:
-        """``BTCUSDT`` → ``BTC-USDT``, cached: this runs once per trade."""
-        try:
-            return self._symbols[native]
-        except (KeyError, TypeError):
-            pass
-        if not isinstance(native, str) or not (parts := split_glued(native)):
-            raise Reject("unknown_symbol", f"{native!r:.40}")
-        self._symbols[native] = sym = f"{parts[0]}-{parts[1]}"
-        return sym
 
     def parse(self, frame, received_at_ns: int):
         msg = loads(frame)
