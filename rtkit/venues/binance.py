@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rtkit.validate import (
     BUY,
+    MAX_ID,
     MAX_TS_NS,
     MAX_VALUE,
     MIN_TS_NS,
@@ -18,6 +19,7 @@ from rtkit.validate import (
     epoch_ns,
     field,
     positive,
+    whole_number,
 )  # fmt: skip
 from rtkit.venues.base import Adapter, Control, NativeSymbols, loads, split_glued
 
@@ -62,10 +64,13 @@ class BinanceAdapter(Adapter):
         # Fast path for a well-formed trade; anything unusual takes the careful
         # path below, which names exactly what is wrong.
         try:
-            if msg["e"] == "trade":
-                tid, ms, maker = msg["t"], msg["T"], msg["m"]
+            event = msg["e"]
+            id_key = "t" if event == "trade" else "a" if event == "aggTrade" else None
+            if id_key:
+                tid, ms, maker = msg[id_key], msg["T"], msg["m"]
                 price, volume = float(msg["p"]), float(msg["q"])
-                if (type(tid) is int and type(ms) is int and type(maker) is bool
+                if (type(tid) is int and 0 <= tid <= MAX_ID and type(ms) is int
+                        and type(maker) is bool
                         and _MIN_MS <= ms <= _MAX_MS and 0.0 < price <= MAX_VALUE
                         and 0.0 < volume <= MAX_VALUE and type(msg["p"]) is str
                         and type(msg["q"]) is str):
@@ -85,6 +90,7 @@ class BinanceAdapter(Adapter):
             return self._control(msg)
         if type(tid) is not int:
             raise Reject("missing_field" if tid is None else "bad_number", f"trade id {tid!r:.40}")
+        tid = whole_number(tid, "trade id")  # within int64, the ring's id column
         maker = field(msg, "m")
         if type(maker) is not bool:
             raise Reject("bad_side", f"m={maker!r:.40}")
