@@ -48,25 +48,41 @@ class GapDetector:
 
 
 class RecentIds:
-    """Remembers the last ``size`` (symbol, trade_id) keys, for venues whose ids
-    say nothing about order (Bybit UUIDs, Bitstamp, Kraken v1's synthetic ids):
-    a key seen again — a reconnect snapshot, a re-sent batch — is a duplicate
-    and does not enter the ring twice. SQLite's primary key stays the final word.
+    """Catches trades re-sent after a reconnect, for venues whose ids say nothing
+    about order (Bybit UUIDs, Bitstamp, Kraken v1's synthetic ids).
+
+    It remembers the last ``size`` (symbol, trade_id) keys, which costs one
+    deque append per trade; only after a reconnect, for the next ``size``
+    trades, does it look them up (and each other): that is when a venue's
+    snapshot re-sends what was already seen. SQLite's primary key stays the
+    final word for repeats outside that window.
     """
 
     def __init__(self, size: int = 50_000) -> None:
         self.size = size
-        self._seen: set = set()
-        self._order: deque = deque()
+        self._recent: deque = deque(maxlen=size)
+        self._before: set | None = None  # keys from before the reconnect, while checking
+        self._left = 0
 
-    def seen_before(self, key) -> bool:
-        """True for a key among the last ``size``; otherwise remembers it."""
-        seen = self._seen
-        if key in seen:
-            return True
-        seen.add(key)
-        order = self._order
-        order.append(key)
-        if len(order) > self.size:
-            seen.discard(order.popleft())
-        return False
+    def connection_opened(self) -> None:
+        if self._recent:
+            self._before = set(self._recent)
+            self._left = self.size
+
+    def new_ticks(self, ticks: list) -> list:
+        """The ticks not seen before the last reconnect; remembers them all."""
+        if self._before is not None:
+            before = self._before
+            kept = []
+            for t in ticks:
+                key = (t[0], t[1])
+                if key not in before:
+                    before.add(key)
+                    kept.append(t)
+            self._left -= len(ticks)
+            if self._left <= 0:
+                self._before = None
+        else:
+            kept = ticks
+        self._recent.extend([(t[0], t[1]) for t in kept])
+        return kept

@@ -184,6 +184,8 @@ class Pipeline:
         self._connections += 1
         if self.gap_detector is not None:
             self.gap_detector.connection_opened()
+        if self.recent_ids is not None:
+            self.recent_ids.connection_opened()
         if self._connections > 1:
             self.reconnect_marks += 1
             with self._lock:
@@ -246,9 +248,8 @@ class Pipeline:
         return kept
 
     def _drop_repeats(self, ticks: list) -> list:
-        """Ticks whose (symbol, trade_id) was not seen lately; repeats counted as duplicates."""
-        seen_before = self.recent_ids.seen_before
-        kept = [t for t in ticks if not seen_before((t[0], t[1]))]
+        """Ticks not re-sent after a reconnect; repeats counted as duplicates."""
+        kept = self.recent_ids.new_ticks(ticks)
         self.duplicates_seen += len(ticks) - len(kept)
         return kept
 

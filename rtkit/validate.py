@@ -35,6 +35,8 @@ MAX_ID = 2**63 - 1
 #: Accepted trade times: 2000-01-01 .. 2100-01-01, in ns since the epoch.
 MIN_TS_NS = 946_684_800 * 10**9
 MAX_TS_NS = 4_102_444_800 * 10**9
+#: the same bounds in ms, for the adapters' fast paths
+MIN_TS_MS, MAX_TS_MS = MIN_TS_NS // 10**6, MAX_TS_NS // 10**6
 
 #: Aggressor side codes; they are also the category codes of the DataFrame's
 #: ``side`` column (categories ``["buy", "sell"]``, -1 = missing).

@@ -112,7 +112,10 @@ def test_pipeline_drops_repeats_of_ids_that_say_nothing_about_order():
             return [("BTC-USDT", t, T0 + i, 1.0, 1.0, BUY) for i, t in enumerate(frame)]
 
     p = Pipeline(Uuids(), RingBuffer(10))
+    p.connection_opened(0)
     p.process(["a", "b"], 1)
+    p.connection_opened(1)
     p.process(["b", "c"], 2)  # a reconnect snapshot re-sends "b"
-    assert p.ring.snapshot()["trade_id"].tolist() == ["a", "b", "c"]
-    assert p.stats()["duplicates"] == 1 and p.stats()["ticks"] == 4
+    p.process(["d", "c"], 3)  # "c" again, now within one connection: still caught
+    assert p.ring.snapshot()["trade_id"].tolist() == ["a", "b", "c", "d"]
+    assert p.stats()["duplicates"] == 2 and p.stats()["ticks"] == 6

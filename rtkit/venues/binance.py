@@ -11,9 +11,9 @@ from __future__ import annotations
 from rtkit.validate import (
     BUY,
     MAX_ID,
-    MAX_TS_NS,
+    MAX_TS_MS,
     MAX_VALUE,
-    MIN_TS_NS,
+    MIN_TS_MS,
     SELL,
     Reject,
     epoch_ns,
@@ -23,7 +23,6 @@ from rtkit.validate import (
 )  # fmt: skip
 from rtkit.venues.base import Adapter, Control, NativeSymbols, loads, split_glued
 
-_MIN_MS, _MAX_MS = MIN_TS_NS // 1_000_000, MAX_TS_NS // 1_000_000
 #: streams per SUBSCRIBE message; Binance allows 1024 streams per connection
 _STREAMS_PER_MESSAGE = 200
 
@@ -71,7 +70,7 @@ class BinanceAdapter(Adapter):
                 price, volume = float(msg["p"]), float(msg["q"])
                 if (type(tid) is int and 0 <= tid <= MAX_ID and type(ms) is int
                         and type(maker) is bool
-                        and _MIN_MS <= ms <= _MAX_MS and 0.0 < price <= MAX_VALUE
+                        and MIN_TS_MS <= ms <= MAX_TS_MS and 0.0 < price <= MAX_VALUE
                         and 0.0 < volume <= MAX_VALUE and type(msg["p"]) is str
                         and type(msg["q"]) is str):
                     return [(self._symbol(msg["s"]), tid, ms * 1_000_000, price, volume,

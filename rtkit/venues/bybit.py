@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import orjson
 
-from rtkit.validate import Reject, epoch_ns, field, positive, side_code
+from rtkit.validate import (
+    BUY,
+    MAX_TS_MS,
+    MAX_VALUE,
+    MIN_TS_MS,
+    SELL,
+    Reject,
+    epoch_ns,
+    field,
+    positive,
+    side_code,
+)  # fmt: skip
 from rtkit.venues.base import Adapter, Control, NativeSymbols, chunks, loads, split_glued
 
 CATEGORIES = ("spot", "linear")
@@ -22,6 +33,7 @@ _ARGS_PER_REQUEST = {"spot": 10, "linear": 500}
 #: characters of one request's ``args``, half of the documented 21,000
 _ARGS_CHARS = 10_500
 _TOPIC = "publicTrade."
+_SIDES = {"Buy": BUY, "Sell": SELL}
 
 
 def checked_category(category) -> str:
@@ -80,6 +92,20 @@ class BybitAdapter(Adapter):
         return out
 
     def _tick(self, trade) -> tuple:
+        # Fast path for a well-formed trade; the careful path below names what is wrong.
+        try:
+            tid, ms, taker, p, v = trade["i"], trade["T"], trade["S"], trade["p"], trade["v"]
+            if type(p) is str and type(v) is str and type(tid) is str and tid:
+                price, volume = float(p), float(v)
+                if (type(ms) is int and MIN_TS_MS <= ms <= MAX_TS_MS and 0.0 < price <= MAX_VALUE
+                        and 0.0 < volume <= MAX_VALUE and taker in _SIDES):
+                    return (self._symbols(trade["s"]), tid, ms * 1_000_000, price, volume,
+                            _SIDES[taker])
+        except (KeyError, TypeError, ValueError):
+            pass
+        return self._tick_carefully(trade)
+
+    def _tick_carefully(self, trade) -> tuple:
         symbol = self._symbols(field(trade, "s"))
         tid = field(trade, "i")
         if type(tid) is not str or not tid:
