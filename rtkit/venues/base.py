@@ -102,6 +102,18 @@ class NativeSymbols:
         return symbol
 
 
+def each_trade(items, to_tick: Callable) -> list:
+    """``to_tick(item)`` for each trade of a batch; a bad one becomes its
+    ``Reject`` in place, so the good trades of the frame are kept."""
+    out: list = []
+    for item in items:
+        try:
+            out.append(to_tick(item))
+        except Reject as reject:
+            out.append(reject)
+    return out
+
+
 def chunks(items: list, max_items: int, max_chars: int) -> list[list]:
     """``items`` split into runs of at most ``max_items`` whose JSON text stays
     within ``max_chars`` (an item longer than that goes alone): how one

@@ -23,7 +23,15 @@ from rtkit.validate import (
     positive,
     side_code,
 )  # fmt: skip
-from rtkit.venues.base import Adapter, Control, NativeSymbols, chunks, loads, split_glued
+from rtkit.venues.base import (
+    Adapter,
+    Control,
+    NativeSymbols,
+    chunks,
+    each_trade,
+    loads,
+    split_glued,
+)  # fmt: skip
 
 CATEGORIES = ("spot", "linear")
 _URL = "wss://stream.bybit.com/v5/public/{category}"
@@ -83,13 +91,7 @@ class BybitAdapter(Adapter):
         trades = field(msg, "data")
         if type(trades) is not list or not trades:
             raise Reject("missing_field", f"data={trades!r:.40}")
-        out = []
-        for trade in trades:
-            try:
-                out.append(self._tick(trade))
-            except Reject as reject:
-                out.append(reject)
-        return out
+        return each_trade(trades, self._tick)
 
     def _tick(self, trade) -> tuple:
         # Fast path for a well-formed trade; the careful path below names what is wrong.

@@ -17,7 +17,7 @@ import itertools
 import orjson
 
 from rtkit.validate import Reject, field, iso_ns, positive, side_code, whole_number
-from rtkit.venues.base import Adapter, Control, NativeSymbols, loads, split_symbol
+from rtkit.venues.base import Adapter, Control, NativeSymbols, each_trade, loads, split_symbol
 
 #: Kraken's legacy asset codes (v1 pairs, ``XBT/USD``) → the names v2 and everyone else use
 LEGACY_TO_COMMON = {"XBT": "BTC", "XDG": "DOGE"}
@@ -100,12 +100,7 @@ class KrakenAdapter(KrakenBase):
             raise Reject("unknown_message", f"trade data is {type(data).__name__}, not a list")
         if not data:
             return Control("info", f"trade {msg.get('type')!r:.20} with no trades")
-        out = []
-        for item in data:
-            try:
-                out.append(self._trade(item))
-            except Reject as reject:
-                out.append(reject)
+        out = each_trade(data, self._trade)
         if msg.get("type") == "snapshot":
             # the gap detector needs ascending ids; the docs do not promise a snapshot's order
             out.sort(key=lambda t: t[1] if type(t) is tuple else -1)

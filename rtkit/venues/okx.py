@@ -14,7 +14,15 @@ from __future__ import annotations
 import orjson
 
 from rtkit.validate import Reject, epoch_ns, field, positive, side_code, whole_number
-from rtkit.venues.base import Adapter, Control, NativeSymbols, chunks, loads, split_symbol
+from rtkit.venues.base import (
+    Adapter,
+    Control,
+    NativeSymbols,
+    chunks,
+    each_trade,
+    loads,
+    split_symbol,
+)  # fmt: skip
 
 #: instruments per subscribe request; the documented limit is 64 KB of args
 _ARGS_PER_REQUEST = 500
@@ -61,13 +69,7 @@ class OkxAdapter(Adapter):
             raise Reject("unknown_message", f"channel={channel!r:.40}")
         if type(trades) is not list or not trades:
             raise Reject("missing_field", f"data={trades!r:.40}")
-        out = []
-        for trade in trades:
-            try:
-                out.append(self._tick(trade))
-            except Reject as reject:
-                out.append(reject)
-        return out
+        return each_trade(trades, self._tick)
 
     def _tick(self, trade) -> tuple:
         symbol = self._symbols(field(trade, "instId"))
