@@ -32,6 +32,8 @@ log = logging.getLogger("rtkit")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _local = threading.local()
+#: tables rtkit writes itself: store_data must not mix rows into them
+_OWN_TABLES = {"ticks", "rejects", "gaps", "runs", "blocks", "swaps"}
 
 
 def log_error(msg: str) -> None:
@@ -85,6 +87,9 @@ def store_data(table: str, row: dict, db: str | Path = DEFAULT_DB) -> None:
     if not isinstance(table, str) or not _NAME.match(table) or table.startswith("sqlite_"):
         raise ValueError(f"table name {table!r} is not a plain name; use letters, digits and _ "
                          "(e.g. 'my_signals')")
+    if table.lower() in _OWN_TABLES:
+        raise ValueError(f"table {table!r} belongs to rtkit's own data; store your rows in a "
+                         "table of your own (e.g. 'my_signals')")
     if not isinstance(row, dict) or not row:
         raise ValueError("row must be a non-empty dict of column → value")
     bad = [k for k in row if not isinstance(k, str) or not _NAME.match(k)]

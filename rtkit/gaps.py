@@ -12,23 +12,30 @@ from __future__ import annotations
 
 from collections import deque
 
+#: a gap up to this many ids is remembered id by id, so a trade that arrives late
+#: (out of order) is recognised and kept; a bigger one is a real outage
+MAX_REMEMBERED_GAP = 10_000
+
 
 class GapDetector:
-    """Per-symbol last id; classifies each tick as new, gap-after, or duplicate."""
+    """Per-symbol last id; classifies each tick as new, gap-after, late, or duplicate."""
 
     def __init__(self) -> None:
         #: last id seen per symbol (read directly by the pipeline's fast path)
         self.last: dict[str, int] = {}
         #: symbols whose next gap is one across a reconnect
         self.reconnected: set[str] = set()
+        #: ids of recent small gaps per symbol, still hoped for
+        self.missing: dict[str, set[int]] = {}
 
     def connection_opened(self) -> None:
         """The next gap of each symbol is labelled as one across a reconnect."""
         self.reconnected = set(self.last)
 
     def check(self, symbol: str, first_id: int, last_id: int):
-        """None for the next id in line (or the first seen), ``'duplicate'`` for a
-        replayed id, else ``(first_missing, last_missing, kind)``."""
+        """None for the next id in line (or the first seen), ``'late'`` for an id
+        of an earlier gap arriving out of order, ``'duplicate'`` for a replayed
+        id, else ``(first_missing, last_missing, kind)``."""
         prev = self.last.get(symbol)
         if prev is None:
             self.last[symbol] = last_id
@@ -38,12 +45,21 @@ class GapDetector:
             self.reconnected.discard(symbol)
             return None
         if last_id <= prev:
+            missing = self.missing.get(symbol)
+            if missing and first_id in missing:
+                missing.difference_update(range(first_id, last_id + 1))
+                return "late"
             return "duplicate"
         self.last[symbol] = last_id
         if first_id <= prev:  # a group that overlaps the last one seen: nothing missing
             return None
         kind = "ids_across_reconnect" if symbol in self.reconnected else "ids"
         self.reconnected.discard(symbol)
+        if first_id - 1 - prev <= MAX_REMEMBERED_GAP:
+            missing = self.missing.setdefault(symbol, set())
+            if len(missing) > MAX_REMEMBERED_GAP:  # never grows without bound
+                missing.clear()
+            missing.update(range(prev + 1, first_id))
         return (prev + 1, first_id - 1, kind)
 
 

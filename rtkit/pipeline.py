@@ -36,7 +36,7 @@ log = logging.getLogger("rtkit")
 #: frames larger than this are rejected unread (the largest real trade frame is ~200 KB)
 DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 #: ticks waiting for SQLite before new ones are dropped (and counted)
-DEFAULT_PENDING_LIMIT = 2_000_000
+DEFAULT_PENDING_LIMIT = 500_000
 
 
 def quote(text, limit: int = 200) -> str:
@@ -102,6 +102,7 @@ class Pipeline:
         self.duplicates_seen = 0  # replayed ids caught before the ring
         self.gaps = 0
         self.missing_trades = 0
+        self.late_trades = 0  # ids of a recorded gap that arrived afterwards
         self.reconnect_marks = 0
         self.last_frame_ns = 0
         self.last_control: Control | None = None
@@ -175,7 +176,7 @@ class Pipeline:
         self.control += 1
         self.last_control = control
         if control.kind == "error":
-            self.last_venue_error = control.detail
+            self.last_venue_error = quote(control.detail, 300)
             log.warning("rtkit: %s says: %s", self.venue, quote(control.detail))
 
     def connection_opened(self, at_ns: int) -> None:
@@ -237,6 +238,9 @@ class Pipeline:
                 kept.append(tick[:6] if grouped else tick)
             elif verdict == "duplicate":
                 self.duplicates_seen += 1
+            elif verdict == "late":  # out of order: its gap row stays, the trade is kept
+                self.late_trades += 1
+                kept.append(tick[:6] if grouped else tick)
             else:
                 first_missing, last_missing, kind = verdict
                 self.gaps += 1
@@ -341,5 +345,6 @@ class Pipeline:
             "control": self.control,
             "gaps": self.gaps,
             "missing_trades": self.missing_trades,
+            "late_trades": self.late_trades,
             "reconnect_marks": self.reconnect_marks,
         }

@@ -16,11 +16,14 @@ import base64
 import contextlib
 import gzip
 import io
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+
+log = logging.getLogger("rtkit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +47,21 @@ def _open(path: Path, mode: str):
     return open(path, mode + "b")
 
 
+def _lines(fh) -> Iterator[bytes]:
+    """Lines of a recording; a gzip stream cut short (a crash) simply ends."""
+    try:
+        yield from fh
+    except EOFError:
+        log.warning("rtkit: recording ends in the middle of a gzip block (cut short by a "
+                    "crash?); replaying what was written before")
+
+
 def read_recording(path: str | Path) -> Iterator[Frame | Event]:
     """Frames and connection events of a recording, in order.
 
-    Raises ValueError naming the line for a line that is not a recording entry.
+    Raises ValueError naming the line for a line that is not a recording entry,
+    except a broken *last* line, which a crash mid-write leaves: it is skipped
+    with a warning, as is the end of a truncated gzip stream.
     """
     path = Path(path)
     if not path.is_file():
@@ -55,8 +69,11 @@ def read_recording(path: str | Path) -> Iterator[Frame | Event]:
             f"no recording at '{path}'; give the path of a .jsonl or .jsonl.gz file "
             "(e.g. one written by Collector(record_raw=...))"
         )
+    broken: ValueError | None = None
     with _open(path, "r") as fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, line in enumerate(_lines(fh), 1):
+            if broken is not None:
+                raise broken
             if not line.strip():
                 continue
             try:
@@ -69,10 +86,12 @@ def read_recording(path: str | Path) -> Iterator[Frame | Event]:
                 else:
                     yield Frame(int(obj["received_at"]), obj["venue"], obj["frame"])
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ValueError(
+                broken = ValueError(
                     f"{path}:{lineno} is not a recording line ({type(exc).__name__}: {exc}); "
                     "each line must be {\"received_at\": ns, \"venue\": name, \"frame\": text}"
-                ) from None
+                )
+    if broken is not None:
+        log.warning("rtkit: skipped the broken last line of %s (cut short by a crash?)", path)
 
 
 def encode_frame(received_at: int, venue: str, frame: bytes | str, binary: bool = False) -> bytes:
@@ -110,13 +129,26 @@ class RecordingWriter:
             ) from exc
         self._fh: io.BufferedIOBase = raw
 
+    #: why recording stopped (a full disk…), or None while it works
+    failed: str | None = None
+
+    def _write(self, line: bytes) -> None:
+        """Write and flush a line; a failure stops the recording, never the collection."""
+        if self.failed is not None:
+            return
+        try:
+            self._fh.write(line)
+            self._fh.flush()
+        except (OSError, ValueError) as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            log.warning("rtkit: raw recording to %s stopped: %s", self.path, self.failed)
+
     def frame(self, received_at: int, venue: str, frame, binary: bool = False) -> None:
-        self._fh.write(encode_frame(received_at, venue, frame, binary))
-        self._fh.flush()
+        self._write(encode_frame(received_at, venue, frame, binary))
 
     def event(self, event: str, received_at: int, venue: str) -> None:
-        self._fh.write(encode_event(event, received_at, venue))
-        self._fh.flush()
+        self._write(encode_event(event, received_at, venue))
 
     def close(self) -> None:
-        self._fh.close()
+        with contextlib.suppress(OSError, ValueError):
+            self._fh.close()

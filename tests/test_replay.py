@@ -1,5 +1,6 @@
 """End to end without a socket: recording → adapter → validation → ring → SQLite."""
 
+import gzip
 import json
 import sqlite3
 from importlib import resources
@@ -81,9 +82,19 @@ def test_missing_recording_says_what_to_do(tmp_path, db, capsys):
 
 def test_bad_recording_line_names_the_line(tmp_path, db):
     path = tmp_path / "bad.jsonl"
-    path.write_bytes(encode_event("open", 1, "binance") + b"not json\n")
+    path.write_bytes(encode_event("open", 1, "binance") + b"not json\n"
+                     + encode_event("close", 2, "binance"))
     with pytest.raises(ValueError, match=r"bad.jsonl:2 is not a recording line"):
         replay(path, db=db)
+
+
+def test_a_last_line_cut_by_a_crash_is_skipped(mixed, tmp_path, db):
+    path, info = mixed
+    cut = tmp_path / "cut.jsonl"
+    with gzip.open(path, "rb") as fh:
+        cut.write_bytes(fh.read() + b'{"received_at": 1, "venue": "binance", "fra')
+    s = replay(cut, db=db)
+    assert s["stored"] == 600 and s["frames"] == info["frames"]
 
 
 def test_recording_round_trips_bytes_exactly(tmp_path):

@@ -59,6 +59,8 @@ def loads(frame: bytes | str):
 
 def split_glued(symbol: str) -> tuple[str, str] | None:
     """``BTCUSDT`` → ``('BTC', 'USDT')`` using KNOWN_QUOTES, or None."""
+    if not (symbol.isascii() and symbol.isalnum()):
+        return None
     s = symbol.upper()
     for quote in sorted(KNOWN_QUOTES, key=len, reverse=True):
         if s.endswith(quote) and len(s) > len(quote):
@@ -72,7 +74,7 @@ def split_symbol(symbol: str) -> tuple[str, str] | None:
     for sep in ("-", "/", "_"):
         if sep in s:
             base, _, quote = s.partition(sep)
-            if base.isalnum() and quote.isalnum():
+            if base.isascii() and base.isalnum() and quote.isascii() and quote.isalnum():
                 return base.upper(), quote.upper()
             return None
     return split_glued(s) if s.isalnum() else None
