@@ -20,6 +20,7 @@ from rtkit.facade import (
     start_real_time_collection,
     store_data,
 )
+from rtkit.group import CollectorGroup, collect_many
 from rtkit.replay import replay
 from rtkit.store import StoreError, TickStore
 from rtkit.validate import AnomalyFilter, Reject
@@ -32,11 +33,13 @@ __version__ = "0.1.0"
 __all__ = [
     "AnomalyFilter",
     "Collector",
+    "CollectorGroup",
     "Reject",
     "RingBuffer",
     "StoreError",
     "TickStore",
     "collect",
+    "collect_many",
     "connect_to_websocket",
     "get_adapter",
     "log_error",

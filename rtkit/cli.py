@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 from rtkit.analysis import ohlcv
 from rtkit.collector import Collector
 from rtkit.replay import replay
-from rtkit.sim import Simulator, dialect_names
+from rtkit.sim import Faults, Simulator, dialect_names
 from rtkit.store import TickStore
 from rtkit.venues import venue_names
 
@@ -135,9 +136,15 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def _fault_fields() -> list[dataclasses.Field]:
+    """The Faults fields that have a command-line flag of the same name."""
+    return [f for f in dataclasses.fields(Faults) if f.metadata.get("kind")]
+
+
 def cmd_sim(args) -> int:
-    sim = Simulator(args.venue, port=args.port, rate=args.rate, count=args.count,
-                    seed=args.seed).start()
+    faults = Faults(**{f.name: getattr(args, f.name) for f in _fault_fields()})
+    sim = Simulator(args.venue, port=args.port, rate=args.rate or None, count=args.count,
+                    seed=args.seed, overlap=args.overlap, faults=faults).start()
     print(f"rtkit sim: {args.venue} on {sim.url} (Ctrl-C to stop)", flush=True)
     try:
         sim.run_for(args.duration)
@@ -145,6 +152,8 @@ def cmd_sim(args) -> int:
         sim.stop()
     print(f"served {len(sim.trades):,} trades in {sim.frames_sent:,} frames "
           f"over {sim.connections} connection(s)")
+    sent = ", ".join(f"{k} {v:,}" for k, v in sorted(sim.sent.items()))
+    print(f"frames by category: {sent or 'none'}")
     return 0
 
 
@@ -180,10 +189,23 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sim", help="run the local exchange simulator on 127.0.0.1")
     s.add_argument("venue", choices=dialect_names())
     s.add_argument("--port", type=int, default=0, help="default: any free port")
-    s.add_argument("--rate", type=float, default=1_000.0, help="trades/s")
+    s.add_argument("--rate", type=float, default=1_000.0,
+                   help="trades/s (0: as fast as the socket takes them)")
     s.add_argument("--count", type=int, help="stop sending after this many trades")
     s.add_argument("--seed", type=int)
+    s.add_argument("--overlap", type=int, default=100,
+                   help="recent trades re-sent on each (re)subscribe (default 100)")
     s.add_argument("--duration", type=float, help="seconds to serve (default: until Ctrl-C)")
+    injected = s.add_argument_group("faults", "misbehaviour to inject (rtkit.sim.Faults)")
+    for f in _fault_fields():
+        flag, kind, text = "--" + f.name.replace("_", "-"), f.metadata["kind"], f.metadata["help"]
+        if kind is bool:
+            injected.add_argument(flag, action="store_true", help=text)
+        elif kind is tuple:
+            injected.add_argument(flag, nargs="+", default=(), metavar="SYMBOL", help=text)
+        else:
+            injected.add_argument(flag, type=kind, default=f.default, help=text,
+                                  metavar="SECONDS" if f.name.endswith("_s") else "N")
     s.set_defaults(func=cmd_sim)
     return p
 

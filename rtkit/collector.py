@@ -20,8 +20,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import random
 import socket
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -35,20 +37,25 @@ from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipel
 from rtkit.recording import RecordingWriter
 from rtkit.store import DEFAULT_DB, StoreError, TickStore
 from rtkit.validate import AnomalyFilter
-from rtkit.venues import get_adapter
+from rtkit.venues import Adapter, get_adapter
 from rtkit.wsframes import BINARY, CLOSE, PING, TEXT, TOO_LARGE, FrameReader, ProtocolError
 
 log = logging.getLogger("rtkit")
 
-STATES = ("idle", "connecting", "live", "stale", "backoff", "stopped", "failed")
+STATES = ("idle", "connecting", "live", "stale", "backoff", "storage_error", "stopped",
+          "failed")
 #: pending ticks that wake the writer before its interval is up
-_FLUSH_BATCH = 50_000
+_FLUSH_BATCH = 5_000
 #: how long the receive socket blocks before the loop looks at its clocks
 _RECV_TIMEOUT_S = 0.5
 #: bytes asked of the socket per read: hundreds of trade frames at a time
 _RECV_BYTES = 1 << 18
 #: connections in a row that end with a venue error and no tick before giving up
 _MAX_FUTILE_CONNECTIONS = 3
+#: how long one write waits for another process's lock before it counts as refused
+_BUSY_TIMEOUT_S = 0.5
+#: pause after a refused write, doubled up to the maximum while refusals go on
+_RETRY_FIRST_S, _RETRY_MAX_S = 0.1, 2.0
 
 _running: dict[str, Collector] = {}
 _running_lock = threading.Lock()
@@ -88,12 +95,18 @@ class Collector:
     receives every frame for exact replay. ``name`` (default: venue and
     symbols) identifies the collector: starting one stops a running one of the
     same name, so re-running a notebook cell never leaves two writers.
-    Remaining keyword arguments are the venue adapter's options.
+    Remaining keyword arguments are the venue adapter's options. ``venue`` may
+    also be an adapter instance (``rtkit.onchain`` passes its own).
     """
+
+    #: what turns frames into rows and where the writer puts them; a collector of
+    #: something other than trades (``rtkit.onchain.ChainCollector``) names its own pair
+    pipeline_type: type[Pipeline] = Pipeline
+    store_type: type[TickStore] = TickStore
 
     def __init__(
         self,
-        venue: str,
+        venue: str | Adapter,
         symbols: list[str] | str,
         *,
         db: str | Path = DEFAULT_DB,
@@ -112,7 +125,9 @@ class Collector:
         sslopt: dict | None = None,
         **venue_options,
     ) -> None:
-        self.adapter = get_adapter(venue, **venue_options)
+        config = {k: v for k, v in locals().items() if k not in ("self", "venue_options")}
+        self._config = {**config, **venue_options}  # what again() rebuilds from
+        self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
         if isinstance(symbols, str):
             symbols = [symbols]
         if not symbols:
@@ -125,7 +140,7 @@ class Collector:
         self.venue = self.adapter.name
         self.url = self.adapter.url(url, self.symbols)
         self.db = Path(db)
-        TickStore(self.db).close()  # fail now, in the caller's cell, if it cannot be written
+        self.store_type(self.db).close()  # fail now, in the caller's cell, if it cannot be written
         self.name = name or f"{self.venue}:{','.join(self.symbols)}"
         self.flush_interval_s = flush_interval_s
         self.record_raw = Path(record_raw) if record_raw else None
@@ -135,8 +150,9 @@ class Collector:
         self.connect_timeout_s = connect_timeout_s
         self.sslopt = sslopt
         self.ring = RingBuffer(capacity)
-        self.pipeline = Pipeline(self.adapter, self.ring, anomaly=anomaly,
-                                 max_frame_bytes=max_frame_bytes, pending_limit=pending_limit)
+        self.pipeline = self.pipeline_type(self.adapter, self.ring, anomaly=anomaly,
+                                           max_frame_bytes=max_frame_bytes,
+                                           pending_limit=pending_limit)
         self._status = Status("idle")
         self.last_error = ""
         self.reconnects = 0
@@ -152,6 +168,12 @@ class Collector:
         self._rates: deque[tuple[float, int, int]] = deque(maxlen=11)
         self._futile = 0
         self._venue_errors = 0
+        self._recorder: RecordingWriter | None = None
+        # written by the writer thread
+        self.flush_failures = 0
+        self._storage_problem = ""  # what the database said, while it refuses writes
+        self._storage_verdict: Status | None = None  # the writer's final word, when it failed
+        self._db_identity: tuple[int, int] | None = None
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> Collector:
@@ -197,6 +219,13 @@ class Collector:
 
     close = stop
 
+    def again(self) -> Collector:
+        """A new, unstarted collector with this one's configuration: a collector
+        runs once, so this is how a notebook's Start button starts it again."""
+        clone = type(self).__new__(type(self))
+        Collector.__init__(clone, **self._config)
+        return clone
+
     @property
     def running(self) -> bool:
         return any(t is not None and t.is_alive() for t in (self._recv_thread, self._write_thread))
@@ -219,8 +248,22 @@ class Collector:
 
     @property
     def status(self) -> Status:
-        """``idle``, ``connecting``, ``live``, ``stale``, ``backoff``, ``stopped`` or
-        ``failed``; ``.status.reason`` tells why for the last four."""
+        """``idle``, ``connecting``, ``live``, ``stale``, ``backoff``, ``storage_error``,
+        ``stopped`` or ``failed``; ``.status.reason`` tells why for the last five.
+
+        ``storage_error``: collection goes on but the database refuses writes (locked,
+        full, gone); ticks wait in memory and the write is retried until it works or
+        ``stop()``, which then ends ``failed`` with the number of ticks not written.
+        """
+        if self._storage_verdict is not None:
+            return self._storage_verdict
+        problem = self._storage_problem
+        if problem and self._status not in ("stopped", "failed"):
+            pipeline = self.pipeline
+            dropped = (f", {pipeline.dropped_overflow:,} more dropped over pending_limit"
+                       if pipeline.dropped_overflow else "")
+            return Status("storage_error", f"{problem}; {pipeline.pending:,} ticks kept in "
+                          f"memory{dropped}, retrying")
         return self._status
 
     @property
@@ -235,13 +278,16 @@ class Collector:
                 fps = (out["frames"] - f0) / (now - t0)
                 tps = (out["ticks"] - k0) / (now - t0)
         last = self.pipeline.last_frame_ns
+        status = self.status
         out.update(
             reconnects=self.reconnects,
             connections=self.connections,
-            status=str(self._status),
-            status_reason=self._status.reason,
+            status=str(status),
+            status_reason=status.reason,
             last_error=self.last_error,
+            flush_failures=self.flush_failures,
             venue_error=self.pipeline.last_venue_error,
+            recording_error=self._recorder.failed if self._recorder else None,
             frames_per_s=round(fps, 1),
             ticks_per_s=round(tps, 1),
             last_message_age_s=round((time.time_ns() - last) / 1e9, 3) if last else None,
@@ -251,11 +297,11 @@ class Collector:
 
     def store(self) -> TickStore:
         """A read-only view of this collector's database (for the notebook thread)."""
-        return TickStore(self.db, readonly=True)
+        return self.store_type(self.db, readonly=True)
 
     def __repr__(self) -> str:
         p = self.pipeline
-        return (f"<Collector {self.name} {self._status!r}: {p.ticks:,} ticks, {p.stored:,} stored, "
+        return (f"<Collector {self.name} {self.status!r}: {p.ticks:,} ticks, {p.stored:,} stored, "
                 f"{p.rejected:,} rejected → {self.db}>")
 
     # --- receive thread ----------------------------------------------------------------
@@ -276,7 +322,7 @@ class Collector:
         recorder = None
         try:
             if self.record_raw:
-                recorder = RecordingWriter(self.record_raw)
+                recorder = self._recorder = RecordingWriter(self.record_raw)
             attempt = 0
             while not self._stop.is_set():
                 got_ticks = self._session(recorder)
@@ -420,42 +466,57 @@ class Collector:
 
     # --- writer thread -----------------------------------------------------------------------
     def _write_loop(self) -> None:
+        """Flush every interval; while the database refuses, keep everything in memory,
+        say so in ``.status`` and retry with a growing pause."""
         store = None
-        retry_s = 0.1
+        retry_s = _RETRY_FIRST_S
         try:
-            store = TickStore(self.db, busy_timeout_s=0.5)
-            self._run_id = store.start_run(
-                name=self.name, venue=self.venue, symbols=self.symbols, url=self.url,
-                config={"flush_interval_s": self.flush_interval_s,
-                        "capacity": self.ring.capacity, "record_raw": self.record_raw},
-                started_at=self.started_at_ns or time.time_ns())
+            store = self._open_store()
             while True:
                 receiving = self._recv_thread is not None and self._recv_thread.is_alive()
                 self._flush_now.wait(self.flush_interval_s if receiving else 0.05)
                 self._flush_now.clear()
                 self._rates.append((time.monotonic(), self.pipeline.frames, self.pipeline.ticks))
-                ok = self._flush(store)
+                if store is not None and _file_identity(self.db) != self._db_identity:
+                    store.close()  # its file is gone: writes would land in an unlinked inode
+                    store = None
+                    self._storage_failed(
+                        f"the database file '{self.db}' was moved, replaced or deleted while "
+                        "collecting; what was written before is in the old file")
+                if store is None:
+                    store = self._open_store()
+                ok = store is not None and self._flush(store)
                 if not receiving and (ok or self._stop.is_set()):
                     break
-                if not ok:
-                    self._stop.wait(retry_s)
-                    retry_s = min(retry_s * 2, 2.0)
+                if ok:
+                    retry_s = _RETRY_FIRST_S
                 else:
-                    retry_s = 0.1
-        except StoreError as exc:
-            self._error(str(exc))
-            self._set_status("failed", str(exc))
-        except Exception as exc:
+                    self._stop.wait(retry_s)
+                    retry_s = min(retry_s * 2, _RETRY_MAX_S)
+        except Exception as exc:  # a bug: say so in .status instead of dying silently
             log.exception("rtkit: writer thread of %s failed", self.name)
-            self._set_status("failed", f"storage: {type(exc).__name__}: {exc}")
+            self._storage_verdict = Status("failed", f"storage: {type(exc).__name__}: {exc}")
         finally:
+            self._finish_storage(store)
+
+    def _open_store(self) -> TickStore | None:
+        """The writing store with this run's row in it; None while the database refuses."""
+        store = None
+        try:
+            store = self.store_type(self.db, busy_timeout_s=_BUSY_TIMEOUT_S)
+            self._db_identity = _file_identity(self.db)
+            self._run_id = store.start_run(
+                name=self.name, venue=self.venue, symbols=self.symbols, url=self.url,
+                config={"flush_interval_s": self.flush_interval_s,
+                        "capacity": self.ring.capacity, "record_raw": self.record_raw,
+                        "pending_limit": self.pipeline.pending_limit},
+                started_at=self.started_at_ns or time.time_ns())
+        except (StoreError, sqlite3.Error, OSError) as exc:
             if store is not None:
-                self.stopped_at_ns = time.time_ns()
-                with contextlib.suppress(Exception):
-                    status = "failed" if self._status == "failed" else "stopped"
-                    store.finish_run(self._run_id, stopped_at=self.stopped_at_ns, status=status,
-                                     counters=self.stats)
                 store.close()
+            self._storage_failed(exc)
+            return None
+        return store
 
     def _flush(self, store: TickStore) -> bool:
         """Write what is pending; False (and everything kept) when the database refuses."""
@@ -467,23 +528,61 @@ class Collector:
             inserted = store.write(*batch)
         except Exception as exc:  # busy, locked, disk full, read-only: keep it all, retry
             pipeline.give_back()
-            self._error(f"storage: {type(exc).__name__}: {exc}; {pipeline.pending:,} ticks "
-                        "kept in memory, retrying")
+            self._storage_failed(exc)
             return False
         pipeline.done(batch, inserted)
+        if self._storage_problem:
+            log.warning("rtkit: %s: storage works again after %s", self.name,
+                        self._storage_problem)
+            self._storage_problem = ""
         return True
+
+    def _storage_failed(self, problem: Exception | str) -> None:
+        """A write was refused: ``.status`` is ``storage_error`` until one works again."""
+        text = problem if isinstance(problem, str) else f"{type(problem).__name__}: {problem}"
+        if text != self._storage_problem:
+            log.warning("rtkit: %s: storage: %s; ticks are kept in memory and the write retried",
+                        self.name, text)
+        self._storage_problem = text
+        self.flush_failures += 1
+        self.last_error = f"storage: {text}"
+
+    def _finish_storage(self, store: TickStore | None) -> None:
+        """Close the run; stopping with ticks the database never took is a failure, with
+        their number in the reason."""
+        self.stopped_at_ns = time.time_ns()
+        unwritten = self.pipeline.pending
+        if unwritten and self._storage_verdict is None:
+            self._storage_verdict = Status(
+                "failed", f"stopped with {unwritten:,} ticks not written to '{self.db}': "
+                f"{self._storage_problem}")
+        if store is not None:
+            with contextlib.suppress(Exception):
+                status = "failed" if self.status == "failed" else "stopped"
+                store.finish_run(self._run_id, stopped_at=self.stopped_at_ns, status=status,
+                                 counters=self.stats)
+            store.close()
 
     # --- notebook ----------------------------------------------------------------------------
     def panel(self, **options):
         """An ipywidgets control panel for this collector: an ``rtkit.widgets.Panel``
         (Start / Stop, status, live counters, newest ticks, a price chart per symbol).
 
-        ``options``: ``rows``, ``chart_points``, ``refresh_s``. Closing the panel
+        ``options``: ``rows``, ``chart_ticks``, ``refresh_s``. Closing the panel
         leaves the collector running.
         """
         from rtkit.widgets import Panel  # ipywidgets and bqplot load only when asked for
 
         return Panel(self, **options)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` now; None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def collect(venue: str, symbols: list[str] | str, **kwargs) -> Collector:

@@ -37,9 +37,12 @@ def merge_stats(pipelines) -> dict:
 class Replay:
     """Pipelines (one per venue in the file) feeding one ring and one store."""
 
+    #: the store the frames go to (``rtkit.onchain.ChainReplay`` names its own)
+    store_type: type[TickStore] = TickStore
+
     def __init__(self, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
                  anomaly: AnomalyFilter | None = None, venue_options: dict | None = None):
-        self.store = TickStore(db)
+        self.store = self.store_type(db)
         self.ring = RingBuffer(capacity)
         self.anomaly = anomaly
         self.venue_options = venue_options or {}

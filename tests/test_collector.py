@@ -252,3 +252,13 @@ def test_threads_are_daemons_and_named(db):
                 c.name in t.name]
         assert len(ours) == 2 and all(t.daemon for t in ours)
         c.stop()
+
+
+def test_again_rebuilds_the_same_configuration(db, tmp_path):
+    c = rtkit.Collector("binance", ["btcusdt"], db=db, name="n1", capacity=123,
+                        flush_interval_s=0.3, channel="aggTrade")
+    twin = c.again()
+    assert twin is not c and type(twin) is type(c)
+    assert (twin.name, twin.symbols, twin.db, twin.ring.capacity, twin.flush_interval_s) == (
+        "n1", ["BTC-USDT"], db, 123, 0.3)
+    assert twin.adapter.channel == "aggTrade" and twin.status == "idle"

@@ -1,7 +1,10 @@
-"""The local exchange simulator (WebSocket server on 127.0.0.1) and its market."""
+"""The local exchange simulator (WebSocket server on 127.0.0.1) and its market; and a local
+Ethereum node (``EthereumNode``) for on-chain collection."""
 
 from rtkit.sim.dialects import dialect_names, get_dialect
-from rtkit.sim.market import Market, SimTrade
+from rtkit.sim.market import CommonFactor, Market, SimTrade
+from rtkit.sim.node import EthereumNode
 from rtkit.sim.server import Faults, Simulator
 
-__all__ = ["Faults", "Market", "SimTrade", "Simulator", "dialect_names", "get_dialect"]
+__all__ = ["CommonFactor", "EthereumNode", "Faults", "Market", "SimTrade", "Simulator",
+           "dialect_names", "get_dialect"]

@@ -11,30 +11,8 @@ from pathlib import Path
 
 from rtkit.recording import encode_event, encode_frame
 from rtkit.sim.dialects import get_dialect
+from rtkit.sim.hostile import hostile_frames
 from rtkit.sim.market import Market
-
-#: hostile and odd frames in the Binance dialect, each with the reject reason it must get
-BINANCE_BAD_FRAMES: list[tuple[bytes | str, str | None, bool]] = [
-    ('{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1.0"', "malformed_json", False),
-    ('{"e":"trade","E":1,"s":"BTCUSDT","t":900001,"q":"0.1","T":1764000000000,"m":true}',
-     "missing_field", False),
-    ('{"e":"trade","E":1,"s":"BTCUSDT","t":900002,"p":"-5","q":"0.1","T":1764000000000,"m":true}',
-     "non_positive", False),
-    ('{"e":"trade","E":1,"s":"BTCUSDT","t":900003,"p":"NaN","q":"0.1","T":1764000000000,"m":true}',
-     "bad_number", False),
-    ('{"e":"trade","E":1,"s":"BTCUSDT","t":900004,"p":"1e308","q":"0.1","T":1764000000000,'
-     '"m":true}', "out_of_range", False),
-    ('{"e":"trade","E":1,"s":"BTCUSDT","t":900005,"p":"abc","q":"0.1","T":1764000000000,"m":true}',
-     "bad_number", False),
-    ('{"e":"trade","E":1,"s":"BTCUSDT","t":900006,"p":"1.5","q":"0.1","T":"soon","m":true}',
-     "bad_timestamp", False),
-    ('{"e":"kline","E":1,"s":"BTCUSDT"}', "unknown_message", False),
-    (b"\xff\xfe\x00garbage\x80", "malformed_json", False),
-    (b"\x00\x01\x02binary", "binary_frame", True),
-    ('{"e":"trade","s":"BTCUSDT","pad":"' + "x" * (5 * 1024 * 1024) + '"}', "frame_too_large",
-     False),
-    ('{"result":null,"id":7}', None, False),  # a subscription ack: a control message
-]
 
 
 def write_recording(path: str | Path, *, venue: str = "binance", trades: int = 1_000,
@@ -44,7 +22,7 @@ def write_recording(path: str | Path, *, venue: str = "binance", trades: int = 1
     """Write a recording of ``trades`` simulated trades; returns what it contains.
 
     ``duplicates`` re-sends that many earlier frames (a reconnect overlap);
-    ``bad_frames`` mixes in :data:`BINANCE_BAD_FRAMES` (Binance only). The
+    ``bad_frames`` mixes in the venue's :mod:`rtkit.sim.hostile` frames. The
     returned dict has ``trades`` (the SimTrade list), ``frames`` and
     ``expected_rejects`` (reason → count).
     """
@@ -57,9 +35,7 @@ def write_recording(path: str | Path, *, venue: str = "binance", trades: int = 1
     extra: list[tuple[bytes | str, bool]] = [(f, False) for f in frames[:duplicates]]
     expected: dict[str, int] = {}
     if bad_frames:
-        if venue != "binance":
-            raise ValueError("bad_frames are written in the Binance dialect only")
-        for frame, reason, binary in BINANCE_BAD_FRAMES:
+        for frame, reason, binary in hostile_frames(venue):
             extra.append((frame, binary))
             if reason:
                 expected[reason] = expected.get(reason, 0) + 1

@@ -48,6 +48,8 @@ class Session:
     path: str = "/"
     symbols: list[str] = field(default_factory=list)  # subscribed, BASE-QUOTE
     channels: set[str] = field(default_factory=set)  # subscribed side channels (heartbeats)
+    #: channel → the subscription id the server issued (JSON-RPC routes notifications by it)
+    subscriptions: dict[str, str] = field(default_factory=dict)
 
     def subscribe(self, symbols) -> list[str]:
         """Add symbols; returns those that were not subscribed yet."""

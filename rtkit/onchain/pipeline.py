@@ -1,0 +1,190 @@
+"""ChainPipeline: the trade Pipeline's accounting, for heads, swaps and reorgs.
+
+Frames are counted, rejected and turned into controls by
+:class:`rtkit.pipeline.Pipeline` itself; this subclass only says what an
+accepted item becomes. A swap is the on-chain trade: it enters the ring as
+a tick (venue = the pool's venue name, symbol = its ``BASE-QUOTE``,
+trade_id = ``"<tx hash>:<log index>"``, timestamp = its block's time, or the
+receive time while the header has not arrived), so ``df``, the panel and
+``rtkit.analysis`` work on swaps as on trades. Heads and removals only go to
+SQLite, as ordered operations (see :mod:`rtkit.onchain.store`).
+
+The ring cannot forget a row, so reorgs are applied when it is read:
+:meth:`visible` drops swaps a reorg took back and keeps only the newest copy
+of a log that a newer block re-included.
+
+Counters, beside the Pipeline's (``ticks`` are swaps here)::
+
+    ticks  == stored + duplicates + pending + dropped_overflow
+    blocks == blocks_stored + block_duplicates + blocks_pending
+    rows in ``swaps`` == stored - deleted
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pandas as pd
+
+from rtkit.buffer import RingBuffer
+from rtkit.onchain.adapter import HEAD, REMOVED, SWAP, EthereumAdapter, Head, Removed, Swap
+from rtkit.onchain.store import BLOCK_COLUMNS, ChainWrite
+from rtkit.pipeline import Batch, Pipeline
+from rtkit.validate import SIDE_TEXT, AnomalyFilter
+
+#: headers kept in memory for ``ChainCollector.blocks``
+RECENT_BLOCKS = 10_000
+#: (tx hash, log index) → block hash of the swaps most recently put in the ring
+_REMEMBERED_SWAPS = 100_000
+
+
+def trade_id(tx_hash: str, log_index: int) -> str:
+    """A swap's id in the ring: unique on a chain, like a venue's trade id."""
+    return f"{tx_hash}:{log_index}"
+
+
+class ChainPipeline(Pipeline):
+    """JSON-RPC frames → swaps in the ring, and heads, swaps and removals for SQLite."""
+
+    def __init__(self, adapter: EthereumAdapter, ring: RingBuffer, *,
+                 anomaly: AnomalyFilter | None = None, **options) -> None:
+        if anomaly is not None:
+            raise ValueError("the anomaly filter is for trade feeds; a swap's price comes from "
+                             "the pool itself, so leave anomaly= out for on-chain collection")
+        super().__init__(adapter, ring, **options)
+        # written by the processing thread
+        self.blocks = 0
+        self.reorgs = 0  # heads at or below the previous head's height
+        self.removed = 0  # logs the node took back
+        self.replaced = 0  # logs that came again from another block
+        self.hidden: frozenset[str] = frozenset()  # ring trade ids a reorg took back
+        self._latest: dict[tuple[str, int], str] = {}
+        self._last_number: int | None = None
+        self._recent_blocks: deque[tuple] = deque(maxlen=RECENT_BLOCKS)
+        # written by the storing thread
+        self.blocks_stored = 0
+        self.block_duplicates = 0
+        self.deleted = 0
+
+    # --- processing thread -----------------------------------------------------------
+    def _accept(self, items: list, received_at_ns: int) -> None:
+        """Route accepted ``(kind, record)`` items; the base counts the frames."""
+        operations: list[tuple] = []
+        ticks_by_venue: dict[str, list[tuple]] = {}
+        for kind, record in items:
+            if kind == SWAP:
+                operation = self._swap(record, received_at_ns, ticks_by_venue)
+            elif kind == REMOVED:
+                operation = self._removed(record)
+            else:
+                operation = self._head(record, received_at_ns)
+            if operation is not None:
+                operations.append(operation)
+        for venue, ticks in ticks_by_venue.items():
+            self.ring.append(venue, received_at_ns, ticks)
+        with self._lock:
+            self._ticks += operations  # the base's pending list holds operations here
+
+    def _swap(self, swap: Swap, received_at_ns: int, ticks_by_venue: dict) -> tuple | None:
+        self.ticks += 1
+        key = (swap.tx_hash, swap.log_index)
+        previous = self._latest.get(key)
+        if previous == swap.block_hash:
+            self.duplicates_seen += 1
+            return None
+        tid = trade_id(*key)
+        if previous is not None or tid in self.hidden:  # its older copy is in the ring
+            self.replaced += 1
+            self.hidden = self.hidden - {tid}
+        elif len(self._latest) >= _REMEMBERED_SWAPS:
+            del self._latest[next(iter(self._latest))]
+        self._latest[key] = swap.block_hash
+        pool = swap.pool
+        ticks_by_venue.setdefault(pool.venue, []).append(
+            (pool.symbol, tid, swap.timestamp or received_at_ns, swap.price, swap.volume,
+             swap.side))
+        if self.pending >= self.pending_limit:
+            self.dropped_overflow += 1
+            return None
+        self.queued += 1
+        return SWAP, (
+            swap.tx_hash, swap.log_index, swap.block_number, swap.block_hash, swap.timestamp,
+            received_at_ns, pool.venue, pool.symbol, pool.address, pool.version, swap.sender,
+            swap.recipient, str(swap.amount0), str(swap.amount1), _text(swap.sqrt_price_x96),
+            _text(swap.liquidity), swap.tick, swap.price, swap.volume, SIDE_TEXT[swap.side])
+
+    def _removed(self, removed: Removed) -> tuple:
+        self.removed += 1
+        key = (removed.tx_hash, removed.log_index)
+        if self._latest.get(key) == removed.block_hash:
+            del self._latest[key]
+            self.hidden = self.hidden | {trade_id(*key)}
+        return REMOVED, (removed.tx_hash, removed.log_index, removed.block_hash)
+
+    def _head(self, head: Head, received_at_ns: int) -> tuple:
+        self.blocks += 1
+        if self._last_number is not None and head.number <= self._last_number:
+            self.reorgs += 1
+        self._last_number = head.number
+        row = (head.hash, head.number, head.parent_hash, head.timestamp, head.base_fee,
+               head.gas_used, received_at_ns)
+        with self._lock:
+            self._recent_blocks.append(row)
+        return HEAD, row
+
+    # --- storing thread ----------------------------------------------------------------
+    def take(self) -> Batch:
+        """Pending operations (in order), rejects and gaps, for ``ChainStore.write``."""
+        with self._lock:
+            operations, self._ticks = self._ticks, []
+            rejects, self._rejects = self._rejects, []
+            gaps, self._gaps = self._gaps, []
+        self._taken = (operations, rejects, gaps)
+        return Batch(operations, rejects, gaps)
+
+    def done(self, batch: Batch, written: ChainWrite) -> None:
+        swaps = sum(1 for kind, _ in batch.ticks if kind == SWAP)
+        heads = sum(1 for kind, _ in batch.ticks if kind == HEAD)
+        self.stored += written.swaps_inserted
+        self.duplicates += swaps - written.swaps_inserted
+        self.blocks_stored += written.blocks_inserted
+        self.block_duplicates += heads - written.blocks_inserted
+        self.deleted += written.swaps_deleted
+        self.rejects_stored += len(batch.rejects)
+        self._taken = ([], [], [])
+
+    # --- anyone ------------------------------------------------------------------------
+    def visible(self, ticks: pd.DataFrame) -> pd.DataFrame:
+        """Ring rows as the chain stands: the newest copy of each swap, none taken back."""
+        hidden = self.hidden
+        if not hidden and not self.replaced:
+            return ticks
+        ticks = ticks.drop_duplicates("trade_id", keep="last")
+        return ticks[~ticks["trade_id"].isin(hidden)].reset_index(drop=True)
+
+    def recent_blocks(self) -> pd.DataFrame:
+        """The newest headers received (up to RECENT_BLOCKS), oldest first."""
+        with self._lock:
+            rows = list(self._recent_blocks)
+        df = pd.DataFrame(rows, columns=list(BLOCK_COLUMNS))
+        for column in ("timestamp", "received_at"):
+            df[column] = pd.to_datetime(df[column], unit="ns", utc=True)
+        return df
+
+    def stats(self) -> dict:
+        out = super().stats()
+        out.update(
+            blocks=self.blocks,
+            blocks_stored=self.blocks_stored,
+            block_duplicates=self.block_duplicates,
+            blocks_pending=self.blocks - self.blocks_stored - self.block_duplicates,
+            reorgs=self.reorgs,
+            removed=self.removed,
+            replaced=self.replaced,
+            deleted=self.deleted,
+        )
+        return out
+
+
+def _text(value: int | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,168 @@
+"""ChainStore: block heads and Uniswap swaps beside the ticks, in the same SQLite file.
+
+Two more tables, created by sqlite-utils like the others (STRICT):
+
+* ``blocks``: every header the node announced — ``hash`` (key), ``number``,
+  ``parent_hash``, ``timestamp`` (ns), ``base_fee``, ``gas_used``,
+  ``received_at``. After a reorg several rows share a ``number``: the node
+  announces the new chain's head, and the old header stays as announced.
+* ``swaps``: one row per swap log on the chain as the node last told it,
+  keyed by (``tx_hash``, ``log_index``). Amounts that can exceed 64 bits
+  (``amount0``, ``amount1``: the pool's signed balance deltas in raw token
+  units; ``sqrt_price_x96``, ``liquidity``) are exact decimal TEXT;
+  ``price``, ``volume`` and ``side`` are the trade it implies. ``timestamp``
+  is the block's time (NULL until its header arrives, filled in then).
+
+Reorgs: a log the node takes back (``removed: true``) **deletes** its row —
+matched on its block hash too, so taking back the old chain's copy never
+deletes the new chain's copy of the same log. A log re-included in another
+block replaces the row it had. Operations are applied in the order they were
+received, in one transaction per flush.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import NamedTuple
+
+import pandas as pd
+
+from rtkit.onchain.adapter import HEAD, REMOVED, SWAP
+from rtkit.store import _INSERT_GAP, _INSERT_REJECT, TickStore, to_ns
+
+DEFAULT_CHAIN_DB = "data/onchain.sqlite"
+
+SWAP_COLUMNS = (
+    "tx_hash", "log_index", "block_number", "block_hash", "timestamp", "received_at", "venue",
+    "symbol", "pool", "version", "sender", "recipient", "amount0", "amount1", "sqrt_price_x96",
+    "liquidity", "tick", "price", "volume", "side",
+)  # fmt: skip
+BLOCK_COLUMNS = ("hash", "number", "parent_hash", "timestamp", "base_fee", "gas_used",
+                 "received_at")
+
+_INSERT_BLOCK = (f"INSERT OR IGNORE INTO blocks ({', '.join(BLOCK_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * len(BLOCK_COLUMNS))})")
+_FILL_SWAP_TIMES = "UPDATE swaps SET timestamp = ? WHERE block_hash = ? AND timestamp IS NULL"
+_INSERT_SWAP = (f"INSERT OR IGNORE INTO swaps ({', '.join(SWAP_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(SWAP_COLUMNS))})")
+#: the same log from an older block goes before its copy from a newer one comes in
+_DELETE_OLDER_COPY = ("DELETE FROM swaps WHERE tx_hash = ? AND log_index = ? "
+                      "AND block_hash != ?")
+_DELETE_REMOVED = "DELETE FROM swaps WHERE tx_hash = ? AND log_index = ? AND block_hash = ?"
+
+
+class ChainWrite(NamedTuple):
+    """What one flush did: rows new in ``swaps`` and ``blocks``, and rows deleted from
+    ``swaps`` (taken back by a reorg, or replaced by the log's copy in a newer block)."""
+
+    swaps_inserted: int
+    blocks_inserted: int
+    swaps_deleted: int
+
+
+class ChainStore(TickStore):
+    """A :class:`TickStore` that also keeps ``blocks`` and ``swaps``."""
+
+    def _create_schema(self) -> None:
+        super()._create_schema()
+        db = self.db
+        db["blocks"].create(
+            {"hash": str, "number": int, "parent_hash": str, "timestamp": int, "base_fee": int,
+             "gas_used": int, "received_at": int},
+            pk="hash", not_null={"number", "parent_hash", "timestamp", "received_at"},
+            strict=True, if_not_exists=True,
+        )
+        db["blocks"].create_index(["number"], if_not_exists=True)
+        db["swaps"].create(
+            {"tx_hash": str, "log_index": int, "block_number": int, "block_hash": str,
+             "timestamp": int, "received_at": int, "venue": str, "symbol": str, "pool": str,
+             "version": int, "sender": str, "recipient": str, "amount0": str, "amount1": str,
+             "sqrt_price_x96": str, "liquidity": str, "tick": int, "price": float,
+             "volume": float, "side": str},
+            pk=("tx_hash", "log_index"),
+            not_null={"block_number", "block_hash", "received_at", "venue", "symbol", "pool",
+                      "version", "amount0", "amount1", "price", "volume", "side"},
+            strict=True, if_not_exists=True,
+        )
+        db["swaps"].create_index(["block_hash"], if_not_exists=True)
+        db["swaps"].create_index(["venue", "symbol", "timestamp"], if_not_exists=True)
+
+    # --- writing --------------------------------------------------------------------------
+    def write(self, operations=(), rejects=(), gaps=()) -> ChainWrite:
+        """Apply one flush in one transaction, in order.
+
+        ``operations`` are ``(HEAD, block row)``, ``(SWAP, swap row)`` and
+        ``(REMOVED, (tx_hash, log_index, block_hash))`` pairs, rows in
+        BLOCK_COLUMNS / SWAP_COLUMNS order; ``rejects`` and ``gaps`` rows are
+        those of :meth:`TickStore.write`.
+        """
+        conn = self.conn
+        inserted = {HEAD: 0, SWAP: 0}
+        deleted = 0
+        with conn:
+            for kind, run in groupby(operations, key=lambda op: op[0]):
+                rows = [row for _, row in run]
+                before = conn.total_changes
+                if kind == REMOVED:
+                    conn.executemany(_DELETE_REMOVED, rows)
+                    deleted += conn.total_changes - before
+                    continue
+                if kind == SWAP:  # row by row: the same log may come twice in one run
+                    for row in rows:
+                        conn.execute(_DELETE_OLDER_COPY, (row[0], row[1], row[3]))
+                        deleted += conn.total_changes - before
+                        before = conn.total_changes
+                        conn.execute(_INSERT_SWAP, row)
+                        inserted[SWAP] += conn.total_changes - before
+                        before = conn.total_changes
+                    continue
+                conn.executemany(_INSERT_BLOCK, rows)
+                inserted[HEAD] += conn.total_changes - before
+                conn.executemany(_FILL_SWAP_TIMES, [(r[3], r[0]) for r in rows])
+            conn.executemany(_INSERT_REJECT, rejects)
+            conn.executemany(_INSERT_GAP, gaps)
+        return ChainWrite(inserted[SWAP], inserted[HEAD], deleted)
+
+    # --- reading --------------------------------------------------------------------------
+    def count_swaps(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM swaps").fetchone()[0]
+
+    def swaps(self, venue: str | None = None, symbol: str | None = None, start=None,
+              end=None) -> pd.DataFrame:
+        """Stored swaps in chain order (block, log index), times as UTC.
+
+        ``start`` (inclusive) and ``end`` (exclusive) are on the block time and
+        take what :meth:`TickStore.ticks` takes. ``venue``, ``symbol`` and
+        ``side`` are categoricals, so tick helpers (``rtkit.analysis``) apply.
+        """
+        where, args = [], []
+        for column, value in (("venue", venue), ("symbol", symbol)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if (lo := to_ns(start)) is not None:
+            where.append("timestamp >= ?")
+            args.append(lo)
+        if (hi := to_ns(end)) is not None:
+            where.append("timestamp < ?")
+            args.append(hi)
+        sql = f"SELECT {', '.join(SWAP_COLUMNS)} FROM swaps"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.conn.execute(sql + " ORDER BY block_number, log_index", args).fetchall()
+        df = pd.DataFrame(rows, columns=list(SWAP_COLUMNS))
+        for column in ("timestamp", "received_at"):
+            df[column] = pd.to_datetime(df[column], unit="ns", utc=True)
+        for column in ("venue", "symbol", "side"):
+            df[column] = df[column].astype("category")
+        df["tick"] = df["tick"].astype("Int64")  # V3 only: missing for V2 pairs
+        return df
+
+    def blocks(self) -> pd.DataFrame:
+        """Every announced header, by number then arrival; times as UTC."""
+        rows = self.conn.execute(f"SELECT {', '.join(BLOCK_COLUMNS)} FROM blocks "
+                                 "ORDER BY number, received_at").fetchall()
+        df = pd.DataFrame(rows, columns=list(BLOCK_COLUMNS))
+        for column in ("timestamp", "received_at"):
+            df[column] = pd.to_datetime(df[column], unit="ns", utc=True)
+        return df

@@ -1,0 +1,133 @@
+"""Cross-venue spreads: two legs' last prices lined up in time, and where they part.
+
+``spread`` puts each leg's last traded price on a regular time grid, as of
+each grid time: a row at ``t`` holds the newest trade at or before ``t`` and
+nothing after it (``pd.merge_asof`` with ``direction="backward"``), so a
+backtest on it cannot peek. Each leg's staleness (how old that trade is at
+``t``) sits beside it: a quiet leg carries an old price, and a spread against
+an old price is not one you can trade.
+
+A leg is ``(venue, symbol)``. The two symbols must have the same base, and
+the same quote unless ``quote_map`` says which quotes to treat as one:
+USDT is not USD (it trades near one dollar, not at it), so rtkit never
+equates them on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+_COLUMNS = ["price_a", "price_b", "staleness_a", "staleness_b", "spread", "spread_bps"]
+
+
+def _leg(leg) -> tuple[str, str]:
+    if not (isinstance(leg, tuple) and len(leg) == 2 and all(isinstance(x, str) for x in leg)):
+        raise TypeError(f"a leg is (venue, symbol), e.g. ('binance', 'BTC-USDT'), not {leg!r}")
+    return leg
+
+
+def _currencies(symbol: str) -> tuple[str, str]:
+    base, sep, quote = symbol.partition("-")
+    if not (sep and base and quote):
+        raise ValueError(f"symbol {symbol!r} is not BASE-QUOTE (e.g. 'BTC-USDT')")
+    return base, quote
+
+
+def _check_comparable(leg_a: tuple[str, str], leg_b: tuple[str, str],
+                      quote_map: Mapping[str, str]) -> None:
+    """Refuse legs whose prices are not in the same units, saying how to map them."""
+    (base_a, quote_a), (base_b, quote_b) = _currencies(leg_a[1]), _currencies(leg_b[1])
+    if base_a != base_b:
+        raise ValueError(f"the legs trade different assets ({base_a} and {base_b}); a spread "
+                         "needs the same base on both sides")
+    if quote_map.get(quote_a, quote_a) != quote_map.get(quote_b, quote_b):
+        raise ValueError(
+            f"{leg_a} is priced in {quote_a} and {leg_b} in {quote_b}, which are different "
+            f"currencies. To compare them as if equal, say so: "
+            f"quote_map={{{quote_a!r}: {quote_b!r}}}")
+
+
+def _leg_trades(ticks: pd.DataFrame, leg: tuple[str, str]) -> pd.DataFrame:
+    """One leg's trades, ``last_trade`` and ``price``, in trade-time order."""
+    rows = ticks[(ticks["venue"] == leg[0]) & (ticks["symbol"] == leg[1])]
+    if rows.empty:
+        present = sorted({(str(v), str(s)) for v, s in
+                          zip(ticks["venue"], ticks["symbol"], strict=True)})
+        raise ValueError(f"no ticks for leg {leg}; the ticks hold {present or 'nothing'}")
+    order = ["timestamp", "received_at"] if "received_at" in rows.columns else ["timestamp"]
+    rows = rows.sort_values(order, kind="stable")
+    return pd.DataFrame({"last_trade": rows["timestamp"].to_numpy(),
+                         "price": rows["price"].to_numpy(np.float64)})
+
+
+def spread(ticks: pd.DataFrame, leg_a: tuple[str, str], leg_b: tuple[str, str],
+           freq: str = "1s", *, quote_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Leg a minus leg b on a ``freq`` grid, as of each grid time (no look-ahead).
+
+    ``ticks``: ``Collector.df``, ``CollectorGroup.df``, ``TickStore.ticks()``
+    (or on-chain swaps). Index: the grid times, from the first one at which
+    both legs have traded to the first at or after the last trade. Columns:
+    ``price_a``, ``price_b`` (each leg's last price), ``staleness_a``,
+    ``staleness_b`` (Timedeltas: the grid time minus that trade's time),
+    ``spread`` (``price_a - price_b``) and ``spread_bps`` (the spread over the
+    mid price, in basis points). ``quote_map`` (e.g. ``{"USDT": "USD"}``)
+    names quotes to treat as one currency.
+    """
+    from rtkit.analysis import _require_columns  # here: analysis re-exports this module
+
+    _require_columns(ticks, ("timestamp", "venue", "symbol", "price"))
+    leg_a, leg_b = _leg(leg_a), _leg(leg_b)
+    _check_comparable(leg_a, leg_b, quote_map or {})
+    a, b = _leg_trades(ticks, leg_a), _leg_trades(ticks, leg_b)
+    try:
+        start = max(a["last_trade"].iloc[0], b["last_trade"].iloc[0]).ceil(freq)
+        end = max(a["last_trade"].iloc[-1], b["last_trade"].iloc[-1]).ceil(freq)
+        grid = pd.DataFrame({"time": pd.date_range(start, end, freq=freq)})
+    except ValueError as exc:
+        raise ValueError(f"freq must be a pandas frequency such as '1s', '250ms' or '1min', "
+                         f"not {freq!r} ({exc})") from None
+    out = grid.set_index("time")
+    for name, trades in (("a", a), ("b", b)):
+        aligned = pd.merge_asof(grid, trades, left_on="time", right_on="last_trade",
+                                direction="backward")
+        out[f"price_{name}"] = aligned["price"].to_numpy()
+        out[f"staleness_{name}"] = (aligned["time"] - aligned["last_trade"]).to_numpy()
+    out["spread"] = out["price_a"] - out["price_b"]
+    out["spread_bps"] = out["spread"] / ((out["price_a"] + out["price_b"]) / 2) * 1e4
+    out = out[_COLUMNS]
+    out.attrs["legs"] = {"a": leg_a, "b": leg_b}
+    return out
+
+
+def opportunities(spreads: pd.DataFrame, *, fees_bps: float | tuple[float, float] = 0.0,
+                  threshold_bps: float = 0.0, max_staleness=None) -> pd.DataFrame:
+    """The rows of ``spread(...)`` where buying the cheaper leg and selling the dearer
+    one earns more than ``threshold_bps`` after fees.
+
+    ``fees_bps``: each leg's taker fee in basis points, one number for both or
+    ``(fee_a, fee_b)``; a round trip pays both. ``max_staleness`` (e.g.
+    ``"2s"``): leave out rows where either leg's last trade is older. Adds
+    ``buy`` and ``sell`` (the legs, as ``venue symbol``), ``gross_bps``
+    (``|spread_bps|``) and ``net_bps`` (after fees).
+    """
+    missing = [c for c in _COLUMNS if c not in spreads.columns]
+    if missing:
+        raise ValueError(f"expected the result of rtkit.analysis.spread(...); missing "
+                         f"column(s): {', '.join(missing)}")
+    fee_a, fee_b = (fees_bps, fees_bps) if np.isscalar(fees_bps) else fees_bps
+    gross = spreads["spread_bps"].abs()
+    net = gross - (fee_a + fee_b)
+    keep = net > threshold_bps
+    if max_staleness is not None:
+        limit = pd.Timedelta(max_staleness)
+        keep &= (spreads["staleness_a"] <= limit) & (spreads["staleness_b"] <= limit)
+    legs = spreads.attrs.get("legs", {"a": ("a", ""), "b": ("b", "")})
+    label_a, label_b = (" ".join(legs[k]).strip() for k in ("a", "b"))
+    rows = spreads[keep]
+    a_dearer = rows["spread"] > 0
+    return rows.assign(
+        buy=np.where(a_dearer, label_b, label_a), sell=np.where(a_dearer, label_a, label_b),
+        gross_bps=gross[keep], net_bps=net[keep])
