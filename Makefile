@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean notebooks
 
 $(READY): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,18 @@ demo: $(READY)
 lint: $(READY)
 	$(PY) -m ruff check rtkit tests benchmarks
 
+# the unit tests, the browser test (tests/test_browser.py) and every notebook re-run and
+# compared cell by cell with its stored outputs (strict nbval, in the project's venv)
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest --nbval --nbval-current-env tests notebooks
+
+# re-run the notebooks and store their outputs, after changing one
+notebooks: $(READY)
+	$(PY) -m nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.store_widget_state=False notebooks/*.ipynb
 
 bench: $(READY)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m benchmarks
 
 clean:
