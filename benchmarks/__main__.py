@@ -8,24 +8,35 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import foundation
+from benchmarks import foundation, live, soak
 
 TARGETS = {
+    "ws_rtkit_vs_websocket_app": (">=", 1.0),
+    "wss_rtkit_vs_cryptofeed": (">=", 1.0),
+    "rtkit_vs_naive_plan": (">=", 20.0),
+    "batched_rtkit_collector_batches_ticks_per_s": (">=", 300_000),
+    "latency_20k_p99_us": ("<=", 2000),
+    "stop_ms": ("<=", 1000),
     "snapshot_100k_ms": ("<=", 2.0),
     "snapshot_1000k_ms": ("<=", 6.0),
     "store_ratio": (">=", 0.7),
     "ring_bytes_per_tick": ("<=", 48),
+    "soak_frames_unaccounted": ("<=", 0),
+    "soak_rss_growth_second_half_mib": ("<=", 8),
 }
 
 
 def main() -> int:
     started = time.time()
     results = {}
-    for module in (foundation,):
+    for module in (foundation, live, soak):
         print(f"running {module.__name__} …", file=sys.stderr, flush=True)
         results.update(module.run())
     print(f"\n{'figure':<40} {'value':>14}  target")
     for key, value in results.items():
+        if isinstance(value, list):
+            print(f"{key:<40} {value[0]:>14,} – {value[1]:,}")
+            continue
         target = TARGETS.get(key)
         mark = ""
         if target:

@@ -23,19 +23,35 @@ from rtkit.sim.server import _ws_frame
 CHUNK = 1 << 18
 
 
-def frames(n: int, seed: int = 1) -> list[bytes]:
+def frames(n: int, seed: int = 1, combined: bool = False, venue: str = "binance",
+           batch: int = 1) -> list[bytes]:
+    """``n`` trades as frames of ``batch`` trades in ``venue``'s dialect; for
+    Binance optionally combined-stream ``aggTrade`` frames (what cryptofeed's
+    Binance feed reads)."""
     market = Market(seed)
     trades = [market.trade("BTC-USDT", 1_764_000_000_000_000_000 + i * 1_000_000)
               for i in range(n)]
-    return [f.encode() for f in get_dialect("binance").encode(trades)]
+    dialect = get_dialect(venue)
+    encoded = [f.encode() for i in range(0, n, batch)
+               for f in dialect.encode(trades[i : i + batch])]
+    if not combined:
+        return encoded
+    return [b'{"stream":"btcusdt@aggTrade","data":' + f.replace(b'"e":"trade"', b'"e":"aggTrade"')
+            .replace(b'"t":', b'"a":') + b"}" for f in encoded]
 
 
-async def main(port: int, n: int, rate: float | None, certfile: str | None) -> None:
-    payloads = frames(n)
-    blob = b"".join(_ws_frame(p) for p in payloads)
+async def main(port: int, n: int, rate: float | None, certfile: str | None, venue: str,
+               batch: int) -> None:
+    plain = frames(n, venue=venue, batch=batch)
+    combined = frames(n, combined=True) if venue == "binance" else plain
+    blobs = {False: b"".join(_ws_frame(p) for p in plain),
+             True: b"".join(_ws_frame(p) for p in combined)}
 
     async def handler(ws):
-        await ws.recv()
+        is_combined = "streams=" in (ws.request.path if ws.request else "")
+        if not is_combined:  # a combined-stream URL subscribes by itself
+            await ws.recv()
+        payloads, blob = (combined if is_combined else plain), blobs[is_combined]
         transport = ws.transport
         if rate is None:
             for i in range(0, len(blob), CHUNK):
@@ -68,5 +84,7 @@ if __name__ == "__main__":
     p.add_argument("--n", type=int, default=200_000)
     p.add_argument("--rate", type=float)
     p.add_argument("--cert")
+    p.add_argument("--venue", default="binance")
+    p.add_argument("--batch", type=int, default=1, help="trades per frame")
     a = p.parse_args()
-    asyncio.run(main(a.port, a.n, a.rate, a.cert))
+    asyncio.run(main(a.port, a.n, a.rate, a.cert, a.venue, a.batch))

@@ -8,6 +8,7 @@ clients in a shuffled order, and ratios are taken within a round.
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -20,8 +21,9 @@ PY = sys.executable
 
 
 @contextmanager
-def feed(n: int, rate: float | None = None, cert: str | None = None):
-    args = [PY, "-m", "benchmarks.feed", "--n", str(n)]
+def feed(n: int, rate: float | None = None, cert: str | None = None, venue: str = "binance",
+         batch: int = 1, path: str = "/ws"):
+    args = [PY, "-m", "benchmarks.feed", "--n", str(n), "--venue", venue, "--batch", str(batch)]
     if rate:
         args += ["--rate", str(rate)]
     if cert:
@@ -29,76 +31,97 @@ def feed(n: int, rate: float | None = None, cert: str | None = None):
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     try:
         port = int(proc.stdout.readline())
-        yield f"{'wss' if cert else 'ws'}://127.0.0.1:{port}/ws"
+        yield f"{'wss' if cert else 'ws'}://127.0.0.1:{port}{path}"
     finally:
         proc.kill()
         proc.wait(10)
 
 
-def client(name: str, url: str, n: int) -> dict:
+def client(name: str, url: str, n: int, cert: str | None = None) -> dict:
+    env = dict(os.environ, SSL_CERT_FILE=cert) if cert else None
     out = subprocess.run([PY, "-m", "benchmarks.clients", name, url, str(n)], capture_output=True,
-                         text=True, timeout=300, check=True)
+                         text=True, timeout=300, env=env)
+    if out.returncode:
+        raise RuntimeError(f"benchmark client {name} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def self_signed_cert(folder: Path) -> str:
     pem = folder / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-keyout", str(pem), "-out", str(pem)],
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(pem), "-out", str(pem)],
                    check=True, capture_output=True)
     return str(pem)
 
 
-def rounds(names: list[str], url_for, n: int, k: int, baseline: str) -> dict:
-    rates: dict[str, list[float]] = {name: [] for name in names}
-    ratios: dict[str, list[float]] = {name: [] for name in names}
-    extra: dict[str, list[dict]] = {name: [] for name in names}
+def rounds(names: list[str], url_for, n: int, k: int, baseline: str,
+           cert: str | None = None) -> dict:
+    """``k`` rounds of every client in a shuffled order; medians, min-max, and
+    each client's median ratio to ``baseline`` within the same round."""
+    runs: dict[str, list[dict]] = {name: [] for name in names}
     for _ in range(k):
         order = names[:]
         random.shuffle(order)
-        got = {}
         for name in order:
             with url_for() as url:
-                got[name] = client(name, url, n)
-        for name in names:
-            rates[name].append(got[name]["rate"])
-            ratios[name].append(got[name]["rate"] / got[baseline]["rate"])
-            extra[name].append(got[name])
-    return {name: {"median": statistics.median(rates[name]), "min": min(rates[name]),
-                   "max": max(rates[name]), f"ratio_vs_{baseline}": statistics.median(ratios[name]),
-                   "runs": extra[name]} for name in names}
+                runs[name].append(client(name, url, n, cert))
+    out = {}
+    for name in names:
+        rates = [r["rate"] for r in runs[name]]
+        ratios = [a["rate"] / b["rate"] for a, b in zip(runs[name], runs[baseline], strict=True)]
+        out[name] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates),
+                     "ratio": statistics.median(ratios), "runs": runs[name]}
+    return out
+
+
+def _add(out: dict, prefix: str, result: dict, unit: str = "frames_per_s") -> None:
+    out[f"{prefix}_{unit}"] = result["median"]
+    out[f"{prefix}_min_max"] = [round(result["min"]), round(result["max"])]
 
 
 def run(n: int = 200_000, k: int = 3) -> dict:
-    out = {}
-    names = ["sink", "websocket_app", "websockets_asyncio", "rtkit_collector"]
-    plain = rounds(names, lambda: feed(n), n, k, "websocket_app")
-    naive = rounds(["naive", "rtkit_collector"], lambda: feed(20_000), 20_000, k,
-                   "naive")
+    out: dict = {}
+    plain = rounds(["sink", "websocket_app", "websockets_asyncio", "rtkit_collector"],
+                   lambda: feed(n), n, k, "websocket_app")
+    out["ws_feed_server_ceiling_frames_per_s"] = plain["sink"]["median"]
+    for name in ("websocket_app", "websockets_asyncio", "rtkit_collector"):
+        _add(out, f"ws_{name}", plain[name])
+    out["ws_rtkit_vs_websocket_app"] = plain["rtkit_collector"]["ratio"]
+    out["ws_rtkit_vs_websockets_asyncio"] = statistics.median(
+        a["rate"] / b["rate"] for a, b in zip(plain["rtkit_collector"]["runs"],
+                                              plain["websockets_asyncio"]["runs"], strict=True))
+    out["stop_ms"] = statistics.median(r["stop_ms"] for r in plain["rtkit_collector"]["runs"])
+
     with tempfile.TemporaryDirectory() as d:
         cert = self_signed_cert(Path(d))
-        tls = rounds(["websocket_app", "rtkit_collector"], lambda: feed(n, cert=cert), n, k,
-                     "websocket_app")
-    with feed(20_000, rate=20_000) as url:
-        latency = client("rtkit_latency", url, 20_000)
-    r = plain["rtkit_collector"]
-    out["ws_server_ceiling_frames_per_s"] = plain["sink"]["median"]
-    out["ws_bare_websocket_app_frames_per_s"] = plain["websocket_app"]["median"]
-    out["ws_bare_websockets_asyncio_frames_per_s"] = plain["websockets_asyncio"]["median"]
-    out["ws_rtkit_frames_per_s"] = r["median"]
-    out["ws_rtkit_min_max"] = [r["min"], r["max"]]
-    out["ws_rtkit_vs_websocket_app"] = r["ratio_vs_websocket_app"]
-    out["ws_rtkit_vs_websockets_asyncio"] = statistics.median(
-        a["rate"] / b["rate"] for a, b in zip(r["runs"], plain["websockets_asyncio"]["runs"],
-                                                strict=True))
-    out["wss_bare_websocket_app_frames_per_s"] = tls["websocket_app"]["median"]
-    out["wss_rtkit_frames_per_s"] = tls["rtkit_collector"]["median"]
-    out["wss_rtkit_vs_websocket_app"] = tls["rtkit_collector"]["ratio_vs_websocket_app"]
-    out["naive_plan_frames_per_s"] = naive["naive"]["median"]
-    out["rtkit_vs_naive_plan"] = naive["rtkit_collector"]["ratio_vs_naive"]
+        path = "/stream?streams=btcusdt@aggTrade"
+        tls = rounds(["websocket_app", "cryptofeed_binance", "rtkit_collector"],
+                     lambda: feed(n, cert=cert, path=path), n, k, "cryptofeed_binance", cert)
+    for name in ("websocket_app", "cryptofeed_binance", "rtkit_collector"):
+        _add(out, f"wss_{name}", tls[name])
+    out["wss_rtkit_vs_cryptofeed"] = tls["rtkit_collector"]["ratio"]
+    out["wss_rtkit_vs_websocket_app"] = statistics.median(
+        a["rate"] / b["rate"] for a, b in zip(tls["rtkit_collector"]["runs"],
+                                              tls["websocket_app"]["runs"], strict=True))
+
+    small = 20_000  # the naive loop commits per message: keep its run short
+    naive = rounds(["naive", "rtkit_collector"], lambda: feed(small), small, k, "naive")
+    _add(out, "naive_plan", naive["naive"])
+    out["rtkit_vs_naive_plan"] = naive["rtkit_collector"]["ratio"]
+
+    batched = rounds(["websocket_app_json_batches", "websockets_asyncio_json_batches",
+                      "rtkit_collector_batches"],
+                     lambda: feed(n, venue="bybit", batch=100, path="/v5/public/spot"), n, k,
+                     "websocket_app_json_batches")
+    for name in batched:
+        _add(out, f"batched_{name}", batched[name], "ticks_per_s")
+    out["batched_rtkit_vs_websocket_app_json"] = batched["rtkit_collector_batches"]["ratio"]
+
+    with feed(small, rate=20_000) as url:
+        latency = client("rtkit_latency", url, small)
     out["latency_20k_p50_us"] = latency["p50_us"]
     out["latency_20k_p99_us"] = latency["p99_us"]
-    out["stop_ms"] = statistics.median(x["stop_ms"] for x in r["runs"])
     return out
 
 
