@@ -91,8 +91,23 @@ def _print_summary(summary: dict, db) -> None:
     print(f"database: {db}")
 
 
+def _only_demo_runs(db: Path) -> bool:
+    """True when ``db`` is absent or holds nothing but earlier demo runs."""
+    if not db.exists():
+        return True
+    try:
+        with TickStore(db, readonly=True) as store:
+            names = set(store.runs().get("name", []))
+    except Exception:  # not an rtkit database at all
+        return False
+    return names <= {"demo"}
+
+
 def cmd_demo(args) -> int:
     db = Path(args.db)
+    if not _only_demo_runs(db):
+        raise ValueError(f"'{db}' holds data that is not from the demo; the demo starts from an "
+                         "empty file, so pass --db a new path (e.g. data/demo.sqlite)")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     print(f"rtkit demo: local {args.venue} simulator on 127.0.0.1 → collector → {db} "

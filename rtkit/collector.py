@@ -42,8 +42,8 @@ from rtkit.wsframes import BINARY, CLOSE, PING, TEXT, TOO_LARGE, FrameReader, Pr
 
 log = logging.getLogger("rtkit")
 
-STATES = ("idle", "connecting", "live", "stale", "backoff", "storage_error", "stopped",
-          "failed")
+STATES = ("idle", "connecting", "live", "stale", "backoff", "storage_error", "stopping",
+          "stopped", "failed")
 #: pending ticks that wake the writer before its interval is up
 _FLUSH_BATCH = 5_000
 #: how long the receive socket blocks before the loop looks at its clocks
@@ -188,6 +188,8 @@ class Collector:
         with _running_lock:
             previous = _running.get(self.name)
         if previous is not None and previous is not self:
+            log.warning("rtkit: a collector named %r is running (writing to %s); stopping it "
+                        "first. Pass name= to run both.", self.name, previous.db)
             previous.stop()
         self.started_at_ns = time.time_ns()
         self._set_status("connecting")
@@ -210,6 +212,13 @@ class Collector:
             if thread is not None and thread is not threading.current_thread():
                 self._flush_now.set()
                 thread.join(max(0.05, deadline - time.monotonic()))
+        if self.running:
+            # a connect still in progress, or a long final flush: stay registered so that
+            # stop_all() (and the exit handler) wait for it, and say so
+            self._set_status("stopping", "threads still finishing (a connect in progress or "
+                             "the final flush); call stop() again to wait for them")
+            log.warning("rtkit: %s: %s", self.name, self._status.reason)
+            return self
         with _running_lock:
             if _running.get(self.name) is self:
                 del _running[self.name]
@@ -257,6 +266,8 @@ class Collector:
         """
         if self._storage_verdict is not None:
             return self._storage_verdict
+        if self._status == "stopping" and not self.running:
+            return Status("stopped")
         problem = self._storage_problem
         if problem and self._status not in ("stopped", "failed"):
             pipeline = self.pipeline
@@ -397,7 +408,9 @@ class Collector:
         process, process_frames = pipeline.process, pipeline.process_frames
         ping_every_ns = int((adapter.ping_interval_s or 0) * 1e9)
         stale_ns = int(self.stale_after_s * 1e9)
-        last_data = next_check = time.time_ns()
+        # timers run on the monotonic clock (a wall-clock step must not fake silence
+        # or stop the pings); the wall clock only stamps received_at
+        last_data = next_check = time.monotonic_ns()
         next_ping = last_data + ping_every_ns
         flush_mark = pipeline.queued + _FLUSH_BATCH
         while True:
@@ -405,19 +418,22 @@ class Collector:
                 chunk = recv(_RECV_BYTES)
             except TimeoutError:
                 chunk = None
-            now = time.time_ns()
+            tick = time.monotonic_ns()
             if chunk:
-                last_data = now
+                last_data = tick
+                now = time.time_ns()
                 messages = feed(chunk)
                 texts = [p for op, p in messages if op == TEXT]
                 if recorder:
                     for opcode, payload in messages:
-                        if opcode in (TEXT, BINARY, TOO_LARGE):
+                        if opcode in (TEXT, BINARY):
                             recorder.frame(now, venue, payload, opcode == BINARY)
+                        elif opcode == TOO_LARGE:
+                            recorder.too_large(now, venue, payload, reader.too_large_size)
+                reconnect = False
                 if texts:
                     for control in process_frames(texts, now):
-                        if self._on_control(control):
-                            return
+                        reconnect = self._on_control(control) or reconnect
                 if len(texts) < len(messages):
                     for opcode, payload in messages:
                         if opcode == BINARY:
@@ -430,26 +446,28 @@ class Collector:
                             reason = payload[2:].decode("utf-8", "replace")
                             self._error(f"venue closed the connection (code {code} "
                                         f"{quote(reason)})")
-                            return
+                            reconnect = True
                         elif opcode == TOO_LARGE:
                             pipeline.reject_oversized(payload, reader.too_large_size, now)
                 if pipeline.queued >= flush_mark:
                     flush_mark = pipeline.queued + _FLUSH_BATCH
                     self._flush_now.set()
+                if reconnect:  # only now: every frame of the chunk was counted first
+                    return
             elif chunk is not None:  # b"": the peer closed the TCP connection
                 raise websocket.WebSocketConnectionClosedException("connection closed by peer")
-            if now >= next_check:
-                next_check = now + 250_000_000
+            if tick >= next_check:
+                next_check = tick + 250_000_000
                 if self._stop.is_set():
                     return
-                if now - last_data > stale_ns:
+                if tick - last_data > stale_ns:
                     self._set_status("stale", f"no data for {self.stale_after_s:g}s")
                     self._error(f"no data for {self.stale_after_s:g}s; reconnecting")
                     return
                 if self._status != "live":
                     self._set_status("live")
-                if ping_every_ns and now >= next_ping:
-                    next_ping = now + ping_every_ns
+                if ping_every_ns and tick >= next_ping:
+                    next_ping = tick + ping_every_ns
                     message = adapter.ping_message()
                     if message:
                         ws.send(message)
@@ -482,7 +500,8 @@ class Collector:
                     store = None
                     self._storage_failed(
                         f"the database file '{self.db}' was moved, replaced or deleted while "
-                        "collecting; what was written before is in the old file")
+                        "collecting; it is made again, and what was written before is "
+                        "wherever the old file went (nowhere, if it was deleted)")
                 if store is None:
                     store = self._open_store()
                 ok = store is not None and self._flush(store)
@@ -522,20 +541,22 @@ class Collector:
         """Write what is pending; False (and everything kept) when the database refuses."""
         pipeline = self.pipeline
         batch = pipeline.take()
-        if not any(batch):
-            return True
-        try:
-            inserted = store.write(*batch)
-        except Exception as exc:  # busy, locked, disk full, read-only: keep it all, retry
-            pipeline.give_back()
-            self._storage_failed(exc)
-            return False
-        pipeline.done(batch, inserted)
+        if any(batch):
+            try:
+                inserted = store.write(*batch)
+            except Exception as exc:  # busy, locked, disk full, read-only: keep it all, retry
+                pipeline.give_back()
+                self._storage_failed(exc)
+                return False
+            pipeline.done(batch, inserted)
+        self._storage_recovered()
+        return True
+
+    def _storage_recovered(self) -> None:
         if self._storage_problem:
             log.warning("rtkit: %s: storage works again after %s", self.name,
                         self._storage_problem)
             self._storage_problem = ""
-        return True
 
     def _storage_failed(self, problem: Exception | str) -> None:
         """A write was refused: ``.status`` is ``storage_error`` until one works again."""

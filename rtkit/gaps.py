@@ -35,7 +35,8 @@ class GapDetector:
     def check(self, symbol: str, first_id: int, last_id: int):
         """None for the next id in line (or the first seen), ``'late'`` for an id
         of an earlier gap arriving out of order, ``'duplicate'`` for a replayed
-        id, else ``(first_missing, last_missing, kind)``."""
+        id, ``'reset'`` when the venue's ids start again far below (a new count,
+        not a replay), else ``(first_missing, last_missing, kind)``."""
         prev = self.last.get(symbol)
         if prev is None:
             self.last[symbol] = last_id
@@ -49,6 +50,10 @@ class GapDetector:
             if missing and first_id in missing:
                 missing.difference_update(range(first_id, last_id + 1))
                 return "late"
+            if prev - last_id > MAX_REMEMBERED_GAP:  # far below anything replayed: a new count
+                self.last[symbol] = last_id
+                self.missing.pop(symbol, None)
+                return "reset"
             return "duplicate"
         self.last[symbol] = last_id
         if first_id <= prev:  # a group that overlaps the last one seen: nothing missing

@@ -35,6 +35,9 @@ log = logging.getLogger("rtkit")
 
 #: frames larger than this are rejected unread (the largest real trade frame is ~200 KB)
 DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
+#: reject rows (up to 4 KiB of frame each) waiting for SQLite before new rows are
+#: dropped; the rejects themselves are still counted by reason
+MAX_PENDING_REJECTS = 20_000
 #: ticks waiting for SQLite before new ones are dropped (and counted)
 DEFAULT_PENDING_LIMIT = 500_000
 
@@ -103,6 +106,7 @@ class Pipeline:
         self.gaps = 0
         self.missing_trades = 0
         self.late_trades = 0  # ids of a recorded gap that arrived afterwards
+        self.id_resets = 0  # times a symbol's ids started again far below
         self.reconnect_marks = 0
         self.last_frame_ns = 0
         self.last_control: Control | None = None
@@ -111,6 +115,7 @@ class Pipeline:
         self.stored = 0
         self.duplicates = 0
         self.rejects_stored = 0
+        self.rejects_dropped = 0  # reject rows not kept while storage stalled
         self._taken: tuple[list, list, list] = ([], [], [])
 
     # --- processing thread -------------------------------------------------------
@@ -151,6 +156,11 @@ class Pipeline:
                              received_at_ns)
                 continue
             if type(out) is not list:
+                if not isinstance(out, Control):  # an adapter bug, not the wire's fault
+                    self.rejected_frames += 1
+                    self._reject(Reject("adapter_error", f"parse returned {type(out).__name__}"),
+                                 frame, received_at_ns)
+                    continue
                 self._control(out)
                 controls.append(out)
                 continue
@@ -241,6 +251,12 @@ class Pipeline:
             elif verdict == "late":  # out of order: its gap row stays, the trade is kept
                 self.late_trades += 1
                 kept.append(tick[:6] if grouped else tick)
+            elif verdict == "reset":  # the venue counts again from lower ids: say so, keep it
+                self.id_resets += 1
+                with self._lock:
+                    self._gaps.append((self.venue, sym, None, str(tid), None, received_at_ns,
+                                       "id_reset"))
+                kept.append(tick[:6] if grouped else tick)
             else:
                 first_missing, last_missing, kind = verdict
                 self.gaps += 1
@@ -282,6 +298,9 @@ class Pipeline:
         self.rejected_by_reason[reject.reason] += 1
         if size is None:
             size = len(frame) if hasattr(frame, "__len__") else 0
+        if len(self._rejects) >= MAX_PENDING_REJECTS:  # storage stalled under a hostile feed
+            self.rejects_dropped += 1  # still counted above, by reason; only the row is lost
+            return
         row = (received_at_ns, self.venue, reject.reason, reject.detail[:500],
                frame_text(frame), size)
         with self._lock:
@@ -341,10 +360,12 @@ class Pipeline:
             "rejected": self.rejected,
             "rejected_frames": self.rejected_frames,
             "rejected_by_reason": dict(self.rejected_by_reason),
-            "rejects_pending": self.rejected - self.rejects_stored,
+            "rejects_pending": self.rejected - self.rejects_stored - self.rejects_dropped,
+            "rejects_dropped": self.rejects_dropped,
             "control": self.control,
             "gaps": self.gaps,
             "missing_trades": self.missing_trades,
             "late_trades": self.late_trades,
+            "id_resets": self.id_resets,
             "reconnect_marks": self.reconnect_marks,
         }

@@ -7,7 +7,8 @@ One object per line::
 
 A frame that is not valid UTF-8 (or was a binary WebSocket frame) is kept
 byte-exact as ``"frame_b64"`` with ``"binary": true`` when it came in a binary
-frame. Any run recorded with ``record_raw=`` replays to the same ticks.
+frame; a frame refused for its size keeps its first bytes and ``"too_large"``,
+its real size. Any run recorded with ``record_raw=`` replays to the same ticks.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Frame:
     venue: str
     frame: bytes | str
     binary: bool = False
+    #: the real size of a frame refused from its header (``frame`` holds its start)
+    too_large: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,8 @@ def read_recording(path: str | Path) -> Iterator[Frame | Event]:
                     yield Event(obj["event"], int(obj["received_at"]), obj["venue"])
                 elif "frame_b64" in obj:
                     yield Frame(int(obj["received_at"]), obj["venue"],
-                                base64.b64decode(obj["frame_b64"]), bool(obj.get("binary")))
+                                base64.b64decode(obj["frame_b64"]), bool(obj.get("binary")),
+                                int(obj.get("too_large", 0)))
                 else:
                     yield Frame(int(obj["received_at"]), obj["venue"], obj["frame"])
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -145,6 +149,11 @@ class RecordingWriter:
 
     def frame(self, received_at: int, venue: str, frame, binary: bool = False) -> None:
         self._write(encode_frame(received_at, venue, frame, binary))
+
+    def too_large(self, received_at: int, venue: str, head: bytes, size: int) -> None:
+        """A frame refused from its header: its first bytes and its real size."""
+        self._write(orjson.dumps({"received_at": received_at, "venue": venue, "too_large": size,
+                                  "frame_b64": base64.b64encode(head).decode()}) + b"\n")
 
     def event(self, event: str, received_at: int, venue: str) -> None:
         self._write(encode_event(event, received_at, venue))

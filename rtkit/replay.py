@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rtkit.buffer import RingBuffer
-from rtkit.pipeline import Pipeline
+from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, Pipeline
 from rtkit.recording import Event, read_recording
 from rtkit.store import DEFAULT_DB, TickStore
 from rtkit.validate import AnomalyFilter
@@ -41,8 +41,10 @@ class Replay:
     store_type: type[TickStore] = TickStore
 
     def __init__(self, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
-                 anomaly: AnomalyFilter | None = None, venue_options: dict | None = None):
+                 anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
         self.store = self.store_type(db)
+        self.max_frame_bytes = max_frame_bytes
         self.ring = RingBuffer(capacity)
         self.anomaly = anomaly
         self.venue_options = venue_options or {}
@@ -53,7 +55,8 @@ class Replay:
         p = self.pipelines.get(venue)
         if p is None:
             adapter = get_adapter(venue, **self.venue_options.get(venue, {}))
-            p = self.pipelines[venue] = Pipeline(adapter, self.ring, anomaly=self.anomaly)
+            p = self.pipelines[venue] = Pipeline(adapter, self.ring, anomaly=self.anomaly,
+                                                 max_frame_bytes=self.max_frame_bytes)
         return p
 
     def run(self, path: str | Path) -> dict:
@@ -64,7 +67,11 @@ class Replay:
                     self.connections += 1
                     self.pipeline(entry.venue).connection_opened(entry.received_at)
                 continue
-            self.pipeline(entry.venue).process(entry.frame, entry.received_at, entry.binary)
+            pipeline = self.pipeline(entry.venue)
+            if entry.too_large:
+                pipeline.reject_oversized(entry.frame, entry.too_large, entry.received_at)
+            else:
+                pipeline.process(entry.frame, entry.received_at, entry.binary)
             since_flush += 1
             if since_flush >= _FLUSH_EVERY_FRAMES:
                 self.flush()
@@ -86,14 +93,18 @@ class Replay:
 
 
 def replay(path: str | Path, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
-           anomaly: AnomalyFilter | None = None, venue_options: dict | None = None) -> dict:
+           anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
+           max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> dict:
     """Push every frame of a recording through the pipeline into ``db``; returns the summary.
 
     The summary has ``frames``, ``ticks``, ``stored``, ``duplicates``,
     ``rejected``, ``rejected_by_reason`` and ``control`` (plus the detail
-    counters of :class:`rtkit.pipeline.Pipeline`).
+    counters of :class:`rtkit.pipeline.Pipeline`). ``venue_options`` maps a venue
+    to its adapter options and ``max_frame_bytes`` is the collector's limit, for a
+    run recorded with other than the defaults.
     """
-    r = Replay(db, capacity=capacity, anomaly=anomaly, venue_options=venue_options)
+    r = Replay(db, capacity=capacity, anomaly=anomaly, venue_options=venue_options,
+               max_frame_bytes=max_frame_bytes)
     try:
         return r.run(path)
     finally:

@@ -248,6 +248,9 @@ class AnomalyFilter:
     of the last ``window`` accepted prices, once ``min_samples`` have been
     seen. Off unless a collector or replay is given one: a real crash is not a
     bad tick, so the default is to keep everything and let the user decide.
+    When ``min_samples`` prices in a row are rejected, the market has moved:
+    the median starts again from them instead of rejecting the symbol forever.
+    Each collector should have its own filter (it remembers per symbol).
     """
 
     def __init__(self, max_deviation: float = 0.2, window: int = 51, min_samples: int = 11):
@@ -261,6 +264,7 @@ class AnomalyFilter:
         self.min_samples = min_samples
         self._recent: dict[str, deque] = {}
         self._median: dict[str, float] = {}
+        self._outliers: dict[str, list[float]] = {}  # rejected in a row, per symbol
 
     def check(self, symbol: str, price: float) -> None:
         """Raise ``Reject('anomaly')`` for an outlier; otherwise remember the price."""
@@ -269,7 +273,14 @@ class AnomalyFilter:
             recent = self._recent[symbol] = deque(maxlen=self.window)
         ref = self._median.get(symbol)
         if ref is not None and abs(price / ref - 1.0) > self.max_deviation:
-            raise Reject("anomaly", f"{symbol} price {price} vs median {ref}")
+            outliers = self._outliers.setdefault(symbol, [])
+            outliers.append(price)
+            if len(outliers) < self.min_samples:
+                raise Reject("anomaly", f"{symbol} price {price} vs median {ref}")
+            recent.clear()  # a level that persists is the market, not an error
+            recent.extend(outliers[:-1])  # this price is appended below
+            del self._median[symbol]
+        self._outliers.pop(symbol, None)
         recent.append(price)
         if len(recent) >= self.min_samples:
             self._median[symbol] = median(recent)

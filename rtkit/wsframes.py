@@ -73,6 +73,14 @@ class FrameReader:
             opcode = b0 & 0x0F
             fin = b0 & 0x80
             start = pos + head
+            # judged from the header, before any payload is waited for or kept
+            if opcode >= 0x8:
+                if opcode not in (CLOSE, PING, PONG):
+                    raise ProtocolError(f"unknown control opcode {opcode}")
+                if n > 125 or not fin:
+                    raise ProtocolError("control frame longer than 125 bytes or fragmented")
+            elif opcode not in (TEXT, BINARY, CONTINUATION):
+                raise ProtocolError(f"unknown opcode {opcode}")
             if n > limit and opcode < 0x8:
                 if opcode == CONTINUATION and self._fragment_opcode == -1:
                     pass  # already reported
@@ -116,11 +124,7 @@ class FrameReader:
                 elif fin:
                     out.append((self._fragment_opcode, b"".join(self._fragments)))
                     self._fragments, self._fragment_opcode, self._fragment_size = [], 0, 0
-            elif opcode >= 0x8:
-                if n > 125 or not fin:
-                    raise ProtocolError("control frame longer than 125 bytes or fragmented")
+            else:  # a control frame, checked above
                 out.append((opcode, payload))
-            else:
-                raise ProtocolError(f"unknown opcode {opcode}")
         self._buf = buf[pos:] if pos < end else b""
         return out

@@ -119,3 +119,37 @@ def test_pipeline_drops_repeats_of_ids_that_say_nothing_about_order():
     p.process(["d", "c"], 3)  # "c" again, now within one connection: still caught
     assert p.ring.snapshot()["trade_id"].tolist() == ["a", "b", "c", "d"]
     assert p.stats()["duplicates"] == 2 and p.stats()["ticks"] == 6
+
+
+def test_ids_that_start_again_far_below_are_a_reset_not_duplicates():
+    from rtkit.pipeline import Pipeline
+    from rtkit.venues.base import Adapter
+
+    class Counting(Adapter):
+        name = "counting"
+        ids_consecutive = True
+
+        def parse(self, frame, received_at_ns):
+            return [("BTC-USDT", t, T0 + t, 1.0, 1.0, BUY) for t in frame]
+
+    p = Pipeline(Counting(), RingBuffer(10))
+    p.process([500_000, 500_001], 1)
+    p.process([7, 8], 2)  # a venue (or testnet) that starts counting again
+    s = p.stats()
+    assert s["id_resets"] == 1 and s["duplicates"] == 0 and s["ticks"] == 4
+    assert p.ring.snapshot()["trade_id"].tolist() == [500_000, 500_001, 7, 8]
+    assert [g[-1] for g in p.take().gaps] == ["id_reset"]
+
+
+def test_reject_rows_are_bounded_while_storage_stalls(monkeypatch):
+    import rtkit.pipeline as pipeline_module
+    from rtkit.pipeline import Pipeline
+    from rtkit.venues import get_adapter
+
+    monkeypatch.setattr(pipeline_module, "MAX_PENDING_REJECTS", 5)
+    p = Pipeline(get_adapter("binance"), RingBuffer(10))
+    for _ in range(12):
+        p.process(b"not json", 1)
+    s = p.stats()
+    assert s["rejected"] == 12 and s["rejects_dropped"] == 7 and s["rejects_pending"] == 5
+    assert len(p.take().rejects) == 5

@@ -262,3 +262,32 @@ def test_again_rebuilds_the_same_configuration(db, tmp_path):
     assert (twin.name, twin.symbols, twin.db, twin.ring.capacity, twin.flush_interval_s) == (
         "n1", ["BTC-USDT"], db, 123, 0.3)
     assert twin.adapter.channel == "aggTrade" and twin.status == "idle"
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_stop_during_a_hanging_connect(db, scheme):
+    """A server that accepts TCP and then says nothing. During the HTTP upgrade (ws)
+    stop() cuts the socket at once; during a TLS handshake (wss) the socket is not
+    ours yet, so stop() returns in time saying 'stopping', and the collector stays
+    registered until the connect times out, so stop_all() waits for it."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        c = rtkit.collect("binance", SYMBOLS, url=f"{scheme}://127.0.0.1:{port}/ws", db=db,
+                          connect_timeout_s=1.5, name="hanging")
+        server.settimeout(5)
+        conn, _ = server.accept()  # the collector is now inside the upgrade handshake
+        t = time.monotonic()
+        c.stop(timeout_s=0.3)
+        assert time.monotonic() - t < 1.0
+        if scheme == "ws":
+            assert c.status == "stopped" and not c.running
+            conn.close()
+            return
+        assert c.status == "stopping" and "call stop() again" in c.status.reason
+        rtkit.stop_all()  # still registered: waits for the threads this time
+        wait_for(lambda: not c.running, 5)
+        c.stop()
+        conn.close()
+        assert c.status == "stopped"

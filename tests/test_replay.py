@@ -110,3 +110,27 @@ def test_unknown_venue_in_recording(tmp_path, db):
     path.write_bytes(encode_frame(1, "nasdaq", "{}"))
     with pytest.raises(ValueError, match="unknown venue 'nasdaq'"):
         replay(path, db=db)
+
+
+def test_a_frame_refused_for_its_size_replays_as_such(tmp_path, db):
+    from rtkit.recording import RecordingWriter
+
+    path = tmp_path / "big.jsonl"
+    w = RecordingWriter(path)
+    w.too_large(5, "binance", b'{"e":"trade","pad":"xxxx', 9_000_000)
+    w.close()
+    s = replay(path, db=db)
+    assert s["rejected_by_reason"] == {"frame_too_large": 1}
+    row = sqlite3.connect(db).execute("SELECT reason, frame_bytes FROM rejects").fetchone()
+    assert row == ("frame_too_large", 9_000_000)
+
+
+def test_demo_refuses_to_wipe_a_database_that_is_not_the_demo(tmp_path, capsys):
+    db = tmp_path / "mine.sqlite"
+    from rtkit.store import TickStore
+
+    with TickStore(db) as store:
+        store.start_run(name="research", venue="binance", symbols=["BTC-USDT"], url="ws://x",
+                        config={}, started_at=1)
+    assert main(["demo", "--db", str(db), "--duration", "0.1"]) == 2
+    assert "not from the demo" in capsys.readouterr().err and db.exists()

@@ -140,3 +140,16 @@ def test_iso_ns_minute_cache_reads_each_time_right():
     assert iso_ns("2023-09-25T07:50:01.5Z") == 1695628201_500000000
     with pytest.raises(Reject):
         iso_ns("2023-09-25T07:50:1x.5Z")
+
+
+def test_anomaly_filter_follows_a_move_that_persists():
+    f = AnomalyFilter(max_deviation=0.1, window=11, min_samples=3)
+    for p in [100, 100, 100]:
+        f.check("X", p)
+    for p in [200, 201]:  # a jump: rejected while it could still be an error
+        with pytest.raises(Reject):
+            f.check("X", p)
+    f.check("X", 202)  # the third in a row: the market has moved
+    f.check("X", 199)
+    with pytest.raises(Reject):
+        f.check("X", 100)

@@ -32,7 +32,7 @@ class BinanceAdapter(Adapter):
     default_url = "wss://stream.binance.com:9443/ws"
     native_example = "btcusdt"
     ids_consecutive = True
-    ping_interval_s = None  # the server pings every 20 s; websocket-client answers
+    ping_interval_s = None  # the server pings every 20 s; the collector's reader answers
     stale_after_s = 30.0
 
     def __init__(self, channel: str = "trade") -> None:

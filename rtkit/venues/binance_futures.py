@@ -6,7 +6,8 @@ futures streams by path (announced 2026-03-06, legacy URLs retired
 2026-04-23), ``aggTrade`` is served under ``/market``: the bare ``/ws`` path
 only carries high-frequency book data and would stay silent. Aggregate ids
 ``a`` step by one per symbol, so gaps are visible. The server pings every
-3 minutes and websocket-client answers.
+3 minutes and the collector's reader answers; a quiet perpetual may trade
+less often than spot, so silence counts as stale only after those 3 minutes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rtkit.venues.binance import BinanceAdapter
 class BinanceFuturesAdapter(BinanceAdapter):
     name = "binance-futures"
     default_url = "wss://fstream.binance.com/market/ws"
+    stale_after_s = 200.0  # the server's ping every 180 s is the heartbeat
 
     def __init__(self, channel: str = "aggTrade") -> None:
         if channel != "aggTrade":

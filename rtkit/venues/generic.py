@@ -292,7 +292,10 @@ class GenericAdapter(Adapter):
         if type(msg) is not dict:
             raise Reject("unknown_message", "neither a trade nor a JSON object")
         is_error = msg.get("error") or "error" in (msg.get("event"), msg.get("type"))
-        detail = orjson.dumps(msg)[:200].decode("utf-8", "replace")
+        try:
+            detail = orjson.dumps(msg)[:200].decode("utf-8", "replace")
+        except TypeError:  # nested deeper than orjson writes
+            detail = f"{msg!r:.200}"
         return Control("error" if is_error else "info", detail)
 
     def _get(self, name: str, obj):

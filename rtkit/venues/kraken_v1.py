@@ -83,7 +83,10 @@ class KrakenV1Adapter(KrakenBase):
     def _trade(symbol: str, entry, seen: dict[bytes, int]) -> tuple:
         if type(entry) is not list or len(entry) < 4:
             raise Reject("missing_field", f"trade entry {entry!r:.60}")
-        key = orjson.dumps(entry)
+        try:
+            key = orjson.dumps(entry)
+        except TypeError:  # nested deeper than orjson writes (loads accepts more)
+            raise Reject("unknown_message", "trade entry nested too deep") from None
         occurrence = seen.get(key, 0)
         seen[key] = occurrence + 1
         return (
