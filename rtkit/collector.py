@@ -36,7 +36,7 @@ from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline, quote
 from rtkit.recording import RecordingWriter
 from rtkit.store import DEFAULT_DB, StoreError, TickStore
-from rtkit.validate import AnomalyFilter
+from rtkit.validate import AnomalyFilter, ws_url
 from rtkit.venues import Adapter, get_adapter
 from rtkit.wsframes import BINARY, CLOSE, PING, TEXT, TOO_LARGE, FrameReader, ProtocolError
 
@@ -135,8 +135,8 @@ class Collector:
         self.symbols = list(dict.fromkeys(self.adapter.normalise_symbol(s) for s in symbols))
         if not flush_interval_s > 0:
             raise ValueError(f"flush_interval_s must be > 0 seconds, not {flush_interval_s!r}")
-        if url is not None and not (isinstance(url, str) and url.startswith(("ws://", "wss://"))):
-            raise ValueError(f"url must start with ws:// or wss://, not {url!r}")
+        if url is not None:
+            ws_url(url)
         self.venue = self.adapter.name
         self.url = self.adapter.url(url, self.symbols)
         self.db = Path(db)

@@ -26,6 +26,7 @@ from rtkit.validate import (
     Reject,
     positive,
     trade_time_ns,
+    ws_url,
 )  # fmt: skip
 
 log = logging.getLogger("rtkit")
@@ -43,8 +44,7 @@ def log_error(msg: str) -> None:
 
 def connect_to_websocket(url: str, timeout_s: float = 10.0) -> websocket.WebSocket:
     """An open websocket-client connection to ``url`` (the caller closes it)."""
-    if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
-        raise ValueError(f"url must start with ws:// or wss://, not {url!r}")
+    ws_url(url)
     return websocket.create_connection(url, timeout=timeout_s, skip_utf8_validation=True)
 
 

@@ -44,7 +44,8 @@ class Event:
     venue: str
 
 
-def _open(path: Path, mode: str):
+def open_recording(path: Path, mode: str):
+    """A recording file in binary ``mode`` ('r', 'w', 'a'), gzip when it ends in .gz."""
     if path.suffix == ".gz":
         return gzip.open(path, mode + "b")
     return open(path, mode + "b")
@@ -73,7 +74,7 @@ def read_recording(path: str | Path) -> Iterator[Frame | Event]:
             "(e.g. one written by Collector(record_raw=...))"
         )
     broken: ValueError | None = None
-    with _open(path, "r") as fh:
+    with open_recording(path, "r") as fh:
         for lineno, line in enumerate(_lines(fh), 1):
             if broken is not None:
                 raise broken
@@ -125,7 +126,7 @@ class RecordingWriter:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            raw = _open(self.path, "a")
+            raw = open_recording(self.path, "a")
         except OSError as exc:
             raise ValueError(
                 f"cannot write the recording '{self.path}': {exc}; pass record_raw= a path "

@@ -79,6 +79,23 @@ def to_ns(when) -> int | None:
     return int(ts.value)
 
 
+def filters(venue=None, symbol=None, start=None, end=None) -> tuple[str, list]:
+    """``(" WHERE …", args)`` for the usual venue/symbol/time filters ("" for none);
+    ``start`` is inclusive and ``end`` exclusive on the ``timestamp`` column."""
+    where, args = [], []
+    for column, value in (("venue", venue), ("symbol", symbol)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if (lo := to_ns(start)) is not None:
+        where.append("timestamp >= ?")
+        args.append(lo)
+    if (hi := to_ns(end)) is not None:
+        where.append("timestamp < ?")
+        args.append(hi)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
 class TickStore:
     """Read and write ticks, rejects, gaps and runs in one SQLite file."""
 
@@ -187,21 +204,9 @@ class TickStore:
         ``start`` is inclusive and ``end`` exclusive, on the trade ``timestamp``;
         each takes a str, datetime, pandas Timestamp or int ns.
         """
-        where, args = [], []
-        for column, value in (("venue", venue), ("symbol", symbol)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if (lo := to_ns(start)) is not None:
-            where.append("timestamp >= ?")
-            args.append(lo)
-        if (hi := to_ns(end)) is not None:
-            where.append("timestamp < ?")
-            args.append(hi)
+        where, args = filters(venue, symbol, start, end)
         sql = ("SELECT timestamp, received_at, venue, symbol, price, volume, side, trade_id "
-               "FROM ticks")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+               "FROM ticks" + where)
         # trade time, then arrival; equal times keep a symbol's id order (numeric ids
         # compare by length first), which is the order the venue traded them in
         order = " ORDER BY timestamp, received_at, length(trade_id), trade_id"

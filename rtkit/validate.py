@@ -58,6 +58,13 @@ class Reject(Exception):  # noqa: N818 - it is a value as much as an error
         return f"Reject({self.reason!r}, {self.detail!r})"
 
 
+def ws_url(url) -> str:
+    """A user-given WebSocket URL, or a ValueError saying what it must look like."""
+    if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+        raise ValueError(f"url must start with ws:// or wss://, not {url!r}")
+    return url
+
+
 def field(mapping: dict, key: str):
     """``mapping[key]``, or a ``missing_field`` reject naming the key."""
     try:

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from rtkit.onchain.adapter import HEAD, REMOVED, SWAP
-from rtkit.store import _INSERT_GAP, _INSERT_REJECT, TickStore, to_ns
+from rtkit.store import _INSERT_GAP, _INSERT_REJECT, TickStore, filters
 
 DEFAULT_CHAIN_DB = "data/onchain.sqlite"
 
@@ -135,20 +135,8 @@ class ChainStore(TickStore):
         take what :meth:`TickStore.ticks` takes. ``venue``, ``symbol`` and
         ``side`` are categoricals, so tick helpers (``rtkit.analysis``) apply.
         """
-        where, args = [], []
-        for column, value in (("venue", venue), ("symbol", symbol)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if (lo := to_ns(start)) is not None:
-            where.append("timestamp >= ?")
-            args.append(lo)
-        if (hi := to_ns(end)) is not None:
-            where.append("timestamp < ?")
-            args.append(hi)
-        sql = f"SELECT {', '.join(SWAP_COLUMNS)} FROM swaps"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        where, args = filters(venue, symbol, start, end)
+        sql = f"SELECT {', '.join(SWAP_COLUMNS)} FROM swaps" + where
         rows = self.conn.execute(sql + " ORDER BY block_number, log_index", args).fetchall()
         df = pd.DataFrame(rows, columns=list(SWAP_COLUMNS))
         for column in ("timestamp", "received_at"):

@@ -6,10 +6,9 @@ the benchmarks for large recordings. Deterministic for a given seed.
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
-from rtkit.recording import encode_event, encode_frame
+from rtkit.recording import encode_event, encode_frame, open_recording
 from rtkit.sim.dialects import get_dialect
 from rtkit.sim.hostile import hostile_frames
 from rtkit.sim.market import Market
@@ -40,9 +39,8 @@ def write_recording(path: str | Path, *, venue: str = "binance", trades: int = 1
             if reason:
                 expected[reason] = expected.get(reason, 0) + 1
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     t = start_ns
-    with opener(path, "wb") as fh:
+    with open_recording(path, "w") as fh:
         fh.write(encode_event("open", t, venue))
         half = len(frames) // 2
         for frame in frames[:half]:

@@ -53,6 +53,7 @@ from rtkit.validate import (
     positive,
     trade_time_ns,
     whole_number,
+    ws_url,
 )  # fmt: skip
 from rtkit.venues.base import Adapter, Control, loads, split_symbol
 
@@ -179,8 +180,8 @@ class GenericAdapter(Adapter):
         ping: str | dict | None = None,
         ping_interval_s: float | None = None,
     ) -> None:
-        if url is not None and not (isinstance(url, str) and url.startswith(("ws://", "wss://"))):
-            raise ValueError(f"url must start with ws:// or wss://, not {url!r}")
+        if url is not None:
+            ws_url(url)
         self._url = url
         if not callable(subscribe):
             _messages(subscribe)  # a bad message fails here, not after connecting
