@@ -26,30 +26,44 @@ TARGETS = {
 }
 
 
-def main() -> int:
-    started = time.time()
-    results = {}
-    for module in (foundation, live, soak):
-        print(f"running {module.__name__} …", file=sys.stderr, flush=True)
-        results.update(module.run())
-    print(f"\n{'figure':<40} {'value':>14}  target")
+def _print(results: dict) -> None:
     for key, value in results.items():
         if isinstance(value, list):
-            print(f"{key:<40} {value[0]:>14,} – {value[1]:,}")
+            print(f"{key:<44} {value[0]:>14,} – {value[1]:,}")
             continue
         target = TARGETS.get(key)
         mark = ""
         if target:
             op, bound = target
             ok = value <= bound if op == "<=" else value >= bound
-            mark = f"{op} {bound}  {'ok' if ok else 'MISSED'}"
-        print(f"{key:<40} {value:>14,.2f}  {mark}")
+            mark = f"{op} {bound:,}  {'ok' if ok else 'MISSED'}"
+        print(f"{key:<44} {value:>14,.2f}  {mark}", flush=True)
+
+
+def main() -> int:
+    """Each part's figures are printed and saved as soon as it ends, so a part
+    that fails later loses nothing measured before it."""
+    started = time.time()
+    results: dict = {}
+    failed = []
     out = Path("data") / "bench.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"results": results, "python": platform.python_version(),
-                               "seconds": round(time.time() - started, 1)}, indent=2))
+    print(f"{'figure':<44} {'value':>14}  target")
+    for module in (foundation, live, soak):
+        print(f"running {module.__name__} …", file=sys.stderr, flush=True)
+        try:
+            part = module.run()
+        except Exception as exc:  # report it, keep the other parts' figures
+            failed.append(f"{module.__name__}: {type(exc).__name__}: {exc}")
+            print(f"{module.__name__} FAILED: {exc!r}", file=sys.stderr, flush=True)
+            continue
+        _print(part)
+        results.update(part)
+        out.write_text(json.dumps({"results": results, "failed": failed,
+                                   "python": platform.python_version(),
+                                   "seconds": round(time.time() - started, 1)}, indent=2))
     print(f"\nwritten to {out}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

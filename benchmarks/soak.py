@@ -93,7 +93,8 @@ def frames_served(proc: subprocess.Popen) -> int:
 
 
 def hold_write_lock(db: Path, seconds: float) -> None:
-    with closing(sqlite3.connect(db, timeout=0)) as blocker:
+    # waits (up to 10 s) for the collector's own write to end, then takes the lock
+    with closing(sqlite3.connect(db, timeout=10)) as blocker:
         blocker.execute("BEGIN EXCLUSIVE")
         time.sleep(seconds)  # the stall is the point
         blocker.rollback()
