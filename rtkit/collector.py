@@ -44,8 +44,10 @@ log = logging.getLogger("rtkit")
 
 STATES = ("idle", "connecting", "live", "stale", "backoff", "storage_error", "stopping",
           "stopped", "failed")
-#: pending ticks that wake the writer before its interval is up
-_FLUSH_BATCH = 5_000
+#: pending ticks that wake the writer before its interval is up. Each flush costs the
+#: receive thread some GIL time; few large flushes measured a lower p99 receive
+#: latency at 20k frames/s (0.2-0.8 ms) than many small ones (5k: 2.3-2.6 ms)
+_FLUSH_BATCH = 50_000
 #: how long the receive socket blocks before the loop looks at its clocks
 _RECV_TIMEOUT_S = 0.5
 #: bytes asked of the socket per read: hundreds of trade frames at a time
