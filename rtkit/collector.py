@@ -375,7 +375,7 @@ class Collector:
             now = time.time_ns()
             pipeline.connection_opened(now)
             if recorder:
-                recorder.event("open", now, self.venue)
+                recorder.event("open", now, self.venue, self.symbols)
             for message in self.adapter.subscribe_messages(self.symbols):
                 ws.send(message)
             ws.sock.settimeout(_RECV_TIMEOUT_S)

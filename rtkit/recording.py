@@ -42,6 +42,8 @@ class Event:
     event: str  # "open" or "close"
     received_at: int
     venue: str
+    #: on "open": the symbols subscribed, so a replay subscribes its adapter alike
+    symbols: tuple[str, ...] = ()
 
 
 def open_recording(path: Path, mode: str):
@@ -83,7 +85,8 @@ def read_recording(path: str | Path) -> Iterator[Frame | Event]:
             try:
                 obj = orjson.loads(line)
                 if "event" in obj:
-                    yield Event(obj["event"], int(obj["received_at"]), obj["venue"])
+                    yield Event(obj["event"], int(obj["received_at"]), obj["venue"],
+                                tuple(obj.get("symbols", ())))
                 elif "frame_b64" in obj:
                     yield Frame(int(obj["received_at"]), obj["venue"],
                                 base64.b64decode(obj["frame_b64"]), bool(obj.get("binary")),
@@ -115,8 +118,11 @@ def encode_frame(received_at: int, venue: str, frame: bytes | str, binary: bool 
     return orjson.dumps(obj) + b"\n"
 
 
-def encode_event(event: str, received_at: int, venue: str) -> bytes:
-    return orjson.dumps({"event": event, "received_at": received_at, "venue": venue}) + b"\n"
+def encode_event(event: str, received_at: int, venue: str, symbols=()) -> bytes:
+    line = {"event": event, "received_at": received_at, "venue": venue}
+    if symbols:
+        line["symbols"] = list(symbols)
+    return orjson.dumps(line) + b"\n"
 
 
 class RecordingWriter:
@@ -156,8 +162,8 @@ class RecordingWriter:
         self._write(orjson.dumps({"received_at": received_at, "venue": venue, "too_large": size,
                                   "frame_b64": base64.b64encode(head).decode()}) + b"\n")
 
-    def event(self, event: str, received_at: int, venue: str) -> None:
-        self._write(encode_event(event, received_at, venue))
+    def event(self, event: str, received_at: int, venue: str, symbols=()) -> None:
+        self._write(encode_event(event, received_at, venue, symbols))
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):

@@ -65,7 +65,10 @@ class Replay:
             if type(entry) is Event:
                 if entry.event == "open":
                     self.connections += 1
-                    self.pipeline(entry.venue).connection_opened(entry.received_at)
+                    pipeline = self.pipeline(entry.venue)
+                    pipeline.connection_opened(entry.received_at)
+                    if entry.symbols:  # subscribe the adapter as the live one was
+                        pipeline.adapter.subscribe_messages(list(entry.symbols))
                 continue
             pipeline = self.pipeline(entry.venue)
             if entry.too_large:

@@ -103,6 +103,11 @@ class NativeSymbols:
             self._known[native] = symbol
         return symbol
 
+    def learn(self, native: str, symbol: str) -> None:
+        """Teach a subscribed symbol, so a quote the split does not know (``EURI``)
+        is still read right in that symbol's trades."""
+        self._known[native] = symbol
+
 
 def each_trade(items, to_tick: Callable) -> list:
     """``to_tick(item)`` for each trade of a batch; a bad one becomes its

@@ -45,6 +45,8 @@ class BinanceAdapter(Adapter):
         return self.normalise_symbol(symbol).replace("-", "").lower()
 
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
+        for s in symbols:
+            self._symbol.learn(self.native_symbol(s).upper(), s)
         streams = [f"{self.native_symbol(s)}@{self.channel}" for s in symbols]
         messages = []
         for i in range(0, len(streams), _STREAMS_PER_MESSAGE):

@@ -65,6 +65,7 @@ class BitstampAdapter(Adapter):
         messages = []
         for symbol in symbols:
             channel = _CHANNEL_PREFIX + self.native_symbol(symbol)
+            self._symbol.learn(channel, symbol)
             message = orjson.dumps({"event": "bts:subscribe", "data": {"channel": channel}})
             if len(message) >= _MAX_FRAME_BYTES:
                 raise ValueError(f"symbol {symbol!r} makes a subscribe frame of {len(message)} "

@@ -71,6 +71,8 @@ class BybitAdapter(Adapter):
         return self.normalise_symbol(symbol).replace("-", "")
 
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
+        for s in symbols:
+            self._symbols.learn(self.native_symbol(s), s)
         topics = [_TOPIC + self.native_symbol(s) for s in symbols]
         runs = chunks(topics, _ARGS_PER_REQUEST[self.category], _ARGS_CHARS)
         return [orjson.dumps({"req_id": f"trades-{i}", "op": "subscribe", "args": run}).decode()

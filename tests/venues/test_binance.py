@@ -32,3 +32,28 @@ def test_unknown_venue_and_option_errors():
         get_adapter("binance", channel="depth")
     with pytest.raises(TypeError):
         get_adapter("binance", colour="red")
+
+
+def test_a_subscribed_symbol_with_an_unknown_quote_is_read_right():
+    a = get_adapter("binance")
+    frame = ('{"e":"trade","s":"BTCEURI","t":1,"p":"1","q":"1","T":1672515782136,'
+             '"m":false}')
+    from rtkit.validate import Reject
+
+    with pytest.raises(Reject):  # EURI is not a quote the split knows...
+        get_adapter("binance").parse(frame, 1)
+    a.subscribe_messages(["BTC-EURI"])  # ...but a subscribed symbol is taught
+    assert a.parse(frame, 1)[0][0] == "BTC-EURI"
+
+
+def test_a_recording_carries_its_symbols_so_replay_reads_them_alike(tmp_path):
+    from rtkit.recording import encode_event, encode_frame
+    from rtkit.replay import replay
+
+    path = tmp_path / "r.jsonl"
+    frame = ('{"e":"trade","s":"BTCEURI","t":1,"p":"1","q":"1","T":1672515782136,'
+             '"m":false}')
+    path.write_bytes(encode_event("open", 1, "binance", ["BTC-EURI"])
+                     + encode_frame(2, "binance", frame))
+    s = replay(path, db=tmp_path / "db.sqlite")
+    assert s["stored"] == 1 and s["rejected"] == 0
