@@ -55,6 +55,11 @@ def self_signed_cert(folder: Path) -> str:
     return str(pem)
 
 
+def paired_ratio(a_runs: list[dict], b_runs: list[dict]) -> float:
+    """Median, over rounds, of one client's rate over another's in the same round."""
+    return statistics.median(a["rate"] / b["rate"] for a, b in zip(a_runs, b_runs, strict=True))
+
+
 def rounds(names: list[str], url_for, n: int, k: int, baseline: str,
            cert: str | None = None) -> dict:
     """``k`` rounds of every client in a shuffled order; medians, min-max, and
@@ -69,9 +74,8 @@ def rounds(names: list[str], url_for, n: int, k: int, baseline: str,
     out = {}
     for name in names:
         rates = [r["rate"] for r in runs[name]]
-        ratios = [a["rate"] / b["rate"] for a, b in zip(runs[name], runs[baseline], strict=True)]
         out[name] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates),
-                     "ratio": statistics.median(ratios), "runs": runs[name]}
+                     "ratio": paired_ratio(runs[name], runs[baseline]), "runs": runs[name]}
     return out
 
 
@@ -88,9 +92,8 @@ def run(n: int = 200_000, k: int = 3) -> dict:
     for name in ("websocket_app", "websockets_asyncio", "rtkit_collector"):
         _add(out, f"ws_{name}", plain[name])
     out["ws_rtkit_vs_websocket_app"] = plain["rtkit_collector"]["ratio"]
-    out["ws_rtkit_vs_websockets_asyncio"] = statistics.median(
-        a["rate"] / b["rate"] for a, b in zip(plain["rtkit_collector"]["runs"],
-                                              plain["websockets_asyncio"]["runs"], strict=True))
+    out["ws_rtkit_vs_websockets_asyncio"] = paired_ratio(plain["rtkit_collector"]["runs"],
+                                                         plain["websockets_asyncio"]["runs"])
     out["stop_ms"] = statistics.median(r["stop_ms"] for r in plain["rtkit_collector"]["runs"])
 
     with tempfile.TemporaryDirectory() as d:
@@ -101,9 +104,8 @@ def run(n: int = 200_000, k: int = 3) -> dict:
     for name in ("websocket_app", "cryptofeed_binance", "rtkit_collector"):
         _add(out, f"wss_{name}", tls[name])
     out["wss_rtkit_vs_cryptofeed"] = tls["rtkit_collector"]["ratio"]
-    out["wss_rtkit_vs_websocket_app"] = statistics.median(
-        a["rate"] / b["rate"] for a, b in zip(tls["rtkit_collector"]["runs"],
-                                              tls["websocket_app"]["runs"], strict=True))
+    out["wss_rtkit_vs_websocket_app"] = paired_ratio(tls["rtkit_collector"]["runs"],
+                                                     tls["websocket_app"]["runs"])
 
     small = 20_000  # the naive loop commits per message: keep its run short
     naive = rounds(["naive", "rtkit_collector"], lambda: feed(small), small, k, "naive")

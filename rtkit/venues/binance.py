@@ -8,6 +8,8 @@ Frames arrive bare (``/ws``) or wrapped as ``{"stream": …, "data": …}``
 
 from __future__ import annotations
 
+import orjson
+
 from rtkit.validate import (
     BUY,
     MAX_ID,
@@ -21,10 +23,12 @@ from rtkit.validate import (
     positive,
     whole_number,
 )  # fmt: skip
-from rtkit.venues.base import Adapter, Control, NativeSymbols, loads, split_glued
+from rtkit.venues.base import Adapter, Control, NativeSymbols, chunks, loads, split_glued
 
 #: streams per SUBSCRIBE message; Binance allows 1024 streams per connection
 _STREAMS_PER_MESSAGE = 200
+#: Binance documents no size limit for a request's text, only the stream count
+_NO_CHAR_LIMIT = 1 << 30
 
 
 class BinanceAdapter(Adapter):
@@ -45,15 +49,15 @@ class BinanceAdapter(Adapter):
         return self.normalise_symbol(symbol).replace("-", "").lower()
 
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
+        streams = []
         for s in symbols:
-            self._symbol.learn(self.native_symbol(s).upper(), s)
-        streams = [f"{self.native_symbol(s)}@{self.channel}" for s in symbols]
-        messages = []
-        for i in range(0, len(streams), _STREAMS_PER_MESSAGE):
-            chunk = streams[i : i + _STREAMS_PER_MESSAGE]
-            params = ",".join(f'"{s}"' for s in chunk)
-            messages.append(f'{{"method":"SUBSCRIBE","params":[{params}],"id":{i + 1}}}')
-        return messages
+            native = self.native_symbol(s)
+            self._symbol.learn(native.upper(), s)
+            streams.append(f"{native}@{self.channel}")
+        runs = chunks(streams, _STREAMS_PER_MESSAGE, _NO_CHAR_LIMIT)
+        return [orjson.dumps({"method": "SUBSCRIBE", "params": run,
+                              "id": i * _STREAMS_PER_MESSAGE + 1}).decode()
+                for i, run in enumerate(runs)]
 
     def parse(self, frame, received_at_ns: int):
         msg = loads(frame)

@@ -55,7 +55,7 @@ from rtkit.validate import (
     whole_number,
     ws_url,
 )  # fmt: skip
-from rtkit.venues.base import Adapter, Control, loads, split_symbol
+from rtkit.venues.base import Adapter, Control, each_trade, loads, split_symbol
 
 #: a dotted path, a function of the trade object, or None (the feed lacks the field)
 FieldSpec = str | Callable[[Any], Any] | None
@@ -272,13 +272,7 @@ class GenericAdapter(Adapter):
             if not content:
                 return Control("info", "a batch without trades")
             seen: dict[str, int] = {}
-            out = []
-            for item in content:
-                try:
-                    out.append(self._tick(item, received_at_ns, seen))
-                except Reject as reject:
-                    out.append(reject)
-            return out
+            return each_trade(content, lambda item: self._tick(item, received_at_ns, seen))
         if type(content) is dict and (self._trades is not None or not self._is_control(content)):
             return [self._tick(content, received_at_ns, {})]
         if content is None or type(content) is dict:

@@ -17,7 +17,7 @@ import hashlib
 import orjson
 
 from rtkit.validate import Reject, epoch_ns, positive, side_code
-from rtkit.venues.base import Control, loads
+from rtkit.venues.base import Control, each_trade, loads
 from rtkit.venues.kraken import COMMON_TO_LEGACY, KrakenBase
 
 _ID_MASK = (1 << 63) - 1
@@ -70,14 +70,8 @@ class KrakenV1Adapter(KrakenBase):
         if not entries:
             return Control("info", "trade message with no trades")
         symbol = self._symbol(msg[3])
-        out = []
         seen: dict[bytes, int] = {}
-        for entry in entries:
-            try:
-                out.append(self._trade(symbol, entry, seen))
-            except Reject as reject:
-                out.append(reject)
-        return out
+        return each_trade(entries, lambda entry: self._trade(symbol, entry, seen))
 
     @staticmethod
     def _trade(symbol: str, entry, seen: dict[bytes, int]) -> tuple:
