@@ -33,6 +33,7 @@ import pandas as pd
 import websocket
 
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
+from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline, quote
 from rtkit.recording import RecordingWriter
 from rtkit.store import DEFAULT_DB, StoreError, TickStore
@@ -135,8 +136,11 @@ class Collector:
         if not symbols:
             raise ValueError("give at least one symbol, e.g. ['BTC-USDT']")
         self.symbols = list(dict.fromkeys(self.adapter.normalise_symbol(s) for s in symbols))
-        if not flush_interval_s > 0:
-            raise ValueError(f"flush_interval_s must be > 0 seconds, not {flush_interval_s!r}")
+        for parameter in ("capacity", "flush_interval_s", "max_frame_bytes", "pending_limit",
+                          "backoff_initial_s", "backoff_max_s", "connect_timeout_s"):
+            checked(parameter, config[parameter])
+        if stale_after_s is not None:
+            checked("stale_after_s", stale_after_s)
         if url is not None:
             ws_url(url)
         self.venue = self.adapter.name
