@@ -60,6 +60,10 @@ _BUSY_TIMEOUT_S = 0.5
 #: pause after a refused write, doubled up to the maximum while refusals go on
 _RETRY_FIRST_S, _RETRY_MAX_S = 0.1, 2.0
 
+#: ``.status.reason`` while stop() was asked for but the threads have not ended yet
+_STILL_FINISHING = ("threads still finishing (a connect in progress or the final flush); "
+                    "call stop() again to wait for them")
+
 _running: dict[str, Collector] = {}
 _running_lock = threading.Lock()
 
@@ -169,6 +173,7 @@ class Collector:
         self._flush_now = threading.Event()
         self._recv_thread: threading.Thread | None = None
         self._write_thread: threading.Thread | None = None
+        self._threads_left = 0  # of the two, guarded by _running_lock
         self._ws: websocket.WebSocket | None = None
         self._run_id: int | None = None
         self._rates: deque[tuple[float, int, int]] = deque(maxlen=11)
@@ -199,38 +204,62 @@ class Collector:
             previous.stop()
         self.started_at_ns = time.time_ns()
         self._set_status("connecting")
-        self._write_thread = threading.Thread(target=self._write_loop, daemon=True,
-                                              name=f"rtkit-write-{self.name}")
-        self._recv_thread = threading.Thread(target=self._receive_loop, daemon=True,
-                                             name=f"rtkit-recv-{self.name}")
+        self._write_thread = threading.Thread(target=self._thread_body, args=(self._write_loop,),
+                                              daemon=True, name=f"rtkit-write-{self.name}")
+        self._recv_thread = threading.Thread(target=self._thread_body, args=(self._receive_loop,),
+                                             daemon=True, name=f"rtkit-recv-{self.name}")
         with _running_lock:
+            self._threads_left = 2
             _running[self.name] = self
         self._recv_thread.start()
         self._write_thread.start()
         return self
 
     def stop(self, timeout_s: float = 2.0) -> Collector:
-        """Stop, flush what is pending and join the threads; idempotent."""
+        """Stop, flush what is pending and join the threads; idempotent.
+
+        The stop is requested before anything waits, so a Ctrl-C while it waits
+        still ends the collector: the threads finish on their own, ``.status``
+        says ``stopping`` until they have, then ``stopped``, and the last thread
+        to end takes the collector out of the registry; ``stop()`` again waits.
+        """
         deadline = time.monotonic() + timeout_s
         self._stop.set()
-        self._abort_socket()
-        for thread in (self._recv_thread, self._write_thread):
-            if thread is not None and thread is not threading.current_thread():
-                self._flush_now.set()
-                thread.join(max(0.05, deadline - time.monotonic()))
+        try:
+            self._abort_socket()
+            for thread in (self._recv_thread, self._write_thread):
+                if thread is not None and thread is not threading.current_thread():
+                    self._flush_now.set()
+                    thread.join(max(0.05, deadline - time.monotonic()))
+        finally:
+            self._flush_now.set()
+            if not self.running:
+                self._unregister()
+                if self._status not in ("failed", "stopped"):
+                    self._set_status("stopped")
         if self.running:
             # a connect still in progress, or a long final flush: stay registered so that
             # stop_all() (and the exit handler) wait for it, and say so
-            self._set_status("stopping", "threads still finishing (a connect in progress or "
-                             "the final flush); call stop() again to wait for them")
+            self._set_status("stopping", _STILL_FINISHING)
             log.warning("rtkit: %s: %s", self.name, self._status.reason)
-            return self
+        return self
+
+    def _thread_body(self, body) -> None:
+        """Run one of the two threads; the last to end takes the collector out of the
+        registry, whether ``stop()`` waited for it or was interrupted."""
+        try:
+            body()
+        finally:
+            with _running_lock:
+                self._threads_left -= 1
+                last = self._threads_left == 0
+            if last:
+                self._unregister()
+
+    def _unregister(self) -> None:
         with _running_lock:
             if _running.get(self.name) is self:
                 del _running[self.name]
-        if self._status not in ("failed", "stopped"):
-            self._set_status("stopped")
-        return self
 
     close = stop
 
@@ -272,16 +301,21 @@ class Collector:
         """
         if self._storage_verdict is not None:
             return self._storage_verdict
-        if self._status == "stopping" and not self.running:
-            return Status("stopped")
+        status = self._status
+        if self._stop.is_set() and status not in ("stopped", "failed"):
+            # asked to stop: never ``live`` again, whatever the threads set on their way out
+            if not self.running:
+                return Status("stopped")
+            if status != "stopping":
+                status = Status("stopping", _STILL_FINISHING)
         problem = self._storage_problem
-        if problem and self._status not in ("stopped", "failed"):
+        if problem and status not in ("stopped", "failed"):
             pipeline = self.pipeline
             dropped = (f", {pipeline.dropped_overflow:,} more dropped over pending_limit"
                        if pipeline.dropped_overflow else "")
             return Status("storage_error", f"{problem}; {pipeline.pending:,} ticks kept in "
                           f"memory{dropped}, retrying")
-        return self._status
+        return status
 
     @property
     def stats(self) -> dict:
