@@ -36,6 +36,7 @@ from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
 from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline, quote
 from rtkit.recording import RecordingWriter
+from rtkit.redact import redactor_for
 from rtkit.store import DEFAULT_DB, StoreError, TickStore
 from rtkit.validate import AnomalyFilter, ws_url
 from rtkit.venues import Adapter, get_adapter
@@ -148,7 +149,10 @@ class Collector:
         if url is not None:
             ws_url(url)
         self.venue = self.adapter.name
-        self.url = self.adapter.url(url, self.symbols)
+        self.url = self.adapter.url(url, self.symbols)  # as given: what the socket connects to
+        self._redact = redactor_for(self.url)
+        #: the URL without its secrets: what runs.url, .status.reason and the log show
+        self.redacted_url = self._redact.redacted_url
         self.db = Path(db)
         self.store_type(self.db).close()  # fail now, in the caller's cell, if it cannot be written
         self.name = name or f"{self.venue}:{','.join(self.symbols)}"
@@ -337,7 +341,7 @@ class Collector:
             status_reason=status.reason,
             last_error=self.last_error,
             flush_failures=self.flush_failures,
-            venue_error=self.pipeline.last_venue_error,
+            venue_error=self._redact(self.pipeline.last_venue_error),
             recording_error=self._recorder.failed if self._recorder else None,
             frames_per_s=round(fps, 1),
             ticks_per_s=round(tps, 1),
@@ -357,11 +361,20 @@ class Collector:
 
     # --- receive thread ----------------------------------------------------------------
     def _set_status(self, state: str, reason: str = "") -> None:
-        self._status = Status(state, reason)
+        self._status = Status(state, self._redact(reason))
+
+    @property
+    def last_error(self) -> str:
+        """The newest problem, in words, without the URL's secrets."""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, text: str) -> None:
+        self._last_error = self._redact(text)
 
     def _error(self, message: str) -> None:
         self.last_error = message
-        log.warning("rtkit: %s: %s", self.name, message)
+        log.warning("rtkit: %s: %s", self.name, self.last_error)
 
     def _abort_socket(self) -> None:
         ws = self._ws
@@ -565,7 +578,7 @@ class Collector:
             store = self.store_type(self.db, busy_timeout_s=_BUSY_TIMEOUT_S)
             self._db_identity = _file_identity(self.db)
             self._run_id = store.start_run(
-                name=self.name, venue=self.venue, symbols=self.symbols, url=self.url,
+                name=self.name, venue=self.venue, symbols=self.symbols, url=self.redacted_url,
                 config={"flush_interval_s": self.flush_interval_s,
                         "capacity": self.ring.capacity, "record_raw": self.record_raw,
                         "pending_limit": self.pipeline.pending_limit},
