@@ -99,12 +99,16 @@ class Collector:
 
     ``symbols`` are normalised (``BTC-USDT``) or in the venue's own form.
     ``url`` replaces the venue's public ``wss://`` endpoint (a simulator, a
-    testnet, a proxy). ``record_raw`` names a ``.jsonl``/``.jsonl.gz`` file that
-    receives every frame for exact replay. ``name`` (default: venue and
-    symbols) identifies the collector: starting one stops a running one of the
-    same name, so re-running a notebook cell never leaves two writers.
-    Remaining keyword arguments are the venue adapter's options. ``venue`` may
-    also be an adapter instance (``rtkit.onchain`` passes its own).
+    testnet, a proxy); keys in it (user info, query values, path tokens) are
+    used to connect but never stored or shown: ``runs.url``, ``.status``,
+    ``stats`` and the log carry ``redacted_url``. ``record_raw`` names a
+    ``.jsonl``/``.jsonl.gz`` file that receives every frame for exact replay.
+    ``name`` (default: venue and symbols) identifies the collector: starting
+    one stops a running one of the same name, so re-running a notebook cell
+    never leaves two writers. A numeric parameter outside its range
+    (``rtkit.params.RANGES``) is a ValueError that names the range. Remaining
+    keyword arguments are the venue adapter's options. ``venue`` may also be
+    an adapter instance (``rtkit.onchain`` passes its own).
     """
 
     #: what turns frames into rows and where the writer puts them; a collector of
