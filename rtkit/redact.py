@@ -172,10 +172,16 @@ class _LogFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string: let the handler report it as usual
             return True
-        record.msg, record.args = self._clean(message), None
+        clean = self._clean(message)
+        if clean != message:  # otherwise the record is left as it came
+            record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
+            # the traceback as the handler would write it, set here only when it held a key
+            text = logging.Formatter().formatException(record.exc_info)
+            clean = self._clean(text)
+            if clean != text:
+                record.exc_text = clean
+        elif record.exc_text:
             record.exc_text = self._clean(record.exc_text)
         return True
 

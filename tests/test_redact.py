@@ -168,7 +168,7 @@ def test_websocket_client_errors_that_echo_the_url_are_redacted(db, rtkit_log, c
         reason, stats = c.status.reason, json.dumps(c.stats)
         c.stop()
         code = main(["collect", "binance", "BTC-USDT", "--db", str(db), "--url",
-                     secret_url(server.port), "--duration", "0.5", "--json"])
+                     secret_url(server.port), "--duration", "1.5", "--json"])
     finally:
         server.close()
     assert "Handshake status 400" in reason and "location" in reason  # the echo is there
