@@ -33,8 +33,10 @@ import pandas as pd
 import websocket
 
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
+from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline, quote
 from rtkit.recording import RecordingWriter
+from rtkit.redact import redactor_for
 from rtkit.store import DEFAULT_DB, StoreError, TickStore
 from rtkit.validate import AnomalyFilter, ws_url
 from rtkit.venues import Adapter, get_adapter
@@ -58,6 +60,10 @@ _MAX_FUTILE_CONNECTIONS = 3
 _BUSY_TIMEOUT_S = 0.5
 #: pause after a refused write, doubled up to the maximum while refusals go on
 _RETRY_FIRST_S, _RETRY_MAX_S = 0.1, 2.0
+
+#: ``.status.reason`` while stop() was asked for but the threads have not ended yet
+_STILL_FINISHING = ("threads still finishing (a connect in progress or the final flush); "
+                    "call stop() again to wait for them")
 
 _running: dict[str, Collector] = {}
 _running_lock = threading.Lock()
@@ -93,12 +99,16 @@ class Collector:
 
     ``symbols`` are normalised (``BTC-USDT``) or in the venue's own form.
     ``url`` replaces the venue's public ``wss://`` endpoint (a simulator, a
-    testnet, a proxy). ``record_raw`` names a ``.jsonl``/``.jsonl.gz`` file that
-    receives every frame for exact replay. ``name`` (default: venue and
-    symbols) identifies the collector: starting one stops a running one of the
-    same name, so re-running a notebook cell never leaves two writers.
-    Remaining keyword arguments are the venue adapter's options. ``venue`` may
-    also be an adapter instance (``rtkit.onchain`` passes its own).
+    testnet, a proxy); keys in it (user info, query values, path tokens) are
+    used to connect but never stored or shown: ``runs.url``, ``.status``,
+    ``stats`` and the log carry ``redacted_url``. ``record_raw`` names a
+    ``.jsonl``/``.jsonl.gz`` file that receives every frame for exact replay.
+    ``name`` (default: venue and symbols) identifies the collector: starting
+    one stops a running one of the same name, so re-running a notebook cell
+    never leaves two writers. A numeric parameter outside its range
+    (``rtkit.params.RANGES``) is a ValueError that names the range. Remaining
+    keyword arguments are the venue adapter's options. ``venue`` may also be
+    an adapter instance (``rtkit.onchain`` passes its own).
     """
 
     #: what turns frames into rows and where the writer puts them; a collector of
@@ -135,12 +145,18 @@ class Collector:
         if not symbols:
             raise ValueError("give at least one symbol, e.g. ['BTC-USDT']")
         self.symbols = list(dict.fromkeys(self.adapter.normalise_symbol(s) for s in symbols))
-        if not flush_interval_s > 0:
-            raise ValueError(f"flush_interval_s must be > 0 seconds, not {flush_interval_s!r}")
+        for parameter in ("capacity", "flush_interval_s", "max_frame_bytes", "pending_limit",
+                          "backoff_initial_s", "backoff_max_s", "connect_timeout_s"):
+            checked(parameter, config[parameter])
+        if stale_after_s is not None:
+            checked("stale_after_s", stale_after_s)
         if url is not None:
             ws_url(url)
         self.venue = self.adapter.name
-        self.url = self.adapter.url(url, self.symbols)
+        self.url = self.adapter.url(url, self.symbols)  # as given: what the socket connects to
+        self._redact = redactor_for(self.url)
+        #: the URL without its secrets: what runs.url, .status.reason and the log show
+        self.redacted_url = self._redact.redacted_url
         self.db = Path(db)
         self.store_type(self.db).close()  # fail now, in the caller's cell, if it cannot be written
         self.name = name or f"{self.venue}:{','.join(self.symbols)}"
@@ -165,6 +181,7 @@ class Collector:
         self._flush_now = threading.Event()
         self._recv_thread: threading.Thread | None = None
         self._write_thread: threading.Thread | None = None
+        self._threads_left = 0  # of the two, guarded by _running_lock
         self._ws: websocket.WebSocket | None = None
         self._run_id: int | None = None
         self._rates: deque[tuple[float, int, int]] = deque(maxlen=11)
@@ -195,38 +212,62 @@ class Collector:
             previous.stop()
         self.started_at_ns = time.time_ns()
         self._set_status("connecting")
-        self._write_thread = threading.Thread(target=self._write_loop, daemon=True,
-                                              name=f"rtkit-write-{self.name}")
-        self._recv_thread = threading.Thread(target=self._receive_loop, daemon=True,
-                                             name=f"rtkit-recv-{self.name}")
+        self._write_thread = threading.Thread(target=self._thread_body, args=(self._write_loop,),
+                                              daemon=True, name=f"rtkit-write-{self.name}")
+        self._recv_thread = threading.Thread(target=self._thread_body, args=(self._receive_loop,),
+                                             daemon=True, name=f"rtkit-recv-{self.name}")
         with _running_lock:
+            self._threads_left = 2
             _running[self.name] = self
         self._recv_thread.start()
         self._write_thread.start()
         return self
 
     def stop(self, timeout_s: float = 2.0) -> Collector:
-        """Stop, flush what is pending and join the threads; idempotent."""
+        """Stop, flush what is pending and join the threads; idempotent.
+
+        The stop is requested before anything waits, so a Ctrl-C while it waits
+        still ends the collector: the threads finish on their own, ``.status``
+        says ``stopping`` until they have, then ``stopped``, and the last thread
+        to end takes the collector out of the registry; ``stop()`` again waits.
+        """
         deadline = time.monotonic() + timeout_s
         self._stop.set()
-        self._abort_socket()
-        for thread in (self._recv_thread, self._write_thread):
-            if thread is not None and thread is not threading.current_thread():
-                self._flush_now.set()
-                thread.join(max(0.05, deadline - time.monotonic()))
+        try:
+            self._abort_socket()
+            for thread in (self._recv_thread, self._write_thread):
+                if thread is not None and thread is not threading.current_thread():
+                    self._flush_now.set()
+                    thread.join(max(0.05, deadline - time.monotonic()))
+        finally:
+            self._flush_now.set()
+            if not self.running:
+                self._unregister()
+                if self._status not in ("failed", "stopped"):
+                    self._set_status("stopped")
         if self.running:
             # a connect still in progress, or a long final flush: stay registered so that
             # stop_all() (and the exit handler) wait for it, and say so
-            self._set_status("stopping", "threads still finishing (a connect in progress or "
-                             "the final flush); call stop() again to wait for them")
+            self._set_status("stopping", _STILL_FINISHING)
             log.warning("rtkit: %s: %s", self.name, self._status.reason)
-            return self
+        return self
+
+    def _thread_body(self, body) -> None:
+        """Run one of the two threads; the last to end takes the collector out of the
+        registry, whether ``stop()`` waited for it or was interrupted."""
+        try:
+            body()
+        finally:
+            with _running_lock:
+                self._threads_left -= 1
+                last = self._threads_left == 0
+            if last:
+                self._unregister()
+
+    def _unregister(self) -> None:
         with _running_lock:
             if _running.get(self.name) is self:
                 del _running[self.name]
-        if self._status not in ("failed", "stopped"):
-            self._set_status("stopped")
-        return self
 
     close = stop
 
@@ -268,16 +309,21 @@ class Collector:
         """
         if self._storage_verdict is not None:
             return self._storage_verdict
-        if self._status == "stopping" and not self.running:
-            return Status("stopped")
+        status = self._status
+        if self._stop.is_set() and status not in ("stopped", "failed"):
+            # asked to stop: never ``live`` again, whatever the threads set on their way out
+            if not self.running:
+                return Status("stopped")
+            if status != "stopping":
+                status = Status("stopping", _STILL_FINISHING)
         problem = self._storage_problem
-        if problem and self._status not in ("stopped", "failed"):
+        if problem and status not in ("stopped", "failed"):
             pipeline = self.pipeline
             dropped = (f", {pipeline.dropped_overflow:,} more dropped over pending_limit"
                        if pipeline.dropped_overflow else "")
             return Status("storage_error", f"{problem}; {pipeline.pending:,} ticks kept in "
                           f"memory{dropped}, retrying")
-        return self._status
+        return status
 
     @property
     def stats(self) -> dict:
@@ -299,7 +345,7 @@ class Collector:
             status_reason=status.reason,
             last_error=self.last_error,
             flush_failures=self.flush_failures,
-            venue_error=self.pipeline.last_venue_error,
+            venue_error=self._redact(self.pipeline.last_venue_error),
             recording_error=self._recorder.failed if self._recorder else None,
             frames_per_s=round(fps, 1),
             ticks_per_s=round(tps, 1),
@@ -319,11 +365,20 @@ class Collector:
 
     # --- receive thread ----------------------------------------------------------------
     def _set_status(self, state: str, reason: str = "") -> None:
-        self._status = Status(state, reason)
+        self._status = Status(state, self._redact(reason))
+
+    @property
+    def last_error(self) -> str:
+        """The newest problem, in words, without the URL's secrets."""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, text: str) -> None:
+        self._last_error = self._redact(text)
 
     def _error(self, message: str) -> None:
         self.last_error = message
-        log.warning("rtkit: %s: %s", self.name, message)
+        log.warning("rtkit: %s: %s", self.name, self.last_error)
 
     def _abort_socket(self) -> None:
         ws = self._ws
@@ -527,7 +582,7 @@ class Collector:
             store = self.store_type(self.db, busy_timeout_s=_BUSY_TIMEOUT_S)
             self._db_identity = _file_identity(self.db)
             self._run_id = store.start_run(
-                name=self.name, venue=self.venue, symbols=self.symbols, url=self.url,
+                name=self.name, venue=self.venue, symbols=self.symbols, url=self.redacted_url,
                 config={"flush_interval_s": self.flush_interval_s,
                         "capacity": self.ring.capacity, "record_raw": self.record_raw,
                         "pending_limit": self.pipeline.pending_limit},

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rtkit.buffer import RingBuffer
+from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, Pipeline
 from rtkit.recording import Event, read_recording
 from rtkit.store import DEFAULT_DB, TickStore
@@ -43,8 +44,9 @@ class Replay:
     def __init__(self, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
                  anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
+        checked("capacity", capacity)
+        self.max_frame_bytes = checked("max_frame_bytes", max_frame_bytes)
         self.store = self.store_type(db)
-        self.max_frame_bytes = max_frame_bytes
         self.ring = RingBuffer(capacity)
         self.anomaly = anomaly
         self.venue_options = venue_options or {}

@@ -11,6 +11,8 @@ import math
 from collections import deque
 from statistics import median
 
+from rtkit.redact import redact_url
+
 #: Reason codes a reject can carry (the ``rejects.reason`` column).
 REASONS = (
     "malformed_json",  # not JSON, or not UTF-8
@@ -61,7 +63,7 @@ class Reject(Exception):  # noqa: N818 - it is a value as much as an error
 def ws_url(url) -> str:
     """A user-given WebSocket URL, or a ValueError saying what it must look like."""
     if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
-        raise ValueError(f"url must start with ws:// or wss://, not {url!r}")
+        raise ValueError(f"url must start with ws:// or wss://, not {redact_url(url)!r}")
     return url
 
 

@@ -1,5 +1,6 @@
 """The Collector against the real simulator over a real loopback socket."""
 
+import signal
 import socket
 import sqlite3
 import threading
@@ -8,6 +9,7 @@ import time
 import pytest
 
 import rtkit
+from rtkit.collector import _running
 from rtkit.sim import Faults, Simulator
 from tests.conftest import wait_for
 
@@ -167,6 +169,39 @@ def test_same_name_replaces_running_collector_and_stop_all(db):
         c = rtkit.collect("binance", ["SOL-USDT"], url=sim.url, db=db, name="other")
         rtkit.stop_all()
         assert not b.running and not c.running
+
+
+@pytest.mark.parametrize("interrupted", ["_recv_thread", "_write_thread"])
+def test_ctrl_c_while_stop_waits_still_ends_the_collector(db, interrupted):
+    """A real SIGINT arrives while stop() joins one of the threads: stop() raises
+    KeyboardInterrupt, yet the collector is never `live` again, its threads end
+    within stop's bound, it leaves the registry, and a second stop() is quick."""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with Simulator("binance", rate=2000, seed=1) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, name="interrupted",
+                          flush_interval_s=0.1)
+        wait_for(lambda: c.status == "live" and c.stats["stored"] > 0)
+        thread = getattr(c, interrupted)
+        join = thread.join
+
+        def join_then_ctrl_c(timeout=None):
+            signal.raise_signal(signal.SIGINT)  # Python raises KeyboardInterrupt right here
+            join(timeout)
+
+        thread.join = join_then_ctrl_c
+        with pytest.raises(KeyboardInterrupt):
+            c.stop()
+        del thread.join  # one Ctrl-C
+        assert c.status in ("stopping", "stopped")  # not `live`, though it never finished
+        wait_for(lambda: not c.running, 4)  # stop()'s 2 s, with room for a loaded machine
+        assert c.status == "stopped" and "interrupted" not in _running
+        stats = c.stats
+        assert stats["pending"] == 0 and stats["stored"] > 0  # the final flush happened
+        t = time.monotonic()
+        c.stop()
+        assert time.monotonic() - t < 0.5 and c.status == "stopped"
+    runs = sqlite3.connect(db).execute("SELECT status FROM runs").fetchall()
+    assert runs == [("stopped",)]
 
 
 def test_stale_stream_is_reconnected(db):
