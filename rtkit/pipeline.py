@@ -7,7 +7,10 @@ pending, or dropped on overflow. ``stats()`` exposes the counters so these
 sums can be checked at any moment:
 
     frames == tick_frames + control + rejected_frames
-    ticks  == stored + duplicates + pending + dropped_overflow
+    ticks  == stored + duplicates + pending + dropped_overflow + unstorable
+
+``unstorable`` counts ticks SQLite refused as rows (a value it cannot store):
+they are set aside so that the rest of their flush is written.
 
 For venues whose trade ids step by one per symbol, a :class:`GapDetector`
 turns id jumps into ``gaps`` rows and replayed ids into duplicates that never
@@ -116,6 +119,9 @@ class Pipeline:
         self.duplicates = 0
         self.rejects_stored = 0
         self.rejects_dropped = 0  # reject rows not kept while storage stalled
+        self.unstorable = 0  # ticks SQLite refused as rows: set aside, the rest written
+        self.rejects_unstorable = 0
+        self.gaps_unstorable = 0
         self._taken: tuple[list, list, list] = ([], [], [])
 
     # --- processing thread -------------------------------------------------------
@@ -220,7 +226,7 @@ class Pipeline:
             return
         n = len(ticks)
         self.ring.append(self.venue, received_at_ns, ticks)
-        if self.queued - self.stored - self.duplicates + n > self.pending_limit:
+        if self.pending + n > self.pending_limit:
             self.dropped_overflow += n
             return
         with self._lock:
@@ -332,6 +338,18 @@ class Pipeline:
         self.rejects_stored += len(batch.rejects)
         self._taken = ([], [], [])
 
+    def set_aside(self, batch: Batch, refused: list[tuple]) -> Batch:
+        """``batch`` without the rows SQLite refused (``TickStore.write``'s ``refused``:
+        ``(table, row, error)``), which are counted by table; pass the result to ``done``."""
+        gone = {table: {id(row) for t, row, _ in refused if t == table}
+                for table in ("ticks", "rejects", "gaps")}
+        kept = Batch(*([row for row in rows if id(row) not in gone[table]]
+                       for table, rows in zip(Batch._fields, batch, strict=True)))
+        self.unstorable += len(batch.ticks) - len(kept.ticks)
+        self.rejects_unstorable += len(batch.rejects) - len(kept.rejects)
+        self.gaps_unstorable += len(batch.gaps) - len(kept.gaps)
+        return kept
+
     def give_back(self) -> None:
         """Put what ``take`` returned back in front, to be written by the next try."""
         frames, rejects, gaps = self._taken
@@ -345,7 +363,7 @@ class Pipeline:
     @property
     def pending(self) -> int:
         """Ticks accepted but not yet written (or found duplicate) in SQLite."""
-        return self.queued - self.stored - self.duplicates
+        return self.queued - self.stored - self.duplicates - self.unstorable
 
     def stats(self) -> dict:
         """The counters as a plain dict (the keys of ``rtkit replay --json``)."""
@@ -357,11 +375,15 @@ class Pipeline:
             "duplicates": self.duplicates + self.duplicates_seen,
             "pending": self.pending,
             "dropped_overflow": self.dropped_overflow,
+            "unstorable": self.unstorable,
             "rejected": self.rejected,
             "rejected_frames": self.rejected_frames,
             "rejected_by_reason": dict(self.rejected_by_reason),
-            "rejects_pending": self.rejected - self.rejects_stored - self.rejects_dropped,
+            "rejects_pending": (self.rejected - self.rejects_stored - self.rejects_dropped
+                                - self.rejects_unstorable),
             "rejects_dropped": self.rejects_dropped,
+            "rejects_unstorable": self.rejects_unstorable,
+            "gaps_unstorable": self.gaps_unstorable,
             "control": self.control,
             "gaps": self.gaps,
             "missing_trades": self.missing_trades,

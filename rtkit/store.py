@@ -56,6 +56,12 @@ _TICKS_DDL = """CREATE TABLE IF NOT EXISTS ticks (
 ) STRICT, WITHOUT ROWID"""
 #: page cache of the writing connection, KiB (index updates stay in memory)
 _CACHE_KIB = 64 * 1024
+#: what SQLite (or the binding of a value) says about one row rather than about the
+#: database: an int beyond 64 bits, a str with a lone surrogate, a type it cannot store,
+#: a broken constraint. Busy, locked, full, read-only and I/O errors are
+#: ``OperationalError`` and stay errors of the whole write.
+ROW_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.IntegrityError, sqlite3.DataError,
+              sqlite3.InterfaceError, sqlite3.ProgrammingError)
 
 
 class StoreError(RuntimeError):
@@ -156,21 +162,59 @@ class TickStore:
 
     # --- writing --------------------------------------------------------------
     def write(self, ticks: Iterable[tuple] = (), rejects: Iterable[tuple] = (),
-              gaps: Iterable[tuple] = ()) -> int:
+              gaps: Iterable[tuple] = (), *, refused: list | None = None) -> int:
         """Insert one flush in one transaction; returns how many ticks were new.
 
         ``ticks`` rows follow the ``ticks`` column order; ``rejects`` rows are
         ``(received_at, venue, reason, detail, frame, frame_bytes)``; ``gaps``
         rows ``(venue, symbol, first_missing, last_missing, missing, seen_at, kind)``.
         A tick already stored (same venue, symbol, trade_id) is skipped.
+
+        Without ``refused`` a row SQLite refuses fails the whole write. With a list,
+        such rows (see ROW_ERRORS) are appended to it as ``(table, row, error)`` and
+        the others written, so that one bad row cannot hold a flush hostage; an error
+        of the database itself (busy, full, …) still fails the whole write.
         """
         conn = self.conn
-        before = conn.total_changes
         with conn:
-            conn.executemany(_INSERT_TICK, ticks)
-            inserted = conn.total_changes - before
-            conn.executemany(_INSERT_REJECT, rejects)
-            conn.executemany(_INSERT_GAP, gaps)
+            inserted = self._insert_rows(_INSERT_TICK, ticks, "ticks", refused)
+            self._insert_rows(_INSERT_REJECT, rejects, "rejects", refused)
+            self._insert_rows(_INSERT_GAP, gaps, "gaps", refused)
+        return inserted
+
+    def _insert_rows(self, sql: str, rows: Iterable[tuple], table: str,
+                     refused: list | None) -> int:
+        """``executemany`` inside the caller's transaction; returns the rows inserted.
+
+        With ``refused``, under a savepoint: if a row is refused the rows are halved
+        and each half tried again, down to the single rows to set aside, which costs
+        a few more statements per bad row and nothing when there is none.
+        """
+        conn = self.conn
+        if refused is None:
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+            return conn.total_changes - before
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows:
+            return 0
+        if not conn.in_transaction:
+            conn.execute("BEGIN")  # the savepoint must not be the transaction itself
+        conn.execute("SAVEPOINT rtkit_rows")
+        before = conn.total_changes
+        try:
+            conn.executemany(sql, rows)
+        except ROW_ERRORS as exc:
+            conn.execute("ROLLBACK TO rtkit_rows")
+            conn.execute("RELEASE rtkit_rows")
+            if len(rows) == 1:
+                refused.append((table, rows[0], f"{type(exc).__name__}: {exc}"))
+                return 0
+            half = len(rows) // 2
+            return (self._insert_rows(sql, rows[:half], table, refused)
+                    + self._insert_rows(sql, rows[half:], table, refused))
+        inserted = conn.total_changes - before
+        conn.execute("RELEASE rtkit_rows")
         return inserted
 
     def start_run(self, *, name: str, venue: str, symbols: list[str], url: str, config: dict,
