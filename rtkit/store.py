@@ -47,6 +47,9 @@ _INSERT_GAP = (
     "INSERT INTO gaps (venue, symbol, first_missing, last_missing, missing, seen_at, kind) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+#: the ``ticks`` table's columns, in order (the contract above)
+TICK_COLUMNS = ("venue", "symbol", "trade_id", "timestamp", "received_at", "price", "volume",
+                "side")
 _SIDE_CODE = {name: code for code, name in enumerate(SIDE_CATEGORIES)}
 _TICKS_DDL = """CREATE TABLE IF NOT EXISTS ticks (
     venue TEXT NOT NULL, symbol TEXT NOT NULL, trade_id TEXT NOT NULL,
@@ -106,10 +109,18 @@ class TickStore:
     """Read and write ticks, rejects, gaps and runs in one SQLite file."""
 
     def __init__(
-        self, path: str | Path = DEFAULT_DB, *, readonly: bool = False, busy_timeout_s: float = 5.0
+        self, path: str | Path = DEFAULT_DB, *, readonly: bool = False, busy_timeout_s: float = 5.0,
+        adopt: bool = False,
     ) -> None:
+        """Open (and, unless ``readonly``, create) the database at ``path``.
+
+        A database that holds another application's tables and none of rtkit's is
+        refused (rtkit would switch it to WAL mode and add its tables); ``adopt=True``
+        adds them anyway.
+        """
         self.path = Path(path)
         self.readonly = readonly
+        conn = None
         try:
             if readonly:
                 if not self.path.exists():
@@ -124,8 +135,15 @@ class TickStore:
                 conn = sqlite3.connect(self.path, timeout=busy_timeout_s)
             self.db = sqlite_utils.Database(conn)
             if not readonly:
+                self._refuse_foreign(adopt)
                 self._create_schema()
+        except StoreError:
+            if conn is not None:
+                conn.close()
+            raise
         except (sqlite3.Error, OSError) as exc:
+            if conn is not None:
+                conn.close()
             raise StoreError(
                 f"cannot {'read' if readonly else 'write'} the database at '{self.path}': {exc}. "
                 "Pass db= a file path in a folder you can write to (e.g. 'data/ticks.sqlite')."
@@ -133,6 +151,31 @@ class TickStore:
         self.conn = conn
 
     # --- schema -------------------------------------------------------------
+    def _refuse_foreign(self, adopt: bool) -> None:
+        """Refuse another application's database (unless adopted) and a ``ticks`` table
+        that is not rtkit's, before changing anything in the file."""
+        names = sorted(name for (name,) in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
+        if not names:
+            return
+        new_file = "Pass db= a new file (e.g. 'data/ticks.sqlite')"
+        if "ticks" in (name.lower() for name in names):
+            columns = [r[1] for r in self.db.execute("PRAGMA table_info(ticks)")]
+            if columns == list(TICK_COLUMNS):
+                return
+            raise StoreError(
+                f"'{self.path}' has a 'ticks' table that is not rtkit's (columns: "
+                f"{', '.join(columns)}), so rtkit cannot store ticks in it. {new_file}.")
+        if adopt:
+            return
+        shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+        raise StoreError(
+            f"'{self.path}' holds another application's tables ({shown}) and none of "
+            "rtkit's; rtkit would switch it to WAL mode and add its tables ticks, rejects, "
+            f"gaps and runs. {new_file}, or, to add rtkit's tables to this file on purpose, "
+            f"open it once with rtkit.TickStore('{self.path}', adopt=True).")
+
     def _create_schema(self) -> None:
         db = self.db
         if db.journal_mode != "wal":
