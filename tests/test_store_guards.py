@@ -101,3 +101,75 @@ def test_rtkit_databases_with_tables_of_ones_own_still_open(db):
     empty = db.with_name("empty.sqlite")
     sqlite3.connect(empty).close()  # a file with no table at all is fine
     TickStore(empty).close()
+
+
+# --- rtkit demo --db: only what the demo provably made is replaced ----------------------------
+def demo(db, capsys) -> tuple[int, str, str]:
+    code = main(["demo", "--db", str(db), "--duration", "0.3"])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def tick_count(db) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute("SELECT count(*) FROM ticks").fetchone()[0]
+
+
+@pytest.mark.parametrize("own_table", [False, True])
+def test_demo_refuses_a_database_made_by_replay(tmp_path, capsys, own_table):
+    db = tmp_path / "mine.sqlite"
+    assert main(["replay", str(SAMPLE), "--db", str(db)]) == 0
+    if own_table:
+        store_data("my_notes", {"text": "keep me"}, db=db)
+    ticks = tick_count(db)
+    assert ticks > 1000
+    code, _, err = demo(db, capsys)
+    assert code == 2 and "not from the demo (no runs recorded" in err
+    assert tick_count(db) == ticks
+    assert ("my_notes" in tables(db)) == own_table
+
+
+def test_demo_refuses_a_database_made_by_store_data_or_another_program(tmp_path, capsys):
+    mine = tmp_path / "signals.sqlite"
+    store_data("signals", {"x": 1}, db=mine)
+    assert demo(mine, capsys)[0] == 2 and "signals" in tables(mine)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database")
+    code, _, err = demo(notes, capsys)
+    assert code == 2 and "not an rtkit database" in err
+    assert notes.read_text() == "not a database"
+
+
+def test_demo_replaces_a_database_it_provably_made(tmp_path, capsys):
+    db = tmp_path / "demo.sqlite"
+    assert demo(db, capsys)[0] == 0
+    code, out, _ = demo(db, capsys)
+    assert code == 0 and "moved it to" not in out
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".sqlite"] == ["demo.sqlite"]
+
+
+def test_demo_moves_aside_a_demo_database_with_more_in_it_and_says_where(tmp_path, capsys):
+    db = tmp_path / "demo.sqlite"
+    assert demo(db, capsys)[0] == 0
+    store_data("my_notes", {"text": "keep me"}, db=db)
+    ticks = tick_count(db)
+    code, out, _ = demo(db, capsys)
+    assert code == 0 and "tables added since: my_notes" in out
+    aside = Path(out.split("moved it to '")[1].split("'")[0])
+    assert aside.parent == tmp_path and aside.name.startswith("demo.")
+    assert "my_notes" in tables(aside) and tick_count(aside) == ticks
+    assert "my_notes" not in tables(db) and tick_count(db) > 0
+
+
+def test_demo_moves_aside_a_demo_run_that_never_finished(tmp_path, capsys):
+    db = tmp_path / "demo.sqlite"
+    with TickStore(db) as store:  # what a demo killed before its summary leaves
+        store.start_run(name="demo", venue="binance", symbols=["BTC-USDT"],
+                        url="ws://127.0.0.1:1/ws", config={}, started_at=1)
+        store.write([("binance", "BTC-USDT", "1", 1, 1, 1.0, 1.0, "buy")])
+    code, out, _ = demo(db, capsys)
+    assert code == 0 and "a demo run that never finished" in out
+    aside = Path(out.split("moved it to '")[1].split("'")[0])
+    assert tick_count(aside) == 1
