@@ -109,3 +109,17 @@ def test_a_frame_too_large_to_count_does_not_stop_every_later_write(db, caplog):
         assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
     refusals = [m for m in caplog.messages if "SQLite refused a row" in m]
     assert len(refusals) == 3 and any("'rejects'" in m and "OverflowError" in m for m in refusals)
+
+
+def test_a_replay_sets_aside_what_sqlite_cannot_store_and_stores_the_rest(tmp_path, db):
+    from rtkit.recording import RecordingWriter
+
+    path = tmp_path / "hostile.jsonl"
+    w = RecordingWriter(path)
+    w.too_large(5, "binance", b'{"e":"trade"', 2**63)  # recorded before the reader checked it
+    w.too_large(6, "binance", b'{"e":"trade"', 9_000_000)
+    w.close()
+    s = rtkit.replay(path, db=db)
+    assert s["rejected"] == 2 and s["rejects_unstorable"] == 1 and s["rejects_pending"] == 0
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT frame_bytes FROM rejects").fetchall() == [(9_000_000,)]
