@@ -219,10 +219,13 @@ class TickStore:
         of the database itself (busy, full, …) still fails the whole write.
         """
         conn = self.conn
+        set_aside = None if refused is None else []  # told only once the write commits
         with conn:
-            inserted = self._insert_rows(_INSERT_TICK, ticks, "ticks", refused)
-            self._insert_rows(_INSERT_REJECT, rejects, "rejects", refused)
-            self._insert_rows(_INSERT_GAP, gaps, "gaps", refused)
+            inserted = self._insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
+            self._insert_rows(_INSERT_REJECT, rejects, "rejects", set_aside)
+            self._insert_rows(_INSERT_GAP, gaps, "gaps", set_aside)
+        if set_aside:
+            refused += set_aside
         return inserted
 
     def _insert_rows(self, sql: str, rows: Iterable[tuple], table: str,
