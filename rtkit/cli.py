@@ -91,25 +91,80 @@ def _print_summary(summary: dict, db) -> None:
     print(f"database: {db}")
 
 
-def _only_demo_runs(db: Path) -> bool:
-    """True when ``db`` is absent or holds nothing but earlier demo runs."""
+#: the tables a demo database has, and nothing else
+_DEMO_TABLES = {"ticks", "rejects", "gaps", "runs"}
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _demo_verdict(db: Path) -> tuple[str, str]:
+    """What the demo may do with ``db``, and why: ``("new", …)`` when it is absent,
+    ``("replace", …)`` when the demo provably made it, ``("move", …)`` when only demo
+    runs wrote it but that cannot be proven (a demo killed before its summary, a table
+    or ticks added since), ``("refuse", …)`` for anything else."""
     if not db.exists():
-        return True
+        return "new", ""
     try:
         with TickStore(db, readonly=True) as store:
-            names = set(store.runs().get("name", []))
-    except Exception:  # not an rtkit database at all
-        return False
-    return names <= {"demo"}
+            tables = {name for (name,) in store.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
+            if "runs" not in tables:
+                return "refuse", "no runs table: not made by a collector"
+            runs = store.conn.execute("SELECT name, url, counters FROM runs").fetchall()
+            ticks = store.count()
+            rejects = store.conn.execute("SELECT count(*) FROM rejects").fetchone()[0]
+    except Exception:  # not an SQLite file, or not rtkit's
+        return "refuse", "not an rtkit database"
+    if not runs:
+        return "refuse", "no runs recorded: made by `rtkit replay`, store_data or by hand"
+    others = sorted({name for name, _, _ in runs if name != "demo"})
+    if others:
+        return "refuse", f"runs named {', '.join(map(repr, others))}"
+    if tables - _DEMO_TABLES:
+        return "move", f"tables added since: {', '.join(sorted(tables - _DEMO_TABLES))}"
+    if any(not (url or "").startswith("ws://127.0.0.1:") for _, url, _ in runs):
+        return "move", "a run named 'demo' collected from somewhere else than the simulator"
+    try:
+        counters = [json.loads(c) for _, _, c in runs]
+        stored = sum(c["stored"] for c in counters)
+        stored_rejects = sum(c["rejected"] - c["rejects_pending"] - c["rejects_dropped"]
+                             - c.get("rejects_unstorable", 0) for c in counters)
+    except (TypeError, KeyError, ValueError):
+        return "move", "a demo run that never finished"
+    if (ticks, rejects) != (stored, stored_rejects):
+        return "move", (f"it holds {ticks:,} ticks and {rejects:,} rejects where its demo runs "
+                        f"stored {stored:,} and {stored_rejects:,}")
+    return "replace", ""
+
+
+def _move_aside(db: Path) -> Path:
+    """Rename ``db`` (and its WAL/journal files) to a free name beside it; returns it."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    n = 0
+    while True:
+        aside = db.with_name(f"{db.stem}.{stamp}{f'-{n}' if n else ''}{db.suffix}")
+        if not any(Path(f"{aside}{s}").exists() for s in ("", *_SIDE_FILES)):
+            break
+        n += 1
+    for suffix in _SIDE_FILES:
+        if Path(f"{db}{suffix}").exists():
+            Path(f"{db}{suffix}").rename(f"{aside}{suffix}")
+    db.rename(aside)
+    return aside
 
 
 def cmd_demo(args) -> int:
     db = Path(args.db)
-    if not _only_demo_runs(db):
-        raise ValueError(f"'{db}' holds data that is not from the demo; the demo starts from an "
-                         "empty file, so pass --db a new path (e.g. data/demo.sqlite)")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    verdict, why = _demo_verdict(db)
+    if verdict == "refuse":
+        raise ValueError(f"'{db}' holds data that is not from the demo ({why}); the demo starts "
+                         "from an empty file, so pass --db a new path (e.g. data/demo.sqlite)")
+    if verdict == "move":
+        print(f"rtkit demo: '{db}' may hold more than a demo run ({why}); "
+              f"moved it to '{_move_aside(db)}'")
+    elif verdict == "replace":  # every row in it is one an earlier demo stored
+        for suffix in ("", *_SIDE_FILES):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
     print(f"rtkit demo: local {args.venue} simulator on 127.0.0.1 → collector → {db} "
           f"({args.duration:g} s at {args.rate:,.0f} trades/s)")
     with Simulator(args.venue, rate=args.rate, seed=args.seed) as sim:

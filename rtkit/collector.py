@@ -193,6 +193,7 @@ class Collector:
         self._storage_problem = ""  # what the database said, while it refuses writes
         self._storage_verdict: Status | None = None  # the writer's final word, when it failed
         self._db_identity: tuple[int, int] | None = None
+        self._refused_tables: set[str] = set()  # tables whose refused rows were logged
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> Collector:
@@ -599,15 +600,29 @@ class Collector:
         pipeline = self.pipeline
         batch = pipeline.take()
         if any(batch):
+            refused: list[tuple] = []
             try:
-                inserted = store.write(*batch)
+                inserted = store.write(*batch, refused=refused)
             except Exception as exc:  # busy, locked, disk full, read-only: keep it all, retry
                 pipeline.give_back()
                 self._storage_failed(exc)
                 return False
+            if refused:  # rows SQLite cannot store: counted, never retried
+                batch = pipeline.set_aside(batch, refused)
+                self._storage_refused_rows(refused)
             pipeline.done(batch, inserted)
         self._storage_recovered()
         return True
+
+    def _storage_refused_rows(self, refused: list[tuple]) -> None:
+        """Say once per table that SQLite refused rows of it; the counts are in ``.stats``."""
+        for table, _, error in refused:
+            if table not in self._refused_tables:
+                self._refused_tables.add(table)
+                key = "unstorable" if table == "ticks" else f"{table}_unstorable"
+                log.warning("rtkit: %s: SQLite refused a row of '%s' (%s); such rows are set "
+                            "aside and counted in stats[%r], the rest is written", self.name,
+                            table, quote(error), key)
 
     def _storage_recovered(self) -> None:
         if self._storage_problem:

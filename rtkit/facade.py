@@ -31,7 +31,9 @@ from rtkit.validate import (
 
 log = logging.getLogger("rtkit")
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+#: a plain SQL identifier; used with fullmatch, since ``$`` would also match before a
+#: trailing newline (``"ticks\n"``)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _local = threading.local()
 #: tables rtkit writes itself: store_data must not mix rows into them
 _OWN_TABLES = {"ticks", "rejects", "gaps", "runs", "blocks", "swaps"}
@@ -84,7 +86,7 @@ def store_data(table: str, row: dict, db: str | Path = DEFAULT_DB) -> None:
     ``table`` and the row's keys become SQL identifiers, so they must be plain
     names (letters, digits, underscore). Use :class:`rtkit.TickStore` for ticks.
     """
-    if not isinstance(table, str) or not _NAME.match(table) or table.startswith("sqlite_"):
+    if not isinstance(table, str) or not _NAME.fullmatch(table) or table.startswith("sqlite_"):
         raise ValueError(f"table name {table!r} is not a plain name; use letters, digits and _ "
                          "(e.g. 'my_signals')")
     if table.lower() in _OWN_TABLES:
@@ -92,7 +94,7 @@ def store_data(table: str, row: dict, db: str | Path = DEFAULT_DB) -> None:
                          "table of your own (e.g. 'my_signals')")
     if not isinstance(row, dict) or not row:
         raise ValueError("row must be a non-empty dict of column → value")
-    bad = [k for k in row if not isinstance(k, str) or not _NAME.match(k)]
+    bad = [k for k in row if not isinstance(k, str) or not _NAME.fullmatch(k)]
     if bad:
         raise ValueError(f"column names {bad!r} are not plain names; use letters, digits and _")
     stores = getattr(_local, "stores", None)

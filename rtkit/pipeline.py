@@ -7,7 +7,10 @@ pending, or dropped on overflow. ``stats()`` exposes the counters so these
 sums can be checked at any moment:
 
     frames == tick_frames + control + rejected_frames
-    ticks  == stored + duplicates + pending + dropped_overflow
+    ticks  == stored + duplicates + pending + dropped_overflow + unstorable
+
+``unstorable`` counts ticks SQLite refused as rows (a value it cannot store):
+they are set aside so that the rest of their flush is written.
 
 For venues whose trade ids step by one per symbol, a :class:`GapDetector`
 turns id jumps into ``gaps`` rows and replayed ids into duplicates that never
@@ -21,6 +24,7 @@ writing thread, and the pending lists are swapped under a lock.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections import Counter
 from typing import NamedTuple
@@ -35,9 +39,16 @@ log = logging.getLogger("rtkit")
 
 #: frames larger than this are rejected unread (the largest real trade frame is ~200 KB)
 DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
-#: reject rows (up to 4 KiB of frame each) waiting for SQLite before new rows are
-#: dropped; the rejects themselves are still counted by reason
+#: reject rows waiting for SQLite before new rows are dropped; the rejects themselves
+#: are still counted by reason
 MAX_PENDING_REJECTS = 20_000
+#: memory the reject rows held for SQLite (waiting, or being written) may take, bytes:
+#: a row keeps up to MAX_REJECT_TEXT characters of its frame, which Python stores in
+#: 1, 2 or 4 bytes each (4 for emoji), so the row count alone bounded 20,000 rows at
+#: up to 16 KiB each (+320 MiB) while storage stalled
+MAX_PENDING_REJECT_BYTES = 16 * 1024 * 1024
+#: what a reject row costs beside its two strings: the tuple, two ints, a list slot
+_REJECT_ROW_BYTES = 160
 #: ticks waiting for SQLite before new ones are dropped (and counted)
 DEFAULT_PENDING_LIMIT = 500_000
 
@@ -88,6 +99,8 @@ class Pipeline:
         self._lock = threading.Lock()
         self._ticks: list[tuple[int, list]] = []  # (received_at_ns, ticks) per frame
         self._rejects: list[tuple] = []
+        self._rejects_bytes = 0  # memory of the rows in _rejects (see MAX_PENDING_REJECT_BYTES)
+        self._taken_rejects_bytes = 0  # ... and of those taken, until done or given back
         self._gaps: list[tuple] = []
         self.gap_detector = GapDetector() if adapter.ids_consecutive else None
         self.recent_ids = None if adapter.ids_consecutive else RecentIds()
@@ -116,6 +129,9 @@ class Pipeline:
         self.duplicates = 0
         self.rejects_stored = 0
         self.rejects_dropped = 0  # reject rows not kept while storage stalled
+        self.unstorable = 0  # ticks SQLite refused as rows: set aside, the rest written
+        self.rejects_unstorable = 0
+        self.gaps_unstorable = 0
         self._taken: tuple[list, list, list] = ([], [], [])
 
     # --- processing thread -------------------------------------------------------
@@ -220,7 +236,7 @@ class Pipeline:
             return
         n = len(ticks)
         self.ring.append(self.venue, received_at_ns, ticks)
-        if self.queued - self.stored - self.duplicates + n > self.pending_limit:
+        if self.pending + n > self.pending_limit:
             self.dropped_overflow += n
             return
         with self._lock:
@@ -298,13 +314,20 @@ class Pipeline:
         self.rejected_by_reason[reject.reason] += 1
         if size is None:
             size = len(frame) if hasattr(frame, "__len__") else 0
-        if len(self._rejects) >= MAX_PENDING_REJECTS:  # storage stalled under a hostile feed
-            self.rejects_dropped += 1  # still counted above, by reason; only the row is lost
+        # storage stalled under a hostile feed: the reject is counted above, by reason, and
+        # only its row is lost
+        if (len(self._rejects) >= MAX_PENDING_REJECTS
+                or self._rejects_bytes + self._taken_rejects_bytes >= MAX_PENDING_REJECT_BYTES):
+            self.rejects_dropped += 1
             return
-        row = (received_at_ns, self.venue, reject.reason, reject.detail[:500],
-               frame_text(frame), size)
+        detail, text = reject.detail[:500], frame_text(frame)
+        cost = sys.getsizeof(detail) + sys.getsizeof(text) + _REJECT_ROW_BYTES
         with self._lock:
-            self._rejects.append(row)
+            if self._rejects_bytes + self._taken_rejects_bytes + cost > MAX_PENDING_REJECT_BYTES:
+                self.rejects_dropped += 1
+                return
+            self._rejects.append((received_at_ns, self.venue, reject.reason, detail, text, size))
+            self._rejects_bytes += cost
 
     # --- storing thread ---------------------------------------------------------
     def take(self) -> Batch:
@@ -312,10 +335,7 @@ class Pipeline:
 
         Call ``done`` after a successful write, or ``give_back`` after a failed one.
         """
-        with self._lock:
-            frames, self._ticks = self._ticks, []
-            rejects, self._rejects = self._rejects, []
-            gaps, self._gaps = self._gaps, []
+        frames, rejects, gaps = self._take_pending()
         venue, side_text = self.venue, SIDE_TEXT
         rows = [
             (venue, sym, str(tid), ts, received_at, price, volume, side_text[side])
@@ -325,12 +345,39 @@ class Pipeline:
         self._taken = (frames, rejects, gaps)
         return Batch(rows, rejects, gaps)
 
+    def _take_pending(self) -> tuple[list, list, list]:
+        """Swap out the pending lists (a subclass's ``take`` calls this too)."""
+        with self._lock:
+            frames, self._ticks = self._ticks, []
+            rejects, self._rejects = self._rejects, []
+            gaps, self._gaps = self._gaps, []
+            self._taken_rejects_bytes, self._rejects_bytes = self._rejects_bytes, 0
+        return frames, rejects, gaps
+
+    def _release_taken(self) -> None:
+        """What ``take`` returned is written: its memory no longer counts (``done`` calls it)."""
+        with self._lock:
+            self._taken_rejects_bytes = 0
+        self._taken = ([], [], [])
+
     def done(self, batch: Batch, inserted: int) -> None:
         """Count a successful write of what ``take`` returned."""
         self.stored += inserted
         self.duplicates += len(batch.ticks) - inserted
         self.rejects_stored += len(batch.rejects)
-        self._taken = ([], [], [])
+        self._release_taken()
+
+    def set_aside(self, batch: Batch, refused: list[tuple]) -> Batch:
+        """``batch`` without the rows SQLite refused (``TickStore.write``'s ``refused``:
+        ``(table, row, error)``), which are counted by table; pass the result to ``done``."""
+        gone = {table: {id(row) for t, row, _ in refused if t == table}
+                for table in ("ticks", "rejects", "gaps")}
+        kept = Batch(*([row for row in rows if id(row) not in gone[table]]
+                       for table, rows in zip(Batch._fields, batch, strict=True)))
+        self.unstorable += len(batch.ticks) - len(kept.ticks)
+        self.rejects_unstorable += len(batch.rejects) - len(kept.rejects)
+        self.gaps_unstorable += len(batch.gaps) - len(kept.gaps)
+        return kept
 
     def give_back(self) -> None:
         """Put what ``take`` returned back in front, to be written by the next try."""
@@ -339,13 +386,15 @@ class Pipeline:
             self._ticks[:0] = frames
             self._rejects[:0] = rejects
             self._gaps[:0] = gaps
+            self._rejects_bytes += self._taken_rejects_bytes
+            self._taken_rejects_bytes = 0
         self._taken = ([], [], [])
 
     # --- anyone -------------------------------------------------------------------
     @property
     def pending(self) -> int:
         """Ticks accepted but not yet written (or found duplicate) in SQLite."""
-        return self.queued - self.stored - self.duplicates
+        return self.queued - self.stored - self.duplicates - self.unstorable
 
     def stats(self) -> dict:
         """The counters as a plain dict (the keys of ``rtkit replay --json``)."""
@@ -357,11 +406,15 @@ class Pipeline:
             "duplicates": self.duplicates + self.duplicates_seen,
             "pending": self.pending,
             "dropped_overflow": self.dropped_overflow,
+            "unstorable": self.unstorable,
             "rejected": self.rejected,
             "rejected_frames": self.rejected_frames,
             "rejected_by_reason": dict(self.rejected_by_reason),
-            "rejects_pending": self.rejected - self.rejects_stored - self.rejects_dropped,
+            "rejects_pending": (self.rejected - self.rejects_stored - self.rejects_dropped
+                                - self.rejects_unstorable),
             "rejects_dropped": self.rejects_dropped,
+            "rejects_unstorable": self.rejects_unstorable,
+            "gaps_unstorable": self.gaps_unstorable,
             "control": self.control,
             "gaps": self.gaps,
             "missing_trades": self.missing_trades,

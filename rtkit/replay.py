@@ -87,7 +87,9 @@ class Replay:
     def flush(self) -> None:
         for p in self.pipelines.values():
             batch = p.take()
-            p.done(batch, self.store.write(*batch))
+            refused: list[tuple] = []  # rows SQLite cannot store: set aside and counted
+            inserted = self.store.write(*batch, refused=refused)
+            p.done(p.set_aside(batch, refused) if refused else batch, inserted)
 
     def summary(self) -> dict:
         out = merge_stats(self.pipelines.values())

@@ -47,6 +47,9 @@ _INSERT_GAP = (
     "INSERT INTO gaps (venue, symbol, first_missing, last_missing, missing, seen_at, kind) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+#: the ``ticks`` table's columns, in order (the contract above)
+TICK_COLUMNS = ("venue", "symbol", "trade_id", "timestamp", "received_at", "price", "volume",
+                "side")
 _SIDE_CODE = {name: code for code, name in enumerate(SIDE_CATEGORIES)}
 _TICKS_DDL = """CREATE TABLE IF NOT EXISTS ticks (
     venue TEXT NOT NULL, symbol TEXT NOT NULL, trade_id TEXT NOT NULL,
@@ -56,6 +59,12 @@ _TICKS_DDL = """CREATE TABLE IF NOT EXISTS ticks (
 ) STRICT, WITHOUT ROWID"""
 #: page cache of the writing connection, KiB (index updates stay in memory)
 _CACHE_KIB = 64 * 1024
+#: what SQLite (or the binding of a value) says about one row rather than about the
+#: database: an int beyond 64 bits, a str with a lone surrogate, a type it cannot store,
+#: a broken constraint. Busy, locked, full, read-only and I/O errors are
+#: ``OperationalError`` and stay errors of the whole write.
+ROW_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.IntegrityError, sqlite3.DataError,
+              sqlite3.InterfaceError, sqlite3.ProgrammingError)
 
 
 class StoreError(RuntimeError):
@@ -100,10 +109,18 @@ class TickStore:
     """Read and write ticks, rejects, gaps and runs in one SQLite file."""
 
     def __init__(
-        self, path: str | Path = DEFAULT_DB, *, readonly: bool = False, busy_timeout_s: float = 5.0
+        self, path: str | Path = DEFAULT_DB, *, readonly: bool = False, busy_timeout_s: float = 5.0,
+        adopt: bool = False,
     ) -> None:
+        """Open (and, unless ``readonly``, create) the database at ``path``.
+
+        A database that holds another application's tables and none of rtkit's is
+        refused (rtkit would switch it to WAL mode and add its tables); ``adopt=True``
+        adds them anyway.
+        """
         self.path = Path(path)
         self.readonly = readonly
+        conn = None
         try:
             if readonly:
                 if not self.path.exists():
@@ -118,8 +135,15 @@ class TickStore:
                 conn = sqlite3.connect(self.path, timeout=busy_timeout_s)
             self.db = sqlite_utils.Database(conn)
             if not readonly:
+                self._refuse_foreign(adopt)
                 self._create_schema()
+        except StoreError:
+            if conn is not None:
+                conn.close()
+            raise
         except (sqlite3.Error, OSError) as exc:
+            if conn is not None:
+                conn.close()
             raise StoreError(
                 f"cannot {'read' if readonly else 'write'} the database at '{self.path}': {exc}. "
                 "Pass db= a file path in a folder you can write to (e.g. 'data/ticks.sqlite')."
@@ -127,6 +151,31 @@ class TickStore:
         self.conn = conn
 
     # --- schema -------------------------------------------------------------
+    def _refuse_foreign(self, adopt: bool) -> None:
+        """Refuse another application's database (unless adopted) and a ``ticks`` table
+        that is not rtkit's, before changing anything in the file."""
+        names = sorted(name for (name,) in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
+        if not names:
+            return
+        new_file = "Pass db= a new file (e.g. 'data/ticks.sqlite')"
+        if "ticks" in (name.lower() for name in names):
+            columns = [r[1] for r in self.db.execute("PRAGMA table_info(ticks)")]
+            if columns == list(TICK_COLUMNS):
+                return
+            raise StoreError(
+                f"'{self.path}' has a 'ticks' table that is not rtkit's (columns: "
+                f"{', '.join(columns)}), so rtkit cannot store ticks in it. {new_file}.")
+        if adopt:
+            return
+        shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+        raise StoreError(
+            f"'{self.path}' holds another application's tables ({shown}) and none of "
+            "rtkit's; rtkit would switch it to WAL mode and add its tables ticks, rejects, "
+            f"gaps and runs. {new_file}, or, to add rtkit's tables to this file on purpose, "
+            f"open it once with rtkit.TickStore('{self.path}', adopt=True).")
+
     def _create_schema(self) -> None:
         db = self.db
         if db.journal_mode != "wal":
@@ -156,21 +205,62 @@ class TickStore:
 
     # --- writing --------------------------------------------------------------
     def write(self, ticks: Iterable[tuple] = (), rejects: Iterable[tuple] = (),
-              gaps: Iterable[tuple] = ()) -> int:
+              gaps: Iterable[tuple] = (), *, refused: list | None = None) -> int:
         """Insert one flush in one transaction; returns how many ticks were new.
 
         ``ticks`` rows follow the ``ticks`` column order; ``rejects`` rows are
         ``(received_at, venue, reason, detail, frame, frame_bytes)``; ``gaps``
         rows ``(venue, symbol, first_missing, last_missing, missing, seen_at, kind)``.
         A tick already stored (same venue, symbol, trade_id) is skipped.
+
+        Without ``refused`` a row SQLite refuses fails the whole write. With a list,
+        such rows (see ROW_ERRORS) are appended to it as ``(table, row, error)`` and
+        the others written, so that one bad row cannot hold a flush hostage; an error
+        of the database itself (busy, full, …) still fails the whole write.
         """
         conn = self.conn
-        before = conn.total_changes
+        set_aside = None if refused is None else []  # told only once the write commits
         with conn:
-            conn.executemany(_INSERT_TICK, ticks)
-            inserted = conn.total_changes - before
-            conn.executemany(_INSERT_REJECT, rejects)
-            conn.executemany(_INSERT_GAP, gaps)
+            inserted = self._insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
+            self._insert_rows(_INSERT_REJECT, rejects, "rejects", set_aside)
+            self._insert_rows(_INSERT_GAP, gaps, "gaps", set_aside)
+        if set_aside:
+            refused += set_aside
+        return inserted
+
+    def _insert_rows(self, sql: str, rows: Iterable[tuple], table: str,
+                     refused: list | None) -> int:
+        """``executemany`` inside the caller's transaction; returns the rows inserted.
+
+        With ``refused``, under a savepoint: if a row is refused the rows are halved
+        and each half tried again, down to the single rows to set aside, which costs
+        a few more statements per bad row and nothing when there is none.
+        """
+        conn = self.conn
+        if refused is None:
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+            return conn.total_changes - before
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows:
+            return 0
+        if not conn.in_transaction:
+            conn.execute("BEGIN")  # the savepoint must not be the transaction itself
+        conn.execute("SAVEPOINT rtkit_rows")
+        before = conn.total_changes
+        try:
+            conn.executemany(sql, rows)
+        except ROW_ERRORS as exc:
+            conn.execute("ROLLBACK TO rtkit_rows")
+            conn.execute("RELEASE rtkit_rows")
+            if len(rows) == 1:
+                refused.append((table, rows[0], f"{type(exc).__name__}: {exc}"))
+                return 0
+            half = len(rows) // 2
+            return (self._insert_rows(sql, rows[:half], table, refused)
+                    + self._insert_rows(sql, rows[half:], table, refused))
+        inserted = conn.total_changes - before
+        conn.execute("RELEASE rtkit_rows")
         return inserted
 
     def start_run(self, *, name: str, venue: str, symbols: list[str], url: str, config: dict,

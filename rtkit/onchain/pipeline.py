@@ -135,10 +135,7 @@ class ChainPipeline(Pipeline):
     # --- storing thread ----------------------------------------------------------------
     def take(self) -> Batch:
         """Pending operations (in order), rejects and gaps, for ``ChainStore.write``."""
-        with self._lock:
-            operations, self._ticks = self._ticks, []
-            rejects, self._rejects = self._rejects, []
-            gaps, self._gaps = self._gaps, []
+        operations, rejects, gaps = self._take_pending()
         self._taken = (operations, rejects, gaps)
         return Batch(operations, rejects, gaps)
 
@@ -151,7 +148,7 @@ class ChainPipeline(Pipeline):
         self.block_duplicates += heads - written.blocks_inserted
         self.deleted += written.swaps_deleted
         self.rejects_stored += len(batch.rejects)
-        self._taken = ([], [], [])
+        self._release_taken()
 
     # --- anyone ------------------------------------------------------------------------
     def visible(self, ticks: pd.DataFrame) -> pd.DataFrame:

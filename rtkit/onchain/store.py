@@ -88,13 +88,13 @@ class ChainStore(TickStore):
         db["swaps"].create_index(["venue", "symbol", "timestamp"], if_not_exists=True)
 
     # --- writing --------------------------------------------------------------------------
-    def write(self, operations=(), rejects=(), gaps=()) -> ChainWrite:
+    def write(self, operations=(), rejects=(), gaps=(), *, refused=None) -> ChainWrite:
         """Apply one flush in one transaction, in order.
 
         ``operations`` are ``(HEAD, block row)``, ``(SWAP, swap row)`` and
         ``(REMOVED, (tx_hash, log_index, block_hash))`` pairs, rows in
         BLOCK_COLUMNS / SWAP_COLUMNS order; ``rejects`` and ``gaps`` rows are
-        those of :meth:`TickStore.write`.
+        those of :meth:`TickStore.write`, which says what ``refused`` does to them.
         """
         conn = self.conn
         inserted = {HEAD: 0, SWAP: 0}
@@ -119,8 +119,8 @@ class ChainStore(TickStore):
                 conn.executemany(_INSERT_BLOCK, rows)
                 inserted[HEAD] += conn.total_changes - before
                 conn.executemany(_FILL_SWAP_TIMES, [(r[3], r[0]) for r in rows])
-            conn.executemany(_INSERT_REJECT, rejects)
-            conn.executemany(_INSERT_GAP, gaps)
+            self._insert_rows(_INSERT_REJECT, rejects, "rejects", refused)
+            self._insert_rows(_INSERT_GAP, gaps, "gaps", refused)
         return ChainWrite(inserted[SWAP], inserted[HEAD], deleted)
 
     # --- reading --------------------------------------------------------------------------
