@@ -9,6 +9,8 @@ import contextlib
 import gzip
 import json
 import sqlite3
+import subprocess
+import sys
 import zlib
 
 import pytest
@@ -246,3 +248,65 @@ def test_an_unwritable_recording_path_fails_at_construction(tmp_path, db, capsys
                         "--record", a_file / "x.jsonl"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "cannot write the recording" in err and "somefile/x.jsonl" in err
+
+
+# --- item 9: a line is read with a bound; an over-long one is a counted frame_too_large --
+
+def write_with_a_long_line(path, lines: list[bytes], at: int, frame_bytes: int) -> None:
+    """A gzip recording with, before ``lines[at]``, one frame line of ``frame_bytes``
+    (written a MiB at a time, so this process never holds it)."""
+    chunk = b"x" * (1024 * 1024)
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.writelines(lines[:at])
+        fh.write(b'{"received_at": %d, "venue": "binance", "frame": "' % (T0 + 1))
+        for _ in range(frame_bytes // len(chunk)):
+            fh.write(chunk)
+        fh.write(b'"}\n')
+        fh.writelines(lines[at:])
+
+
+def test_an_over_long_line_is_a_counted_frame_too_large(tmp_path, db):
+    from rtkit.recording import max_line_bytes
+
+    lines = good_lines(tmp_path, 300)
+    path = tmp_path / "long.jsonl.gz"
+    write_with_a_long_line(path, lines, 150, 3 * 1024 * 1024)
+    assert max_line_bytes(100_000) < 3 * 1024 * 1024
+    s = replay(path, db=db, max_frame_bytes=100_000)
+    assert s["stored"] == 300 == stored(db)
+    assert s["rejected_by_reason"] == {"frame_too_large": 1}
+    assert s["frames"] == len(lines) - 1  # the venue in its head makes it a frame, refused
+    [(reason, detail, size)] = reject_rows(db)
+    wrapper = len(b'{"received_at": %d, "venue": "binance", "frame": ""}\n' % (T0 + 1))
+    assert reason == "frame_too_large" and size == 3 * 1024 * 1024 + wrapper
+
+
+PEAK_RSS_SCRIPT = """
+import resource, sys
+from rtkit.replay import replay
+replay(sys.argv[1], db=sys.argv[3])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+s = replay(sys.argv[2], db=sys.argv[4])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(before, after, s["stored"], s["rejected_by_reason"].get("frame_too_large", 0))
+"""
+
+
+def test_a_200_mb_line_costs_a_bounded_memory(tmp_path):
+    """Peak RSS of a child replaying a ~200 KB .gz holding one 200 MB line, over
+    the same child's peak after replaying a small recording."""
+    lines = good_lines(tmp_path, 2_000)
+    small, attack = tmp_path / "small.jsonl.gz", tmp_path / "attack.jsonl.gz"
+    with gzip.open(small, "wb") as fh:
+        fh.writelines(lines)
+    write_with_a_long_line(attack, lines, 1_000, 200 * 1024 * 1024)
+    assert attack.stat().st_size < 2 * 1024 * 1024
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, small, attack,
+                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    before_kib, after_kib, n_stored, too_large = map(int, out.split())
+    assert (n_stored, too_large) == (2_000, 1)
+    grew_mib = (after_kib - before_kib) / 1024
+    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
+          f"(+{grew_mib:.0f} MiB) for a 200 MiB line")
+    assert grew_mib < 100
