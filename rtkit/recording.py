@@ -134,6 +134,8 @@ class GzipSalvage(io.RawIOBase):
         self._done = False
         #: what ended the bytes before the end of the file, or None
         self.damage: str | None = None
+        #: the damage is only a stream that stops short (a crash), not corrupt bytes
+        self.cut_short = False
         #: decompressed bytes given out so far
         self.position = 0
 
@@ -157,15 +159,15 @@ class GzipSalvage(io.RawIOBase):
             self._in = d.unused_data.lstrip(b"\0") + self._in
             self._d = d = zlib.decompressobj(16 + zlib.MAX_WBITS)
             self._fed = False
-        if not self._in and not d.unconsumed_tail:
-            self._in = self._raw.read(_GZIP_IN_BYTES)
-            if self._fed is False:
-                self._in = self._in.lstrip(b"\0")
-            if not self._in:
+        while not self._in and not d.unconsumed_tail:
+            raw = self._raw.read(_GZIP_IN_BYTES)
+            if not raw:
                 self._done = True
                 if self._fed:
                     self.damage = "the gzip stream is cut short (no end-of-stream marker)"
+                    self.cut_short = True
                 return b""
+            self._in = raw if self._fed else raw.lstrip(b"\0")
         data, self._in = d.unconsumed_tail or self._in, b""
         saved = d.copy()
         self._fed = True
@@ -296,7 +298,7 @@ def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME
             f"no recording at '{path}'; give the path of a .jsonl or .jsonl.gz file "
             "(e.g. one written by Collector(record_raw=...))"
         )
-    read = 0
+    read, damage = 0, None
     with open_recording(path, "r") as fh:
         for entry in _entries(fh, max_line_bytes(max_frame_bytes)):
             if not read and type(entry) is BadLine and not entry.venue:
@@ -307,14 +309,15 @@ def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME
             read += 1
             yield entry
         damage = getattr(fh.raw, "damage", None)
-        if damage and not fh.raw.position:
-            raise ValueError(f"'{path}' is not a gzip file ({damage}); a .gz recording is "
-                             "gzip-compressed JSON Lines (name it .jsonl if it is plain text)")
+        if damage and not fh.raw.position and not fh.raw.cut_short:
+            raise ValueError(f"'{path}' is not a gzip file, or is damaged from its start "
+                             f"({damage}); a .gz recording is gzip-compressed JSON Lines "
+                             "(name it .jsonl if it is plain text)")
         if damage:
             log.warning("rtkit: the recording %s is cut short or damaged after %d lines (%s; "
                         "an earlier run was killed?); replayed what came before", path, read,
                         damage)
-    if not read:
+    if not read and not damage:
         log.warning("rtkit: the recording %s holds no lines", path)
 
 
@@ -346,6 +349,9 @@ def _first_line_is_ours(path: Path) -> bool:
     try:
         with open_recording(path, "r") as fh:
             line = fh.readline(max_line_bytes())
+            damage = getattr(fh.raw, "damage", None)
+            if not line.strip():  # nothing in it yet (a run killed at once), or not gzip
+                return damage is None or fh.raw.cut_short
         parse_line(line)
     except (OSError, ValueError):
         return False

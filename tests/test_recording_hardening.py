@@ -210,7 +210,19 @@ def test_a_recording_that_does_not_end_cleanly_is_left_alone(tmp_path, caplog):
     # a plain recording whose last line was cut by a crash goes beside it as well
     plain = tmp_path / "run.jsonl"
     plain.write_bytes(b"".join(lines) + b'{"received_at": 1, "ven')
-    assert RecordingWriter(plain).path == tmp_path / "run.1.jsonl"
+    w = RecordingWriter(plain)
+    w.close()
+    assert w.path == tmp_path / "run.1.jsonl"
+
+
+def test_a_run_killed_before_its_first_line(tmp_path, db, caplog):
+    path = tmp_path / "run.jsonl.gz"
+    path.write_bytes(crashed_gzip_member([]))  # a gzip header, and nothing after it
+    assert replay(path, db=db)["frames"] == 0
+    assert "cut short or damaged after 0 lines" in caplog.text
+    w = RecordingWriter(path)
+    w.close()
+    assert w.path == tmp_path / "run.1.jsonl.gz"  # not refused: a new file beside it
 
 
 def test_a_clean_recording_is_appended_to(tmp_path, db):
