@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from rtkit.buffer import RingBuffer
-from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, Pipeline, frame_text
+from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, Pipeline, frame_text, quote
 from rtkit.recording import BAD_LINE, BadLine, Event, read_recording
 from rtkit.store import DEFAULT_DB, TickStore
 from rtkit.validate import AnomalyFilter
@@ -123,7 +123,8 @@ class Replay:
                   venue: str) -> None:
         """Count a line no pipeline can take, and keep it in the rejects table."""
         if not self.bad_lines:
-            log.warning("rtkit: %s, %s; counted as a %s reject", self._path, detail, reason)
+            log.warning("rtkit: %s, %s; counted as a %s reject", self._path, quote(detail, 300),
+                        reason)
         self.bad_lines += 1
         self.bad_lines_by_reason[reason] = self.bad_lines_by_reason.get(reason, 0) + 1
         self._bad_rows.append((received_at, venue, reason, detail, frame_text(head), size))
