@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import logging
 import signal
 import sys
 import threading
@@ -185,20 +187,56 @@ def cmd_demo(args) -> int:
     return 0 if ok else 1
 
 
+def _say_where_recording_goes(requested: Path, collector: Collector, existed: bool) -> None:
+    """Before collecting, one line on stderr when ``--record`` is not a new file."""
+    if collector.record_raw != requested:
+        print(f"rtkit collect: '{requested}' does not end cleanly (an earlier run was killed?) "
+              f"and is left as it is; recording to '{collector.record_raw}'", file=sys.stderr)
+    elif existed:
+        print(f"rtkit collect: appending to the recording '{requested}'", file=sys.stderr)
+
+
 def cmd_collect(args) -> int:
+    record = Path(args.record) if args.record else None
+    existed = record is not None and record.is_file() and record.stat().st_size > 0
     collector = Collector(args.venue, args.symbols, db=args.db, url=args.url,
-                          record_raw=args.record, flush_interval_s=args.flush_interval)
+                          record_raw=record, flush_interval_s=args.flush_interval)
+    if record is not None:
+        _say_where_recording_goes(record, collector, existed)
     _run_until(collector, args.duration, _Progress())
     summary = _summary_keys(collector.stats)
     if args.json:
         print(json.dumps(summary))
     else:
         _print_summary(summary, args.db)
-    return 0 if str(collector.status) != "failed" else 1
+    status = collector.status
+    if str(status) == "failed":
+        print(f"rtkit collect: failed: {status.reason or 'no reason given'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+@contextlib.contextmanager
+def _warnings_on_stderr():
+    """rtkit's warnings (a damaged recording, a bad line…) as lines on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("rtkit")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def cmd_replay(args) -> int:
-    summary = replay(args.file, db=args.db)
+    try:
+        with _warnings_on_stderr():
+            summary = replay(args.file, db=args.db)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a read error half-way: what came before is stored
+        raise ValueError(f"cannot read '{args.file}': {exc}") from None
     if args.json:
         print(json.dumps(summary))
     else:

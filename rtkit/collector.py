@@ -35,7 +35,7 @@ import websocket
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
 from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline, quote
-from rtkit.recording import RecordingWriter
+from rtkit.recording import RecordingWriter, recording_path
 from rtkit.redact import redactor_for
 from rtkit.store import DEFAULT_DB, StoreError, TickStore
 from rtkit.validate import AnomalyFilter, ws_url
@@ -161,7 +161,7 @@ class Collector:
         self.store_type(self.db).close()  # fail now, in the caller's cell, if it cannot be written
         self.name = name or f"{self.venue}:{','.join(self.symbols)}"
         self.flush_interval_s = flush_interval_s
-        self.record_raw = Path(record_raw) if record_raw else None
+        self.record_raw = recording_path(record_raw) if record_raw else None  # fail now too
         self.stale_after_s = stale_after_s or self.adapter.stale_after_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s

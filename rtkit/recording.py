@@ -9,22 +9,59 @@ A frame that is not valid UTF-8 (or was a binary WebSocket frame) is kept
 byte-exact as ``"frame_b64"`` with ``"binary": true`` when it came in a binary
 frame; a frame refused for its size keeps its first bytes and ``"too_large"``,
 its real size. Any run recorded with ``record_raw=`` replays to the same ticks.
+
+A recording is untrusted input when it is read back: every field is checked,
+a line is read with a bound, and a damaged gzip stream ends the reading with
+a warning instead of losing what came before the damage.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import gzip
 import io
 import logging
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES
+
 log = logging.getLogger("rtkit")
+
+#: largest value of a SQLite integer: sizes and times beyond it cannot be stored
+MAX_INT64 = 2**63 - 1
+#: JSON escapes a byte into at most 6 (``\u0001``): a recorded frame's line is at
+#: most this many times the frame, plus LINE_OVERHEAD_BYTES for the other fields
+JSON_ESCAPE_FACTOR = 6
+#: room on a line for everything but the frame (an ``open`` event's symbol list…)
+LINE_OVERHEAD_BYTES = 1024 * 1024
+#: bytes read at a time while skipping the rest of an over-long line
+_SKIP_CHUNK_BYTES = 1024 * 1024
+#: bytes of an over-long line kept for its reject row
+_HEAD_BYTES = 4096
+#: longest venue name a line may carry (the registry's are a few letters)
+MAX_VENUE_CHARS = 64
+#: reject reason of a line that is not a recording entry
+BAD_LINE = "bad_recording_line"
+
+_HEAD_TIME = re.compile(rb'"received_at"\s*:\s*(\d{1,19})\s*[,}]')
+_HEAD_VENUE = re.compile(rb'"venue"\s*:\s*"([a-z0-9_]{1,64})"')
+
+
+def max_line_bytes(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> int:
+    """The longest line a recording of frames up to ``max_frame_bytes`` can hold.
+
+    A longer line holds a frame over the limit, which a live collector would
+    refuse as ``frame_too_large``: a replay refuses it alike, unread.
+    """
+    return JSON_ESCAPE_FACTOR * max_frame_bytes + LINE_OVERHEAD_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,28 +83,214 @@ class Event:
     symbols: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that is not a recording entry, or too long to read: a counted reject."""
+
+    lineno: int
+    reason: str  # BAD_LINE or "frame_too_large"
+    detail: str
+    head: bytes  # the line's first bytes
+    size: int  # the line's length in bytes
+    #: what the head of an over-long line says, when it says it (else 0 and "")
+    received_at: int = 0
+    venue: str = ""
+
+
 def open_recording(path: Path, mode: str):
-    """A recording file in binary ``mode`` ('r', 'w', 'a'), gzip when it ends in .gz."""
+    """A recording file in binary ``mode`` ('r', 'w', 'a'), gzip when it ends in .gz.
+
+    A ``.gz`` opened to read is a :class:`GzipSalvage`: it ends at a damage
+    instead of raising, and its ``.damage`` says what it was.
+    """
     if path.suffix == ".gz":
+        if mode == "r":
+            return io.BufferedReader(GzipSalvage(path), _GZIP_OUT_BYTES)
         return gzip.open(path, mode + "b")
     return open(path, mode + "b")
 
 
-def _lines(fh) -> Iterator[bytes]:
-    """Lines of a recording; a gzip stream cut short (a crash) simply ends."""
+#: compressed bytes read at a time, and most bytes decompressed at once (deflate
+#: can expand 1,000 times: the bound keeps a small hostile file from filling memory)
+_GZIP_IN_BYTES = 64 * 1024
+_GZIP_OUT_BYTES = 256 * 1024
+
+
+class GzipSalvage(io.RawIOBase):
+    """The decompressed bytes of a gzip file, member after member, up to its first
+    damage (a stream cut by a crash, a member with no trailer followed by another,
+    corrupt bytes): the bytes end there, exactly, and ``.damage`` says why.
+
+    ``gzip.open`` raises instead, losing the block it was decompressing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._raw = open(path, "rb")  # noqa: SIM115 (closed by close())
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._fed = False  # the current member has started
+        self._in = b""  # compressed bytes not given to the decompressor yet
+        self._out = b""  # decompressed bytes not read yet
+        self._out_at = 0
+        self._done = False
+        #: what ended the bytes before the end of the file, or None
+        self.damage: str | None = None
+        #: the damage is only a stream that stops short (a crash), not corrupt bytes
+        self.cut_short = False
+        #: decompressed bytes given out so far
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._out_at >= len(self._out):
+            if self._done:
+                return 0
+            self._out, self._out_at = self._decompress(), 0
+        n = min(len(buffer), len(self._out) - self._out_at)
+        buffer[:n] = self._out[self._out_at:self._out_at + n]
+        self._out_at += n
+        self.position += n
+        return n
+
+    def _decompress(self) -> bytes:
+        d = self._d
+        if d.eof:  # a member ended with its trailer; another may follow (after zero padding)
+            self._in = d.unused_data.lstrip(b"\0") + self._in
+            self._d = d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._fed = False
+        while not self._in and not d.unconsumed_tail:
+            raw = self._raw.read(_GZIP_IN_BYTES)
+            if not raw:
+                self._done = True
+                if self._fed:
+                    self.damage = "the gzip stream is cut short (no end-of-stream marker)"
+                    self.cut_short = True
+                return b""
+            self._in = raw if self._fed else raw.lstrip(b"\0")
+        data, self._in = d.unconsumed_tail or self._in, b""
+        saved = d.copy()
+        self._fed = True
+        try:
+            return d.decompress(data, _GZIP_OUT_BYTES)
+        except zlib.error as exc:
+            self._done = True
+            self.damage = f"the gzip stream is damaged ({exc})"
+            return self._salvage(saved, data)
+
+    @staticmethod
+    def _salvage(d, data: bytes) -> bytes:
+        """What ``data`` decompresses to before the byte that is damaged."""
+        out = []
+        for i in range(len(data)):
+            try:
+                out.append(d.decompress(data[i:i + 1]))
+            except zlib.error:
+                break
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _int(obj: dict, key: str, default: int | None = None) -> int:
+    value = obj.get(key, default)
+    if value is None:
+        raise ValueError(f"no {key!r}")
+    if type(value) is not int or not 0 <= value <= MAX_INT64:
+        raise ValueError(f"{key!r} must be an integer from 0 to 2**63-1, not {_short(value)}")
+    return value
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def parse_line(line: bytes) -> Frame | Event:
+    """One recording line as its entry; ValueError saying what is wrong with it."""
     try:
-        yield from fh
-    except EOFError:
-        log.warning("rtkit: recording ends in the middle of a gzip block (cut short by a "
-                    "crash?); replaying what was written before")
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if type(obj) is not dict:
+        raise ValueError(f"a JSON {type(obj).__name__}, not an object")
+    received_at = _int(obj, "received_at")
+    venue = obj.get("venue")
+    if type(venue) is not str or not 0 < len(venue) <= MAX_VENUE_CHARS:
+        raise ValueError(f"'venue' must be a name of 1 to {MAX_VENUE_CHARS} characters, "
+                         f"not {_short(venue)}")
+    if "event" in obj:
+        event, symbols = obj["event"], obj.get("symbols", [])
+        if event not in ("open", "close"):
+            raise ValueError(f"'event' must be \"open\" or \"close\", not {_short(event)}")
+        if type(symbols) is not list or not all(type(s) is str for s in symbols):
+            raise ValueError(f"'symbols' must be a list of names, not {_short(symbols)}")
+        return Event(event, received_at, venue, tuple(symbols))
+    if "frame_b64" in obj:
+        encoded, binary = obj["frame_b64"], obj.get("binary", False)
+        if type(encoded) is not str or type(binary) is not bool:
+            raise ValueError("'frame_b64' must be base64 text and 'binary' true or false")
+        try:
+            frame = base64.b64decode(encoded, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"'frame_b64' is not base64 ({exc})") from None
+        return Frame(received_at, venue, frame, binary, _int(obj, "too_large", 0))
+    frame = obj.get("frame")
+    if type(frame) is not str:
+        raise ValueError(f"'frame' must be text, not {_short(frame)}")
+    return Frame(received_at, venue, frame)
 
 
-def read_recording(path: str | Path) -> Iterator[Frame | Event]:
-    """Frames and connection events of a recording, in order.
+def _overlong(fh, head: bytes, lineno: int) -> BadLine:
+    """Skip the rest of a line longer than the bound; a ``frame_too_large`` reject."""
+    size = len(head)
+    head = head[:_HEAD_BYTES]
+    while True:
+        chunk = fh.readline(_SKIP_CHUNK_BYTES)
+        size += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            break
+    time, venue = _HEAD_TIME.search(head), _HEAD_VENUE.search(head)
+    received_at = int(time.group(1)) if time else 0
+    return BadLine(lineno, "frame_too_large", f"line {lineno}: {size} bytes, longer than a "
+                   "recorded frame can be", head, size,
+                   received_at if received_at <= MAX_INT64 else 0,
+                   venue.group(1).decode() if venue else "")
 
-    Raises ValueError naming the line for a line that is not a recording entry,
-    except a broken *last* line, which a crash mid-write leaves: it is skipped
-    with a warning, as is the end of a truncated gzip stream.
+
+def _entries(fh, limit: int) -> Iterator[Frame | Event | BadLine]:
+    """Every line as an entry or a BadLine; a last line cut by a crash is skipped."""
+    lineno = 0
+    while line := fh.readline(limit):
+        lineno += 1
+        if len(line) == limit and not line.endswith(b"\n"):
+            yield _overlong(fh, line, lineno)
+            continue
+        if not line.strip():
+            continue
+        try:
+            yield parse_line(line)
+        except ValueError as exc:
+            if not line.endswith(b"\n"):  # only the last line can lack its newline
+                log.warning("rtkit: skipped the unfinished last line %d of a recording "
+                            "(cut short by a crash?)", lineno)
+                return
+            yield BadLine(lineno, BAD_LINE, f"line {lineno}: {exc}"[:500], line[:_HEAD_BYTES],
+                          len(line))
+
+
+def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+                   ) -> Iterator[Frame | Event | BadLine]:
+    """Frames and connection events of a recording, in order, and its bad lines.
+
+    A line that is not a recording entry comes as a :class:`BadLine`, and so
+    does a line longer than :func:`max_line_bytes`, skipped unread. Raises
+    ValueError when the file is not a recording at all (its first line is not
+    one, or a ``.gz`` that is not gzip). A last line cut by a crash and a gzip
+    stream cut short or damaged end the reading with a warning: what came
+    before is kept.
     """
     path = Path(path)
     if not path.is_file():
@@ -75,31 +298,27 @@ def read_recording(path: str | Path) -> Iterator[Frame | Event]:
             f"no recording at '{path}'; give the path of a .jsonl or .jsonl.gz file "
             "(e.g. one written by Collector(record_raw=...))"
         )
-    broken: ValueError | None = None
+    read, damage = 0, None
     with open_recording(path, "r") as fh:
-        for lineno, line in enumerate(_lines(fh), 1):
-            if broken is not None:
-                raise broken
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-                if "event" in obj:
-                    yield Event(obj["event"], int(obj["received_at"]), obj["venue"],
-                                tuple(obj.get("symbols", ())))
-                elif "frame_b64" in obj:
-                    yield Frame(int(obj["received_at"]), obj["venue"],
-                                base64.b64decode(obj["frame_b64"]), bool(obj.get("binary")),
-                                int(obj.get("too_large", 0)))
-                else:
-                    yield Frame(int(obj["received_at"]), obj["venue"], obj["frame"])
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                broken = ValueError(
-                    f"{path}:{lineno} is not a recording line ({type(exc).__name__}: {exc}); "
-                    "each line must be {\"received_at\": ns, \"venue\": name, \"frame\": text}"
-                )
-    if broken is not None:
-        log.warning("rtkit: skipped the broken last line of %s (cut short by a crash?)", path)
+        for entry in _entries(fh, max_line_bytes(max_frame_bytes)):
+            if not read and type(entry) is BadLine and not entry.venue:
+                raise ValueError(
+                    f"'{path}' is not an rtkit recording: its first line is not one "
+                    f"({entry.detail}); each line must be "
+                    "{\"received_at\": ns, \"venue\": name, \"frame\": text}")
+            read += 1
+            yield entry
+        damage = getattr(fh.raw, "damage", None)
+        if damage and not fh.raw.position and not fh.raw.cut_short:
+            raise ValueError(f"'{path}' is not a gzip file, or is damaged from its start "
+                             f"({damage}); a .gz recording is gzip-compressed JSON Lines "
+                             "(name it .jsonl if it is plain text)")
+        if damage:
+            log.warning("rtkit: the recording %s is cut short or damaged after %d lines (%s; "
+                        "an earlier run was killed?); replayed what came before", path, read,
+                        damage)
+    if not read and not damage:
+        log.warning("rtkit: the recording %s holds no lines", path)
 
 
 def encode_frame(received_at: int, venue: str, frame: bytes | str, binary: bool = False) -> bytes:
@@ -125,13 +344,95 @@ def encode_event(event: str, received_at: int, venue: str, symbols=()) -> bytes:
     return orjson.dumps(line) + b"\n"
 
 
+def _first_line_is_ours(path: Path) -> bool:
+    """True when the first line of an existing file is a recording line."""
+    try:
+        with open_recording(path, "r") as fh:
+            line = fh.readline(max_line_bytes())
+            damage = getattr(fh.raw, "damage", None)
+            if not line.strip():  # nothing in it yet (a run killed at once), or not gzip
+                return damage is None or fh.raw.cut_short
+        parse_line(line)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+#: the last .gz found to end cleanly (path, size, mtime): not read twice in a row
+_last_clean_gzip: tuple | None = None
+
+
+def _ends_cleanly(path: Path) -> bool:
+    """True when appending cannot glue onto a damaged end: a ``.jsonl`` ends with
+    a whole line, a ``.gz`` reads to its end (every member with its trailer)."""
+    if path.suffix != ".gz":
+        with open(path, "rb") as fh:
+            fh.seek(-1, io.SEEK_END)
+            return fh.read(1) == b"\n"
+    global _last_clean_gzip
+    stat = path.stat()
+    identity = (path.resolve(), stat.st_size, stat.st_mtime_ns)
+    if identity == _last_clean_gzip:  # the collector checked it a moment ago
+        return True
+    with open_recording(path, "r") as fh:
+        while fh.read(_SKIP_CHUNK_BYTES):
+            pass
+        if fh.raw.damage:
+            return False
+    _last_clean_gzip = identity
+    return True
+
+
+def beside(path: Path) -> Path:
+    """The first free name beside ``path``: run.jsonl.gz → run.1.jsonl.gz, run.2…"""
+    ext = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+    base = path.name[: len(path.name) - len(ext)] if ext else path.name
+    n = 1
+    while (candidate := path.with_name(f"{base}.{n}{ext}")).exists():
+        n += 1
+    return candidate
+
+
+def recording_path(path: str | Path) -> Path:
+    """Where a recording asked for at ``path`` is written; checks it can be.
+
+    A new or empty file is written; an rtkit recording that ends cleanly is
+    appended to; one that does not (a run killed mid-write: appending to its
+    gzip stream would make the whole file unreadable) is left as it is and a
+    new file beside it is written instead, with a warning. Raises ValueError
+    for a file that is not an rtkit recording, or a path that cannot be written.
+    """
+    path = Path(path)
+    if path.is_file() and path.stat().st_size > 0:
+        if not _first_line_is_ours(path):
+            raise ValueError(f"'{path}' exists and is not an rtkit recording; it is left "
+                             "untouched: pass record_raw= (--record) a new path")
+        if not _ends_cleanly(path):
+            new = beside(path)
+            log.warning("rtkit: the recording %s does not end cleanly (an earlier run was "
+                        "killed?); it is left as it is and this run records to %s", path, new)
+            path = new
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        open(path, "ab").close()
+    except OSError as exc:
+        raise ValueError(
+            f"cannot write the recording '{path}': {exc}; pass record_raw= (--record) a path "
+            "in a folder you can write to"
+        ) from exc
+    return path
+
+
 class RecordingWriter:
-    """Appends frames to a recording, flushed line by line so a crash loses at most one."""
+    """Appends frames to a recording, flushed line by line so a crash loses at most one.
+
+    The file is the one :func:`recording_path` picks for ``path``: ``.path``
+    says which.
+    """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = recording_path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             raw = open_recording(self.path, "a")
         except OSError as exc:
             raise ValueError(

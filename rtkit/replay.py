@@ -7,18 +7,26 @@ parsing is checked against recorded traffic.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from rtkit.buffer import RingBuffer
 from rtkit.params import checked
-from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, Pipeline
-from rtkit.recording import Event, read_recording
+from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, Pipeline, frame_text, quote
+from rtkit.recording import BAD_LINE, BadLine, Event, read_recording
 from rtkit.store import DEFAULT_DB, TickStore
 from rtkit.validate import AnomalyFilter
 from rtkit.venues import get_adapter
 
+log = logging.getLogger("rtkit")
+
 #: frames between two writes to SQLite during a replay
 _FLUSH_EVERY_FRAMES = 50_000
+#: reject rows of bad lines held before they are written (a file of nothing but bad lines)
+_MAX_BAD_ROW_BYTES = 8 * 1024 * 1024
+#: the counters a summary always has, even of a recording without a frame
+_SUMMARY_COUNTERS = ("frames", "tick_frames", "ticks", "stored", "duplicates", "pending",
+                     "dropped_overflow", "rejected", "rejected_frames", "control")
 
 
 def merge_stats(pipelines) -> dict:
@@ -52,6 +60,12 @@ class Replay:
         self.venue_options = venue_options or {}
         self.pipelines: dict[str, Pipeline] = {}
         self.connections = 0
+        #: lines that were no recording entry (no venue's pipeline to count them)
+        self.bad_lines = 0
+        self.bad_lines_by_reason: dict[str, int] = {}
+        self._bad_rows: list[tuple] = []
+        self._bad_bytes = 0  # at most 4 bytes a character: the bound is on memory
+        self._path: str | Path = ""
 
     def pipeline(self, venue: str) -> Pipeline:
         p = self.pipelines.get(venue)
@@ -62,27 +76,67 @@ class Replay:
         return p
 
     def run(self, path: str | Path) -> dict:
+        """Replay ``path``; an error half-way still stores everything before it."""
+        try:
+            self._replay(path)
+        finally:
+            self.flush()
+        if self.bad_lines > 1:
+            log.warning("rtkit: %d lines of %s were not recording lines; they are counted "
+                        "as rejects (%s) and kept in the rejects table", self.bad_lines, path,
+                        ", ".join(f"{k} {v}" for k, v in sorted(self.bad_lines_by_reason.items())))
+        return self.summary()
+
+    def _replay(self, path: str | Path) -> None:
+        self._path = path
         since_flush = 0
-        for entry in read_recording(path):
+        for entry in read_recording(path, max_frame_bytes=self.max_frame_bytes):
             if type(entry) is Event:
                 if entry.event == "open":
-                    self.connections += 1
-                    pipeline = self.pipeline(entry.venue)
-                    pipeline.connection_opened(entry.received_at)
-                    if entry.symbols:  # subscribe the adapter as the live one was
-                        pipeline.adapter.subscribe_messages(list(entry.symbols))
+                    self._opened(entry)
                 continue
-            pipeline = self.pipeline(entry.venue)
-            if entry.too_large:
-                pipeline.reject_oversized(entry.frame, entry.too_large, entry.received_at)
+            if type(entry) is BadLine:
+                if entry.reason == "frame_too_large" and entry.venue:
+                    # the head names its venue: the frame the live run refused, refused alike
+                    self.pipeline(entry.venue).reject_oversized(entry.head, entry.size,
+                                                                entry.received_at)
+                else:
+                    self._bad_line(entry.reason, entry.detail, entry.head, entry.size,
+                                   entry.received_at, entry.venue)
+            elif entry.too_large:
+                self.pipeline(entry.venue).reject_oversized(entry.frame, entry.too_large,
+                                                            entry.received_at)
             else:
-                pipeline.process(entry.frame, entry.received_at, entry.binary)
+                self.pipeline(entry.venue).process(entry.frame, entry.received_at, entry.binary)
             since_flush += 1
             if since_flush >= _FLUSH_EVERY_FRAMES:
                 self.flush()
                 since_flush = 0
-        self.flush()
-        return self.summary()
+
+    def _opened(self, event: Event) -> None:
+        self.connections += 1
+        pipeline = self.pipeline(event.venue)
+        pipeline.connection_opened(event.received_at)
+        if event.symbols:  # subscribe the adapter as the live one was
+            try:
+                pipeline.adapter.subscribe_messages(list(event.symbols))
+            except ValueError as exc:
+                self._bad_line(BAD_LINE, f"symbols of an 'open' event: {exc}"[:500],
+                               repr(event.symbols).encode(), 0, event.received_at, event.venue)
+
+    def _bad_line(self, reason: str, detail: str, head: bytes, size: int, received_at: int,
+                  venue: str) -> None:
+        """Count a line no pipeline can take, and keep it in the rejects table."""
+        if not self.bad_lines:
+            log.warning("rtkit: %s, %s; counted as a %s reject", self._path, quote(detail, 300),
+                        reason)
+        self.bad_lines += 1
+        self.bad_lines_by_reason[reason] = self.bad_lines_by_reason.get(reason, 0) + 1
+        row = (received_at, venue, reason, detail, frame_text(head), size)
+        self._bad_rows.append(row)
+        self._bad_bytes += len(row[3]) + 4 * len(row[4])
+        if self._bad_bytes > _MAX_BAD_ROW_BYTES:  # a file of bad lines: written as it goes
+            self._write_bad_rows()
 
     def flush(self) -> None:
         for p in self.pipelines.values():
@@ -90,9 +144,22 @@ class Replay:
             refused: list[tuple] = []  # rows SQLite cannot store: set aside and counted
             inserted = self.store.write(*batch, refused=refused)
             p.done(p.set_aside(batch, refused) if refused else batch, inserted)
+        self._write_bad_rows()
+
+    def _write_bad_rows(self) -> None:
+        if self._bad_rows:
+            # built from checked fields and bounded text: nothing here is refused as a row
+            self.store.write(rejects=self._bad_rows)
+            self._bad_rows, self._bad_bytes = [], 0
 
     def summary(self) -> dict:
-        out = merge_stats(self.pipelines.values())
+        out = dict.fromkeys(_SUMMARY_COUNTERS, 0)
+        out.update(merge_stats(self.pipelines.values()))
+        out.setdefault("rejected_by_reason", {})
+        out["rejected"] += self.bad_lines
+        for reason, n in self.bad_lines_by_reason.items():
+            out["rejected_by_reason"][reason] = out["rejected_by_reason"].get(reason, 0) + n
+        out["bad_lines"] = self.bad_lines
         out["venues"] = sorted(self.pipelines)
         out["connections"] = self.connections
         out["db"] = str(self.store.path)

@@ -80,12 +80,15 @@ def test_missing_recording_says_what_to_do(tmp_path, db, capsys):
     assert "no recording at" in capsys.readouterr().err
 
 
-def test_bad_recording_line_names_the_line(tmp_path, db):
+def test_bad_recording_line_names_the_line(tmp_path, db, caplog):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(encode_event("open", 1, "binance") + b"not json\n"
                      + encode_event("close", 2, "binance"))
-    with pytest.raises(ValueError, match=r"bad.jsonl:2 is not a recording line"):
-        replay(path, db=db)
+    s = replay(path, db=db)  # a counted reject that names the line, not the end of the replay
+    assert s["rejected_by_reason"] == {"bad_recording_line": 1} and s["connections"] == 1
+    assert "bad.jsonl, line 2: not JSON" in caplog.text
+    row = sqlite3.connect(db).execute("SELECT reason, detail FROM rejects").fetchone()
+    assert row[0] == "bad_recording_line" and row[1].startswith("line 2: not JSON")
 
 
 def test_a_last_line_cut_by_a_crash_is_skipped(mixed, tmp_path, db):
