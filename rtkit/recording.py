@@ -301,7 +301,10 @@ def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME
     read, damage = 0, None
     with open_recording(path, "r") as fh:
         for entry in _entries(fh, max_line_bytes(max_frame_bytes)):
-            if not read and type(entry) is BadLine and not entry.venue:
+            if (not read and type(entry) is BadLine and not entry.venue
+                    and b'"venue"' not in entry.head):
+                # a first line with no venue at all: not a recording (a line of one with
+                # a bad field is a counted reject like any other)
                 raise ValueError(
                     f"'{path}' is not an rtkit recording: its first line is not one "
                     f"({entry.detail}); each line must be "

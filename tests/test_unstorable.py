@@ -111,7 +111,12 @@ def test_a_frame_too_large_to_count_does_not_stop_every_later_write(db, caplog):
     assert len(refusals) == 3 and any("'rejects'" in m and "OverflowError" in m for m in refusals)
 
 
-def test_a_replay_sets_aside_what_sqlite_cannot_store_and_stores_the_rest(tmp_path, db):
+def test_a_replay_sets_aside_what_sqlite_cannot_store_and_stores_the_rest(tmp_path, db,
+                                                                          monkeypatch):
+    """The recording reader refuses sizes beyond int64 itself (a counted bad line, see
+    test_recording_hardening); with that check lifted, the writer still sets such a row
+    aside instead of failing the replay: the two defences hold one without the other."""
+    from rtkit import recording
     from rtkit.recording import RecordingWriter
 
     path = tmp_path / "hostile.jsonl"
@@ -119,7 +124,11 @@ def test_a_replay_sets_aside_what_sqlite_cannot_store_and_stores_the_rest(tmp_pa
     w.too_large(5, "binance", b'{"e":"trade"', 2**63)  # recorded before the reader checked it
     w.too_large(6, "binance", b'{"e":"trade"', 9_000_000)
     w.close()
-    s = rtkit.replay(path, db=db)
+    s = rtkit.replay(path, db=db)  # the reader's own check: a counted bad line
+    assert s["rejected"] == 2 and s["bad_lines"] == 1 and s["rejects_unstorable"] == 0
+    monkeypatch.setattr(recording, "MAX_INT64", 2**64)
+    db2 = tmp_path / "second.sqlite"
+    s = rtkit.replay(path, db=db2)  # past the reader: SQLite refuses the row, the rest stays
     assert s["rejected"] == 2 and s["rejects_unstorable"] == 1 and s["rejects_pending"] == 0
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    with contextlib.closing(sqlite3.connect(db2)) as conn:
         assert conn.execute("SELECT frame_bytes FROM rejects").fetchall() == [(9_000_000,)]
