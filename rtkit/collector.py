@@ -454,6 +454,8 @@ class Collector:
                 if pipeline.queued >= flush_mark:
                     flush_mark = pipeline.queued + _FLUSH_BATCH
                     self._flush_now.set()
+                if reader.error is not None:  # the frames before it were counted above
+                    raise reader.error
                 if reconnect:  # only now: every frame of the chunk was counted first
                     return
             elif chunk is not None:  # b"": the peer closed the TCP connection
