@@ -38,6 +38,7 @@ from rtkit.recording import RecordingWriter
 from rtkit.store import DEFAULT_DB, StoreError, TickStore
 from rtkit.validate import AnomalyFilter, ws_url
 from rtkit.venues import Adapter, get_adapter
+from rtkit.wsconnect import open_websocket
 from rtkit.wsframes import BINARY, CLOSE, PING, TEXT, TOO_LARGE, FrameReader, ProtocolError
 
 log = logging.getLogger("rtkit")
@@ -368,7 +369,7 @@ class Collector:
         ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=self.sslopt)
         self._ws = ws
         try:
-            ws.connect(self.url, timeout=self.connect_timeout_s)
+            open_websocket(ws, self.url, self.connect_timeout_s)
             if self._stop.is_set():
                 return False
             self.connections += 1

@@ -7,14 +7,21 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
+import websocket
 
 import rtkit
+from rtkit.facade import connect_to_websocket
 from tests.conftest import wait_for
+from tests.test_hostile import tls_server_context  # noqa: F401 (a fixture, used by name)
 from tests.test_wsframes import BAD_AFTER_GOOD, frame
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
@@ -87,9 +94,9 @@ def read_request(conn: socket.socket) -> bytes:
     return data
 
 
-def accept_upgrade(conn: socket.socket) -> None:
-    """Answer the client's upgrade request with a correct 101."""
-    request = read_request(conn)
+def accept_upgrade(conn: socket.socket, request: bytes | None = None) -> None:
+    """Answer the client's upgrade request (read here unless given) with a correct 101."""
+    request = request or read_request(conn)
     key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
                if line.lower().startswith(b"sec-websocket-key:"))
     accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
@@ -129,3 +136,118 @@ def test_trades_before_a_protocol_error_in_the_same_write_are_counted_then_it_en
             c.stop()
     s = c.stats
     assert (s["frames"], s["tick_frames"], s["stored"], s["rejected"]) == (100, 100, 100, 0)
+
+
+# --- the handshake (item 10) ---------------------------------------------------------------
+def answer_then(lines_every_s: float | None):
+    """A server that starts a 101 answer, then trickles a header line every
+    ``lines_every_s`` (well inside any per-read timeout), or with None sends one
+    endless header line as fast as the client reads it."""
+    def serve(server, conn, n):
+        read_request(conn)
+        server.started = time.monotonic()
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n")
+        if lines_every_s is None:
+            conn.sendall(b"X-Endless: ")
+            while server.open:
+                conn.sendall(b"a" * 65536)
+        while server.open:
+            conn.sendall(b"X-Trickle: 1\r\n")
+            server.stopped.wait(lines_every_s)
+    return serve
+
+
+def test_a_trickled_handshake_ends_after_connect_timeout(db):
+    """Before: each header line reset websocket-client's per-read timeout, and the
+    collector stayed 'connecting' for as long as the server kept talking."""
+    timeout_s = 1.0
+    with RawServer(answer_then(lines_every_s=0.1)) as server:
+        c = rtkit.collect("binance", ["BTC-USDT"], url=f"ws://127.0.0.1:{server.port}/ws",
+                          db=db, connect_timeout_s=timeout_s, backoff_initial_s=30)
+        try:
+            wait_for(lambda: c.status != "connecting", 4 * timeout_s)
+            took = time.monotonic() - server.started
+        finally:
+            c.stop()
+    assert c.status == "stopped" and "within 1s (connect_timeout_s)" in c.last_error
+    assert took < 2.5 * timeout_s  # the whole handshake, not each read
+
+
+def test_connect_to_websocket_gives_up_on_a_trickled_handshake():
+    timeout_s = 1.0
+    with RawServer(answer_then(lines_every_s=0.1)) as server:
+        t = time.monotonic()
+        with pytest.raises(websocket.WebSocketTimeoutException, match="within 1s"):
+            connect_to_websocket(f"ws://127.0.0.1:{server.port}/ws", timeout_s=timeout_s)
+        assert time.monotonic() - t < 2.5 * timeout_s
+
+
+_CHILD = """
+import json, resource, sys, time
+import rtkit
+c = rtkit.Collector("binance", ["BTC-USDT"], url=sys.argv[1], db=sys.argv[2],
+                    connect_timeout_s=600, backoff_initial_s=600)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+c.start()
+deadline = time.monotonic() + float(sys.argv[3])
+while c.status == "connecting" and time.monotonic() < deadline:
+    time.sleep(0.02)
+status = c.status
+grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+c.stop()
+print(json.dumps({"grew_kib": grew, "status": str(status), "reason": status.reason}))
+"""
+
+
+def test_an_endless_header_line_is_refused_with_bounded_memory(db):
+    """Before: websocket-client kept every byte of the line (as a list of 1-byte
+    objects, ~40 bytes each): the child grew by hundreds of MiB in seconds."""
+    with RawServer(answer_then(lines_every_s=None), lifetime_s=30) as server:
+        run = subprocess.run(
+            [sys.executable, "-c", _CHILD, f"ws://127.0.0.1:{server.port}/ws", str(db), "8"],
+            capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["status"] == "backoff" and "longer than 64 KiB" in result["reason"], result
+    assert result["grew_kib"] < 50 * 1024, result
+
+
+# --- redirects (item 14) -----------------------------------------------------------------
+def test_a_redirect_from_wss_to_cleartext_is_refused(db, tls_server_context):  # noqa: F811
+    """A verified wss:// endpoint answering 301 to ws://: before, websocket-client
+    followed it and the collector went live in cleartext while runs.url said wss://."""
+    context, pem = tls_server_context
+
+    def redirect(server, conn):
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 301 Moved Permanently\r\nLocation: ws://127.0.0.1:%d"
+                     b"/plain?token=SECRET\r\nContent-Length: 0\r\n\r\n" % server.port)
+
+    def serve(server, conn, n):
+        if n == 0:  # the wss:// endpoint: TLS, then a redirect to cleartext
+            with context.wrap_socket(conn, server_side=True) as tls:
+                redirect(server, tls)
+            return
+        request = conn.recv(4096, socket.MSG_PEEK)
+        if not request.startswith(b"GET /plain"):
+            redirect(server, conn)
+            return
+        accept_upgrade(conn)  # the cleartext endpoint
+        conn.sendall(b"".join(frame(trade(i)) for i in range(1, 11)))
+        server.hold(conn)
+
+    with RawServer(serve) as server:
+        url = f"wss://127.0.0.1:{server.port}/ws"
+        c = rtkit.collect("binance", ["BTC-USDT"], url=url, db=db, sslopt={"ca_certs": pem},
+                          backoff_initial_s=30)
+        try:
+            wait_for(lambda: c.status not in ("connecting", "live") or c.stats["ticks"], 5)
+            status = c.status
+        finally:
+            c.stop()
+        with pytest.raises(websocket.WebSocketException, match="redirect"):
+            connect_to_websocket(f"ws://127.0.0.1:{server.port}/again")
+        assert server.connections == 2  # the collector's, then connect_to_websocket's
+    assert status == "backoff" and c.stats["ticks"] == 0 and c.connections == 0
+    assert f"HTTP 301) to ws://127.0.0.1:{server.port}/plain;" in status.reason
+    assert "SECRET" not in status.reason  # a query string may carry a token
