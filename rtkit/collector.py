@@ -368,6 +368,7 @@ class Collector:
         self._set_status("connecting", self.url)
         ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=self.sslopt)
         self._ws = ws
+        close_code = 1000  # normal closure
         try:
             open_websocket(ws, self.url, self.connect_timeout_s)
             if self._stop.is_set():
@@ -383,15 +384,20 @@ class Collector:
             self._set_status("live")
             self._read_frames(ws, recorder)
         except (websocket.WebSocketException, OSError, ProtocolError) as exc:
+            if isinstance(exc, ProtocolError):
+                close_code = 1002  # RFC 6455: fail the connection, saying why
             if not self._stop.is_set():
                 self._error(f"connection lost: {type(exc).__name__}: {quote(str(exc))}")
         finally:
             self._ws = None
+            # our close frame, then the socket is cut without waiting for the server's:
+            # websocket-client's close() would read on with its own parser, which waits
+            # for a frame's whole payload however long the server streams it
             with contextlib.suppress(Exception):
-                if self._stop.is_set():
-                    ws.shutdown()
-                else:
-                    ws.close(timeout=0.2)
+                if not self._stop.is_set() and ws.connected:
+                    ws.send_close(close_code)
+            with contextlib.suppress(Exception):
+                ws.shutdown()
             if recorder:
                 recorder.event("close", time.time_ns(), self.venue)
         got_ticks = pipeline.ticks > ticks_before

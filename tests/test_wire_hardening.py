@@ -138,6 +138,44 @@ def test_trades_before_a_protocol_error_in_the_same_write_are_counted_then_it_en
     assert (s["frames"], s["tick_frames"], s["stored"], s["rejected"]) == (100, 100, 100, 0)
 
 
+
+def test_the_connection_ends_even_while_the_server_streams_on_after_the_error(db):
+    """After a protocol error the collector sends its close frame (1002) and cuts the
+    socket. Before, websocket-client's close() read on with its own frame parser, which
+    waits for a frame's whole payload: bytes 0x7f (a 2^63-ish length at any alignment)
+    held it for as long as the server sent them, memory growing, stop() unable to cut."""
+    client_sent = []
+
+    def serve(server, conn, n):
+        accept_upgrade(conn)
+        if n:
+            return
+        conn.sendall(b"".join(frame(trade(i)) for i in range(1, 11)) + b"\x83\x00")
+        conn.settimeout(0.01)
+        while server.open:
+            with contextlib.suppress(TimeoutError):
+                data = conn.recv(65536)
+                if not data:
+                    return
+                client_sent.append(data)
+            conn.sendall(b"\x7f" * 16384)  # ~1.6 MB/s: bounded, should it be read
+
+    with RawServer(serve) as server:
+        c = rtkit.collect("binance", ["BTC-USDT"], url=f"ws://127.0.0.1:{server.port}/ws",
+                          db=db, backoff_initial_s=30)
+        try:
+            wait_for(lambda: c.status == "backoff", 5)
+        finally:
+            c.stop()
+        assert c.status == "stopped" and c.stats["stored"] == 10
+    sent = b"".join(client_sent)
+    close = sent.rfind(b"\x88")  # the client's close frame: masked, code first
+    assert close >= 0, sent
+    mask = sent[close + 2 : close + 6]
+    code = bytes(b ^ mask[i % 4] for i, b in enumerate(sent[close + 6 : close + 8]))
+    assert int.from_bytes(code, "big") == 1002  # protocol error
+
+
 # --- the handshake (item 10) ---------------------------------------------------------------
 def answer_then(lines_every_s: float | None):
     """A server that starts a 101 answer, then trickles a header line every
