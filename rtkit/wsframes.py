@@ -37,10 +37,10 @@ class FrameReader:
 
     def __init__(self, max_message_bytes: int) -> None:
         self.max_message_bytes = max_message_bytes
-        # the start of an incomplete frame, kept in the pieces it came in and joined
-        # once it is whole, so a frame trickled in many reads is copied once, not per read
-        self._pieces: list[bytes] = []
-        self._pieces_size = 0
+        # the start of an incomplete frame: the bytes left from one read, grown in place
+        # (a bytearray) while more reads do not complete it, so a frame trickled in many
+        # reads is copied about once, not once per read, and costs no memory per read
+        self._pending: bytes | bytearray = b""
         self._need = 0  # bytes that frame has in all; 0 while its header is incomplete
         self._fragments: list[bytes] = []
         self._fragment_opcode = 0  # of the fragmented message under way; -1: being skipped
@@ -62,13 +62,19 @@ class FrameReader:
             self._skip = 0
             if not self._skip_fin:
                 self._fragment_opcode = -1  # keep skipping the continuation frames
-        if self._pieces:
-            self._pieces.append(data)
-            self._pieces_size += len(data)
-            if self._pieces_size < self._need:
+        pending = self._pending
+        if pending:
+            if len(pending) + len(data) < self._need:  # still incomplete
+                if type(pending) is bytes:
+                    pending = self._pending = bytearray(pending)
+                pending += data  # in place
                 return []
-            buf = b"".join(self._pieces)
-            self._pieces = []
+            if type(pending) is bytes:  # the common case: the tail of the last read
+                buf = pending + data
+            else:
+                pending += data
+                buf = bytes(pending)
+            self._pending = b""
         else:
             buf = data
         out: list[tuple[int, bytes]] = []
@@ -165,7 +171,6 @@ class FrameReader:
         finally:
             self._fragment_opcode = fragment_opcode
         if pos < end:
-            self._pieces = [buf[pos:]]
-            self._pieces_size = end - pos
+            self._pending = buf[pos:]
             self._need = need
         return out
