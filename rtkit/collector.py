@@ -40,6 +40,7 @@ from rtkit.redact import redactor_for
 from rtkit.store import DEFAULT_DB, StoreError, TickStore
 from rtkit.validate import AnomalyFilter, ws_url
 from rtkit.venues import Adapter, get_adapter
+from rtkit.wsconnect import open_websocket
 from rtkit.wsframes import BINARY, CLOSE, PING, TEXT, TOO_LARGE, FrameReader, ProtocolError
 
 log = logging.getLogger("rtkit")
@@ -423,8 +424,9 @@ class Collector:
         self._set_status("connecting", self.url)
         ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=self.sslopt)
         self._ws = ws
+        close_code = 1000  # normal closure
         try:
-            ws.connect(self.url, timeout=self.connect_timeout_s)
+            open_websocket(ws, self.url, self.connect_timeout_s)
             if self._stop.is_set():
                 return False
             self.connections += 1
@@ -438,15 +440,20 @@ class Collector:
             self._set_status("live")
             self._read_frames(ws, recorder)
         except (websocket.WebSocketException, OSError, ProtocolError) as exc:
+            if isinstance(exc, ProtocolError):
+                close_code = 1002  # RFC 6455: fail the connection, saying why
             if not self._stop.is_set():
                 self._error(f"connection lost: {type(exc).__name__}: {quote(str(exc))}")
         finally:
             self._ws = None
+            # our close frame, then the socket is cut without waiting for the server's:
+            # websocket-client's close() would read on with its own parser, which waits
+            # for a frame's whole payload however long the server streams it
             with contextlib.suppress(Exception):
-                if self._stop.is_set():
-                    ws.shutdown()
-                else:
-                    ws.close(timeout=0.2)
+                if not self._stop.is_set() and ws.connected:
+                    ws.send_close(close_code)
+            with contextlib.suppress(Exception):
+                ws.shutdown()
             if recorder:
                 recorder.event("close", time.time_ns(), self.venue)
         got_ticks = pipeline.ticks > ticks_before
@@ -510,6 +517,8 @@ class Collector:
                 if pipeline.queued >= flush_mark:
                     flush_mark = pipeline.queued + _FLUSH_BATCH
                     self._flush_now.set()
+                if reader.error is not None:  # the frames before it were counted above
+                    raise reader.error
                 if reconnect:  # only now: every frame of the chunk was counted first
                     return
             elif chunk is not None:  # b"": the peer closed the TCP connection

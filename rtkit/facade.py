@@ -28,6 +28,7 @@ from rtkit.validate import (
     trade_time_ns,
     ws_url,
 )  # fmt: skip
+from rtkit.wsconnect import open_websocket
 
 log = logging.getLogger("rtkit")
 
@@ -45,9 +46,15 @@ def log_error(msg: str) -> None:
 
 
 def connect_to_websocket(url: str, timeout_s: float = 10.0) -> websocket.WebSocket:
-    """An open websocket-client connection to ``url`` (the caller closes it)."""
+    """An open websocket-client connection to ``url`` (the caller closes it).
+
+    The upgrade must finish within ``timeout_s``; a redirect is refused (see
+    :mod:`rtkit.wsconnect`). ``timeout_s`` stays the socket's timeout afterwards.
+    """
     ws_url(url)
-    return websocket.create_connection(url, timeout=timeout_s, skip_utf8_validation=True)
+    ws = websocket.WebSocket(skip_utf8_validation=True)
+    open_websocket(ws, url, timeout_s)
+    return ws
 
 
 def process_real_time_data(message) -> dict:
