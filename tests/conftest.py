@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import threading
 import time
 
@@ -39,3 +41,20 @@ def no_thread_leak():
 @pytest.fixture
 def db(tmp_path):
     return tmp_path / "ticks.sqlite"
+
+
+@pytest.fixture
+def tls_server_context(tmp_path) -> tuple[ssl.SSLContext, str]:
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1."""
+    pem = tmp_path / "cert.pem"
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(pem), "-out", str(pem)],
+                       check=True, capture_output=True, timeout=30)
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot make a self-signed certificate with openssl: {exc}")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    return context, str(pem)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import ssl
-import subprocess
 import threading
 from urllib.parse import urlsplit
 
@@ -109,24 +107,9 @@ def test_http_proxy_from_the_environment_carries_the_connection(db, monkeypatch)
     assert proxy.targets == [f"127.0.0.1:{urlsplit(sim.url).port}"]
 
 
-@pytest.fixture
-def self_signed(tmp_path) -> tuple[ssl.SSLContext, str]:
-    pem = tmp_path / "cert.pem"
-    try:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
-                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-keyout", str(pem), "-out", str(pem)],
-                       check=True, capture_output=True, timeout=30)
-    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot make a self-signed certificate with openssl: {exc}")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pem)
-    return context, str(pem)
-
-
-def test_ca_bundle_from_the_environment_changes_what_is_trusted(db, monkeypatch, self_signed):
-    context, pem = self_signed
+def test_ca_bundle_from_the_environment_changes_what_is_trusted(db, monkeypatch,
+                                                              tls_server_context):
+    context, pem = tls_server_context
     monkeypatch.setenv("WEBSOCKET_CLIENT_CA_BUNDLE", pem)
     with Simulator("binance", rate=2000, count=200, seed=1, tls=context) as sim:
         # no sslopt: the certificate is trusted only because the environment says so

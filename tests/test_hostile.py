@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import ssl
-import subprocess
 
 import orjson
 import pytest
@@ -45,23 +43,6 @@ def tables(db) -> set[str]:
 @pytest.mark.parametrize("venue", [v for v in venue_names() if v != "generic"])
 def test_default_endpoints_are_wss(venue):
     assert get_adapter(venue).default_url.startswith("wss://")
-
-
-@pytest.fixture
-def tls_server_context(tmp_path) -> tuple[ssl.SSLContext, str]:
-    """A server TLS context with a fresh self-signed certificate for 127.0.0.1."""
-    pem = tmp_path / "cert.pem"
-    try:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
-                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-keyout", str(pem), "-out", str(pem)],
-                       check=True, capture_output=True, timeout=30)
-    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot make a self-signed certificate with openssl: {exc}")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pem)
-    return context, str(pem)
 
 
 def test_certificates_are_verified_by_default(db, tls_server_context):

@@ -21,7 +21,6 @@ import websocket
 import rtkit
 from rtkit.facade import connect_to_websocket
 from tests.conftest import wait_for
-from tests.test_hostile import tls_server_context  # noqa: F401 (a fixture, used by name)
 from tests.test_wsframes import BAD_AFTER_GOOD, frame
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
@@ -251,7 +250,7 @@ def test_an_endless_header_line_is_refused_with_bounded_memory(db):
 
 
 # --- redirects (item 14) -----------------------------------------------------------------
-def test_a_redirect_from_wss_to_cleartext_is_refused(db, tls_server_context):  # noqa: F811
+def test_a_redirect_from_wss_to_cleartext_is_refused(db, tls_server_context):
     """A verified wss:// endpoint answering 301 to ws://: before, websocket-client
     followed it and the collector went live in cleartext while runs.url said wss://."""
     context, pem = tls_server_context
