@@ -15,7 +15,10 @@ enter the ring twice.
 
 Threading: ``process`` runs on one thread (the receive thread); ``take`` /
 ``done`` / ``give_back`` on another (the writer). Each counter has exactly one
-writing thread, and the pending lists are swapped under a lock.
+writing thread, and the pending lists are swapped under a lock. The receive
+thread updates its counters under ``_counting`` once per batch of frames and
+``stats()`` reads under it, so a read never sees half a batch: the sums above
+hold in every read.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class Pipeline:
         self.max_frame_bytes = max_frame_bytes
         self.pending_limit = pending_limit
         self._lock = threading.Lock()
+        self._counting = threading.Lock()  # a batch's counter updates vs. stats()
         self._ticks: list[tuple[int, list]] = []  # (received_at_ns, ticks) per frame
         self._rejects: list[tuple] = []
         self._gaps: list[tuple] = []
@@ -132,8 +136,13 @@ class Pipeline:
         """Take frames that arrived together; returns their Controls, in order.
 
         The ticks of all the frames enter the ring and the pending batch in one
-        step, which is what keeps a busy feed cheap.
+        step, which is what keeps a busy feed cheap. The counters change under
+        ``_counting``, so ``stats()`` sees all of the batch or none of it.
         """
+        with self._counting:
+            return self._process_frames(frames, received_at_ns, binary)
+
+    def _process_frames(self, frames, received_at_ns: int, binary: bool) -> list[Control]:
         parse, max_bytes = self.adapter.parse, self.max_frame_bytes
         accepted: list = []
         controls: list[Control] = []
@@ -204,11 +213,12 @@ class Pipeline:
 
     def reject_oversized(self, head: bytes, size: int, received_at_ns: int) -> None:
         """Count a frame refused from its header (only its first bytes were kept)."""
-        self.frames += 1
-        self.last_frame_ns = received_at_ns
-        self.rejected_frames += 1
-        reject = Reject("frame_too_large", f"{size} bytes > {self.max_frame_bytes}")
-        self._reject(reject, head, received_at_ns, size)
+        with self._counting:
+            self.frames += 1
+            self.last_frame_ns = received_at_ns
+            self.rejected_frames += 1
+            reject = Reject("frame_too_large", f"{size} bytes > {self.max_frame_bytes}")
+            self._reject(reject, head, received_at_ns, size)
 
     def _accept(self, ticks: list, received_at_ns: int) -> None:
         self.ticks += len(ticks)
@@ -348,14 +358,24 @@ class Pipeline:
         return self.queued - self.stored - self.duplicates
 
     def stats(self) -> dict:
-        """The counters as a plain dict (the keys of ``rtkit replay --json``)."""
+        """The counters as a plain dict (the keys of ``rtkit replay --json``).
+
+        One consistent reading: no batch of frames is half counted in it, and the
+        writer's two counters are read once (``pending`` is derived from them), so
+        the accounting sums hold in every dict returned."""
+        with self._counting:
+            return self._stats()
+
+    def _stats(self) -> dict:
+        """The counters, for ``stats()`` to call under ``_counting``."""
+        stored, duplicates = self.stored, self.duplicates
         return {
             "frames": self.frames,
             "tick_frames": self.tick_frames,
             "ticks": self.ticks,
-            "stored": self.stored,
-            "duplicates": self.duplicates + self.duplicates_seen,
-            "pending": self.pending,
+            "stored": stored,
+            "duplicates": duplicates + self.duplicates_seen,
+            "pending": self.queued - stored - duplicates,
             "dropped_overflow": self.dropped_overflow,
             "rejected": self.rejected,
             "rejected_frames": self.rejected_frames,

@@ -171,8 +171,8 @@ class ChainPipeline(Pipeline):
             df[column] = pd.to_datetime(df[column], unit="ns", utc=True)
         return df
 
-    def stats(self) -> dict:
-        out = super().stats()
+    def _stats(self) -> dict:
+        out = super()._stats()
         out.update(
             blocks=self.blocks,
             blocks_stored=self.blocks_stored,
