@@ -13,6 +13,12 @@ For venues whose trade ids step by one per symbol, a :class:`GapDetector`
 turns id jumps into ``gaps`` rows and replayed ids into duplicates that never
 enter the ring twice.
 
+Trades of a symbol the collector did not subscribe are ``unsubscribed_symbol``
+rejects; without a subscription list (a ``generic`` feed, a recording without
+one) at most ``MAX_SYMBOLS`` distinct symbols are taken and the trades of any
+further one are ``too_many_symbols`` rejects. Either way the per-symbol state
+(gap windows, the ring's symbol codes) stays bounded.
+
 Threading: ``process`` runs on one thread (the receive thread); ``take`` /
 ``done`` / ``give_back`` on another (the writer). Each counter has exactly one
 writing thread, and the pending lists are swapped under a lock. The receive
@@ -26,6 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from rtkit.buffer import RingBuffer
@@ -43,6 +50,9 @@ DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_PENDING_REJECTS = 20_000
 #: ticks waiting for SQLite before new ones are dropped (and counted)
 DEFAULT_PENDING_LIMIT = 500_000
+#: distinct symbols taken from a feed without a subscription list; the trades of
+#: any further symbol are ``too_many_symbols`` rejects
+MAX_SYMBOLS = 10_000
 
 
 def quote(text, limit: int = 200) -> str:
@@ -81,7 +91,11 @@ class Pipeline:
         anomaly: AnomalyFilter | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         pending_limit: int = DEFAULT_PENDING_LIMIT,
+        symbols: Iterable[str] | None = None,
     ) -> None:
+        """``symbols``: the normalised symbols subscribed; trades of any other are
+        ``unsubscribed_symbol`` rejects (ignored by adapters whose
+        ``trades_of_subscribed_symbols_only`` is False, such as ``generic``)."""
         self.adapter = adapter
         self.venue = adapter.name
         self.ring = ring
@@ -90,6 +104,12 @@ class Pipeline:
         self.pending_limit = pending_limit
         self._lock = threading.Lock()
         self._counting = threading.Lock()  # a batch's counter updates vs. stats()
+        #: symbols whose trades are taken: the subscribed ones, or (without a list)
+        #: those seen so far, up to MAX_SYMBOLS
+        self.symbols: set[str] = set()
+        self._subscribed_only = False
+        if symbols is not None:
+            self.subscribe(symbols)
         self._ticks: list[tuple[int, list]] = []  # (received_at_ns, ticks) per frame
         self._rejects: list[tuple] = []
         self._gaps: list[tuple] = []
@@ -122,6 +142,13 @@ class Pipeline:
         self.rejects_dropped = 0  # reject rows not kept while storage stalled
         self._taken: tuple[list, list, list] = ([], [], [])
 
+    def subscribe(self, symbols: Iterable[str]) -> None:
+        """Take the trades of these (normalised) symbols, and from now on only of
+        the symbols subscribed (a replay calls it with a recording's symbols)."""
+        if getattr(self.adapter, "trades_of_subscribed_symbols_only", True):
+            self._subscribed_only = True
+            self.symbols.update(symbols)
+
     # --- processing thread -------------------------------------------------------
     def process(self, frame, received_at_ns: int, binary: bool = False) -> Control | None:
         """Take one frame; returns its Control (for the collector to act on) or None.
@@ -144,6 +171,7 @@ class Pipeline:
 
     def _process_frames(self, frames, received_at_ns: int, binary: bool) -> list[Control]:
         parse, max_bytes = self.adapter.parse, self.max_frame_bytes
+        symbols = self.symbols
         accepted: list = []
         controls: list[Control] = []
         tick_frames = 0
@@ -174,7 +202,7 @@ class Pipeline:
                 controls.append(out)
                 continue
             for item in out:
-                if type(item) is not tuple:
+                if type(item) is not tuple or item[0] not in symbols:
                     out = self._split_batch(out, frame, received_at_ns)
                     break
             if self.anomaly is not None and out:
@@ -284,13 +312,24 @@ class Pipeline:
         return kept
 
     def _split_batch(self, items: list, frame, received_at_ns: int) -> list:
-        """Ticks of a batch with bad trades in it; each bad trade is its own reject."""
+        """Ticks of a batch with bad trades (or trades of a symbol not taken) in it;
+        each of those is its own reject."""
         ticks = []
+        symbols = self.symbols
         for item in items:
-            if type(item) is tuple:
+            if type(item) is not tuple:
+                self._reject(item, frame, received_at_ns)
+            elif item[0] in symbols:
+                ticks.append(item)
+            elif self._subscribed_only:
+                self._reject(Reject("unsubscribed_symbol", f"{item[0]!r:.40}"), frame,
+                             received_at_ns)
+            elif len(symbols) < MAX_SYMBOLS:
+                symbols.add(item[0])
                 ticks.append(item)
             else:
-                self._reject(item, frame, received_at_ns)
+                self._reject(Reject("too_many_symbols", f"{item[0]!r:.40} after {MAX_SYMBOLS:,} "
+                                    "symbols"), frame, received_at_ns)
         return ticks
 
     def _filter_anomalies(self, ticks: list, frame, received_at_ns: int) -> list:

@@ -69,6 +69,7 @@ class Replay:
                     pipeline.connection_opened(entry.received_at)
                     if entry.symbols:  # subscribe the adapter as the live one was
                         pipeline.adapter.subscribe_messages(list(entry.symbols))
+                        pipeline.subscribe(entry.symbols)
                 continue
             pipeline = self.pipeline(entry.venue)
             if entry.too_large:

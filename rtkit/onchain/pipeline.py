@@ -52,6 +52,9 @@ class ChainPipeline(Pipeline):
             raise ValueError("the anomaly filter is for trade feeds; a swap's price comes from "
                              "the pool itself, so leave anomaly= out for on-chain collection")
         super().__init__(adapter, ring, **options)
+        #: the adapter's items are ``(kind, record)``, all taken; the adapter itself
+        #: rejects the logs of any address that is not one of the pools
+        self.symbols = {SWAP, HEAD, REMOVED}
         # written by the processing thread
         self.blocks = 0
         self.reorgs = 0  # heads at or below the previous head's height
@@ -65,6 +68,9 @@ class ChainPipeline(Pipeline):
         self.blocks_stored = 0
         self.block_duplicates = 0
         self.deleted = 0
+
+    def subscribe(self, symbols) -> None:
+        """Nothing to do: the pools say which swaps are taken (see ``__init__``)."""
 
     # --- processing thread -----------------------------------------------------------
     def _accept(self, items: list, received_at_ns: int) -> None:
