@@ -27,8 +27,6 @@ ID_WINDOW = 10_000
 #: forgets it (its older ids are then kept unchecked, see ``GapDetector.forgotten``).
 #: A window costs at most 2 × ID_WINDOW bits (2.5 KB), so this bounds ~3,300 full ones.
 ID_BITS_BUDGET = 64 * 1024 * 1024  # 8 MiB
-#: kept for the README's wording: a gap up to this many ids is remembered id by id
-MAX_REMEMBERED_GAP = ID_WINDOW
 _NO_FLOOR = -(1 << 64)
 
 
@@ -51,14 +49,14 @@ class _Window:
 class GapDetector:
     """Per-symbol last id; classifies each tick as new, gap-after, late, or duplicate."""
 
-    def __init__(self, budget_bits: int = ID_BITS_BUDGET) -> None:
+    def __init__(self, budget_bits: int | None = None) -> None:
         #: highest id seen per symbol (read and advanced directly by the pipeline's
         #: fast path: the next id in line changes nothing else)
         self.last: dict[str, int] = {}
         #: symbols whose next gap is one across a reconnect
         self.reconnected: set[str] = set()
         self.windows: dict[str, _Window] = {}
-        self.budget_bits = budget_bits
+        self.budget_bits = ID_BITS_BUDGET if budget_bits is None else budget_bits
         #: bits held by all the windows' ``unseen`` sets
         self.bits = 0
         #: times a symbol's window was forgotten to stay within ``budget_bits``

@@ -129,7 +129,7 @@ class Pipeline:
         self.duplicates_seen = 0  # replayed ids caught before the ring
         self.gaps = 0
         self.missing_trades = 0
-        self.late_trades = 0  # ids of a recorded gap that arrived afterwards
+        self.late_trades = 0  # never-seen ids below the highest (out of order): kept
         self.id_resets = 0  # times a symbol's ids started again far below
         self.reconnect_marks = 0
         self.last_frame_ns = 0
@@ -426,5 +426,6 @@ class Pipeline:
             "missing_trades": self.missing_trades,
             "late_trades": self.late_trades,
             "id_resets": self.id_resets,
+            "gap_windows_forgotten": self.gap_detector.forgotten if self.gap_detector else 0,
             "reconnect_marks": self.reconnect_marks,
         }
