@@ -10,10 +10,11 @@ trade re-sent within a window.
 Only an id actually seen is ever a duplicate. Each symbol remembers, one bit
 per id, which of the ``ID_WINDOW`` ids below its highest were never seen (a
 gap still hoped for, or ids older than its first trade); an id in there
-arrives *late* and is kept. Below the window, or where memory ran out, the
-detector cannot tell, and keeps the trade: SQLite's primary key
-``(venue, symbol, trade_id)`` then stores it once and counts a repeat as a
-duplicate, so the accounting stays exact either way.
+arrives *late* and is kept. An id further below is taken as the venue
+counting again (a ``reset``) and kept; where a symbol's window was forgotten
+to stay within ``ID_BITS_BUDGET`` the detector cannot tell, and keeps the
+trade too. SQLite's primary key ``(venue, symbol, trade_id)`` then stores it
+once and counts a repeat as a duplicate, so the accounting stays exact.
 """
 
 from __future__ import annotations
