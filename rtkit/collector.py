@@ -171,7 +171,7 @@ class Collector:
         self.ring = RingBuffer(capacity)
         self.pipeline = self.pipeline_type(self.adapter, self.ring, anomaly=anomaly,
                                            max_frame_bytes=max_frame_bytes,
-                                           pending_limit=pending_limit)
+                                           pending_limit=pending_limit, symbols=self.symbols)
         self._status = Status("idle")
         self.last_error = ""
         self.reconnects = 0

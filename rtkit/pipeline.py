@@ -16,9 +16,18 @@ For venues whose trade ids step by one per symbol, a :class:`GapDetector`
 turns id jumps into ``gaps`` rows and replayed ids into duplicates that never
 enter the ring twice.
 
+Trades of a symbol the collector did not subscribe are ``unsubscribed_symbol``
+rejects; without a subscription list (a ``generic`` feed, a recording without
+one) at most ``MAX_SYMBOLS`` distinct symbols are taken and the trades of any
+further one are ``too_many_symbols`` rejects. Either way the per-symbol state
+(gap windows, the ring's symbol codes) stays bounded.
+
 Threading: ``process`` runs on one thread (the receive thread); ``take`` /
 ``done`` / ``give_back`` on another (the writer). Each counter has exactly one
-writing thread, and the pending lists are swapped under a lock.
+writing thread, and the pending lists are swapped under a lock. The receive
+thread updates its counters under ``_counting`` once per batch of frames and
+``stats()`` reads under it, so a read never sees half a batch: the sums above
+hold in every read.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import logging
 import sys
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from rtkit.buffer import RingBuffer
@@ -51,6 +61,9 @@ MAX_PENDING_REJECT_BYTES = 16 * 1024 * 1024
 _REJECT_ROW_BYTES = 160
 #: ticks waiting for SQLite before new ones are dropped (and counted)
 DEFAULT_PENDING_LIMIT = 500_000
+#: distinct symbols taken from a feed without a subscription list; the trades of
+#: any further symbol are ``too_many_symbols`` rejects
+MAX_SYMBOLS = 10_000
 
 
 def quote(text, limit: int = 200) -> str:
@@ -89,7 +102,11 @@ class Pipeline:
         anomaly: AnomalyFilter | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         pending_limit: int = DEFAULT_PENDING_LIMIT,
+        symbols: Iterable[str] | None = None,
     ) -> None:
+        """``symbols``: the normalised symbols subscribed; trades of any other are
+        ``unsubscribed_symbol`` rejects (ignored by adapters whose
+        ``trades_of_subscribed_symbols_only`` is False, such as ``generic``)."""
         self.adapter = adapter
         self.venue = adapter.name
         self.ring = ring
@@ -97,6 +114,13 @@ class Pipeline:
         self.max_frame_bytes = max_frame_bytes
         self.pending_limit = pending_limit
         self._lock = threading.Lock()
+        self._counting = threading.Lock()  # a batch's counter updates vs. stats()
+        #: symbols whose trades are taken: the subscribed ones, or (without a list)
+        #: those seen so far, up to MAX_SYMBOLS
+        self.symbols: set[str] = set()
+        self._subscribed_only = False
+        if symbols is not None:
+            self.subscribe(symbols)
         self._ticks: list[tuple[int, list]] = []  # (received_at_ns, ticks) per frame
         self._rejects: list[tuple] = []
         self._rejects_bytes = 0  # memory of the rows in _rejects (see MAX_PENDING_REJECT_BYTES)
@@ -118,7 +142,7 @@ class Pipeline:
         self.duplicates_seen = 0  # replayed ids caught before the ring
         self.gaps = 0
         self.missing_trades = 0
-        self.late_trades = 0  # ids of a recorded gap that arrived afterwards
+        self.late_trades = 0  # never-seen ids below the highest (out of order): kept
         self.id_resets = 0  # times a symbol's ids started again far below
         self.reconnect_marks = 0
         self.last_frame_ns = 0
@@ -134,6 +158,13 @@ class Pipeline:
         self.gaps_unstorable = 0
         self._taken: tuple[list, list, list] = ([], [], [])
 
+    def subscribe(self, symbols: Iterable[str]) -> None:
+        """Take the trades of these (normalised) symbols, and from now on only of
+        the symbols subscribed (a replay calls it with a recording's symbols)."""
+        if getattr(self.adapter, "trades_of_subscribed_symbols_only", True):
+            self._subscribed_only = True
+            self.symbols.update(symbols)
+
     # --- processing thread -------------------------------------------------------
     def process(self, frame, received_at_ns: int, binary: bool = False) -> Control | None:
         """Take one frame; returns its Control (for the collector to act on) or None.
@@ -148,9 +179,15 @@ class Pipeline:
         """Take frames that arrived together; returns their Controls, in order.
 
         The ticks of all the frames enter the ring and the pending batch in one
-        step, which is what keeps a busy feed cheap.
+        step, which is what keeps a busy feed cheap. The counters change under
+        ``_counting``, so ``stats()`` sees all of the batch or none of it.
         """
+        with self._counting:
+            return self._process_frames(frames, received_at_ns, binary)
+
+    def _process_frames(self, frames, received_at_ns: int, binary: bool) -> list[Control]:
         parse, max_bytes = self.adapter.parse, self.max_frame_bytes
+        symbols = self.symbols
         accepted: list = []
         controls: list[Control] = []
         tick_frames = 0
@@ -181,7 +218,7 @@ class Pipeline:
                 controls.append(out)
                 continue
             for item in out:
-                if type(item) is not tuple:
+                if type(item) is not tuple or item[0] not in symbols:
                     out = self._split_batch(out, frame, received_at_ns)
                     break
             if self.anomaly is not None and out:
@@ -220,11 +257,12 @@ class Pipeline:
 
     def reject_oversized(self, head: bytes, size: int, received_at_ns: int) -> None:
         """Count a frame refused from its header (only its first bytes were kept)."""
-        self.frames += 1
-        self.last_frame_ns = received_at_ns
-        self.rejected_frames += 1
-        reject = Reject("frame_too_large", f"{size} bytes > {self.max_frame_bytes}")
-        self._reject(reject, head, received_at_ns, size)
+        with self._counting:
+            self.frames += 1
+            self.last_frame_ns = received_at_ns
+            self.rejected_frames += 1
+            reject = Reject("frame_too_large", f"{size} bytes > {self.max_frame_bytes}")
+            self._reject(reject, head, received_at_ns, size)
 
     def _accept(self, ticks: list, received_at_ns: int) -> None:
         self.ticks += len(ticks)
@@ -290,13 +328,24 @@ class Pipeline:
         return kept
 
     def _split_batch(self, items: list, frame, received_at_ns: int) -> list:
-        """Ticks of a batch with bad trades in it; each bad trade is its own reject."""
+        """Ticks of a batch with bad trades (or trades of a symbol not taken) in it;
+        each of those is its own reject."""
         ticks = []
+        symbols = self.symbols
         for item in items:
-            if type(item) is tuple:
+            if type(item) is not tuple:
+                self._reject(item, frame, received_at_ns)
+            elif item[0] in symbols:
+                ticks.append(item)
+            elif self._subscribed_only:
+                self._reject(Reject("unsubscribed_symbol", f"{item[0]!r:.40}"), frame,
+                             received_at_ns)
+            elif len(symbols) < MAX_SYMBOLS:
+                symbols.add(item[0])
                 ticks.append(item)
             else:
-                self._reject(item, frame, received_at_ns)
+                self._reject(Reject("too_many_symbols", f"{item[0]!r:.40} after {MAX_SYMBOLS:,} "
+                                    "symbols"), frame, received_at_ns)
         return ticks
 
     def _filter_anomalies(self, ticks: list, frame, received_at_ns: int) -> list:
@@ -397,14 +446,24 @@ class Pipeline:
         return self.queued - self.stored - self.duplicates - self.unstorable
 
     def stats(self) -> dict:
-        """The counters as a plain dict (the keys of ``rtkit replay --json``)."""
+        """The counters as a plain dict (the keys of ``rtkit replay --json``).
+
+        One consistent reading: no batch of frames is half counted in it, and the
+        writer's two counters are read once (``pending`` is derived from them), so
+        the accounting sums hold in every dict returned."""
+        with self._counting:
+            return self._stats()
+
+    def _stats(self) -> dict:
+        """The counters, for ``stats()`` to call under ``_counting``."""
+        stored, duplicates = self.stored, self.duplicates
         return {
             "frames": self.frames,
             "tick_frames": self.tick_frames,
             "ticks": self.ticks,
-            "stored": self.stored,
-            "duplicates": self.duplicates + self.duplicates_seen,
-            "pending": self.pending,
+            "stored": stored,
+            "duplicates": duplicates + self.duplicates_seen,
+            "pending": self.queued - stored - duplicates,
             "dropped_overflow": self.dropped_overflow,
             "unstorable": self.unstorable,
             "rejected": self.rejected,
@@ -420,5 +479,6 @@ class Pipeline:
             "missing_trades": self.missing_trades,
             "late_trades": self.late_trades,
             "id_resets": self.id_resets,
+            "gap_windows_forgotten": self.gap_detector.forgotten if self.gap_detector else 0,
             "reconnect_marks": self.reconnect_marks,
         }

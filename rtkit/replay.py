@@ -120,6 +120,7 @@ class Replay:
         if event.symbols:  # subscribe the adapter as the live one was
             try:
                 pipeline.adapter.subscribe_messages(list(event.symbols))
+                pipeline.subscribe(event.symbols)
             except ValueError as exc:
                 self._bad_line(BAD_LINE, f"symbols of an 'open' event: {exc}"[:500],
                                repr(event.symbols).encode(), 0, event.received_at, event.venue)

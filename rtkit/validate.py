@@ -25,6 +25,8 @@ REASONS = (
     "bad_timestamp",  # a time that cannot be read or is outside 2000..2100
     "bad_side",  # a side value the venue does not define
     "unknown_symbol",  # a symbol that cannot be normalised
+    "unsubscribed_symbol",  # a trade of a symbol the collector did not subscribe
+    "too_many_symbols",  # a new symbol beyond MAX_SYMBOLS, on a feed without a symbol list
     "unknown_message",  # well-formed JSON of a kind the venue adapter does not know
     "anomaly",  # a price far from the recent median (only with an AnomalyFilter)
     "adapter_error",  # the venue adapter itself failed: a bug, logged with its traceback

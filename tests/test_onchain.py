@@ -197,6 +197,38 @@ def test_a_log_before_its_header_gets_the_block_time_when_the_header_comes(chain
     assert store.blocks()["number"].tolist() == [100]
 
 
+def test_each_removal_costs_the_same_however_many_came_before(chain):
+    """Swap/removal pairs, 4 rounds: the fourth costs about what the first did (each
+    removal used to copy the set of all removed swaps)."""
+    import time
+
+    pipeline = chain[0]
+    frames = [frame for i in range(24_000) for frame in (
+        swap_log(BLOCK_X, transactionHash=f"0x{i:064x}"),
+        swap_log(BLOCK_X, removed=True, transactionHash=f"0x{i:064x}"))]
+    rounds = []
+    for r in range(4):
+        part = frames[r * 12_000:(r + 1) * 12_000]
+        start = time.perf_counter()
+        pipeline.process_frames(part, 1)
+        rounds.append(time.perf_counter() - start)
+        pipeline.take()
+    assert pipeline.stats()["removed"] == 24_000 and len(pipeline.hidden) == 24_000
+    assert rounds[3] < 3 * rounds[0], f"seconds per round: {rounds}"
+
+
+def test_removed_swaps_are_remembered_up_to_a_bound(chain, monkeypatch):
+    monkeypatch.setattr(rtkit.onchain.pipeline, "_REMEMBERED_SWAPS", 5)
+    pipeline = chain[0]
+    for i in range(8):
+        tx = f"0x{i:064x}"
+        pipeline.process(swap_log(BLOCK_X, transactionHash=tx), 1)
+        pipeline.process(swap_log(BLOCK_X, removed=True, transactionHash=tx), 2)
+    assert list(pipeline.hidden) == [f"0x{i:064x}:0" for i in range(3, 8)]
+    pipeline.process(swap_log(BLOCK_Y, transactionHash=f"0x{7:064x}"), 3)  # re-included
+    assert len(pipeline.hidden) == 4 and pipeline.stats()["replaced"] == 1
+
+
 # --- against the simulated node --------------------------------------------------------------
 def query(db, sql):
     with closing(sqlite3.connect(db)) as conn:

@@ -11,7 +11,8 @@ SQLite, as ordered operations (see :mod:`rtkit.onchain.store`).
 
 The ring cannot forget a row, so reorgs are applied when it is read:
 :meth:`visible` drops swaps a reorg took back and keeps only the newest copy
-of a log that a newer block re-included.
+of a log that a newer block re-included. Both are remembered for the newest
+``_REMEMBERED_SWAPS`` swaps and removals, each added and forgotten in O(1).
 
 Counters, beside the Pipeline's (``ticks`` are swaps here)::
 
@@ -22,7 +23,7 @@ Counters, beside the Pipeline's (``ticks`` are swaps here)::
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 
 import pandas as pd
 
@@ -34,7 +35,8 @@ from rtkit.validate import SIDE_TEXT, AnomalyFilter
 
 #: headers kept in memory for ``ChainCollector.blocks``
 RECENT_BLOCKS = 10_000
-#: (tx hash, log index) → block hash of the swaps most recently put in the ring
+#: (tx hash, log index) → block hash of the swaps most recently put in the ring, and
+#: the ring trade ids most recently taken back by a reorg: at most this many of each
 _REMEMBERED_SWAPS = 100_000
 
 
@@ -52,19 +54,26 @@ class ChainPipeline(Pipeline):
             raise ValueError("the anomaly filter is for trade feeds; a swap's price comes from "
                              "the pool itself, so leave anomaly= out for on-chain collection")
         super().__init__(adapter, ring, **options)
+        #: the adapter's items are ``(kind, record)``, all taken; the adapter itself
+        #: rejects the logs of any address that is not one of the pools
+        self.symbols = {SWAP, HEAD, REMOVED}
         # written by the processing thread
         self.blocks = 0
         self.reorgs = 0  # heads at or below the previous head's height
         self.removed = 0  # logs the node took back
         self.replaced = 0  # logs that came again from another block
-        self.hidden: frozenset[str] = frozenset()  # ring trade ids a reorg took back
-        self._latest: dict[tuple[str, int], str] = {}
+        #: ring trade ids a reorg took back, oldest first (changed under ``_lock``)
+        self.hidden: OrderedDict[str, None] = OrderedDict()
+        self._latest: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._last_number: int | None = None
         self._recent_blocks: deque[tuple] = deque(maxlen=RECENT_BLOCKS)
         # written by the storing thread
         self.blocks_stored = 0
         self.block_duplicates = 0
         self.deleted = 0
+
+    def subscribe(self, symbols) -> None:
+        """Nothing to do: the pools say which swaps are taken (see ``__init__``)."""
 
     # --- processing thread -----------------------------------------------------------
     def _accept(self, items: list, received_at_ns: int) -> None:
@@ -95,9 +104,10 @@ class ChainPipeline(Pipeline):
         tid = trade_id(*key)
         if previous is not None or tid in self.hidden:  # its older copy is in the ring
             self.replaced += 1
-            self.hidden = self.hidden - {tid}
+            with self._lock:
+                self.hidden.pop(tid, None)
         elif len(self._latest) >= _REMEMBERED_SWAPS:
-            del self._latest[next(iter(self._latest))]
+            self._latest.popitem(last=False)
         self._latest[key] = swap.block_hash
         pool = swap.pool
         ticks_by_venue.setdefault(pool.venue, []).append(
@@ -118,7 +128,11 @@ class ChainPipeline(Pipeline):
         key = (removed.tx_hash, removed.log_index)
         if self._latest.get(key) == removed.block_hash:
             del self._latest[key]
-            self.hidden = self.hidden | {trade_id(*key)}
+            hidden = self.hidden
+            with self._lock:  # O(1), and bounded: the oldest go first
+                hidden[trade_id(*key)] = None
+                if len(hidden) > _REMEMBERED_SWAPS:
+                    hidden.popitem(last=False)
         return REMOVED, (removed.tx_hash, removed.log_index, removed.block_hash)
 
     def _head(self, head: Head, received_at_ns: int) -> tuple:
@@ -153,7 +167,8 @@ class ChainPipeline(Pipeline):
     # --- anyone ------------------------------------------------------------------------
     def visible(self, ticks: pd.DataFrame) -> pd.DataFrame:
         """Ring rows as the chain stands: the newest copy of each swap, none taken back."""
-        hidden = self.hidden
+        with self._lock:
+            hidden = list(self.hidden)
         if not hidden and not self.replaced:
             return ticks
         ticks = ticks.drop_duplicates("trade_id", keep="last")
@@ -168,8 +183,8 @@ class ChainPipeline(Pipeline):
             df[column] = pd.to_datetime(df[column], unit="ns", utc=True)
         return df
 
-    def stats(self) -> dict:
-        out = super().stats()
+    def _stats(self) -> dict:
+        out = super()._stats()
         out.update(
             blocks=self.blocks,
             blocks_stored=self.blocks_stored,

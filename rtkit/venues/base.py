@@ -155,6 +155,10 @@ class Adapter:
     #: True when one tick stands for a group of fills (OKX): such ticks carry a
     #: 7th element, the group's first id, and ``trade_id`` is its last id
     ids_grouped: ClassVar[bool] = False
+    #: True when the venue sends only the subscribed symbols' trades, so a trade of
+    #: any other is an ``unsubscribed_symbol`` reject; False for a feed whose
+    #: subscription may not select symbols (``generic``)
+    trades_of_subscribed_symbols_only: ClassVar[bool] = True
     #: seconds between application-level pings (None: the venue pings us)
     ping_interval_s: ClassVar[float | None] = None
     #: seconds of silence on a subscribed stream before it counts as stale

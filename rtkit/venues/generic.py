@@ -159,6 +159,8 @@ def _messages(spec) -> list[str]:
 class GenericAdapter(Adapter):
     name = "generic"
     native_example = "BTC-USDT"
+    #: the subscription is the user's message, which may not select symbols at all
+    trades_of_subscribed_symbols_only = False
 
     def __init__(
         self,
