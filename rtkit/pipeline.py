@@ -449,23 +449,23 @@ class Pipeline:
         """The counters as a plain dict (the keys of ``rtkit replay --json``).
 
         One consistent reading: no batch of frames is half counted in it, and the
-        writer's two counters are read once (``pending`` is derived from them), so
+        writer's counters are read once (``pending`` is derived from them), so
         the accounting sums hold in every dict returned."""
         with self._counting:
             return self._stats()
 
     def _stats(self) -> dict:
         """The counters, for ``stats()`` to call under ``_counting``."""
-        stored, duplicates = self.stored, self.duplicates
+        stored, duplicates, unstorable = self.stored, self.duplicates, self.unstorable
         return {
             "frames": self.frames,
             "tick_frames": self.tick_frames,
             "ticks": self.ticks,
             "stored": stored,
             "duplicates": duplicates + self.duplicates_seen,
-            "pending": self.queued - stored - duplicates,
+            "pending": self.queued - stored - duplicates - unstorable,
             "dropped_overflow": self.dropped_overflow,
-            "unstorable": self.unstorable,
+            "unstorable": unstorable,
             "rejected": self.rejected,
             "rejected_frames": self.rejected_frames,
             "rejected_by_reason": dict(self.rejected_by_reason),
