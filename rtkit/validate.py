@@ -7,7 +7,6 @@ counted reject, so bad input never escapes as an exception.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from statistics import median
 
@@ -148,8 +147,11 @@ def epoch_ns(value, unit: str) -> int:
                 ns += int(frac[:digits].ljust(digits, "0")) if digits else 0
             return _in_range(ns, value)
         raise Reject("bad_timestamp", f"{value!r:.40}")
-    if type(value) is float and math.isfinite(value):
-        return _in_range(round(value * scale), value)
+    if type(value) is float:
+        ns = value * scale  # may overflow to inf: compare as a float before rounding
+        if MIN_TS_NS <= ns <= MAX_TS_NS:  # False for NaN and ±inf too
+            return round(ns)
+        raise Reject("bad_timestamp", f"{value!r:.40}")
     if value is None:
         raise Reject("missing_field", "timestamp")
     raise Reject("bad_timestamp", f"{value!r:.40}")
@@ -242,7 +244,7 @@ def trade_time_ns(value, unit: str) -> int:
         return iso_ns(value)
     try:
         size = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         size = 0.0  # not a number: epoch_ns says what is wrong with it
     unit = "s" if size < 1e11 else "ms" if size < 1e14 else "us" if size < 1e17 else "ns"
     return epoch_ns(value, unit)
