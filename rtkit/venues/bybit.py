@@ -13,6 +13,7 @@ import orjson
 
 from rtkit.validate import (
     BUY,
+    MAX_TRADE_ID_CHARS,
     MAX_TS_MS,
     MAX_VALUE,
     MIN_TS_MS,
@@ -22,6 +23,7 @@ from rtkit.validate import (
     field,
     positive,
     side_code,
+    text_id,
 )  # fmt: skip
 from rtkit.venues.base import (
     Adapter,
@@ -99,10 +101,14 @@ class BybitAdapter(Adapter):
         # Fast path for a well-formed trade; the careful path below names what is wrong.
         try:
             tid, ms, taker, p, v = trade["i"], trade["T"], trade["S"], trade["p"], trade["v"]
-            if type(p) is str and type(v) is str and type(tid) is str and tid:
+            if (type(p) is str and type(v) is str and type(tid) is str
+                    and 0 < len(tid) <= MAX_TRADE_ID_CHARS and tid.isascii() and tid.isprintable()
+                    and p.isascii() and v.isascii()):
                 price, volume = float(p), float(v)
                 if (type(ms) is int and MIN_TS_MS <= ms <= MAX_TS_MS and 0.0 < price <= MAX_VALUE
-                        and 0.0 < volume <= MAX_VALUE and taker in _SIDES):
+                        and 0.0 < volume <= MAX_VALUE and taker in _SIDES
+                        # float() alone also reads "1_000" and " 1 " (see plain_number_text)
+                        and "_" not in p and "_" not in v and p.strip() == p and v.strip() == v):
                     return (self._symbols(trade["s"]), tid, ms * 1_000_000, price, volume,
                             _SIDES[taker])
         except (KeyError, TypeError, ValueError):
@@ -111,9 +117,7 @@ class BybitAdapter(Adapter):
 
     def _tick_carefully(self, trade) -> tuple:
         symbol = self._symbols(field(trade, "s"))
-        tid = field(trade, "i")
-        if type(tid) is not str or not tid:
-            raise Reject("bad_number", f"trade id i={tid!r:.40}")
+        tid = text_id(field(trade, "i"), "trade id i")
         return (
             symbol,
             tid,
