@@ -16,12 +16,13 @@ REASONS = (
     "binary_frame",  # a binary WebSocket frame where the venue sends text
     "frame_too_large",  # over the collector's max_frame_bytes
     "missing_field",  # a field a trade must have is absent
-    "bad_number",  # a price/size that is not a number (or NaN)
+    "bad_number",  # a price/size/id that is not a plain ASCII number (or is NaN), or a
+    #                text id that is not printable ASCII
     "non_positive",  # a price/size of zero or below
-    "out_of_range",  # a price/size that is infinite or absurdly large
-    "bad_timestamp",  # a time that cannot be read or is outside 2000..2100
+    "out_of_range",  # a price/size that is infinite or absurdly large; an id too long
+    "bad_timestamp",  # a time that cannot be read, is no real date or is outside 2000..2100
     "bad_side",  # a side value the venue does not define
-    "unknown_symbol",  # a symbol that cannot be normalised
+    "unknown_symbol",  # a symbol that cannot be normalised, or is over MAX_SYMBOL_CHARS
     "unknown_message",  # well-formed JSON of a kind the venue adapter does not know
     "anomaly",  # a price far from the recent median (only with an AnomalyFilter)
     "adapter_error",  # the venue adapter itself failed: a bug, logged with its traceback
