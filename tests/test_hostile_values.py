@@ -234,3 +234,15 @@ def test_real_iso_dates_still_read():
     assert iso_ns("2024-02-29T00:00:00Z") == 1709164800_000000000
     assert iso_ns("2000-02-29T12:00:00.5+23:59") == 951739260_500000000
     assert iso_ns("2026-05-01T00:00:00Z") - iso_ns("2026-04-30T00:00:00Z") == 86400 * 10**9
+
+
+def test_one_scan_of_a_frame_vouches_only_for_plain_text():
+    """Bybit's fast path skips per-value checks for a frame that passes this scan."""
+    from rtkit.venues.base import plain_text_frame
+
+    for frame in ('{"i":"20f43950-d8dd","p":"1.5"}', b'{"i":"20f43950-d8dd","p":"1.5"}'):
+        assert plain_text_frame(frame)
+    for bad in ('{"i":"\\u001b[2J"}', '{"p":" 1"}', '{"p":"1_0"}', '{"i":"a\x7f"}',
+                '{"i":"caf\u00e9"}', '{"i":"\\u202e"}'):
+        assert not plain_text_frame(bad) and not plain_text_frame(bad.encode()), bad
+    assert not plain_text_frame(memoryview(b"{}"))  # not text it can scan: checked per value

@@ -93,6 +93,21 @@ def wire_symbol_text(native) -> bool:
             and native.isprintable() and " " not in native)
 
 
+def plain_text_frame(frame) -> bool:
+    """True when every string in this JSON frame is printable ASCII without ``_``
+    or spaces: the frame is ASCII and has no backslash (JSON lets control
+    characters into strings only as escapes), no DEL, no ``_`` and no space.
+    One scan of the frame then stands for the checks a fast path would make
+    per value (see ``validate.plain_number_text`` and ``validate.text_id``)."""
+    if type(frame) is bytes:
+        return (frame.isascii() and b"\\" not in frame and b"_" not in frame
+                and b" " not in frame and b"\x7f" not in frame)
+    if type(frame) is str:
+        return (frame.isascii() and "\\" not in frame and "_" not in frame
+                and " " not in frame and "\x7f" not in frame)
+    return False
+
+
 class NativeSymbols:
     """A venue's symbol as it appears in trades → ``BASE-QUOTE``, remembered
     because it runs once per trade; an unreadable one is an ``unknown_symbol``,

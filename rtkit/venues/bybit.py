@@ -21,6 +21,7 @@ from rtkit.validate import (
     Reject,
     epoch_ns,
     field,
+    plain_number_text,
     positive,
     side_code,
     text_id,
@@ -32,6 +33,7 @@ from rtkit.venues.base import (
     chunks,
     each_trade,
     loads,
+    plain_text_frame,
     split_glued,
 )  # fmt: skip
 
@@ -65,6 +67,7 @@ class BybitAdapter(Adapter):
     def __init__(self, category: str = "spot") -> None:
         self.category = checked_category(category)
         self._symbols = NativeSymbols(split_glued)
+        self._plain_frame = False  # the frame being read passed plain_text_frame
 
     def url(self, base_url: str | None, symbols: list[str]) -> str:
         return base_url or _URL.format(category=self.category)
@@ -95,20 +98,22 @@ class BybitAdapter(Adapter):
         trades = field(msg, "data")
         if type(trades) is not list or not trades:
             raise Reject("missing_field", f"data={trades!r:.40}")
+        self._plain_frame = plain_text_frame(frame)
         return each_trade(trades, self._tick)
 
     def _tick(self, trade) -> tuple:
         # Fast path for a well-formed trade; the careful path below names what is wrong.
         try:
             tid, ms, taker, p, v = trade["i"], trade["T"], trade["S"], trade["p"], trade["v"]
-            if (type(p) is str and type(v) is str and type(tid) is str
-                    and 0 < len(tid) <= MAX_TRADE_ID_CHARS and tid.isascii() and tid.isprintable()
-                    and p.isascii() and v.isascii()):
+            if (type(p) is str and type(v) is str and type(tid) is str and tid
+                    and len(tid) <= MAX_TRADE_ID_CHARS
+                    # the frame's one scan, or each value: no "1_000", " 1 ", non-ASCII
+                    # digits, nor control characters in the id
+                    and (self._plain_frame or (tid.isascii() and tid.isprintable()
+                                               and plain_number_text(p) and plain_number_text(v)))):
                 price, volume = float(p), float(v)
                 if (type(ms) is int and MIN_TS_MS <= ms <= MAX_TS_MS and 0.0 < price <= MAX_VALUE
-                        and 0.0 < volume <= MAX_VALUE and taker in _SIDES
-                        # float() alone also reads "1_000" and " 1 " (see plain_number_text)
-                        and "_" not in p and "_" not in v and p.strip() == p and v.strip() == v):
+                        and 0.0 < volume <= MAX_VALUE and taker in _SIDES):
                     return (self._symbols(trade["s"]), tid, ms * 1_000_000, price, volume,
                             _SIDES[taker])
         except (KeyError, TypeError, ValueError):
