@@ -148,6 +148,7 @@ class Pipeline:
         self.last_frame_ns = 0
         self.last_control: Control | None = None
         self.last_venue_error = ""
+        self._adapter_failures = 0  # frames the adapter raised on, for bounded logging
         # written by the storing thread
         self.stored = 0
         self.duplicates = 0
@@ -203,7 +204,7 @@ class Pipeline:
                 self._reject(reject, frame, received_at_ns)
                 continue
             except Exception as exc:  # an adapter bug must not kill the receive thread
-                log.exception("rtkit: %s adapter failed on a frame", self.venue)
+                self._log_adapter_failure(exc)
                 self.rejected_frames += 1
                 self._reject(Reject("adapter_error", f"{type(exc).__name__}: {exc}"), frame,
                              received_at_ns)
@@ -234,6 +235,18 @@ class Pipeline:
             self.tick_frames += tick_frames
             self._accept(accepted, received_at_ns)
         return controls
+
+    def _log_adapter_failure(self, exc: Exception) -> None:
+        """The first failure with its traceback, then one line at the 10th, 100th,
+        1000th…: a feed that trips an adapter bug on every frame cannot flood the log
+        (each failure is still an ``adapter_error`` reject with its reason)."""
+        self._adapter_failures += 1
+        n = self._adapter_failures
+        if n == 1:
+            log.exception("rtkit: %s adapter failed on a frame", self.venue)
+        elif 10 ** (len(str(n)) - 1) == n:
+            log.error("rtkit: %s adapter failed on %d frames so far; the latest: %s",
+                      self.venue, n, quote(f"{type(exc).__name__}: {exc}"))
 
     def _control(self, control: Control) -> None:
         self.control += 1

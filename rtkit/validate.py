@@ -7,7 +7,6 @@ counted reject, so bad input never escapes as an exception.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from statistics import median
 
@@ -19,12 +18,13 @@ REASONS = (
     "binary_frame",  # a binary WebSocket frame where the venue sends text
     "frame_too_large",  # over the collector's max_frame_bytes
     "missing_field",  # a field a trade must have is absent
-    "bad_number",  # a price/size that is not a number (or NaN)
+    "bad_number",  # a price/size/id that is not a plain ASCII number (or is NaN), or a
+    #                text id that is not printable ASCII
     "non_positive",  # a price/size of zero or below
-    "out_of_range",  # a price/size that is infinite or absurdly large
-    "bad_timestamp",  # a time that cannot be read or is outside 2000..2100
+    "out_of_range",  # a price/size that is infinite or absurdly large; an id too long
+    "bad_timestamp",  # a time that cannot be read, is no real date or is outside 2000..2100
     "bad_side",  # a side value the venue does not define
-    "unknown_symbol",  # a symbol that cannot be normalised
+    "unknown_symbol",  # a symbol that cannot be normalised, or is over MAX_SYMBOL_CHARS
     "unsubscribed_symbol",  # a trade of a symbol the collector did not subscribe
     "too_many_symbols",  # a new symbol beyond MAX_SYMBOLS, on a feed without a symbol list
     "unknown_message",  # well-formed JSON of a kind the venue adapter does not know
@@ -41,6 +41,10 @@ MIN_TS_NS = 946_684_800 * 10**9
 MAX_TS_NS = 4_102_444_800 * 10**9
 #: the same bounds in ms, for the adapters' fast paths
 MIN_TS_MS, MAX_TS_MS = MIN_TS_NS // 10**6, MAX_TS_NS // 10**6
+#: Longest normalised symbol (``BASE-QUOTE``) accepted; the longest real one is ~20.
+MAX_SYMBOL_CHARS = 32
+#: Longest text trade id accepted (a Bybit UUID has 36 characters).
+MAX_TRADE_ID_CHARS = 64
 
 #: Aggressor side codes; they are also the category codes of the DataFrame's
 #: ``side`` column (categories ``["buy", "sell"]``, -1 = missing).
@@ -77,15 +81,25 @@ def field(mapping: dict, key: str):
         raise Reject("missing_field", key) from None
 
 
+def plain_number_text(text: str) -> bool:
+    """True when ``float()`` reads ``text`` as a plain ASCII decimal or exponent
+    number: ``float`` alone would also take ``"1_000.5"``, ``" 65000 "`` and
+    Arabic-Indic or full-width digits, which no venue means as a price."""
+    return text.isascii() and "_" not in text and text.strip() == text
+
+
 def positive(value, name: str) -> float:
     """A finite float in (0, MAX_VALUE] from a decimal string or a JSON number.
 
-    Strings are parsed with ``float()``, which rounds the exact decimal text
-    correctly: no precision is lost beyond what float64 itself holds.
+    Text must be a plain ASCII number (see :func:`plain_number_text`); it is
+    parsed with ``float()``, which rounds the exact decimal text correctly: no
+    precision is lost beyond what float64 itself holds.
     """
     if value is None:
         raise Reject("missing_field", name)
     if type(value) is bool or not isinstance(value, (str, int, float)):
+        raise Reject("bad_number", f"{name}={value!r:.40}")
+    if type(value) is str and not plain_number_text(value):
         raise Reject("bad_number", f"{name}={value!r:.40}")
     try:
         x = float(value)
@@ -116,6 +130,23 @@ def whole_number(value, name: str) -> int:
     if value is None:
         raise Reject("missing_field", name)
     raise Reject("bad_number", f"{name}={value!r:.40}")
+
+
+def text_id(value, name: str) -> str:
+    """A trade id sent as text: 1 to MAX_TRADE_ID_CHARS printable ASCII characters.
+
+    Anything else (control characters such as ANSI escapes, bidi overrides,
+    non-ASCII text, megabytes of it) would be stored and shown to whoever
+    reads the ticks: it is a ``bad_number`` reject, or ``out_of_range`` when too long.
+    """
+    if type(value) is str and 0 < len(value) <= MAX_TRADE_ID_CHARS and value.isascii() \
+            and value.isprintable():
+        return value
+    if value is None:
+        raise Reject("missing_field", name)
+    if type(value) is str and len(value) > MAX_TRADE_ID_CHARS:
+        raise Reject("out_of_range", f"{name} of {len(value):,} characters > {MAX_TRADE_ID_CHARS}")
+    raise Reject("bad_number", f"{name}={value!r:.40} (ids are printable ASCII text or ints)")
 
 
 def side_code(value, buy: str, sell: str) -> int:
@@ -152,11 +183,21 @@ def epoch_ns(value, unit: str) -> int:
                 ns += int(frac[:digits].ljust(digits, "0")) if digits else 0
             return _in_range(ns, value)
         raise Reject("bad_timestamp", f"{value!r:.40}")
-    if type(value) is float and math.isfinite(value):
-        return _in_range(round(value * scale), value)
+    if type(value) is float:
+        ns = value * scale  # may overflow to inf: compare as a float before rounding
+        if MIN_TS_NS <= ns <= MAX_TS_NS:  # False for NaN and ±inf too
+            return round(ns)
+        raise Reject("bad_timestamp", f"{value!r:.40}")
     if value is None:
         raise Reject("missing_field", "timestamp")
     raise Reject("bad_timestamp", f"{value!r:.40}")
+
+
+def _days_in_month(year: int, month: int) -> int:
+    """28..31: how long ``month`` is in ``year`` (proleptic Gregorian)."""
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
 
 
 def _days_from_civil(y: int, m: int, d: int) -> int:
@@ -168,6 +209,9 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     return era * 146097 + doe - 719468
 
+
+#: longest ISO time read: 19 + a dot and up to 14 fraction digits + a ``+HH:MM`` offset
+_MAX_ISO_CHARS = 40
 
 #: the last UTC minute ``iso_ns`` read in full, as ("YYYY-MM-DDTHH:MM", epoch seconds);
 #: consecutive trades share it, so most times only need their seconds read.
@@ -192,13 +236,17 @@ def iso_ns(text) -> int:
             raise Reject("missing_field", "timestamp")
         raise Reject("bad_timestamp", f"{text!r:.40}")
     try:
-        if len(text) < 19 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt ":
+        if not 19 <= len(text) <= _MAX_ISO_CHARS or text[4] != "-" or text[7] != "-" \
+                or text[10] not in "Tt ":
             raise ValueError
-        if text[13] != ":" or text[16] != ":":
+        if text[13] != ":" or text[16] != ":" or not text.isascii():
             raise ValueError
-        y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
-        h, mi, s = int(text[11:13]), int(text[14:16]), int(text[17:19])
-        if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
+        fields = (text[0:4], text[5:7], text[8:10], text[11:13], text[14:16], text[17:19])
+        if not "".join(fields).isdigit():  # int() would also take "+1", " 1" and "0_1"
+            raise ValueError
+        y, mo, d, h, mi, s = map(int, fields)
+        if not (1 <= mo <= 12 and 1 <= d <= _days_in_month(y, mo) and h < 24 and mi < 60
+                and s < 61):
             raise ValueError
         rest = text[19:]
         frac_ns = 0
@@ -214,7 +262,8 @@ def iso_ns(text) -> int:
         offset_s = 0
         if rest in ("Z", "z", ""):
             pass
-        elif len(rest) == 6 and rest[0] in "+-" and rest[3] == ":":
+        elif (len(rest) == 6 and rest[0] in "+-" and rest[3] == ":"
+              and (rest[1:3] + rest[4:6]).isdigit() and rest[1:3] < "24" and rest[4:6] < "60"):
             offset_s = (int(rest[1:3]) * 3600 + int(rest[4:6]) * 60) * (1 if rest[0] == "+" else -1)
         else:
             raise ValueError
@@ -246,7 +295,7 @@ def trade_time_ns(value, unit: str) -> int:
         return iso_ns(value)
     try:
         size = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         size = 0.0  # not a number: epoch_ns says what is wrong with it
     unit = "s" if size < 1e11 else "ms" if size < 1e14 else "us" if size < 1e17 else "ns"
     return epoch_ns(value, unit)

@@ -153,3 +153,13 @@ def test_anomaly_filter_follows_a_move_that_persists():
     f.check("X", 199)
     with pytest.raises(Reject):
         f.check("X", 100)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns", "auto"])
+@pytest.mark.parametrize("value", [1e308, -1e308, 1.7976931348623157e308, 1e300, float("nan"),
+                                   float("-inf")])
+def test_times_that_overflow_when_scaled_are_bad_timestamps(value, unit):
+    # 1e308 is finite, but 1e308 * 1e6 is not: a reject, never an OverflowError
+    with pytest.raises(Reject) as info:
+        trade_time_ns(value, unit)
+    assert info.value.reason == "bad_timestamp"

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import orjson
 
-from rtkit.validate import Reject
+from rtkit.validate import MAX_SYMBOL_CHARS, Reject
 
 Tick = tuple  # (symbol, trade_id, timestamp_ns, price, volume, side)
 
@@ -80,11 +80,41 @@ def split_symbol(symbol: str) -> tuple[str, str] | None:
     return split_glued(s) if s.isalnum() else None
 
 
+#: longest native symbol read (Bitstamp's ``live_trades_`` prefix and separators
+#: make it longer than the ``BASE-QUOTE`` it becomes, which MAX_SYMBOL_CHARS bounds)
+MAX_NATIVE_SYMBOL_CHARS = 2 * MAX_SYMBOL_CHARS
+
+
+def wire_symbol_text(native) -> bool:
+    """True when a symbol from the wire may be read at all: text of at most
+    ``MAX_NATIVE_SYMBOL_CHARS`` printable ASCII characters without spaces
+    (no control or bidi characters, no megabytes to split or remember)."""
+    return (type(native) is str and len(native) <= MAX_NATIVE_SYMBOL_CHARS and native.isascii()
+            and native.isprintable() and " " not in native)
+
+
+def plain_text_frame(frame) -> bool:
+    """True when every string in this JSON frame is printable ASCII without ``_``
+    or spaces: the frame is ASCII and has no backslash (JSON lets control
+    characters into strings only as escapes), no DEL, no ``_`` and no space.
+    One scan of the frame then stands for the checks a fast path would make
+    per value (see ``validate.plain_number_text`` and ``validate.text_id``)."""
+    if type(frame) is bytes:
+        return (frame.isascii() and b"\\" not in frame and b"_" not in frame
+                and b" " not in frame and b"\x7f" not in frame)
+    if type(frame) is str:
+        return (frame.isascii() and "\\" not in frame and "_" not in frame
+                and " " not in frame and "\x7f" not in frame)
+    return False
+
+
 class NativeSymbols:
     """A venue's symbol as it appears in trades → ``BASE-QUOTE``, remembered
-    because it runs once per trade; an unreadable one is an ``unknown_symbol``."""
+    because it runs once per trade; an unreadable one is an ``unknown_symbol``,
+    and so is one whose ``BASE-QUOTE`` is longer than MAX_SYMBOL_CHARS."""
 
     #: symbols remembered at most, so a feed of garbage cannot grow memory
+    #: (each at most MAX_NATIVE_SYMBOL_CHARS long)
     max_known = 10_000
 
     def __init__(self, split: Callable[[str], tuple[str, str] | None]) -> None:
@@ -96,9 +126,11 @@ class NativeSymbols:
             return self._known[native]
         except (KeyError, TypeError):
             pass
-        if not isinstance(native, str) or not (parts := self._split(native)):
+        if not wire_symbol_text(native) or not (parts := self._split(native)):
             raise Reject("unknown_symbol", f"{native!r:.40}")
         symbol = f"{parts[0]}-{parts[1]}"
+        if len(symbol) > MAX_SYMBOL_CHARS:
+            raise Reject("unknown_symbol", f"{native!r:.40} is over {MAX_SYMBOL_CHARS} characters")
         if len(self._known) < self.max_known:
             self._known[native] = symbol
         return symbol

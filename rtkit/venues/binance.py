@@ -72,13 +72,15 @@ class BinanceAdapter(Adapter):
             event = msg["e"]
             id_key = "t" if event == "trade" else "a" if event == "aggTrade" else None
             if id_key:
-                tid, ms, maker = msg[id_key], msg["T"], msg["m"]
-                price, volume = float(msg["p"]), float(msg["q"])
+                tid, ms, maker, p, q = msg[id_key], msg["T"], msg["m"], msg["p"], msg["q"]
+                price, volume = float(p), float(q)
                 if (type(tid) is int and 0 <= tid <= MAX_ID and type(ms) is int
                         and type(maker) is bool
                         and MIN_TS_MS <= ms <= MAX_TS_MS and 0.0 < price <= MAX_VALUE
-                        and 0.0 < volume <= MAX_VALUE and type(msg["p"]) is str
-                        and type(msg["q"]) is str):
+                        and 0.0 < volume <= MAX_VALUE and type(p) is str and type(q) is str
+                        # float() alone also reads "1_000", " 1 " and non-ASCII digits
+                        and p.isascii() and q.isascii() and "_" not in p and "_" not in q
+                        and p.strip() == p and q.strip() == q):
                     return [(self._symbol(msg["s"]), tid, ms * 1_000_000, price, volume,
                              SELL if maker else BUY)]
         except (KeyError, ValueError, TypeError):

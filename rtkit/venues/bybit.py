@@ -13,6 +13,7 @@ import orjson
 
 from rtkit.validate import (
     BUY,
+    MAX_TRADE_ID_CHARS,
     MAX_TS_MS,
     MAX_VALUE,
     MIN_TS_MS,
@@ -20,8 +21,10 @@ from rtkit.validate import (
     Reject,
     epoch_ns,
     field,
+    plain_number_text,
     positive,
     side_code,
+    text_id,
 )  # fmt: skip
 from rtkit.venues.base import (
     Adapter,
@@ -30,6 +33,7 @@ from rtkit.venues.base import (
     chunks,
     each_trade,
     loads,
+    plain_text_frame,
     split_glued,
 )  # fmt: skip
 
@@ -63,6 +67,7 @@ class BybitAdapter(Adapter):
     def __init__(self, category: str = "spot") -> None:
         self.category = checked_category(category)
         self._symbols = NativeSymbols(split_glued)
+        self._plain_frame = False  # the frame being read passed plain_text_frame
 
     def url(self, base_url: str | None, symbols: list[str]) -> str:
         return base_url or _URL.format(category=self.category)
@@ -93,13 +98,19 @@ class BybitAdapter(Adapter):
         trades = field(msg, "data")
         if type(trades) is not list or not trades:
             raise Reject("missing_field", f"data={trades!r:.40}")
+        self._plain_frame = plain_text_frame(frame)
         return each_trade(trades, self._tick)
 
     def _tick(self, trade) -> tuple:
         # Fast path for a well-formed trade; the careful path below names what is wrong.
         try:
             tid, ms, taker, p, v = trade["i"], trade["T"], trade["S"], trade["p"], trade["v"]
-            if type(p) is str and type(v) is str and type(tid) is str and tid:
+            if (type(p) is str and type(v) is str and type(tid) is str and tid
+                    and len(tid) <= MAX_TRADE_ID_CHARS
+                    # the frame's one scan, or each value: no "1_000", " 1 ", non-ASCII
+                    # digits, nor control characters in the id
+                    and (self._plain_frame or (tid.isascii() and tid.isprintable()
+                                               and plain_number_text(p) and plain_number_text(v)))):
                 price, volume = float(p), float(v)
                 if (type(ms) is int and MIN_TS_MS <= ms <= MAX_TS_MS and 0.0 < price <= MAX_VALUE
                         and 0.0 < volume <= MAX_VALUE and taker in _SIDES):
@@ -111,9 +122,7 @@ class BybitAdapter(Adapter):
 
     def _tick_carefully(self, trade) -> tuple:
         symbol = self._symbols(field(trade, "s"))
-        tid = field(trade, "i")
-        if type(tid) is not str or not tid:
-            raise Reject("bad_number", f"trade id i={tid!r:.40}")
+        tid = text_id(field(trade, "i"), "trade id i")
         return (
             symbol,
             tid,

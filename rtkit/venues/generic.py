@@ -46,16 +46,26 @@ import orjson
 from rtkit.validate import (
     BUY,
     MAX_ID,
+    MAX_SYMBOL_CHARS,
     SELL,
     TIME_UNITS,
     UNKNOWN_SIDE,
     Reject,
     positive,
+    text_id,
     trade_time_ns,
     whole_number,
     ws_url,
 )  # fmt: skip
-from rtkit.venues.base import Adapter, Control, each_trade, loads, split_symbol
+from rtkit.venues.base import (
+    MAX_NATIVE_SYMBOL_CHARS,
+    Adapter,
+    Control,
+    each_trade,
+    loads,
+    split_symbol,
+    wire_symbol_text,
+)  # fmt: skip
 
 #: a dotted path, a function of the trade object, or None (the feed lacks the field)
 FieldSpec = str | Callable[[Any], Any] | None
@@ -66,8 +76,9 @@ DEFAULT_BUY_VALUES = ("buy", "b", "bid")
 DEFAULT_SELL_VALUES = ("sell", "s", "ask")
 #: seconds between keep-alive messages when ``ping`` is given without an interval
 DEFAULT_PING_INTERVAL_S = 20.0
-#: longest symbol text read (longer is not a symbol, and is not remembered)
-_MAX_SYMBOL_CHARS = 64
+#: int ids beyond int64 are kept as text up to this size (2**209 has 63 digits),
+#: so their text stays within MAX_TRADE_ID_CHARS
+_MAX_TEXT_INT_BITS = 209
 
 
 class _PlanName(str):
@@ -122,8 +133,9 @@ def _getter(name: str, spec) -> Callable[[Any], Any] | None:
 
 def _symbol_name(text) -> str | None:
     """``btc/usdt`` → ``BTC-USDT``; a name with no quote in it (``AAPL``) is kept,
-    upper-cased; None for anything that cannot be a symbol."""
-    if type(text) is not str or len(text) > _MAX_SYMBOL_CHARS:
+    upper-cased; None for anything that cannot be a symbol: only plain letters
+    and digits, in one part or two, and at most MAX_SYMBOL_CHARS of them."""
+    if type(text) is not str or len(text) > MAX_NATIVE_SYMBOL_CHARS:
         return None
     return _known_symbol_name(text)
 
@@ -131,12 +143,17 @@ def _symbol_name(text) -> str | None:
 @lru_cache(maxsize=4096)
 def _known_symbol_name(text: str) -> str | None:
     parts = split_symbol(text)
-    if parts:
-        return f"{parts[0]}-{parts[1]}"
-    name = text.strip().upper()
-    if name and name.isprintable() and " " not in name:
+    name = f"{parts[0]}-{parts[1]}" if parts else text.strip().upper()
+    if len(name) <= MAX_SYMBOL_CHARS and (parts or (name.isascii() and name.isalnum())):
         return name
     return None
+
+
+@lru_cache(maxsize=4096)
+def _wire_symbol_name(text: str) -> str | None:
+    """A symbol from the feed: as :func:`_symbol_name`, without the leniency
+    for the user's typing (surrounding spaces)."""
+    return _known_symbol_name(text) if wire_symbol_text(text) else None
 
 
 def _as_text(message) -> str:
@@ -239,7 +256,7 @@ class GenericAdapter(Adapter):
         name = _symbol_name(symbol)
         if name is None:
             raise ValueError(f"symbol {symbol!r} is not usable (expected e.g. 'BTC-USDT', "
-                             "'btcusdt' or a name such as 'AAPL', without spaces)")
+                             "'btcusdt' or a name of letters and digits such as 'AAPL')")
         return name
 
     def native_symbol(self, symbol: str) -> str:
@@ -339,7 +356,10 @@ class GenericAdapter(Adapter):
                 return self._subscribed[0]
             raise Reject("missing_field", "symbol (none in the trade: give symbol= a path, "
                                           "or default_symbol=)")
-        name = _symbol_name(str(value) if type(value) is int else value)
+        if type(value) is int and 0 <= value < 10**MAX_SYMBOL_CHARS:
+            value = str(value)
+        too_long = type(value) is not str or len(value) > MAX_NATIVE_SYMBOL_CHARS
+        name = None if too_long else _wire_symbol_name(value)  # never cache megabytes
         if name is None:
             raise Reject("unknown_symbol", f"{value!r:.40}")
         return name
@@ -350,10 +370,13 @@ class GenericAdapter(Adapter):
         if self.ids_consecutive:
             return whole_number(value, self._labels["trade_id"])
         if type(value) is int:
-            return value if -MAX_ID - 1 <= value <= MAX_ID else str(value)
-        if type(value) is str and value:
-            return value
-        raise Reject("bad_number", f"{self._labels['trade_id']}={value!r:.40}")
+            if -MAX_ID - 1 <= value <= MAX_ID:
+                return value
+            if value.bit_length() <= _MAX_TEXT_INT_BITS:
+                return str(value)
+            raise Reject("out_of_range", f"{self._labels['trade_id']}: an int of "
+                                         f"{value.bit_length()} bits")
+        return text_id(value, self._labels["trade_id"])
 
 
 ADAPTERS = {"generic": GenericAdapter}
