@@ -4,10 +4,13 @@ capacity plus the pending bound, and what does not fit is counted, never silent.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import sqlite3
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +86,49 @@ def test_memory_stays_bounded_while_storage_is_stalled(db):
     assert grown < 8, f"RSS grew {grown:.1f} MiB with the ring and the pending queue full"
     assert s["ring_rows"] == 20_000 and s["pending"] <= 10_000
     assert s["dropped_overflow"] == s["ticks"] - s["pending"]
+
+
+# what the README's memory table says of the two per-venue remembering structures, each
+# filled to its bound in a child process with the longest keys validation lets through
+FILL = textwrap.dedent("""
+    import json, sys
+    from rtkit.gaps import RecentIds
+    from rtkit.validate import MAX_TRADE_ID_CHARS
+    from rtkit.venues import get_adapter
+
+    def rss_mib():  # the current size: what the filled structure holds at the end
+        with open("/proc/self/status") as status:
+            line = next(x for x in status if x.startswith("VmRSS:"))
+        return int(line.split()[1]) / 1024
+
+    what = sys.argv[1]
+    before = rss_mib()
+    if what == "recent_ids":  # 50,000 remembered, then a reconnect's 50,000 checked
+        recent, n = RecentIds(), 0
+        for phase in range(2):
+            if phase:
+                recent.connection_opened()
+            for _ in range(100):
+                batch = []
+                for _ in range(1000):
+                    n += 1
+                    batch.append(("BTC-USDT", f"{n:0{MAX_TRADE_ID_CHARS}d}", 0, 1.0, 1.0, 0))
+                recent.new_ticks(batch)
+        known = len(recent._recent) + len(recent._before or ())
+    else:  # 30,000 distinct wire symbols, each the longest that reads as one
+        symbols = get_adapter("binance")._symbol
+        for i in range(30_000):
+            symbols("A" * 21 + f"{i:06d}" + "USDT")  # AAA…000123-USDT: 32 characters
+        known = len(symbols._known)
+    print(json.dumps({"grown_mib": rss_mib() - before, "known": known}))
+""")
+
+
+@pytest.mark.parametrize(("what", "bound_mib"), [("recent_ids", 40), ("symbol_cache", 8)])
+def test_remembered_ids_and_symbols_stay_within_the_readme_bound(what, bound_mib):
+    done = subprocess.run([sys.executable, "-c", FILL, what], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["known"] >= 10_000  # filled to its bound, so the figure is the bound's
+    assert out["grown_mib"] < bound_mib, f"{what} grew {out['grown_mib']:.1f} MiB"
