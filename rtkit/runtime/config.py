@@ -1,0 +1,91 @@
+"""A collector's configuration, as given: what ``again()`` rebuilds from.
+
+The venue adapter's own options travel in one explicit mapping,
+``venue_options``, so that a misspelt collector keyword is the collector's
+error (with a suggestion), not an adapter's complaint about an option it never
+heard of. Adapter options given as plain keywords still work: a keyword that
+is neither a collector's nor the adapter's is refused here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from rtkit.buffer import DEFAULT_CAPACITY
+from rtkit.params import checked
+from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT
+from rtkit.store import DEFAULT_DB
+from rtkit.validate import ws_url
+from rtkit.venues import Adapter, adapter_options, venue_names
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """Every argument of :class:`rtkit.Collector`, as it was given."""
+
+    venue: str | Adapter
+    symbols: list[str] | str
+    db: str | Path = DEFAULT_DB
+    url: str | None = None
+    capacity: int = DEFAULT_CAPACITY
+    flush_interval_s: float = 1.0
+    record_raw: str | Path | None = None
+    name: str | None = None
+    anomaly: Any = None
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    pending_limit: int = DEFAULT_PENDING_LIMIT
+    stale_after_s: float | None = None
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    sslopt: dict | None = None
+    venue_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """A numeric parameter outside its range, or a URL that is no WebSocket's, is a
+        ValueError that says what is allowed."""
+        for parameter in ("capacity", "flush_interval_s", "max_frame_bytes", "pending_limit",
+                          "backoff_initial_s", "backoff_max_s", "connect_timeout_s"):
+            checked(parameter, getattr(self, parameter))
+        if self.stale_after_s is not None:
+            checked("stale_after_s", self.stale_after_s)
+        if self.url is not None:
+            ws_url(self.url)
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments that build the same collector."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def collector_keywords() -> list[str]:
+    return [f.name for f in fields(CollectorConfig) if f.name not in ("venue", "symbols")]
+
+
+def venue_options_from(venue: str | Adapter, venue_options: Mapping[str, Any] | None,
+                       extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``venue_options`` merged with the adapter options given as plain keywords.
+
+    A keyword that is no option of the collector nor of the venue's adapter is a
+    TypeError that names the closest option of either.
+    """
+    options = dict(venue_options or {})
+    if not extra or (isinstance(venue, str) and venue.lower() not in venue_names()):
+        return {**options, **extra}  # an unknown venue: get_adapter says which there are
+    known = [] if isinstance(venue, Adapter) else adapter_options(venue)
+    unknown = sorted(set(extra) - set(known))
+    if unknown:
+        parts = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, collector_keywords() + known, n=1)
+            parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        venue_text = f"venue {venue!r}" if isinstance(venue, str) else "this venue"
+        raise TypeError(
+            f"Collector got unknown keyword argument(s) {', '.join(parts)}. The collector "
+            f"takes: {', '.join(collector_keywords())}; options of {venue_text} "
+            f"({', '.join(known) or 'none'}) go in venue_options={{...}}.")
+    options.update(extra)
+    return options

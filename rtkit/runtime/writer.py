@@ -1,0 +1,143 @@
+"""The writer thread: pending rows into the sink every interval, through refusals.
+
+It is the only user of the sink. Every ``flush_interval_s`` (sooner when the
+receive thread says the batch is large) it takes what the pipeline has
+pending and writes it in one go. While the sink refuses (busy, locked, full,
+moved away) everything stays in memory, the refusal is what ``.status``
+shows, and the write is retried with a pause that doubles up to
+``RETRY_MAX_S``. Rows the sink refuses one by one are set aside and counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from rtkit.pipeline import Pipeline, quote
+from rtkit.runtime.status import Status
+from rtkit.sinks import RunEnd, RunInfo, Sink, SinkRefused
+
+log = logging.getLogger("rtkit")
+
+#: pause after a refused write, doubled up to the maximum while refusals go on
+RETRY_FIRST_S, RETRY_MAX_S = 0.1, 2.0
+
+
+class Writer:
+    """The loop of the writer thread and what it knows about the sink's health."""
+
+    def __init__(self, pipeline: Pipeline, sink: Sink, *, name: str, flush_interval_s: float,
+                 stop: threading.Event, flush_now: threading.Event,
+                 receiving: Callable[[], bool], run_info: Callable[[], RunInfo],
+                 run_end: Callable[[], tuple[str, dict]],
+                 report: Callable[[str], None]) -> None:
+        self.pipeline = pipeline
+        self.sink = sink
+        self.name = name
+        self.flush_interval_s = flush_interval_s
+        self._stop, self._flush_now = stop, flush_now
+        self._receiving, self._run_info, self._run_end = receiving, run_info, run_end
+        self._report = report  # the collector's last_error
+        self.flush_failures = 0
+        self.problem = ""  # what the sink said, while it refuses writes
+        self.verdict: Status | None = None  # the writer's final word, when it failed
+        self.stopped_at_ns: int | None = None
+        #: (monotonic time, frames, ticks) at the newest flushes: the rates in ``stats``
+        self.rates: deque[tuple[float, int, int]] = deque(maxlen=11)
+        self._refused_tables: set[str] = set()  # tables whose refused rows were logged
+
+    def run(self) -> None:
+        """Flush every interval until the receive thread has ended and all is written
+        (or a stop was asked and the sink still refuses)."""
+        sink = self.sink
+        retry_s = RETRY_FIRST_S
+        try:
+            self._open()
+            while True:
+                receiving = self._receiving()
+                self._flush_now.wait(self.flush_interval_s if receiving else 0.05)
+                self._flush_now.clear()
+                self.rates.append((time.monotonic(), self.pipeline.frames, self.pipeline.ticks))
+                moved = sink.check()
+                if moved:
+                    self._failed(moved)
+                if not sink.is_open:
+                    self._open()
+                ok = sink.is_open and self._flush()
+                if not receiving and (ok or self._stop.is_set()):
+                    break
+                if ok:
+                    retry_s = RETRY_FIRST_S
+                else:
+                    self._stop.wait(retry_s)
+                    retry_s = min(retry_s * 2, RETRY_MAX_S)
+        except Exception as exc:  # a bug: say so in .status instead of dying silently
+            log.exception("rtkit: writer thread of %s failed", self.name)
+            self.verdict = Status("failed", f"storage: {type(exc).__name__}: {exc}")
+        finally:
+            self._finish()
+
+    def _open(self) -> None:
+        try:
+            self.sink.open(self._run_info())
+        except SinkRefused as exc:
+            self._failed(str(exc))
+
+    def _flush(self) -> bool:
+        """Write what is pending; False (and everything kept) when the sink refuses."""
+        pipeline = self.pipeline
+        batch = pipeline.take()
+        if any(batch):
+            refused: list[tuple] = []
+            try:
+                inserted = self.sink.write(batch, refused)
+            except Exception as exc:  # busy, locked, disk full, read-only: keep it all, retry
+                pipeline.give_back()
+                self._failed(f"{type(exc).__name__}: {exc}")
+                return False
+            if refused:  # rows the sink cannot store: counted, never retried
+                batch = pipeline.set_aside(batch, refused)
+                self._log_refused_rows(refused)
+            pipeline.done(batch, inserted)
+        if self.problem:
+            log.warning("rtkit: %s: storage works again after %s", self.name, self.problem)
+            self.problem = ""
+        return True
+
+    def _log_refused_rows(self, refused: list[tuple]) -> None:
+        """Say once per table that the sink refused rows of it; the counts are in ``.stats``."""
+        for table, _, error in refused:
+            if table not in self._refused_tables:
+                self._refused_tables.add(table)
+                key = "unstorable" if table == "ticks" else f"{table}_unstorable"
+                log.warning("rtkit: %s: SQLite refused a row of '%s' (%s); such rows are set "
+                            "aside and counted in stats[%r], the rest is written", self.name,
+                            table, quote(error), key)
+
+    def _failed(self, text: str) -> None:
+        """A write was refused: ``.status`` is ``storage_error`` until one works again."""
+        if text != self.problem:
+            log.warning("rtkit: %s: storage: %s; ticks are kept in memory and the write retried",
+                        self.name, text)
+        self.problem = text
+        self.flush_failures += 1
+        self._report(f"storage: {text}")
+
+    def _finish(self) -> None:
+        """Close the run; stopping with ticks the sink never took is a failure, with
+        their number in the reason."""
+        self.stopped_at_ns = time.time_ns()
+        unwritten = self.pipeline.pending
+        if unwritten and self.verdict is None:
+            self.verdict = Status(
+                "failed", f"stopped with {unwritten:,} ticks not written to "
+                f"'{self.sink.where}': {self.problem}")
+        end = None
+        if self.sink.is_open:
+            with contextlib.suppress(Exception):
+                end = RunEnd(self.stopped_at_ns, *self._run_end())
+        self.sink.close(end)

@@ -1,0 +1,93 @@
+"""The SQLite sink: a collector's writing connection, and what can go wrong with its file.
+
+It wraps a :class:`rtkit.store.TickStore` (or a subclass that keeps more
+tables) opened in the writer thread, and owns what a long-running writer of a
+file meets: another process holding the lock (each write waits at most
+``BUSY_TIMEOUT_S`` before it counts as refused and is retried), a full or
+read-only disk, and the file being moved, replaced or deleted under it —
+checked by its (device, inode) before every write, since writes would
+otherwise land in an unlinked inode nobody can read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+
+from rtkit.sinks import RunEnd, RunInfo, SinkRefused
+from rtkit.store import StoreError, TickStore
+
+#: how long one write waits for another process's lock before it counts as refused
+BUSY_TIMEOUT_S = 0.5
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` now; None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class SQLiteSink:
+    """Rows into the SQLite file at ``path`` (tables of ``store_type``)."""
+
+    def __init__(self, path: str | Path, store_type: type[TickStore] = TickStore) -> None:
+        self.path = Path(path)
+        self.where = str(self.path)
+        self.store_type = store_type
+        self._store: TickStore | None = None
+        self._identity: tuple[int, int] | None = None
+        self._run_id: int | None = None
+
+    def probe(self) -> None:
+        """Open and close the file now, so that a path that cannot be written fails in
+        the caller's cell (raises :class:`rtkit.store.StoreError`)."""
+        self.store_type(self.path).close()
+
+    def reader(self) -> TickStore:
+        """A read-only store of the same file, for another thread."""
+        return self.store_type(self.path, readonly=True)
+
+    @property
+    def is_open(self) -> bool:
+        return self._store is not None
+
+    def open(self, run: RunInfo) -> None:
+        store = None
+        try:
+            store = self.store_type(self.path, busy_timeout_s=BUSY_TIMEOUT_S)
+            self._identity = file_identity(self.path)
+            self._run_id = store.start_run(name=run.name, venue=run.venue, symbols=run.symbols,
+                                           url=run.url, config=run.config,
+                                           started_at=run.started_at)
+        except (StoreError, sqlite3.Error, OSError) as exc:
+            if store is not None:
+                store.close()
+            raise SinkRefused(f"{type(exc).__name__}: {exc}") from exc
+        self._store = store
+
+    def check(self) -> str | None:
+        if self._store is None or file_identity(self.path) == self._identity:
+            return None
+        self._store.close()  # its file is gone: writes would land in an unlinked inode
+        self._store = None
+        return (f"the database file '{self.path}' was moved, replaced or deleted while "
+                "collecting; it is made again, and what was written before is wherever the "
+                "old file went (nowhere, if it was deleted)")
+
+    def write(self, batch, refused: list):
+        return self._store.write(*batch, refused=refused)
+
+    def close(self, end: RunEnd | None = None) -> None:
+        store, self._store = self._store, None
+        if store is None:
+            return
+        if end is not None:
+            with contextlib.suppress(Exception):
+                store.finish_run(self._run_id, stopped_at=end.stopped_at, status=end.status,
+                                 counters=end.counters)
+        store.close()
