@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from rtkit.frame import tick_frame
+from rtkit.kinds.trades import TRADES
 
 DEFAULT_CAPACITY = 1_000_000
 
@@ -26,14 +27,13 @@ class RingBuffer:
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
             raise ValueError(f"capacity must be a positive int (e.g. 1_000_000), not {capacity!r}")
         self.capacity = capacity
-        self._ts = np.zeros(capacity, np.int64)
-        self._recv = np.zeros(capacity, np.int64)
-        self._price = np.zeros(capacity, np.float64)
-        self._volume = np.zeros(capacity, np.float64)
-        self._side = np.zeros(capacity, np.int8)
-        self._venue = np.zeros(capacity, np.int16)
-        self._symbol = np.zeros(capacity, np.int32)
-        self._tid = np.zeros(capacity, np.int64)
+        #: one numpy column per column the trades kind keeps in the ring (its ``ring`` dtype)
+        self.columns = {name: np.zeros(capacity, dtype)
+                        for name, dtype in TRADES.ring_dtypes().items()}
+        c = self.columns
+        self._ts, self._recv = c["timestamp"], c["received_at"]
+        self._price, self._volume, self._side = c["price"], c["volume"], c["side"]
+        self._venue, self._symbol, self._tid = c["venue"], c["symbol"], c["trade_id"]
         self._tid_text: np.ndarray | None = None  # allocated on the first non-int id
         self._venues: list[str] = []
         self._venue_codes: dict[str, int] = {}
@@ -48,9 +48,8 @@ class RingBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes held by the columns."""
-        cols = (self._ts, self._recv, self._price, self._volume, self._side, self._venue,
-                self._symbol, self._tid, self._tid_text)
-        return sum(c.nbytes for c in cols if c is not None)
+        text = self._tid_text.nbytes if self._tid_text is not None else 0
+        return sum(c.nbytes for c in self.columns.values()) + text
 
     def _code(self, codes: dict[str, int], names: list[str], name: str) -> int:
         code = codes.get(name)

@@ -11,6 +11,8 @@ import logging
 from pathlib import Path
 
 from rtkit.buffer import RingBuffer
+from rtkit.kinds import Kind
+from rtkit.kinds.trades import TRADES
 from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, Pipeline, frame_text, quote
 from rtkit.recording import BAD_LINE, BadLine, Event, read_recording
@@ -24,9 +26,9 @@ log = logging.getLogger("rtkit")
 _FLUSH_EVERY_FRAMES = 50_000
 #: reject rows of bad lines held before they are written (a file of nothing but bad lines)
 _MAX_BAD_ROW_BYTES = 8 * 1024 * 1024
-#: the counters a summary always has, even of a recording without a frame
-_SUMMARY_COUNTERS = ("frames", "tick_frames", "ticks", "stored", "duplicates", "pending",
-                     "dropped_overflow", "rejected", "rejected_frames", "control")
+#: the frame counters a summary always has, even of a recording without a frame; the
+#: counters of each kind replayed (``Kind.counters``) are beside them
+_FRAME_COUNTERS = ("frames", "tick_frames", "rejected", "rejected_frames", "control")
 
 
 def merge_stats(pipelines) -> dict:
@@ -48,6 +50,8 @@ class Replay:
 
     #: the store the frames go to (``rtkit.onchain.ChainReplay`` names its own)
     store_type: type[TickStore] = TickStore
+    #: the kinds of record replayed: their counters are in every summary
+    kinds: tuple[Kind, ...] = (TRADES,)
 
     def __init__(self, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
                  anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
@@ -154,7 +158,10 @@ class Replay:
             self._bad_rows, self._bad_bytes = [], 0
 
     def summary(self) -> dict:
-        out = dict.fromkeys(_SUMMARY_COUNTERS, 0)
+        counters = [*_FRAME_COUNTERS, "dropped_overflow"]
+        for kind in self.kinds:
+            counters += kind.counters
+        out = dict.fromkeys(counters, 0)
         out.update(merge_stats(self.pipelines.values()))
         out.setdefault("rejected_by_reason", {})
         out["rejected"] += self.bad_lines

@@ -30,33 +30,20 @@ import pandas as pd
 import sqlite_utils
 
 from rtkit.frame import SIDE_CATEGORIES, empty_frame, tick_frame
+from rtkit.kinds.ledger import GAPS, REJECTS, TABLES, insert_sql
+from rtkit.kinds.sql import create_table
+from rtkit.kinds.trades import TRADES
 
 DEFAULT_DB = Path("data") / "ticks.sqlite"
 #: longest raw frame text kept in ``rejects.frame`` (the length is kept too)
 MAX_REJECT_TEXT = 4096
 
-_INSERT_TICK = (
-    "INSERT OR IGNORE INTO ticks (venue, symbol, trade_id, timestamp, received_at, price, "
-    "volume, side) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_REJECT = (
-    "INSERT INTO rejects (received_at, venue, reason, detail, frame, frame_bytes) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-_INSERT_GAP = (
-    "INSERT INTO gaps (venue, symbol, first_missing, last_missing, missing, seen_at, kind) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT_TICK = TRADES.insert_sql()
+_INSERT_REJECT = insert_sql(REJECTS)
+_INSERT_GAP = insert_sql(GAPS)
 #: the ``ticks`` table's columns, in order (the contract above)
-TICK_COLUMNS = ("venue", "symbol", "trade_id", "timestamp", "received_at", "price", "volume",
-                "side")
+TICK_COLUMNS = TRADES.names
 _SIDE_CODE = {name: code for code, name in enumerate(SIDE_CATEGORIES)}
-_TICKS_DDL = """CREATE TABLE IF NOT EXISTS ticks (
-    venue TEXT NOT NULL, symbol TEXT NOT NULL, trade_id TEXT NOT NULL,
-    timestamp INTEGER NOT NULL, received_at INTEGER NOT NULL,
-    price REAL NOT NULL, volume REAL NOT NULL, side TEXT,
-    PRIMARY KEY (venue, symbol, trade_id)
-) STRICT, WITHOUT ROWID"""
 #: page cache of the writing connection, KiB (index updates stay in memory)
 _CACHE_KIB = 64 * 1024
 #: what SQLite (or the binding of a value) says about one row rather than about the
@@ -182,26 +169,9 @@ class TickStore:
             db.enable_wal()
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
-        # WITHOUT ROWID keeps the ticks in their key's B-tree instead of a rowid
-        # table plus a key index: one tree less to update per insert (measured
-        # 330k against 250k rows/s). sqlite-utils cannot say it, hence the DDL.
-        db.execute(_TICKS_DDL)
-        db["ticks"].create_index(["venue", "symbol", "timestamp"], if_not_exists=True)
-        db["rejects"].create(
-            {"id": int, "received_at": int, "venue": str, "reason": str, "detail": str,
-             "frame": str, "frame_bytes": int},
-            pk="id", strict=True, if_not_exists=True,
-        )
-        db["gaps"].create(
-            {"id": int, "venue": str, "symbol": str, "first_missing": str, "last_missing": str,
-             "missing": int, "seen_at": int, "kind": str},
-            pk="id", strict=True, if_not_exists=True,
-        )
-        db["runs"].create(
-            {"id": int, "name": str, "venue": str, "symbols": str, "url": str, "config": str,
-             "started_at": int, "stopped_at": int, "status": str, "counters": str},
-            pk="id", strict=True, if_not_exists=True,
-        )
+        # the tables as their kinds describe them (rtkit.kinds.trades, rtkit.kinds.ledger)
+        for table in (TRADES, *TABLES):
+            create_table(db, table)
 
     # --- writing --------------------------------------------------------------
     def write(self, ticks: Iterable[tuple] = (), rejects: Iterable[tuple] = (),

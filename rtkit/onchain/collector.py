@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from rtkit.collector import Collector
+from rtkit.kinds.onchain import BLOCKS, SWAPS
 from rtkit.onchain.adapter import EthereumAdapter
 from rtkit.onchain.pipeline import ChainPipeline
 from rtkit.onchain.pools import Pool
@@ -74,6 +75,7 @@ class ChainReplay(Replay):
     """A recording of an on-chain collector, through the chain pipeline into a ChainStore."""
 
     store_type = ChainStore
+    kinds = (SWAPS, BLOCKS)
 
     def __init__(self, pools: list[Pool], db: str | Path = DEFAULT_CHAIN_DB, *,
                  capacity: int = 1_000_000) -> None:

@@ -27,24 +27,22 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
+from rtkit.kinds.onchain import BLOCKS, SWAPS
+from rtkit.kinds.sql import create_table
 from rtkit.onchain.adapter import HEAD, REMOVED, SWAP
-from rtkit.store import _INSERT_GAP, _INSERT_REJECT, TickStore, filters
+from rtkit.store import TickStore, filters
 
 DEFAULT_CHAIN_DB = "data/onchain.sqlite"
 
-SWAP_COLUMNS = (
-    "tx_hash", "log_index", "block_number", "block_hash", "timestamp", "received_at", "venue",
-    "symbol", "pool", "version", "sender", "recipient", "amount0", "amount1", "sqrt_price_x96",
-    "liquidity", "tick", "price", "volume", "side",
-)  # fmt: skip
-BLOCK_COLUMNS = ("hash", "number", "parent_hash", "timestamp", "base_fee", "gas_used",
-                 "received_at")
+SWAP_COLUMNS = SWAPS.names
+BLOCK_COLUMNS = BLOCKS.names
 
-_INSERT_BLOCK = (f"INSERT OR IGNORE INTO blocks ({', '.join(BLOCK_COLUMNS)}) "
-                 f"VALUES ({', '.join('?' * len(BLOCK_COLUMNS))})")
+_INSERT_BLOCK = BLOCKS.insert_sql()
+_INSERT_REJECT = insert_sql(REJECTS)
+_INSERT_GAP = insert_sql(GAPS)
 _FILL_SWAP_TIMES = "UPDATE swaps SET timestamp = ? WHERE block_hash = ? AND timestamp IS NULL"
-_INSERT_SWAP = (f"INSERT OR IGNORE INTO swaps ({', '.join(SWAP_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(SWAP_COLUMNS))})")
+_INSERT_SWAP = SWAPS.insert_sql()
 #: the same log from an older block goes before its copy from a newer one comes in
 _DELETE_OLDER_COPY = ("DELETE FROM swaps WHERE tx_hash = ? AND log_index = ? "
                       "AND block_hash != ?")
@@ -65,27 +63,8 @@ class ChainStore(TickStore):
 
     def _create_schema(self) -> None:
         super()._create_schema()
-        db = self.db
-        db["blocks"].create(
-            {"hash": str, "number": int, "parent_hash": str, "timestamp": int, "base_fee": int,
-             "gas_used": int, "received_at": int},
-            pk="hash", not_null={"number", "parent_hash", "timestamp", "received_at"},
-            strict=True, if_not_exists=True,
-        )
-        db["blocks"].create_index(["number"], if_not_exists=True)
-        db["swaps"].create(
-            {"tx_hash": str, "log_index": int, "block_number": int, "block_hash": str,
-             "timestamp": int, "received_at": int, "venue": str, "symbol": str, "pool": str,
-             "version": int, "sender": str, "recipient": str, "amount0": str, "amount1": str,
-             "sqrt_price_x96": str, "liquidity": str, "tick": int, "price": float,
-             "volume": float, "side": str},
-            pk=("tx_hash", "log_index"),
-            not_null={"block_number", "block_hash", "received_at", "venue", "symbol", "pool",
-                      "version", "amount0", "amount1", "price", "volume", "side"},
-            strict=True, if_not_exists=True,
-        )
-        db["swaps"].create_index(["block_hash"], if_not_exists=True)
-        db["swaps"].create_index(["venue", "symbol", "timestamp"], if_not_exists=True)
+        for kind in (BLOCKS, SWAPS):  # as rtkit.kinds.onchain describes them
+            create_table(self.db, kind)
 
     # --- writing --------------------------------------------------------------------------
     def write(self, operations=(), rejects=(), gaps=(), *, refused=None) -> ChainWrite:

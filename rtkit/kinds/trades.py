@@ -1,0 +1,37 @@
+"""Trades: the venue's executions, one row each (``ticks``, the table other tools read).
+
+``trade_id`` is TEXT in SQLite (some venues' ids are UUIDs); the ring keeps it
+as int64 when it is an integer, and the DataFrame has int64 when every id is
+one, else strings. ``side`` is ``buy``/``sell``/NULL (the ring keeps a code:
+0, 1, -1). ``venue`` and ``symbol`` are codes in the ring and categoricals in
+the DataFrame.
+"""
+
+from __future__ import annotations
+
+from rtkit.kinds import Column, Kind
+
+UTC_NS = "datetime64[ns, UTC]"
+
+TRADES = Kind(
+    name="trades",
+    table="ticks",
+    columns=(
+        Column("venue", "TEXT", "category", "int16", not_null=True),
+        Column("symbol", "TEXT", "category", "int32", not_null=True),
+        Column("trade_id", "TEXT", "int64|string", "int64", not_null=True),
+        Column("timestamp", "INTEGER", UTC_NS, "int64", not_null=True),
+        Column("received_at", "INTEGER", UTC_NS, "int64", not_null=True),
+        Column("price", "REAL", "float64", "float64", not_null=True),
+        Column("volume", "REAL", "float64", "float64", not_null=True),
+        Column("side", "TEXT", "category", "int8"),
+    ),
+    key=("venue", "symbol", "trade_id"),
+    continuity="consecutive_ids",  # where the venue's ids step by one (adapter.ids_consecutive)
+    indexes=(("venue", "symbol", "timestamp"),),
+    without_rowid=True,
+    counters=("ticks", "stored", "duplicates", "pending"),
+    doc="one execution on a venue",
+)
+
+KINDS = {"trades": TRADES}
