@@ -200,7 +200,8 @@ def cmd_collect(args) -> int:
     record = Path(args.record) if args.record else None
     existed = record is not None and record.is_file() and record.stat().st_size > 0
     collector = Collector(args.venue, args.symbols, db=args.db, url=args.url,
-                          record_raw=record, flush_interval_s=args.flush_interval)
+                          record_raw=record, flush_interval_s=args.flush_interval,
+                          kinds=args.kinds, lake=args.lake)
     if record is not None:
         _say_where_recording_goes(record, collector, existed)
     _run_until(collector, args.duration, _Progress())
@@ -232,7 +233,7 @@ def _warnings_on_stderr():
 def cmd_replay(args) -> int:
     try:
         with _warnings_on_stderr():
-            summary = replay(args.file, db=args.db)
+            summary = replay(args.file, db=args.db, lake=args.lake)
     except FileNotFoundError:
         raise
     except OSError as exc:  # a read error half-way: what came before is stored
@@ -285,12 +286,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--duration", type=float, help="seconds (default: until stopped)")
     c.add_argument("--record", help="also write every raw frame to this .jsonl[.gz] file")
     c.add_argument("--flush-interval", type=float, default=1.0, help="seconds between flushes")
+    c.add_argument("--kinds", nargs="+", default=["trades"], metavar="KIND",
+                   help="kinds of record to collect (default: trades)")
+    c.add_argument("--lake", help="also write the records as Parquet under this folder")
     c.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
     c.set_defaults(func=cmd_collect)
 
     r = sub.add_parser("replay", help="push a raw-frame recording through the pipeline")
     r.add_argument("file")
     r.add_argument("--db", default="data/ticks.sqlite")
+    r.add_argument("--lake", help="also write the records as Parquet under this folder")
     r.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
     r.set_defaults(func=cmd_replay)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipel
 from rtkit.recording import recording_path
 from rtkit.redact import redactor_for
 from rtkit.runtime import registry
-from rtkit.runtime.config import CollectorConfig, venue_options_from
+from rtkit.runtime.config import CollectorConfig, checked_kinds, lake_sink, venue_options_from
 from rtkit.runtime.counters import collector_stats
 from rtkit.runtime.receiver import Receiver
 from rtkit.runtime.registry import _running, stop_all  # noqa: F401  (their old home)
@@ -47,6 +47,7 @@ from rtkit.runtime.status import (
 )
 from rtkit.runtime.writer import Writer
 from rtkit.sinks import RunInfo
+from rtkit.sinks.fanout import Fanout
 from rtkit.sinks.sqlite import SQLiteSink
 from rtkit.store import DEFAULT_DB, TickStore
 from rtkit.validate import AnomalyFilter
@@ -100,6 +101,8 @@ class Collector:
         connect_timeout_s: float = 10.0,
         sslopt: dict | None = None,
         venue_options: Mapping[str, Any] | None = None,
+        kinds: Sequence[str] = ("trades",),
+        lake: str | Path | None = None,
         **more_venue_options,
     ) -> None:
         venue_options = venue_options_from(venue, venue_options, more_venue_options)
@@ -107,8 +110,9 @@ class Collector:
         self.config = config = CollectorConfig(
             venue, symbols, db, url, capacity, flush_interval_s, record_raw, name, anomaly,
             max_frame_bytes, pending_limit, stale_after_s, backoff_initial_s, backoff_max_s,
-            connect_timeout_s, sslopt, venue_options)
+            connect_timeout_s, sslopt, venue_options, kinds, lake)
         self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
+        self.kinds = checked_kinds(kinds, self.adapter)
         if isinstance(symbols, str):
             symbols = [symbols]
         if not symbols:
@@ -123,6 +127,7 @@ class Collector:
         self.db = Path(db)
         self.sink = SQLiteSink(self.db, self.store_type)
         self.sink.probe()  # fail now, in the caller's cell, if it cannot be written
+        self.lake = lake_sink(lake, self.kinds)  # None, or the Parquet sink beside SQLite
         self.name = name or f"{self.venue}:{','.join(self.symbols)}"
         self.flush_interval_s = flush_interval_s
         self.record_raw = recording_path(record_raw) if record_raw else None  # fail now too
@@ -135,18 +140,7 @@ class Collector:
         self._last_error = LastError(self.name, self.redact)
         self._stop = threading.Event()
         self._flush_now = threading.Event()
-        self.receiver = Receiver(
-            self.adapter, self.pipeline, url=self.url, symbols=self.symbols,
-            status=self._machine, last_error=self._last_error, stop=self._stop,
-            flush_now=self._flush_now, stale_after_s=stale_after_s or self.adapter.stale_after_s,
-            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
-            connect_timeout_s=connect_timeout_s, sslopt=sslopt, record_raw=self.record_raw,
-            name=self.name)
-        self.writer = Writer(
-            self.pipeline, self.sink, name=self.name, flush_interval_s=flush_interval_s,
-            stop=self._stop, flush_now=self._flush_now,
-            receiving=lambda: self._recv_thread is not None and self._recv_thread.is_alive(),
-            run_info=self._run_info, run_end=self._run_end, report=self._last_error.set)
+        self.receiver, self.writer = _threads_parts(self, config)
         self._recv_thread: threading.Thread | None = None
         self._write_thread: threading.Thread | None = None
         self._threads_left = 0  # of the two, guarded by _threads_lock
@@ -305,6 +299,23 @@ class Collector:
         from rtkit.widgets import Panel  # ipywidgets and bqplot load only when asked for
 
         return Panel(self, **options)
+
+
+def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Writer]:
+    """The receive loop and the writer loop of collector ``c``, sharing its events."""
+    receiver = Receiver(
+        c.adapter, c.pipeline, url=c.url, symbols=c.symbols, status=c._machine,
+        last_error=c._last_error, stop=c._stop, flush_now=c._flush_now,
+        stale_after_s=config.stale_after_s or c.adapter.stale_after_s,
+        backoff_initial_s=config.backoff_initial_s, backoff_max_s=config.backoff_max_s,
+        connect_timeout_s=config.connect_timeout_s, sslopt=config.sslopt,
+        record_raw=c.record_raw, name=c.name)
+    writer = Writer(
+        c.pipeline, c.sink if c.lake is None else Fanout(c.sink, c.lake), name=c.name,
+        flush_interval_s=c.flush_interval_s, stop=c._stop, flush_now=c._flush_now,
+        receiving=lambda: c._recv_thread is not None and c._recv_thread.is_alive(),
+        run_info=c._run_info, run_end=c._run_end, report=c._last_error.set)
+    return receiver, writer
 
 
 def collect(venue: str, symbols: list[str] | str, **kwargs) -> Collector:

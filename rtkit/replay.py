@@ -16,6 +16,7 @@ from rtkit.kinds.trades import TRADES
 from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, Pipeline, frame_text, quote
 from rtkit.recording import BAD_LINE, BadLine, Event, read_recording
+from rtkit.runtime.config import lake_sink
 from rtkit.store import DEFAULT_DB, TickStore
 from rtkit.validate import AnomalyFilter
 from rtkit.venues import get_adapter
@@ -55,9 +56,11 @@ class Replay:
 
     def __init__(self, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
                  anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None):
         checked("capacity", capacity)
         self.max_frame_bytes = checked("max_frame_bytes", max_frame_bytes)
+        #: the Parquet sink beside SQLite, or None; it gets the rows SQLite did not refuse
+        self.lake = lake_sink(lake, tuple(k.name for k in self.kinds))
         self.store = self.store_type(db)
         self.ring = RingBuffer(capacity)
         self.anomaly = anomaly
@@ -148,6 +151,9 @@ class Replay:
             batch = p.take()
             refused: list[tuple] = []  # rows SQLite cannot store: set aside and counted
             inserted = self.store.write(*batch, refused=refused)
+            if self.lake is not None and batch.ticks:
+                gone = {id(row) for table, row, _ in refused if table == "ticks"}
+                self.lake.write([row for row in batch.ticks if id(row) not in gone])
             p.done(p.set_aside(batch, refused) if refused else batch, inserted)
         self._write_bad_rows()
 
@@ -171,22 +177,25 @@ class Replay:
         out["venues"] = sorted(self.pipelines)
         out["connections"] = self.connections
         out["db"] = str(self.store.path)
+        if self.lake is not None:
+            out["lake"] = str(self.lake.root)
         return out
 
 
 def replay(path: str | Path, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
            anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
-           max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> dict:
+           max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None) -> dict:
     """Push every frame of a recording through the pipeline into ``db``; returns the summary.
 
     The summary has ``frames``, ``ticks``, ``stored``, ``duplicates``,
     ``rejected``, ``rejected_by_reason`` and ``control`` (plus the detail
     counters of :class:`rtkit.pipeline.Pipeline`). ``venue_options`` maps a venue
     to its adapter options and ``max_frame_bytes`` is the collector's limit, for a
-    run recorded with other than the defaults.
+    run recorded with other than the defaults. ``lake`` adds the Parquet lake beside
+    ``db`` (``rtkit.sinks.parquet``): it gets the same rows.
     """
     r = Replay(db, capacity=capacity, anomaly=anomaly, venue_options=venue_options,
-               max_frame_bytes=max_frame_bytes)
+               max_frame_bytes=max_frame_bytes, lake=lake)
     try:
         return r.run(path)
     finally:

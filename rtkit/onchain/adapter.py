@@ -106,6 +106,8 @@ class EthereumAdapter(Adapter):
     native_example = "a Pool's symbol, e.g. 'ETH-USDC'"
     #: a block every ~12 s on mainnet: five silent blocks is a dead connection
     stale_after_s = 60.0
+    #: what ``parse`` returns, as ``(kind, record)`` items (see ``ChainPipeline``)
+    kinds = ("swaps", "blocks")
 
     def __init__(self, pools: list[Pool]) -> None:
         pools = list(pools)

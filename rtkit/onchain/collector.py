@@ -48,7 +48,11 @@ class ChainCollector(Collector):
     def __init__(self, pools: list[Pool], *, db: str | Path = DEFAULT_CHAIN_DB, **options) -> None:
         adapter = EthereumAdapter(pools)
         symbols = [p.symbol for p in adapter.pools.values()]
-        super().__init__(adapter, symbols, db=db, **options)
+        kinds = options.pop("kinds", adapter.kinds)
+        if set([kinds] if isinstance(kinds, str) else kinds) != set(adapter.kinds):
+            raise ValueError(f"the chain collector collects {' and '.join(adapter.kinds)} "
+                             f"together; leave kinds= out (not {kinds!r})")
+        super().__init__(adapter, symbols, db=db, kinds=adapter.kinds, **options)
 
     @property
     def df(self) -> pd.DataFrame:

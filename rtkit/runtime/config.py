@@ -10,12 +10,13 @@ is neither a collector's nor the adapter's is refused here.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from rtkit.buffer import DEFAULT_CAPACITY
+from rtkit.kinds import get_kind
 from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT
 from rtkit.store import DEFAULT_DB
@@ -44,6 +45,8 @@ class CollectorConfig:
     connect_timeout_s: float = 10.0
     sslopt: dict | None = None
     venue_options: Mapping[str, Any] = field(default_factory=dict)
+    kinds: Sequence[str] = ("trades",)
+    lake: str | Path | None = None
 
     def check(self) -> None:
         """A numeric parameter outside its range, or a URL that is no WebSocket's, is a
@@ -89,3 +92,33 @@ def venue_options_from(venue: str | Adapter, venue_options: Mapping[str, Any] | 
             f"({', '.join(known) or 'none'}) go in venue_options={{...}}.")
     options.update(extra)
     return options
+
+
+def checked_kinds(kinds: Sequence[str] | str, adapter: Adapter) -> tuple[str, ...]:
+    """The kinds of record to collect, each known and offered by the venue's adapter;
+    a ValueError says which the venue offers."""
+    names = tuple(dict.fromkeys([kinds] if isinstance(kinds, str) else kinds))
+    if not names:
+        raise ValueError(f"give at least one kind of record, e.g. kinds={list(adapter.kinds[:1])}")
+    for name in names:
+        get_kind(name)  # an unknown name: the error lists the kinds there are
+    missing = [name for name in names if name not in adapter.kinds]
+    if missing:
+        raise ValueError(
+            f"venue {adapter.name!r} offers {', '.join(adapter.kinds)}, not "
+            f"{', '.join(missing)}; pass kinds= some of those, e.g. kinds={list(adapter.kinds)}")
+    return names
+
+
+def lake_sink(lake: str | Path | None, kinds: tuple[str, ...]):
+    """The Parquet sink at ``lake`` (its folder made now, so a bad path fails at once)."""
+    if lake is None:
+        return None
+    if "trades" not in kinds:
+        raise ValueError(f"the lake takes trades for now; kinds {', '.join(kinds)} are kept in "
+                         "SQLite only, so leave lake= out")
+    from rtkit.sinks.parquet import ParquetSink  # pyarrow loads only when a lake is asked for
+
+    sink = ParquetSink(lake)
+    sink.probe()
+    return sink

@@ -175,6 +175,9 @@ def chunks(items: list, max_items: int, max_chars: int) -> list[list]:
 class Adapter:
     """Base class of the venue adapters; subclasses fill in the venue's facts."""
 
+    #: the kinds of record (``rtkit.kinds``) this adapter's ``parse`` returns; a plain
+    #: list from ``parse`` holds rows of the first (the trades fast path)
+    kinds: ClassVar[tuple[str, ...]] = ("trades",)
     #: registry name, e.g. ``binance``
     name: ClassVar[str]
     #: the venue's public endpoint (always ``wss://``, certificates verified)

@@ -1,0 +1,135 @@
+"""The Parquet sink: records into a hive-partitioned lake of Parquet files.
+
+Layout, one file per flush and partition::
+
+    <root>/<kind>/venue=<v>/symbol=<s>/date=<YYYY-MM-DD>/part-<writer id>-<seq>.parquet
+
+``date`` is the record's UTC day (its ``timestamp``). Files are zstd, carry
+the kind and ``SCHEMA_VERSION`` in their metadata, and hold the kind's
+columns without the partition ones (``venue``, ``symbol``, ``date`` come from
+the path, as DuckDB's ``hive_partitioning`` and pyarrow's ``partitioning="hive"``
+read them). Each file is written under ``_<name>.parquet.tmp`` and renamed when
+complete: no ``*.parquet`` glob matches that name (DuckDB's glob also matches
+hidden names, so a prefix alone would not hide it), and directory discovery
+(pyarrow, Dask, Spark) skips names that start with ``_``. A reader, or a
+``kill -9`` at any moment, never meets half a file; at worst a ``.tmp`` is left.
+
+Parquet has no unique key: a record SQLite's key found to be a duplicate that
+the pipeline's own dedup did not catch is written here again (see the README's
+accounting). The lake keeps records only; rejects, gaps and runs stay in SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rtkit.kinds import Kind
+from rtkit.kinds.trades import TRADES, UTC_NS
+from rtkit.sinks import RunEnd, RunInfo, SinkRefused
+
+#: in every file's metadata (``rtkit.schema_version``): bumped when a kind's columns change
+SCHEMA_VERSION = "1"
+#: the columns that are directories, not file columns
+PARTITIONS = ("venue", "symbol")
+_NS_PER_DAY = 86_400 * 10**9
+
+
+def arrow_schema(kind: Kind) -> pa.Schema:
+    """The file schema of ``kind`` (its columns but the partition ones)."""
+    fields = []
+    for c in kind.columns:
+        if c.name in PARTITIONS:
+            continue
+        if c.frame == UTC_NS:
+            typ = pa.timestamp("ns", tz="UTC")
+        else:
+            typ = {"TEXT": pa.string(), "INTEGER": pa.int64(), "REAL": pa.float64()}[c.sql]
+        fields.append(pa.field(c.name, typ, nullable=not c.not_null))
+    meta = {"rtkit.kind": kind.name, "rtkit.schema_version": SCHEMA_VERSION}
+    return pa.schema(fields, metadata=meta)
+
+
+def _segment(name: str, value: str) -> str:
+    return f"{name}={quote(str(value), safe='-_.')}"
+
+
+class ParquetSink:
+    """Rows of the trades kind (``ticks`` rows) into the lake at ``root``."""
+
+    def __init__(self, root: str | Path, kind: Kind = TRADES) -> None:
+        self.root = Path(root)
+        self.where = str(self.root)
+        self.kind = kind
+        self.schema = arrow_schema(kind)
+        #: names this writer's files apart from any other writing the same partitions
+        self.writer_id = uuid.uuid4().hex[:12]
+        self._seq = 0
+        self._open = False
+        names = kind.names
+        self._venue, self._symbol = names.index("venue"), names.index("symbol")
+        self._time = names.index("timestamp")
+        self._kept = [i for i, n in enumerate(names) if n not in PARTITIONS]
+
+    def probe(self) -> None:
+        """Make the lake's folder now, so that a path that cannot be written fails at once."""
+        try:
+            (self.root / self.kind.name).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"cannot write the lake at '{self.root}': {exc}. Pass lake= a "
+                             "folder you can write to (e.g. 'data/lake').") from exc
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def open(self, run: RunInfo | None = None) -> None:
+        try:
+            (self.root / self.kind.name).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkRefused(f"{type(exc).__name__}: {exc}") from exc
+        self._open = True
+
+    def check(self) -> str | None:
+        return None
+
+    def write(self, batch, refused: list | None = None) -> int:
+        """Write the batch's ``ticks`` rows, one file per (venue, symbol, day); returns
+        how many rows were written (all of them: the lake has no key to refuse one)."""
+        rows = batch.ticks if hasattr(batch, "ticks") else batch
+        groups: dict[tuple, list] = defaultdict(list)
+        v, s, t = self._venue, self._symbol, self._time
+        for row in rows:
+            groups[(row[v], row[s], row[t] // _NS_PER_DAY)].append(row)
+        for (venue, symbol, day), group in groups.items():
+            self._write_file(venue, symbol, int(day), group)
+        return len(rows)
+
+    def _write_file(self, venue: str, symbol: str, day: int, rows: list) -> None:
+        date = str(np.datetime64(day, "D"))
+        folder = (self.root / self.kind.name / _segment("venue", venue)
+                  / _segment("symbol", symbol) / _segment("date", date))
+        folder.mkdir(parents=True, exist_ok=True)
+        columns = list(zip(*rows, strict=True))
+        table = pa.table([pa.array(columns[i], type=f.type)
+                          for i, f in zip(self._kept, self.schema, strict=True)],
+                         schema=self.schema)
+        self._seq += 1
+        final = folder / f"part-{self.writer_id}-{self._seq:06d}.parquet"
+        temporary = final.with_name(f"_{final.name}.tmp")
+        try:
+            pq.write_table(table, temporary, compression="zstd")
+            os.replace(temporary, final)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+    def close(self, end: RunEnd | None = None) -> None:
+        self._open = False
