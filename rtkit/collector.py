@@ -494,7 +494,7 @@ class Collector:
                         if opcode in (TEXT, BINARY):
                             recorder.frame(now, venue, payload, opcode == BINARY)
                         elif opcode == TOO_LARGE:
-                            recorder.too_large(now, venue, payload, reader.too_large_size)
+                            recorder.too_large(now, venue, payload, payload.size)
                 reconnect = False
                 if texts:
                     for control in process_frames(texts, now):
@@ -513,7 +513,7 @@ class Collector:
                                         f"{quote(reason)})")
                             reconnect = True
                         elif opcode == TOO_LARGE:
-                            pipeline.reject_oversized(payload, reader.too_large_size, now)
+                            pipeline.reject_oversized(payload, payload.size, now)
                 if pipeline.queued >= flush_mark:
                     flush_mark = pipeline.queued + _FLUSH_BATCH
                     self._flush_now.set()

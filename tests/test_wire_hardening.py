@@ -175,6 +175,34 @@ def test_the_connection_ends_even_while_the_server_streams_on_after_the_error(db
     assert int.from_bytes(code, "big") == 1002  # protocol error
 
 
+
+def test_each_oversized_frame_of_one_read_is_recorded_with_its_own_size(db, tmp_path):
+    """Two frames over max_frame_bytes in one TCP write: each reject row, and each
+    recording line, says that frame's size (before, both said the last one's)."""
+    sizes = (300, 1000)
+
+    def serve(server, conn, n):
+        accept_upgrade(conn)
+        if n == 0:
+            conn.sendall(b"".join(frame(b"x" * size) for size in sizes) + frame(trade(1)))
+            server.hold(conn)
+
+    record = tmp_path / "run.jsonl"
+    with RawServer(serve) as server:
+        c = rtkit.collect("binance", ["BTC-USDT"], url=f"ws://127.0.0.1:{server.port}/ws",
+                          db=db, flush_interval_s=0.05, max_frame_bytes=256, record_raw=record)
+        try:
+            wait_for(lambda: c.stats["stored"] == 1 and c.stats["rejects_pending"] == 0, 5)
+        finally:
+            c.stop()
+    with c.store() as store:
+        rows = store.rejects()
+    assert sorted(rows["frame_bytes"]) == list(sizes)
+    assert sorted(rows["detail"]) == sorted(f"{size} bytes > 256" for size in sizes)
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [line["too_large"] for line in lines if "too_large" in line] == list(sizes)
+
+
 # --- the handshake (item 10) ---------------------------------------------------------------
 def answer_then(lines_every_s: float | None):
     """A server that starts a 101 answer, then trickles a header line every

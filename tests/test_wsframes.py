@@ -188,3 +188,11 @@ def test_a_frame_trickled_two_bytes_per_read_is_kept_in_one_buffer():
     assert run.returncode == 0, run.stderr[-2000:]
     grew_kib = int(run.stdout.split()[-1])
     assert grew_kib * 1024 < 4 * size, grew_kib
+
+
+def test_each_oversized_message_carries_its_own_size():
+    data = frame(b"x" * 300) + frame(b"y" * 1000) + frame(b"z" * 60, TEXT, fin=False) + frame(
+        b"z" * 60, CONTINUATION)
+    out = FrameReader(100).feed(data)
+    assert [(op, p.size, p[:1]) for op, p in out] == [
+        (TOO_LARGE, 300, b"x"), (TOO_LARGE, 1000, b"y"), (TOO_LARGE, 120, b"z")]
