@@ -191,7 +191,8 @@ def test_a_forgotten_window_leaves_the_verdict_to_sqlite(db, monkeypatch):
 
 
 ATTACK = """
-import resource, sys
+import sys
+from tests.conftest import peak_rss_kib
 from rtkit.buffer import RingBuffer
 from rtkit.pipeline import Pipeline
 from rtkit.venues import get_adapter
@@ -207,10 +208,10 @@ for k in range({symbols}):  # each symbol: ids far apart, every gap ~10,000 ids
     frames += [trade(f"S{{k}}USDT", 10_001 * i) for i in range({per_symbol})]
 frames += [trade("BTCUSDT", 10_001 * i) for i in range(1, {per_symbol} * 100)]
 frames = frames[:{frames}]
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_rss_kib()
 for frame in frames:
     p.process(frame, 1)
-print(len(frames), base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(len(frames), base, peak_rss_kib())
 """
 
 

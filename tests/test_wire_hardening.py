@@ -248,17 +248,18 @@ def test_connect_to_websocket_gives_up_on_a_trickled_handshake():
 
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
+from tests.conftest import peak_rss_kib
 import rtkit
 c = rtkit.Collector("binance", ["BTC-USDT"], url=sys.argv[1], db=sys.argv[2],
                     connect_timeout_s=600, backoff_initial_s=600)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_rss_kib()
 c.start()
 deadline = time.monotonic() + float(sys.argv[3])
 while c.status == "connecting" and time.monotonic() < deadline:
     time.sleep(0.02)
 status = c.status
-grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+grew = peak_rss_kib() - base
 c.stop()
 print(json.dumps({"grew_kib": grew, "status": str(status), "reason": status.reason}))
 """

@@ -165,16 +165,17 @@ def test_a_trickled_frame_costs_linear_time_in_its_size():
 
 
 _TRICKLE_CHILD = """
-import resource, struct, sys
+import struct, sys
+from tests.conftest import peak_rss_kib
 from rtkit.wsframes import FrameReader
 size = int(sys.argv[1])
 data = b"\\x81\\x7f" + struct.pack("!Q", size) + b"x" * size
 feed = FrameReader(size).feed
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_rss_kib()
 for i in range(0, len(data), 2):
     out = feed(data[i : i + 2])  # a new 2-byte object per read, as a socket gives
 assert out and len(out[0][1]) == size
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)
+print(peak_rss_kib() - base)
 """
 
 
@@ -317,3 +318,4 @@ def test_frame_reader_matches_a_reference_parser_for_any_chunking():
                 failed = True
                 break
         assert (got, failed) == expected, (case, limit, data[:80], cuts[:10])
+
