@@ -55,7 +55,10 @@ class FrameReader:
         # reads is copied about once, not once per read, and costs no memory per read
         self._pending: bytes | bytearray = b""
         self._need = 0  # bytes that frame has in all; 0 while its header is incomplete
-        self._fragments: list[bytes] = []
+        # the payload of the fragmented message under way, in one buffer: a list with an
+        # object per fragment cost ~50 bytes per tiny fragment, and empty ones (which add
+        # nothing to the size checked against the limit) grew it without end
+        self._fragments = bytearray()
         self._fragment_opcode = 0  # of the fragmented message under way; -1: being skipped
         self._fragment_size = 0
         self._skip = 0  # bytes of an oversized message still to discard
@@ -141,7 +144,7 @@ class FrameReader:
                         self.too_large_size = total
                         out.append((TOO_LARGE, Oversized(buf[start : start + KEEP_OF_TOO_LARGE],
                                                          total)))
-                        self._fragments, self._fragment_size = [], 0
+                        self._fragments, self._fragment_size = bytearray(), 0
                     fragment_opcode = 0 if fin else -1
                     if start + n > end:
                         self._skip = start + n - end
@@ -158,24 +161,24 @@ class FrameReader:
                     if fin:
                         out.append((opcode, payload))
                     else:
-                        fragment_opcode, self._fragments = opcode, [payload]
+                        fragment_opcode, self._fragments = opcode, bytearray(payload)
                         self._fragment_size = n
                 elif opcode == CONTINUATION:
                     if fragment_opcode == -1:
                         if fin:
                             fragment_opcode = 0
                         continue
-                    self._fragments.append(payload)
+                    self._fragments += payload
                     self._fragment_size += n
                     if self._fragment_size > limit:
                         self.too_large_size = self._fragment_size
                         out.append((TOO_LARGE, Oversized(
-                            b"".join(self._fragments)[:KEEP_OF_TOO_LARGE], self._fragment_size)))
-                        self._fragments, self._fragment_size = [], 0
+                            self._fragments[:KEEP_OF_TOO_LARGE], self._fragment_size)))
+                        self._fragments, self._fragment_size = bytearray(), 0
                         fragment_opcode = 0 if fin else -1
                     elif fin:
-                        out.append((fragment_opcode, b"".join(self._fragments)))
-                        self._fragments, fragment_opcode, self._fragment_size = [], 0, 0
+                        out.append((fragment_opcode, bytes(self._fragments)))
+                        self._fragments, fragment_opcode, self._fragment_size = bytearray(), 0, 0
                 else:  # a control frame, checked above
                     out.append((opcode, payload))
         except ProtocolError as exc:

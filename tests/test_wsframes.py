@@ -319,3 +319,33 @@ def test_frame_reader_matches_a_reference_parser_for_any_chunking():
                 break
         assert (got, failed) == expected, (case, limit, data[:80], cuts[:10])
 
+
+_FRAGMENTS_CHILD = """
+import sys
+from tests.conftest import peak_rss_kib
+from rtkit.wsframes import FrameReader
+reader = FrameReader(4 * 1024 * 1024)
+reader.feed(bytes((0x01, 2)) + b"ab")  # a text message begins, not final
+base = peak_rss_kib()
+piece = bytes.fromhex(sys.argv[1]) * (1 << 16)
+for _ in range(int(sys.argv[2]) // len(piece)):
+    reader.feed(piece)
+print(peak_rss_kib() - base)
+"""
+
+
+@pytest.mark.parametrize(("fragment", "wire_bytes"), [
+    ("0000", 8 << 20),      # empty continuation frames: nothing counts towards the limit
+    ("00027878", 8 << 20),  # 2-byte ones: 4 MiB of payload (the limit) in 2 M objects
+])
+def test_many_small_fragments_cost_no_more_than_their_payload(fragment, wire_bytes):
+    """A fragmented message is bounded by max_frame_bytes of payload, but was kept as a
+    list with one object per fragment: empty fragments grew memory 4 bytes per wire
+    byte without end (8 MiB sent: +32 MiB), 2-byte ones ~70 bytes per payload byte
+    (8 MiB sent: +277 MiB). Now: +0 and +4.7 MiB."""
+    run = subprocess.run([sys.executable, "-c", _FRAGMENTS_CHILD, fragment, str(wire_bytes)],
+                         capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parent.parent)
+    assert run.returncode == 0, run.stderr[-2000:]
+    grew_kib = int(run.stdout.split()[-1])
+    assert grew_kib < 8 * 1024, f"{fragment}: +{grew_kib // 1024} MiB"
