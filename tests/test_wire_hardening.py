@@ -203,6 +203,38 @@ def test_each_oversized_frame_of_one_read_is_recorded_with_its_own_size(db, tmp_
     assert [line["too_large"] for line in lines if "too_large" in line] == list(sizes)
 
 
+
+def test_frames_after_a_ping_count_even_when_the_pong_cannot_be_sent(db):
+    """One read: a trade, a ping, a binary frame, an oversized frame; the peer is gone,
+    so the pong raises. Before, the two frames after the ping were never counted (the
+    recording had them, the stats did not); now every frame is counted first and the
+    failed pong then ends the connection."""
+    chunk = (frame(trade(1)) + frame(b"hi", 0x9) + frame(b"\x00", 0x2)
+             + frame(b"x" * 300))
+
+    class GoneSocket:
+        reads = [chunk]
+
+        def recv(self, size):
+            if self.reads:
+                return self.reads.pop()
+            raise ConnectionResetError("reset by peer")
+
+    class GoneWebSocket:
+        sock = GoneSocket()
+
+        def pong(self, payload):
+            raise websocket.WebSocketConnectionClosedException("socket is already closed.")
+
+    c = rtkit.Collector("binance", ["BTC-USDT"], db=db, url="ws://127.0.0.1:9/ws",
+                        max_frame_bytes=256)
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        c._read_frames(GoneWebSocket(), None)
+    s = c.stats
+    assert (s["frames"], s["tick_frames"], s["rejected_frames"]) == (3, 1, 2)
+    assert s["rejected_by_reason"] == {"binary_frame": 1, "frame_too_large": 1}
+
+
 # --- the handshake (item 10) ---------------------------------------------------------------
 def answer_then(lines_every_s: float | None):
     """A server that starts a 101 answer, then trickles a header line every
