@@ -349,3 +349,21 @@ def test_a_redirect_from_wss_to_cleartext_is_refused(db, tls_server_context):
     assert status == "backoff" and c.stats["ticks"] == 0 and c.connections == 0
     assert f"HTTP 301) to ws://127.0.0.1:{server.port}/plain;" in status.reason
     assert "SECRET" not in status.reason  # a query string may carry a token
+
+
+def test_a_refused_redirect_does_not_show_a_key_in_its_location():
+    """connect_to_websocket has no collector to redact its errors: the refusal itself
+    must not quote a path token (Infura's /v3/<key>) or user info of the Location."""
+    token = "0123456789abcdef0123456789abcdef"
+
+    def serve(server, conn, n):
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: wss://bob:pw1234567@node.example/v3/"
+                     + token.encode() + b"\r\nContent-Length: 0\r\n\r\n")
+
+    with RawServer(serve) as server, pytest.raises(websocket.WebSocketException,
+                                                   match="redirect") as refused:
+        connect_to_websocket(f"ws://127.0.0.1:{server.port}/ws")
+    text = str(refused.value)
+    assert "to wss://node.example/v3/***;" in text
+    assert token not in text and "pw1234567" not in text
