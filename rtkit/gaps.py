@@ -111,6 +111,10 @@ class GapDetector:
             return None
         old = unseen = window.unseen
         start = window.start
+        bottom = high - ID_WINDOW
+        if start < bottom - ID_WINDOW:  # far below the window (a long run of ids in line,
+            unseen >>= bottom - start    # or a group that jumped): slide it up first, so
+            start = window.start = bottom  # no mask below spans the run
         late = False
         if lowest < start:  # older than the first trade: never seen; the rest of that
             late = True      # stretch stays unseen

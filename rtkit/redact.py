@@ -11,11 +11,12 @@ keys stay, so the endpoint is still recognisable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 import weakref
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 REDACTED = "***"
 #: a path segment of at least this many URL-safe characters, with letters and
@@ -63,11 +64,28 @@ def redact_url(url):
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
-    path = "/".join(REDACTED if looks_like_token(s) else s for s in parts.path.split("/"))
+    path = "/".join(_redact_segment(s) for s in parts.path.split("/"))
     query = "&".join(_redact_query_item(item) for item in parts.query.split("&")) \
         if parts.query else ""
     fragment = REDACTED if parts.fragment else ""
     return urlunsplit((parts.scheme, netloc, path, query, fragment))
+
+
+def _redact_segment(segment: str) -> str:
+    """A path segment with a token hidden, and the values of its ``;name=value``
+    parameters (``/ws;token=…``) too."""
+    head, *params = segment.split(";")
+    head = REDACTED if looks_like_token(head) else head
+    return ";".join([head, *(_redact_query_item(p) for p in params)])
+
+
+def _parameters(parts) -> list[str]:
+    """Every ``name=value`` item of a URL: path parameters (after ``;`` in a segment),
+    query items split at ``&`` and also at ``;`` (a separator to many servers), the
+    query items as split at ``&`` alone, and the fragment."""
+    path_params = [p for s in parts.path.split("/") for p in s.split(";")[1:]]
+    query = parts.query.split("&") + re.split("[&;]", parts.query) if parts.query else []
+    return [*path_params, *query, parts.fragment]
 
 
 def _redact_query_item(item: str) -> str:
@@ -93,15 +111,17 @@ def url_secrets(url: str) -> tuple[set[str], set[str]]:
         user, _, password = userinfo.partition(":")
         strong += [userinfo, password]
         weak.append(user)
-    strong += [s for s in parts.path.split("/") if looks_like_token(s)]
-    for item in [*parts.query.split("&"), parts.fragment]:
+    strong += [s.split(";")[0] for s in parts.path.split("/")
+               if looks_like_token(s.split(";")[0])]
+    for item in _parameters(parts):
         key, sep, value = item.partition("=")
         value = value if sep else key
         secret = looks_like_token(value) or (sep and _CREDENTIAL_KEY.search(key))
         (strong if secret else weak).append(value)
 
     def forms(found: list[str]) -> set[str]:
-        return {form for s in found if s for form in (s, unquote(s))}
+        # as written, percent-decoded, and as a server decodes a query value (+ is a space)
+        return {form for s in found if s for form in (s, unquote(s), unquote_plus(s))}
 
     return forms(strong), forms(weak) - forms(strong)
 
@@ -118,8 +138,10 @@ class Redactor:
         self._secrets = sorted(strong | weak, key=len, reverse=True)
         self._free_text = sorted((s for s in strong if len(s) >= _MIN_FREE_TEXT_CHARS),
                                  key=len, reverse=True)
-        keys = {item.partition("=")[0] for item in urlsplit(self.redacted_url).query.split("&")
-                if "=" in item} if isinstance(url, str) else set()
+        keys: set[str] = set()
+        with contextlib.suppress(ValueError, TypeError):
+            keys = {item.partition("=")[0] for item in _parameters(urlsplit(url))
+                    if item.partition("=")[0] and "=" in item} if isinstance(url, str) else set()
         self._after_key = re.compile(
             r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, sorted(keys))) + r")=[^&\s'\"<>…]+"
         ) if keys else None

@@ -19,6 +19,8 @@ import websocket
 from websocket._http import connect as _open_socket
 from websocket._http import proxy_info
 
+from rtkit.redact import redact_url
+
 #: bytes of the server's answer to the upgrade (status line, headers, the body of a
 #: refusal) read before giving up on it; real answers are a few hundred bytes
 MAX_HANDSHAKE_BYTES = 64 * 1024
@@ -70,7 +72,8 @@ class _HandshakeSocket:
 
 
 def _without_secrets(url: str) -> str:
-    """``url`` without its user info, query and fragment (they may carry tokens)."""
+    """``url`` without its user info, query and fragment, and with token-like path
+    segments hidden (they may all carry keys: Infura's ``/v3/<key>``)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -79,7 +82,8 @@ def _without_secrets(url: str) -> str:
         return "an unparsable address"
     if ":" in host:
         host = f"[{host}]"
-    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else parts.path
+    return redact_url(f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme
+                      else parts.path)
 
 
 def _refuse_redirect(ws: websocket.WebSocket) -> None:

@@ -17,6 +17,18 @@ TOO_LARGE = -1
 KEEP_OF_TOO_LARGE = 4096
 
 
+class Oversized(bytes):
+    """The first bytes of a message over the size limit, with its whole ``size``: one
+    read may hold several such messages, each with its own size."""
+
+    size: int
+
+    def __new__(cls, head: bytes, size: int) -> Oversized:
+        obj = super().__new__(cls, head)
+        obj.size = size
+        return obj
+
+
 class ProtocolError(Exception):
     """The peer broke RFC 6455: the connection must end (after the messages before it)."""
 
@@ -26,8 +38,9 @@ class FrameReader:
 
     Fragmented messages are joined; control frames (ping, pong, close) come
     out as they arrive, even between fragments. A data message longer than
-    ``max_message_bytes`` comes out once as ``(TOO_LARGE, first_bytes)`` with
-    ``too_large_size`` set, and its payload is skipped, never buffered.
+    ``max_message_bytes`` comes out once as ``(TOO_LARGE, first_bytes)``, an
+    :class:`Oversized` whose ``size`` is the message's (``too_large_size``: the
+    latest one's), and its payload is skipped, never buffered.
 
     A protocol error never costs the messages completed before it: ``feed``
     returns them and keeps the error in ``error``, to be raised by the next
@@ -42,7 +55,10 @@ class FrameReader:
         # reads is copied about once, not once per read, and costs no memory per read
         self._pending: bytes | bytearray = b""
         self._need = 0  # bytes that frame has in all; 0 while its header is incomplete
-        self._fragments: list[bytes] = []
+        # the payload of the fragmented message under way, in one buffer: a list with an
+        # object per fragment cost ~50 bytes per tiny fragment, and empty ones (which add
+        # nothing to the size checked against the limit) grew it without end
+        self._fragments = bytearray()
         self._fragment_opcode = 0  # of the fragmented message under way; -1: being skipped
         self._fragment_size = 0
         self._skip = 0  # bytes of an oversized message still to discard
@@ -126,8 +142,9 @@ class FrameReader:
                     if opcode != CONTINUATION or fragment_opcode != -1:  # not yet reported
                         total = n + (self._fragment_size if opcode == CONTINUATION else 0)
                         self.too_large_size = total
-                        out.append((TOO_LARGE, bytes(buf[start : start + KEEP_OF_TOO_LARGE])))
-                        self._fragments, self._fragment_size = [], 0
+                        out.append((TOO_LARGE, Oversized(buf[start : start + KEEP_OF_TOO_LARGE],
+                                                         total)))
+                        self._fragments, self._fragment_size = bytearray(), 0
                     fragment_opcode = 0 if fin else -1
                     if start + n > end:
                         self._skip = start + n - end
@@ -144,23 +161,24 @@ class FrameReader:
                     if fin:
                         out.append((opcode, payload))
                     else:
-                        fragment_opcode, self._fragments = opcode, [payload]
+                        fragment_opcode, self._fragments = opcode, bytearray(payload)
                         self._fragment_size = n
                 elif opcode == CONTINUATION:
                     if fragment_opcode == -1:
                         if fin:
                             fragment_opcode = 0
                         continue
-                    self._fragments.append(payload)
+                    self._fragments += payload
                     self._fragment_size += n
                     if self._fragment_size > limit:
                         self.too_large_size = self._fragment_size
-                        out.append((TOO_LARGE, b"".join(self._fragments)[:KEEP_OF_TOO_LARGE]))
-                        self._fragments, self._fragment_size = [], 0
+                        out.append((TOO_LARGE, Oversized(
+                            self._fragments[:KEEP_OF_TOO_LARGE], self._fragment_size)))
+                        self._fragments, self._fragment_size = bytearray(), 0
                         fragment_opcode = 0 if fin else -1
                     elif fin:
-                        out.append((fragment_opcode, b"".join(self._fragments)))
-                        self._fragments, fragment_opcode, self._fragment_size = [], 0, 0
+                        out.append((fragment_opcode, bytes(self._fragments)))
+                        self._fragments, fragment_opcode, self._fragment_size = bytearray(), 0, 0
                 else:  # a control frame, checked above
                     out.append((opcode, payload))
         except ProtocolError as exc:

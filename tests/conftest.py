@@ -26,6 +26,22 @@ def rtkit_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("rtkit-") and t.is_alive()]
 
 
+def peak_rss_kib() -> int:
+    """This process's own peak RSS in KiB, for a child process that proves a memory bound.
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries the high-water mark across
+    ``exec``, so a child of a pytest process holding 500 MB starts at 500 MB, and any
+    growth below that never shows (a bound such a child checks passes whatever happens).
+    ``VmHWM`` is the peak of the child's own memory."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    import resource  # no /proc: the best there is
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 @pytest.fixture
 def no_thread_leak():
     """Fails the test if a collector or simulator thread outlives it."""

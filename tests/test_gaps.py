@@ -191,7 +191,8 @@ def test_a_forgotten_window_leaves_the_verdict_to_sqlite(db, monkeypatch):
 
 
 ATTACK = """
-import resource, sys
+import sys
+from tests.conftest import peak_rss_kib
 from rtkit.buffer import RingBuffer
 from rtkit.pipeline import Pipeline
 from rtkit.venues import get_adapter
@@ -207,10 +208,10 @@ for k in range({symbols}):  # each symbol: ids far apart, every gap ~10,000 ids
     frames += [trade(f"S{{k}}USDT", 10_001 * i) for i in range({per_symbol})]
 frames += [trade("BTCUSDT", 10_001 * i) for i in range(1, {per_symbol} * 100)]
 frames = frames[:{frames}]
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_rss_kib()
 for frame in frames:
     p.process(frame, 1)
-print(len(frames), base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(len(frames), base, peak_rss_kib())
 """
 
 
@@ -225,3 +226,38 @@ def test_gap_tracking_memory_stays_bounded_under_huge_id_jumps(options):
     grown_mib = (peak_kib - base_kib) / 1024
     assert frames == 4_000
     assert grown_mib < 24, f"peak RSS grew {grown_mib:.0f} MiB over 4,000 frames"
+
+
+JUMP = """
+import sys
+from tests.conftest import peak_rss_kib
+from rtkit.buffer import RingBuffer
+from rtkit.pipeline import Pipeline
+from rtkit.venues import get_adapter
+
+def okx(trade_id, count):
+    return ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT",'
+            '"tradeId":"%d","px":"1.5","sz":"0.1","side":"buy","ts":"1764000000000",'
+            '"count":"%d"}]}' % (trade_id, count)).encode()
+
+p = Pipeline(get_adapter("okx"), RingBuffer(100), symbols=["BTC-USDT"])
+jump = int(sys.argv[1])
+base = peak_rss_kib()
+p.process(okx(1, 1), 1)
+p.process(okx(jump, jump - 1), 1)  # ids 2 ... jump in one group: the next ones in line
+for _ in range(3):
+    p.process(okx(jump, 1), 1)  # the newest id again
+print(p.stats()["duplicates"], peak_rss_kib() - base)
+"""
+
+
+def test_a_group_that_jumps_far_ahead_costs_no_memory_per_repeat():
+    """OKX's ``count``: one message may stand for ids 2 … 2e9, all in line. The window
+    was not moved up past them, so each repeat of the newest id built a mask spanning
+    the whole run (2e9 ids: +250 MiB a time; 1e12 ids: 125 GB, a MemoryError)."""
+    run = subprocess.run([sys.executable, "-c", JUMP, str(2 * 10**9)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    duplicates, grew_kib = map(int, run.stdout.split())
+    assert duplicates == 3
+    assert grew_kib < 16 * 1024, f"+{grew_kib // 1024} MiB"

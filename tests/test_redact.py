@@ -224,3 +224,20 @@ def test_group_and_onchain_collectors_redact_too(tmp_path, rtkit_log):
             for row in sqlite3.connect(tmp_path / db).execute("SELECT url FROM runs")]
     assert urls == [redact_url(secret_url(server.port))] * 3
     assert_no_leak(*shown, rtkit_log.text)
+
+
+def test_keys_after_a_semicolon_or_with_plus_signs_are_hidden_too():
+    """``;`` separates parameters in a path segment (``/ws;token=…``) and, for many
+    servers, in a query; ``+`` is a space to the server that echoes a value back."""
+    key = "k3yV4lu3Secret"
+    path_param = f"wss://host/ws;apikey={key}"
+    assert key not in redact_url(path_param)
+    assert redact_url(f"wss://host/ws;v=2;token={TOKEN}/x") == "wss://host/ws;v=***;token=***/x"
+    semicolon_query = f"wss://host/ws?a=1;apikey={key}&b=2"
+    plus_query = "wss://host/ws?token=a+b+c+" + key
+    for url in (path_param, semicolon_query):
+        r = Redactor(url)
+        for echo in (f"venue error: invalid key {key}", f"apikey={key} refused"):
+            assert key not in r(echo), (url, echo, r(echo))
+    assert key not in Redactor(plus_query)(f"token 'a b c {key}' unknown")
+    assert Redactor(path_param)("a plain word; apikey stays") == "a plain word; apikey stays"

@@ -175,6 +175,66 @@ def test_the_connection_ends_even_while_the_server_streams_on_after_the_error(db
     assert int.from_bytes(code, "big") == 1002  # protocol error
 
 
+
+def test_each_oversized_frame_of_one_read_is_recorded_with_its_own_size(db, tmp_path):
+    """Two frames over max_frame_bytes in one TCP write: each reject row, and each
+    recording line, says that frame's size (before, both said the last one's)."""
+    sizes = (300, 1000)
+
+    def serve(server, conn, n):
+        accept_upgrade(conn)
+        if n == 0:
+            conn.sendall(b"".join(frame(b"x" * size) for size in sizes) + frame(trade(1)))
+            server.hold(conn)
+
+    record = tmp_path / "run.jsonl"
+    with RawServer(serve) as server:
+        c = rtkit.collect("binance", ["BTC-USDT"], url=f"ws://127.0.0.1:{server.port}/ws",
+                          db=db, flush_interval_s=0.05, max_frame_bytes=256, record_raw=record)
+        try:
+            wait_for(lambda: c.stats["stored"] == 1 and c.stats["rejects_pending"] == 0, 5)
+        finally:
+            c.stop()
+    with c.store() as store:
+        rows = store.rejects()
+    assert sorted(rows["frame_bytes"]) == list(sizes)
+    assert sorted(rows["detail"]) == sorted(f"{size} bytes > 256" for size in sizes)
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [line["too_large"] for line in lines if "too_large" in line] == list(sizes)
+
+
+
+def test_frames_after_a_ping_count_even_when_the_pong_cannot_be_sent(db):
+    """One read: a trade, a ping, a binary frame, an oversized frame; the peer is gone,
+    so the pong raises. Before, the two frames after the ping were never counted (the
+    recording had them, the stats did not); now every frame is counted first and the
+    failed pong then ends the connection."""
+    chunk = (frame(trade(1)) + frame(b"hi", 0x9) + frame(b"\x00", 0x2)
+             + frame(b"x" * 300))
+
+    class GoneSocket:
+        reads = [chunk]
+
+        def recv(self, size):
+            if self.reads:
+                return self.reads.pop()
+            raise ConnectionResetError("reset by peer")
+
+    class GoneWebSocket:
+        sock = GoneSocket()
+
+        def pong(self, payload):
+            raise websocket.WebSocketConnectionClosedException("socket is already closed.")
+
+    c = rtkit.Collector("binance", ["BTC-USDT"], db=db, url="ws://127.0.0.1:9/ws",
+                        max_frame_bytes=256)
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        c.receiver._read_frames(GoneWebSocket(), None)  # the receive loop, rtkit.runtime
+    s = c.stats
+    assert (s["frames"], s["tick_frames"], s["rejected_frames"]) == (3, 1, 2)
+    assert s["rejected_by_reason"] == {"binary_frame": 1, "frame_too_large": 1}
+
+
 # --- the handshake (item 10) ---------------------------------------------------------------
 def answer_then(lines_every_s: float | None):
     """A server that starts a 101 answer, then trickles a header line every
@@ -220,17 +280,18 @@ def test_connect_to_websocket_gives_up_on_a_trickled_handshake():
 
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
+from tests.conftest import peak_rss_kib
 import rtkit
 c = rtkit.Collector("binance", ["BTC-USDT"], url=sys.argv[1], db=sys.argv[2],
                     connect_timeout_s=600, backoff_initial_s=600)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_rss_kib()
 c.start()
 deadline = time.monotonic() + float(sys.argv[3])
 while c.status == "connecting" and time.monotonic() < deadline:
     time.sleep(0.02)
 status = c.status
-grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+grew = peak_rss_kib() - base
 c.stop()
 print(json.dumps({"grew_kib": grew, "status": str(status), "reason": status.reason}))
 """
@@ -288,3 +349,21 @@ def test_a_redirect_from_wss_to_cleartext_is_refused(db, tls_server_context):
     assert status == "backoff" and c.stats["ticks"] == 0 and c.connections == 0
     assert f"HTTP 301) to ws://127.0.0.1:{server.port}/plain;" in status.reason
     assert "SECRET" not in status.reason  # a query string may carry a token
+
+
+def test_a_refused_redirect_does_not_show_a_key_in_its_location():
+    """connect_to_websocket has no collector to redact its errors: the refusal itself
+    must not quote a path token (Infura's /v3/<key>) or user info of the Location."""
+    token = "0123456789abcdef0123456789abcdef"
+
+    def serve(server, conn, n):
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: wss://bob:pw1234567@node.example/v3/"
+                     + token.encode() + b"\r\nContent-Length: 0\r\n\r\n")
+
+    with RawServer(serve) as server, pytest.raises(websocket.WebSocketException,
+                                                   match="redirect") as refused:
+        connect_to_websocket(f"ws://127.0.0.1:{server.port}/ws")
+    text = str(refused.value)
+    assert "to wss://node.example/v3/***;" in text
+    assert token not in text and "pw1234567" not in text

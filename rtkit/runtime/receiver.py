@@ -179,17 +179,19 @@ class Receiver:
                         if opcode in (TEXT, BINARY):
                             recorder.frame(now, venue, payload, opcode == BINARY)
                         elif opcode == TOO_LARGE:
-                            recorder.too_large(now, venue, payload, reader.too_large_size)
+                            recorder.too_large(now, venue, payload, payload.size)
                 reconnect = False
                 if texts:
                     for control in process_frames(texts, now):
                         reconnect = self._on_control(control) or reconnect
+                pings = []  # answered after the loop: a pong that fails (the peer gone)
+                # must not cost the frames after the ping in this read their count
                 if len(texts) < len(messages):
                     for opcode, payload in messages:
                         if opcode == BINARY:
                             process(payload, now, True)
                         elif opcode == PING:
-                            ws.pong(payload)
+                            pings.append(payload)
                         elif opcode == CLOSE:
                             code = (int.from_bytes(payload[:2], "big") if len(payload) >= 2
                                     else None)
@@ -198,10 +200,12 @@ class Receiver:
                                         f"{quote(reason)})")
                             reconnect = True
                         elif opcode == TOO_LARGE:
-                            pipeline.reject_oversized(payload, reader.too_large_size, now)
+                            pipeline.reject_oversized(payload, payload.size, now)
                 if pipeline.queued >= flush_mark:
                     flush_mark = pipeline.queued + FLUSH_BATCH
                     self._flush_now.set()
+                for payload in pings:
+                    ws.pong(payload)
                 if reader.error is not None:  # the frames before it were counted above
                     raise reader.error
                 if reconnect:  # only now: every frame of the chunk was counted first
