@@ -41,8 +41,9 @@ from typing import NamedTuple
 
 from rtkit.buffer import RingBuffer
 from rtkit.gaps import GapDetector, RecentIds
+from rtkit.kinds.trades import stored_rows
 from rtkit.store import MAX_REJECT_TEXT
-from rtkit.validate import SIDE_TEXT, AnomalyFilter, Reject
+from rtkit.validate import AnomalyFilter, Reject
 from rtkit.venues.base import Adapter, Control
 
 log = logging.getLogger("rtkit")
@@ -393,19 +394,14 @@ class Pipeline:
 
     # --- storing thread ---------------------------------------------------------
     def take(self) -> Batch:
-        """Everything pending, as rows for ``TickStore.write``.
+        """Everything pending, for a sink: the trades as the kind stores them
+        (``rtkit.kinds.trades.stored_rows``), the rejects and gaps rows.
 
         Call ``done`` after a successful write, or ``give_back`` after a failed one.
         """
         frames, rejects, gaps = self._take_pending()
-        venue, side_text = self.venue, SIDE_TEXT
-        rows = [
-            (venue, sym, str(tid), ts, received_at, price, volume, side_text[side])
-            for received_at, ticks in frames
-            for sym, tid, ts, price, volume, side in ticks
-        ]
         self._taken = (frames, rejects, gaps)
-        return Batch(rows, rejects, gaps)
+        return Batch(stored_rows(self.venue, frames), rejects, gaps)
 
     def _take_pending(self) -> tuple[list, list, list]:
         """Swap out the pending lists (a subclass's ``take`` calls this too)."""

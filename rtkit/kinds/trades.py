@@ -10,6 +10,7 @@ the DataFrame.
 from __future__ import annotations
 
 from rtkit.kinds import Column, Kind
+from rtkit.validate import SIDE_TEXT
 
 UTC_NS = "datetime64[ns, UTC]"
 
@@ -35,3 +36,15 @@ TRADES = Kind(
 )
 
 KINDS = {"trades": TRADES}
+
+
+def stored_rows(venue: str, frames: list[tuple[int, list]]) -> list[tuple]:
+    """Rows in TRADES column order, as every sink stores them, from the ring's ticks
+    ``(symbol, trade_id, timestamp, price, volume, side code)`` of ``venue``, grouped
+    by receive time: ids become text and side codes ``buy``/``sell``/None."""
+    side_text = SIDE_TEXT
+    return [
+        (venue, sym, str(tid), ts, received_at, price, volume, side_text[side])
+        for received_at, ticks in frames
+        for sym, tid, ts, price, volume, side in ticks
+    ]
