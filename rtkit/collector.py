@@ -76,11 +76,6 @@ class Collector:
     ``venue`` may also be an adapter instance (``rtkit.onchain`` passes its own).
     """
 
-    #: what turns frames into rows and where the writer puts them; a collector of
-    #: something other than trades (``rtkit.onchain.ChainCollector``) names its own pair
-    pipeline_type: type[Pipeline] = Pipeline
-    store_type: type[TickStore] = TickStore
-
     def __init__(
         self,
         venue: str | Adapter,
@@ -124,17 +119,18 @@ class Collector:
         self.redact = redactor_for(self.url)
         #: the URL without its secrets: what runs.url, .status.reason and the log show
         self.redacted_url = self.redact.redacted_url
+        self.ring = RingBuffer(capacity)
+        # the adapter's stage, if it has one, says what its items become and their store
+        self.pipeline = Pipeline(self.adapter, self.ring, anomaly=anomaly,
+                                 max_frame_bytes=max_frame_bytes, pending_limit=pending_limit,
+                                 symbols=self.symbols)
         self.db = Path(db)
-        self.sink = SQLiteSink(self.db, self.store_type)
+        self.sink = SQLiteSink(self.db, self.pipeline.store_type)
         self.sink.probe()  # fail now, in the caller's cell, if it cannot be written
         self.lake = lake_sink(lake, self.kinds)  # None, or the Parquet sink beside SQLite
         self.name = name or f"{self.venue}:{','.join(self.symbols)}"
         self.flush_interval_s = flush_interval_s
         self.record_raw = recording_path(record_raw) if record_raw else None  # fail now too
-        self.ring = RingBuffer(capacity)
-        self.pipeline = self.pipeline_type(self.adapter, self.ring, anomaly=anomaly,
-                                           max_frame_bytes=max_frame_bytes,
-                                           pending_limit=pending_limit, symbols=self.symbols)
         self.started_at_ns: int | None = None
         self._machine = StatusMachine(self.redact)
         self._last_error = LastError(self.name, self.redact)

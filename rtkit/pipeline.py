@@ -42,7 +42,7 @@ from typing import NamedTuple
 from rtkit.buffer import RingBuffer
 from rtkit.gaps import GapDetector, RecentIds
 from rtkit.kinds.trades import stored_rows
-from rtkit.store import MAX_REJECT_TEXT
+from rtkit.store import MAX_REJECT_TEXT, TickStore
 from rtkit.validate import AnomalyFilter, Reject
 from rtkit.venues.base import Adapter, Control
 
@@ -116,6 +116,10 @@ class Pipeline:
         self.pending_limit = pending_limit
         self._lock = threading.Lock()
         self._counting = threading.Lock()  # a batch's counter updates vs. stats()
+        #: what accepted items become when they are not trades (``Adapter.stage``): it
+        #: routes them, keeps their pending rows, counts them and names their store
+        make_stage = getattr(adapter, "stage", None)
+        self.stage = make_stage() if make_stage is not None else None
         #: symbols whose trades are taken: the subscribed ones, or (without a list)
         #: those seen so far, up to MAX_SYMBOLS
         self.symbols: set[str] = set()
@@ -159,10 +163,26 @@ class Pipeline:
         self.rejects_unstorable = 0
         self.gaps_unstorable = 0
         self._taken: tuple[list, list, list] = ([], [], [])
+        if self.stage is not None:
+            self.stage.bind(self)
+
+    def __getattr__(self, name: str):
+        """What the stage reads out (``visible``, ``recent_blocks``…), on the pipeline."""
+        stage = self.__dict__.get("stage")
+        if stage is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(stage, name)
+
+    @property
+    def store_type(self) -> type[TickStore]:
+        """The SQLite store that writes this pipeline's batches."""
+        return TickStore if self.stage is None else self.stage.store_type
 
     def subscribe(self, symbols: Iterable[str]) -> None:
         """Take the trades of these (normalised) symbols, and from now on only of
         the symbols subscribed (a replay calls it with a recording's symbols)."""
+        if self.stage is not None:  # a stage takes every item its adapter emits
+            return
         if getattr(self.adapter, "trades_of_subscribed_symbols_only", True):
             self._subscribed_only = True
             self.symbols.update(symbols)
@@ -279,6 +299,9 @@ class Pipeline:
             self._reject(reject, head, received_at_ns, size)
 
     def _accept(self, ticks: list, received_at_ns: int) -> None:
+        if self.stage is not None:
+            self.stage.accept(ticks, received_at_ns)
+            return
         self.ticks += len(ticks)
         if self.gap_detector is not None:
             ticks = self._check_ids(ticks, received_at_ns)
@@ -399,31 +422,41 @@ class Pipeline:
 
         Call ``done`` after a successful write, or ``give_back`` after a failed one.
         """
-        frames, rejects, gaps = self._take_pending()
-        self._taken = (frames, rejects, gaps)
+        if self.stage is not None:
+            return self.stage.take()
+        frames, rejects, gaps = self.take_pending()
         return Batch(stored_rows(self.venue, frames), rejects, gaps)
 
-    def _take_pending(self) -> tuple[list, list, list]:
-        """Swap out the pending lists (a subclass's ``take`` calls this too)."""
+    def queue(self, items: list) -> None:
+        """Add items to the pending list (a stage's rows; ``queued`` is its to count)."""
+        with self._lock:
+            self._ticks += items
+
+    def take_pending(self) -> tuple[list, list, list]:
+        """Swap out the pending lists, remembered for ``give_back`` (a stage's ``take``)."""
         with self._lock:
             frames, self._ticks = self._ticks, []
             rejects, self._rejects = self._rejects, []
             gaps, self._gaps = self._gaps, []
             self._taken_rejects_bytes, self._rejects_bytes = self._rejects_bytes, 0
+        self._taken = (frames, rejects, gaps)
         return frames, rejects, gaps
 
-    def _release_taken(self) -> None:
+    def release_taken(self) -> None:
         """What ``take`` returned is written: its memory no longer counts (``done`` calls it)."""
         with self._lock:
             self._taken_rejects_bytes = 0
         self._taken = ([], [], [])
 
-    def done(self, batch: Batch, inserted: int) -> None:
-        """Count a successful write of what ``take`` returned."""
+    def done(self, batch: Batch, inserted) -> None:
+        """Count a successful write of what ``take`` returned (a stage counts its own)."""
+        if self.stage is not None:
+            self.stage.done(batch, inserted)
+            return
         self.stored += inserted
         self.duplicates += len(batch.ticks) - inserted
         self.rejects_stored += len(batch.rejects)
-        self._release_taken()
+        self.release_taken()
 
     def set_aside(self, batch: Batch, refused: list[tuple]) -> Batch:
         """``batch`` without the rows SQLite refused (``TickStore.write``'s ``refused``:
@@ -466,7 +499,7 @@ class Pipeline:
     def _stats(self) -> dict:
         """The counters, for ``stats()`` to call under ``_counting``."""
         stored, duplicates, unstorable = self.stored, self.duplicates, self.unstorable
-        return {
+        out = {
             "frames": self.frames,
             "tick_frames": self.tick_frames,
             "ticks": self.ticks,
@@ -491,3 +524,6 @@ class Pipeline:
             "gap_windows_forgotten": self.gap_detector.forgotten if self.gap_detector else 0,
             "reconnect_marks": self.reconnect_marks,
         }
+        if self.stage is not None:
+            out.update(self.stage.stats())
+        return out

@@ -30,6 +30,7 @@ import pandas as pd
 import sqlite_utils
 
 from rtkit.frame import SIDE_CATEGORIES, empty_frame, tick_frame
+from rtkit.kinds import Kind
 from rtkit.kinds.ledger import GAPS, REJECTS, TABLES, insert_sql
 from rtkit.kinds.sql import create_table
 from rtkit.kinds.trades import TRADES
@@ -97,9 +98,10 @@ class TickStore:
 
     def __init__(
         self, path: str | Path = DEFAULT_DB, *, readonly: bool = False, busy_timeout_s: float = 5.0,
-        adopt: bool = False,
+        adopt: bool = False, kinds: tuple[Kind, ...] = (),
     ) -> None:
-        """Open (and, unless ``readonly``, create) the database at ``path``.
+        """Open (and, unless ``readonly``, create) the database at ``path``; ``kinds``
+        are more kinds of record whose tables the file keeps (``rtkit.onchain``'s).
 
         A database that holds another application's tables and none of rtkit's is
         refused (rtkit would switch it to WAL mode and add its tables); ``adopt=True``
@@ -107,6 +109,7 @@ class TickStore:
         """
         self.path = Path(path)
         self.readonly = readonly
+        self.kinds = kinds
         conn = None
         try:
             if readonly:
@@ -170,7 +173,7 @@ class TickStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         # the tables as their kinds describe them (rtkit.kinds.trades, rtkit.kinds.ledger)
-        for table in (TRADES, *TABLES):
+        for table in (TRADES, *TABLES, *self.kinds):
             create_table(db, table)
 
     # --- writing --------------------------------------------------------------
@@ -191,14 +194,14 @@ class TickStore:
         conn = self.conn
         set_aside = None if refused is None else []  # told only once the write commits
         with conn:
-            inserted = self._insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
-            self._insert_rows(_INSERT_REJECT, rejects, "rejects", set_aside)
-            self._insert_rows(_INSERT_GAP, gaps, "gaps", set_aside)
+            inserted = self.insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
+            self.insert_rows(_INSERT_REJECT, rejects, "rejects", set_aside)
+            self.insert_rows(_INSERT_GAP, gaps, "gaps", set_aside)
         if set_aside:
             refused += set_aside
         return inserted
 
-    def _insert_rows(self, sql: str, rows: Iterable[tuple], table: str,
+    def insert_rows(self, sql: str, rows: Iterable[tuple], table: str,
                      refused: list | None) -> int:
         """``executemany`` inside the caller's transaction; returns the rows inserted.
 
@@ -227,8 +230,8 @@ class TickStore:
                 refused.append((table, rows[0], f"{type(exc).__name__}: {exc}"))
                 return 0
             half = len(rows) // 2
-            return (self._insert_rows(sql, rows[:half], table, refused)
-                    + self._insert_rows(sql, rows[half:], table, refused))
+            return (self.insert_rows(sql, rows[:half], table, refused)
+                    + self.insert_rows(sql, rows[half:], table, refused))
         inserted = conn.total_changes - before
         conn.execute("RELEASE rtkit_rows")
         return inserted

@@ -110,3 +110,23 @@ def test_a_replay_summary_has_the_counters_of_its_kinds_even_of_an_empty_recordi
     summary = chain_replay(empty, [pool], db=tmp_path / "c.sqlite")
     for name in get_kind("blocks").counters + get_kind("swaps").counters:
         assert summary[name] == 0
+
+
+def test_the_chain_collector_subclasses_neither_the_pipeline_nor_the_store(tmp_path):
+    """The chain's items go through the one Pipeline, by the stage its adapter gives;
+    its store keeps the chain's kinds by composition."""
+    from rtkit.collector import Collector
+    from rtkit.onchain import ChainCollector, ChainStore
+    from rtkit.onchain.pipeline import ChainStage
+    from rtkit.onchain.pools import Pool
+    from rtkit.pipeline import Pipeline
+
+    pool = Pool("0x" + "1" * 40, token0="USDC", token1="ETH", decimals0=6, decimals1=18,
+                version=3, base="ETH")
+    c = ChainCollector([pool], db=tmp_path / "c.sqlite")
+    assert type(c.pipeline) is Pipeline and isinstance(c.pipeline.stage, ChainStage)
+    assert c.pipeline.store_type is ChainStore and not issubclass(ChainStore, TickStore)
+    assert not hasattr(Collector, "pipeline_type") and not hasattr(Collector, "store_type")
+    assert c.kinds == ("swaps", "blocks") and c.again().kinds == ("swaps", "blocks")
+    with c.store() as store:
+        assert list(store.swaps().columns) == list(get_kind("swaps").names)

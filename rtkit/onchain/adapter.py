@@ -109,6 +109,13 @@ class EthereumAdapter(Adapter):
     #: what ``parse`` returns, as ``(kind, record)`` items (see ``ChainPipeline``)
     kinds = ("swaps", "blocks")
 
+    @staticmethod
+    def stage():
+        """What this adapter's items become in a pipeline (``rtkit.pipeline.Pipeline``)."""
+        from rtkit.onchain.pipeline import ChainStage  # it imports this module
+
+        return ChainStage()
+
     def __init__(self, pools: list[Pool]) -> None:
         pools = list(pools)
         if not pools or not all(isinstance(p, Pool) for p in pools):

@@ -3,8 +3,9 @@
 It is a :class:`rtkit.Collector` — same receive loop (connect, subscribe,
 chunked frame reading, pings, watchdog, backoff, recording), same writer
 thread, same ``start``/``stop``/``with``, ``status``, ``stats`` and
-``panel()`` — given the :class:`EthereumAdapter`, a :class:`ChainPipeline`
-and a :class:`ChainStore`::
+``panel()`` — given the :class:`EthereumAdapter`, whose stage
+(:class:`ChainStage`) turns its items into swaps in the ring and operations for
+its store (:class:`ChainStore`)::
 
     pools = [Pool("0x88e6…", token0="USDC", token1="ETH", decimals0=6, decimals1=18,
                   version=3, base="ETH")]
@@ -41,9 +42,6 @@ class ChainCollector(Collector):
     (``db``, ``name``, ``flush_interval_s``, ``record_raw``, ``capacity``…).
     """
 
-    pipeline_type = ChainPipeline
-    store_type = ChainStore
-    pipeline: ChainPipeline
 
     def __init__(self, pools: list[Pool], *, db: str | Path = DEFAULT_CHAIN_DB, **options) -> None:
         adapter = EthereumAdapter(pools)

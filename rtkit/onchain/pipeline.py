@@ -1,13 +1,15 @@
-"""ChainPipeline: the trade Pipeline's accounting, for heads, swaps and reorgs.
+"""ChainStage: the trade Pipeline's accounting, for heads, swaps and reorgs.
 
 Frames are counted, rejected and turned into controls by
-:class:`rtkit.pipeline.Pipeline` itself; this subclass only says what an
-accepted item becomes. A swap is the on-chain trade: it enters the ring as
-a tick (venue = the pool's venue name, symbol = its ``BASE-QUOTE``,
-trade_id = ``"<tx hash>:<log index>"``, timestamp = its block's time, or the
-receive time while the header has not arrived), so ``df``, the panel and
-``rtkit.analysis`` work on swaps as on trades. Heads and removals only go to
-SQLite, as ordered operations (see :mod:`rtkit.onchain.store`).
+:class:`rtkit.pipeline.Pipeline` itself; the stage (which the
+:class:`EthereumAdapter` gives every pipeline of its frames, see
+``Adapter.stage``) only says what an accepted item becomes. A swap is the
+on-chain trade: it enters the ring as a tick (venue = the pool's venue name,
+symbol = its ``BASE-QUOTE``, trade_id = ``"<tx hash>:<log index>"``,
+timestamp = its block's time, or the receive time while the header has not
+arrived), so ``df``, the panel and ``rtkit.analysis`` work on swaps as on
+trades. Heads and removals only go to SQLite, as ordered operations
+(see :mod:`rtkit.onchain.store`).
 
 The ring cannot forget a row, so reorgs are applied when it is read:
 :meth:`visible` drops swaps a reorg took back and keeps only the newest copy
@@ -23,15 +25,16 @@ Counters, beside the Pipeline's (``ticks`` are swaps here)::
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict, deque
 
 import pandas as pd
 
 from rtkit.buffer import RingBuffer
 from rtkit.onchain.adapter import HEAD, REMOVED, SWAP, EthereumAdapter, Head, Removed, Swap
-from rtkit.onchain.store import BLOCK_COLUMNS, ChainWrite
+from rtkit.onchain.store import BLOCK_COLUMNS, ChainStore, ChainWrite
 from rtkit.pipeline import Batch, Pipeline
-from rtkit.validate import SIDE_TEXT, AnomalyFilter
+from rtkit.validate import SIDE_TEXT
 
 #: headers kept in memory for ``ChainCollector.blocks``
 RECENT_BLOCKS = 10_000
@@ -45,18 +48,23 @@ def trade_id(tx_hash: str, log_index: int) -> str:
     return f"{tx_hash}:{log_index}"
 
 
-class ChainPipeline(Pipeline):
-    """JSON-RPC frames → swaps in the ring, and heads, swaps and removals for SQLite."""
+def ChainPipeline(adapter: EthereumAdapter, ring: RingBuffer, **options) -> Pipeline:  # noqa: N802
+    """A :class:`Pipeline` of the chain's frames: the adapter's stage is a
+    :class:`ChainStage` (the name stays, from when this was a subclass)."""
+    return Pipeline(adapter, ring, **options)
 
-    def __init__(self, adapter: EthereumAdapter, ring: RingBuffer, *,
-                 anomaly: AnomalyFilter | None = None, **options) -> None:
-        if anomaly is not None:
-            raise ValueError("the anomaly filter is for trade feeds; a swap's price comes from "
-                             "the pool itself, so leave anomaly= out for on-chain collection")
-        super().__init__(adapter, ring, **options)
-        #: the adapter's items are ``(kind, record)``, all taken; the adapter itself
-        #: rejects the logs of any address that is not one of the pools
-        self.symbols = {SWAP, HEAD, REMOVED}
+
+class ChainStage:
+    """What the chain's accepted items become: swaps in the ring, and heads, swaps and
+    removals as ordered operations for :class:`ChainStore`. The pipeline counts the
+    frames and the swaps as its ticks; the stage counts blocks, reorgs and deletions."""
+
+    #: writes the operations (in order, with the reorg rules)
+    store_type = ChainStore
+
+    def __init__(self) -> None:
+        self.pipeline: Pipeline | None = None
+        self._lock = threading.Lock()  # hidden and the recent blocks vs. their readers
         # written by the processing thread
         self.blocks = 0
         self.reorgs = 0  # heads at or below the previous head's height
@@ -72,11 +80,18 @@ class ChainPipeline(Pipeline):
         self.block_duplicates = 0
         self.deleted = 0
 
-    def subscribe(self, symbols) -> None:
-        """Nothing to do: the pools say which swaps are taken (see ``__init__``)."""
+    def bind(self, pipeline: Pipeline) -> None:
+        """Become ``pipeline``'s stage."""
+        if pipeline.anomaly is not None:
+            raise ValueError("the anomaly filter is for trade feeds; a swap's price comes from "
+                             "the pool itself, so leave anomaly= out for on-chain collection")
+        self.pipeline = pipeline
+        #: the adapter's items are ``(kind, record)``, all taken; the adapter itself
+        #: rejects the logs of any address that is not one of the pools
+        pipeline.symbols = {SWAP, HEAD, REMOVED}
 
     # --- processing thread -----------------------------------------------------------
-    def _accept(self, items: list, received_at_ns: int) -> None:
+    def accept(self, items: list, received_at_ns: int) -> None:
         """Route accepted ``(kind, record)`` items; the base counts the frames."""
         operations: list[tuple] = []
         ticks_by_venue: dict[str, list[tuple]] = {}
@@ -90,16 +105,16 @@ class ChainPipeline(Pipeline):
             if operation is not None:
                 operations.append(operation)
         for venue, ticks in ticks_by_venue.items():
-            self.ring.append(venue, received_at_ns, ticks)
-        with self._lock:
-            self._ticks += operations  # the base's pending list holds operations here
+            self.pipeline.ring.append(venue, received_at_ns, ticks)
+        self.pipeline.queue(operations)  # the pipeline's pending list holds operations here
 
     def _swap(self, swap: Swap, received_at_ns: int, ticks_by_venue: dict) -> tuple | None:
-        self.ticks += 1
+        p = self.pipeline
+        p.ticks += 1
         key = (swap.tx_hash, swap.log_index)
         previous = self._latest.get(key)
         if previous == swap.block_hash:
-            self.duplicates_seen += 1
+            p.duplicates_seen += 1
             return None
         tid = trade_id(*key)
         if previous is not None or tid in self.hidden:  # its older copy is in the ring
@@ -113,10 +128,10 @@ class ChainPipeline(Pipeline):
         ticks_by_venue.setdefault(pool.venue, []).append(
             (pool.symbol, tid, swap.timestamp or received_at_ns, swap.price, swap.volume,
              swap.side))
-        if self.pending >= self.pending_limit:
-            self.dropped_overflow += 1
+        if p.pending >= p.pending_limit:
+            p.dropped_overflow += 1
             return None
-        self.queued += 1
+        p.queued += 1
         return SWAP, (
             swap.tx_hash, swap.log_index, swap.block_number, swap.block_hash, swap.timestamp,
             received_at_ns, pool.venue, pool.symbol, pool.address, pool.version, swap.sender,
@@ -149,20 +164,19 @@ class ChainPipeline(Pipeline):
     # --- storing thread ----------------------------------------------------------------
     def take(self) -> Batch:
         """Pending operations (in order), rejects and gaps, for ``ChainStore.write``."""
-        operations, rejects, gaps = self._take_pending()
-        self._taken = (operations, rejects, gaps)
-        return Batch(operations, rejects, gaps)
+        return Batch(*self.pipeline.take_pending())
 
     def done(self, batch: Batch, written: ChainWrite) -> None:
+        p = self.pipeline
         swaps = sum(1 for kind, _ in batch.ticks if kind == SWAP)
         heads = sum(1 for kind, _ in batch.ticks if kind == HEAD)
-        self.stored += written.swaps_inserted
-        self.duplicates += swaps - written.swaps_inserted
+        p.stored += written.swaps_inserted
+        p.duplicates += swaps - written.swaps_inserted
         self.blocks_stored += written.blocks_inserted
         self.block_duplicates += heads - written.blocks_inserted
         self.deleted += written.swaps_deleted
-        self.rejects_stored += len(batch.rejects)
-        self._release_taken()
+        p.rejects_stored += len(batch.rejects)
+        p.release_taken()
 
     # --- anyone ------------------------------------------------------------------------
     def visible(self, ticks: pd.DataFrame) -> pd.DataFrame:
@@ -183,9 +197,9 @@ class ChainPipeline(Pipeline):
             df[column] = pd.to_datetime(df[column], unit="ns", utc=True)
         return df
 
-    def _stats(self) -> dict:
-        out = super()._stats()
-        out.update(
+    def stats(self) -> dict:
+        """The chain's counters, beside the pipeline's (read under its ``_counting``)."""
+        return dict(
             blocks=self.blocks,
             blocks_stored=self.blocks_stored,
             block_duplicates=self.block_duplicates,
@@ -195,7 +209,6 @@ class ChainPipeline(Pipeline):
             replaced=self.replaced,
             deleted=self.deleted,
         )
-        return out
 
 
 def _text(value: int | None) -> str | None:

@@ -29,7 +29,6 @@ import pandas as pd
 
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.onchain import BLOCKS, SWAPS
-from rtkit.kinds.sql import create_table
 from rtkit.onchain.adapter import HEAD, REMOVED, SWAP
 from rtkit.store import TickStore, filters
 
@@ -58,13 +57,29 @@ class ChainWrite(NamedTuple):
     swaps_deleted: int
 
 
-class ChainStore(TickStore):
-    """A :class:`TickStore` that also keeps ``blocks`` and ``swaps``."""
+class ChainStore:
+    """``blocks`` and ``swaps`` beside the ticks: a :class:`TickStore` of the same file
+    (keeping the chain's kinds too) that writes the chain's ordered operations. What
+    it does not define (``rejects()``, ``runs()``, ``conn``, ``close``…) is the
+    TickStore's."""
 
-    def _create_schema(self) -> None:
-        super()._create_schema()
-        for kind in (BLOCKS, SWAPS):  # as rtkit.kinds.onchain describes them
-            create_table(self.db, kind)
+    def __init__(self, path=DEFAULT_CHAIN_DB, **options) -> None:
+        self.store = TickStore(path, kinds=(BLOCKS, SWAPS), **options)
+
+    def __getattr__(self, name: str):
+        store = self.__dict__.get("store")
+        if store is None or name.startswith("__"):
+            raise AttributeError(f"'ChainStore' object has no attribute {name!r}")
+        return getattr(store, name)
+
+    def __enter__(self) -> ChainStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.store.close()
+
+    def __repr__(self) -> str:
+        return f"Chain{self.store!r}"
 
     # --- writing --------------------------------------------------------------------------
     def write(self, operations=(), rejects=(), gaps=(), *, refused=None) -> ChainWrite:
@@ -98,8 +113,8 @@ class ChainStore(TickStore):
                 conn.executemany(_INSERT_BLOCK, rows)
                 inserted[HEAD] += conn.total_changes - before
                 conn.executemany(_FILL_SWAP_TIMES, [(r[3], r[0]) for r in rows])
-            self._insert_rows(_INSERT_REJECT, rejects, "rejects", refused)
-            self._insert_rows(_INSERT_GAP, gaps, "gaps", refused)
+            self.store.insert_rows(_INSERT_REJECT, rejects, "rejects", refused)
+            self.store.insert_rows(_INSERT_GAP, gaps, "gaps", refused)
         return ChainWrite(inserted[SWAP], inserted[HEAD], deleted)
 
     # --- reading --------------------------------------------------------------------------
