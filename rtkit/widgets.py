@@ -28,15 +28,18 @@ import html
 import logging
 import re
 import threading
+from typing import TYPE_CHECKING
 
 import bqplot
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from rtkit.collector import Collector
 from rtkit.store import StoreError
 from rtkit.venues import venue_names
+
+if TYPE_CHECKING:  # the panel is handed a collector, or builds one on Start (below)
+    from rtkit.collector import Collector
 
 log = logging.getLogger("rtkit")
 
@@ -200,6 +203,9 @@ class Panel(widgets.VBox):
             venue = self.inputs["venue"].value
             if venue is None:
                 raise ValueError("choose a venue first")
+            # here, not at the top: the collector module imports this one for panel()
+            from rtkit.collector import Collector
+
             return Collector(venue, symbols, url=self.inputs["url"].value.strip() or None,
                              **self._collector_options)
         old = self.collector

@@ -103,7 +103,7 @@ class Faults:
                     self.reorder_every, self.bad_frame_every, self.throttle_frames_per_s))
 
 
-def _ws_frame(payload: bytes) -> bytes:
+def ws_frame(payload: bytes) -> bytes:
     """An unmasked server→client text frame with exactly these payload bytes."""
     n = len(payload)
     if n < 126:
@@ -114,7 +114,7 @@ def _ws_frame(payload: bytes) -> bytes:
 
 
 @dataclass
-class _Link:
+class Link:
     """One connection's fault state."""
 
     trade_frames: int = 0
@@ -346,7 +346,7 @@ class Simulator:
         if not subscribed.is_set():
             return
         market, dialect = self.market, self.dialect
-        link = _Link()
+        link = Link()
         streaming: list[str] = []
         next_beat = time.monotonic() + (dialect.heartbeat_interval_s or 0)
         start, generated_here = time.monotonic(), 0
@@ -397,10 +397,10 @@ class Simulator:
         else:  # a text frame with bytes no library would send: invalid UTF-8 and the like
             if ws.transport.is_closing():
                 raise ConnectionClosed(None, None)
-            ws.transport.write(_ws_frame(frame))
+            ws.transport.write(ws_frame(frame))
         self.sent[category] += 1
 
-    async def _send_trades(self, ws: ServerConnection, frames: list[str], link: _Link) -> bool:
+    async def _send_trades(self, ws: ServerConnection, frames: list[str], link: Link) -> bool:
         """Send live trade frames with the faults applied; False once the connection
         was cut, closed or stalled by a fault."""
         faults = self.faults
@@ -429,7 +429,7 @@ class Simulator:
                 return False
         return True
 
-    async def _release_held(self, ws: ServerConnection, link: _Link) -> None:
+    async def _release_held(self, ws: ServerConnection, link: Link) -> None:
         if link.held is not None:
             held, link.held = link.held, None
             await self._emit(ws, held, "trades")
@@ -443,7 +443,7 @@ class Simulator:
         self._next_bad += 1
         await self._emit(ws, frame, f"bad:{reason}" if reason else "control", binary)
 
-    async def _connection_fault(self, ws: ServerConnection, link: _Link) -> bool:
+    async def _connection_fault(self, ws: ServerConnection, link: Link) -> bool:
         """Drop, close or stall the connection when its frame count says so; False if it did."""
         faults, n = self.faults, link.trade_frames
         if faults.drop_every and n % faults.drop_every == 0:
@@ -458,7 +458,7 @@ class Simulator:
             return False
         return True
 
-    async def _throttle(self, link: _Link, frames_per_s: float) -> None:
+    async def _throttle(self, link: Link, frames_per_s: float) -> None:
         now = time.monotonic()
         if link.next_send > now:
             await asyncio.sleep(link.next_send - now)
@@ -472,7 +472,7 @@ class Simulator:
 
     async def _send_blob(self, ws: ServerConnection, frames: list[str]) -> None:
         """The fast path: frames pre-encoded into one write, paced by the transport's buffer."""
-        ws.transport.write(b"".join(_ws_frame(f.encode()) for f in frames))
+        ws.transport.write(b"".join(ws_frame(f.encode()) for f in frames))
         self.sent["trades"] += len(frames)
         while ws.transport.get_write_buffer_size() > _HIGH_WATER:
             if ws.transport.is_closing():
