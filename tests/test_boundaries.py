@@ -137,7 +137,7 @@ def test_no_import_cycle_with_a_module_level_import():
 
 
 @pytest.mark.parametrize("module", ["rtkit.spread", "rtkit.analysis", "rtkit.widgets",
-                                    "rtkit.collector", "rtkit.compat"])
+                                    "rtkit.collector", "rtkit.compat", "rtkit.typedefs"])
 def test_module_imports_alone_in_a_fresh_interpreter(module):
     """Each once-tangled module loads first, on its own (its package's ``__init__`` aside)."""
     done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT,
