@@ -117,7 +117,8 @@ def opportunities(spreads: pd.DataFrame, *, fees_bps: float | tuple[float, float
     if missing:
         raise ValueError(f"expected the result of rtkit.analysis.spread(...); missing "
                          f"column(s): {', '.join(missing)}")
-    fee_a, fee_b = (fees_bps, fees_bps) if np.isscalar(fees_bps) else fees_bps
+    fee_a, fee_b = ((fees_bps, fees_bps) if isinstance(fees_bps, (int, float, np.number))
+                    else fees_bps)
     gross = spreads["spread_bps"].abs()
     net = gross - (fee_a + fee_b)
     keep = net > threshold_bps

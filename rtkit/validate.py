@@ -166,9 +166,9 @@ def epoch_ns(value, unit: str) -> int:
             return _in_range(ns, value)
         raise Reject("bad_timestamp", f"{value!r:.40}")
     if type(value) is float:
-        ns = value * scale  # may overflow to inf: compare as a float before rounding
-        if MIN_TS_NS <= ns <= MAX_TS_NS:  # False for NaN and ±inf too
-            return round(ns)
+        scaled = value * scale  # may overflow to inf: compare as a float before rounding
+        if MIN_TS_NS <= scaled <= MAX_TS_NS:  # False for NaN and ±inf too
+            return round(scaled)
         raise Reject("bad_timestamp", f"{value!r:.40}")
     if value is None:
         raise Reject("missing_field", "timestamp")

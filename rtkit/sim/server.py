@@ -183,7 +183,8 @@ class Simulator:
         self._next_bad = 0
         self._refuse_until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
+        #: set to end the server; a fresh one each start (an Event binds to its loop on use)
+        self._stopping = asyncio.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -229,7 +230,7 @@ class Simulator:
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        if self._loop is not None and self._stopping is not None:
+        if self._loop is not None:
             with contextlib.suppress(RuntimeError):  # loop already closed
                 self._loop.call_soon_threadsafe(self._stopping.set)
         if self._thread is not None:
@@ -244,9 +245,12 @@ class Simulator:
 
     def wait_generated(self, n: int | None = None, timeout_s: float = 30.0) -> bool:
         """Wait until ``n`` (default: ``count``) trades were generated."""
-        n = self.count if n is None else n
+        target = self.count if n is None else n
+        if target is None:
+            raise ValueError("this simulator generates trades without end (count=None): "
+                             "say how many to wait for, e.g. wait_generated(1000)")
         deadline = time.monotonic() + timeout_s
-        while len(self.market.trades) < n:
+        while len(self.market.trades) < target:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
@@ -335,7 +339,8 @@ class Simulator:
 
     async def _until_closed(self, ws: ServerConnection, *events: asyncio.Event) -> None:
         """Wait until the connection closes, the simulator stops, or one of ``events``."""
-        waits = [asyncio.ensure_future(e.wait()) for e in (*events, self._stopping)]
+        waits: list[asyncio.Future] = [asyncio.ensure_future(e.wait())
+                                       for e in (*events, self._stopping)]
         waits.append(asyncio.ensure_future(ws.wait_closed()))
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for w in waits:
@@ -436,7 +441,7 @@ class Simulator:
             self.reordered += 1
 
     def _due(self, every: int | None) -> bool:
-        return bool(every) and self._live_frames % every == 0
+        return bool(every and self._live_frames % every == 0)
 
     async def _send_bad_frame(self, ws: ServerConnection) -> None:
         frame, reason, binary = self._bad_frames[self._next_bad % len(self._bad_frames)]

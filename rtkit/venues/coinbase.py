@@ -120,7 +120,8 @@ class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
     def _trades(self, events) -> list | Control:
         if type(events) is not list:
             raise Reject("missing_field" if events is None else "unknown_message", "events")
-        ticks, rejects = [], []
+        ticks: list[tuple] = []
+        rejects: list[Reject] = []
         for event in events:
             trades = event.get("trades") if type(event) is dict else None
             if type(trades) is not list:
@@ -134,8 +135,7 @@ class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
         if not ticks and not rejects:
             return Control("info", "market_trades frame without trades")
         ticks.sort(key=_by_trade_id)  # ids per product must arrive in order for gap checks
-        ticks.extend(rejects)
-        return ticks
+        return ticks + rejects if rejects else ticks
 
 
 class CoinbaseExchangeAdapter(_CoinbaseAdapter):

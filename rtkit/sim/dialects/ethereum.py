@@ -15,6 +15,7 @@ serves it.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import orjson
 
@@ -104,7 +105,7 @@ class EthereumDialect(Dialect):
         return _reply(2, error=(-32000, f"subscription refused for {symbol}"))
 
     # --- notifications ------------------------------------------------------------------
-    def encode_events(self, events: list[tuple[str, object]], session: Session) -> list[str]:
+    def encode_events(self, events: list[tuple[str, Any]], session: Session) -> list[str]:
         """Notifications for this session of the chain's events, in order."""
         heads = session.subscriptions.get("newHeads")
         logs = session.subscriptions.get("logs")
