@@ -1,4 +1,7 @@
-"""An Ethereum node's JSON-RPC ``eth_subscribe``, server side (wire facts: VENUES.md §7).
+"""An Ethereum node's JSON-RPC ``eth_subscribe``, server side.
+
+Wire format: go-ethereum's "Real-time Events" (pub/sub) documentation,
+https://geth.ethereum.org/docs/interacting-with-geth/rpc/pubsub
 
 Answers ``eth_subscribe`` for ``newHeads`` and ``logs`` (address and topic0
 filters honoured) with a fresh subscription id per request, ``eth_unsubscribe``
