@@ -33,7 +33,7 @@ def test_rtkit_passes_mypy(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_a_misspelt_reason_status_or_stats_key_is_a_type_error(tmp_path):
+def test_a_misspelt_reason_status_stats_key_or_control_kind_is_a_type_error(tmp_path):
     snippet = tmp_path / "misspelt.py"
     snippet.write_text(
         "from rtkit.typedefs import CollectorStats, StatusState\n"
@@ -41,10 +41,12 @@ def test_a_misspelt_reason_status_or_stats_key_is_a_type_error(tmp_path):
         "Reject('bad_numbr')\n"
         "state: StatusState = 'lve'\n"
         "def stored(stats: CollectorStats) -> int:\n"
-        "    return stats['stord']\n")
+        "    return stats['stord']\n"
+        "from rtkit.venues.base import Control\n"
+        "Control('ak')\n")
     done = mypy(str(snippet), cache=tmp_path / "cache")
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
-    assert [int(line.split(":")[1]) for line in errors] == [3, 4, 6], done.stdout
+    assert [int(line.split(":")[1]) for line in errors] == [3, 4, 6, 8], done.stdout
 
 
 def test_waiting_for_all_trades_of_an_endless_simulator_says_what_to_do():

@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import orjson
 
+from rtkit.typedefs import ControlKind
 from rtkit.validate import MAX_SYMBOL_CHARS, Reject
 
 Tick = tuple  # (symbol, trade_id, timestamp_ns, price, volume, side)
@@ -45,7 +46,7 @@ class Control:
     collector's ``last_error`` and status.
     """
 
-    kind: str
+    kind: ControlKind
     detail: str = ""
 
 
