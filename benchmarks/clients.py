@@ -1,7 +1,8 @@
 """Benchmark clients, each run in a fresh process; each prints one JSON line.
 
 ``rate`` is (N - 1) / (time of the Nth message - time of the 1st), measured in
-the client, as in shared/PERFORMANCE-NOTES.md.
+the client: the clock starts at the first message, so connecting and subscribing are
+not part of the rate.
 """
 
 from __future__ import annotations

@@ -233,10 +233,10 @@ def parse_line(line: bytes) -> Frame | Event:
         if type(encoded) is not str or type(binary) is not bool:
             raise ValueError("'frame_b64' must be base64 text and 'binary' true or false")
         try:
-            frame = base64.b64decode(encoded, validate=True)
+            decoded = base64.b64decode(encoded, validate=True)
         except binascii.Error as exc:
             raise ValueError(f"'frame_b64' is not base64 ({exc})") from None
-        return Frame(received_at, venue, frame, binary, _int(obj, "too_large", 0))
+        return Frame(received_at, venue, decoded, binary, _int(obj, "too_large", 0))
     frame = obj.get("frame")
     if type(frame) is not str:
         raise ValueError(f"'frame' must be text, not {_short(frame)}")
@@ -334,7 +334,8 @@ def encode_frame(received_at: int, venue: str, frame: bytes | str, binary: bool 
             line = {"received_at": received_at, "venue": venue, "frame": frame}
             return orjson.dumps(line) + b"\n"
     obj = {"received_at": received_at, "venue": venue,
-           "frame_b64": base64.b64encode(bytes(frame)).decode()}
+           "frame_b64": base64.b64encode(frame.encode() if isinstance(frame, str)
+                                         else bytes(frame)).decode()}
     if binary:
         obj["binary"] = True
     return orjson.dumps(obj) + b"\n"

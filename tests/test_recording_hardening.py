@@ -17,7 +17,13 @@ import pytest
 
 from rtkit.cli import main
 from rtkit.collector import Collector
-from rtkit.recording import RecordingWriter, encode_event, encode_frame, read_recording
+from rtkit.recording import (
+    RecordingWriter,
+    encode_event,
+    encode_frame,
+    parse_line,
+    read_recording,
+)
 from rtkit.replay import replay
 from rtkit.sim.dialects import get_dialect
 from rtkit.sim.market import Market
@@ -322,3 +328,9 @@ def test_a_200_mb_line_costs_a_bounded_memory(tmp_path):
     print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
           f"(+{grew_mib:.0f} MiB) for a 200 MiB line")
     assert grew_mib < 100
+
+
+def test_a_binary_frame_given_as_text_is_recorded_as_its_utf8_bytes(tmp_path):
+    """encode_frame(..., binary=True) took ``bytes | str`` but failed on text (mypy found it)."""
+    entry = parse_line(encode_frame(T0, "binance", "é{}", binary=True))
+    assert (entry.frame, entry.binary) == ("é{}".encode(), True)

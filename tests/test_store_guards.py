@@ -12,7 +12,7 @@ import pytest
 
 import rtkit
 from rtkit.cli import main
-from rtkit.facade import store_data
+from rtkit.compat import store_data
 from rtkit.onchain.store import ChainStore
 from rtkit.store import StoreError, TickStore
 
