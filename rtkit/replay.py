@@ -12,10 +12,10 @@ from pathlib import Path
 
 from rtkit.buffer import RingBuffer
 from rtkit.params import checked
-from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, Pipeline, frame_text, quote
+from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, MAX_SYMBOLS, Pipeline, frame_text, quote
 from rtkit.recording import BAD_LINE, BadLine, Event, read_recording
 from rtkit.store import DEFAULT_DB, TickStore
-from rtkit.validate import AnomalyFilter
+from rtkit.validate import MAX_SYMBOL_CHARS, AnomalyFilter
 from rtkit.venues import get_adapter
 
 log = logging.getLogger("rtkit")
@@ -65,6 +65,8 @@ class Replay:
         self.bad_lines_by_reason: dict[str, int] = {}
         self._bad_rows: list[tuple] = []
         self._bad_bytes = 0  # at most 4 bytes a character: the bound is on memory
+        #: symbols the 'open' events subscribed, per venue (at most MAX_SYMBOLS each)
+        self._subscribed: dict[str, set[str]] = {}
         self._path: str | Path = ""
 
     def pipeline(self, venue: str) -> Pipeline:
@@ -118,12 +120,34 @@ class Replay:
         pipeline = self.pipeline(event.venue)
         pipeline.connection_opened(event.received_at)
         if event.symbols:  # subscribe the adapter as the live one was
+            if problem := self._too_many_symbols(event):
+                self._bad_line(BAD_LINE, f"symbols of an 'open' event: {problem}",
+                               repr(event.symbols[:10]).encode(), 0, event.received_at,
+                               event.venue)
+                return
             try:
                 pipeline.adapter.subscribe_messages(list(event.symbols))
                 pipeline.subscribe(event.symbols)
+                self._subscribed.setdefault(event.venue, set()).update(event.symbols)
             except ValueError as exc:
                 self._bad_line(BAD_LINE, f"symbols of an 'open' event: {exc}"[:500],
                                repr(event.symbols).encode(), 0, event.received_at, event.venue)
+
+    def _too_many_symbols(self, event: Event) -> str:
+        """Why the symbols of an 'open' event are not subscribed, or "": a recording
+        is untrusted, and every symbol subscribed is remembered until the replay ends
+        (by the pipeline and the adapter), so their number and length are bounded
+        as a live feed's are."""
+        longest = max(map(len, event.symbols))
+        if longest > MAX_SYMBOL_CHARS:
+            return (f"a symbol of {longest:,} characters (at most {MAX_SYMBOL_CHARS}: no "
+                    "trade of a longer one is taken)")
+        subscribed = self._subscribed.get(event.venue, set())
+        total = len(subscribed | set(event.symbols))
+        if total > MAX_SYMBOLS:
+            return (f"{total:,} symbols with those subscribed before, more than "
+                    f"MAX_SYMBOLS ({MAX_SYMBOLS:,})")
+        return ""
 
     def _bad_line(self, reason: str, detail: str, head: bytes, size: int, received_at: int,
                   venue: str) -> None:

@@ -17,11 +17,13 @@ import pytest
 
 from rtkit.cli import main
 from rtkit.collector import Collector
+from rtkit.pipeline import MAX_SYMBOLS
 from rtkit.recording import RecordingWriter, encode_event, encode_frame, read_recording
 from rtkit.replay import replay
 from rtkit.sim.dialects import get_dialect
 from rtkit.sim.market import Market
 from rtkit.sim.record import write_recording
+from rtkit.validate import MAX_SYMBOL_CHARS
 
 T0 = 1_764_000_000_000_000_000
 
@@ -295,6 +297,7 @@ def test_an_over_long_line_is_a_counted_frame_too_large(tmp_path, db):
 
 PEAK_RSS_SCRIPT = """
 import resource, sys
+from rtkit.pipeline import MAX_SYMBOLS
 from rtkit.replay import replay
 replay(sys.argv[1], db=sys.argv[3])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -322,3 +325,58 @@ def test_a_200_mb_line_costs_a_bounded_memory(tmp_path):
     print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
           f"(+{grew_mib:.0f} MiB) for a 200 MiB line")
     assert grew_mib < 100
+
+
+# --- the symbols of 'open' events are bounded like a live feed's -------------------------
+
+def open_event(symbols: list[str], at: int = T0) -> bytes:
+    return encode_event("open", at, "binance", symbols)
+
+
+@pytest.mark.parametrize("symbols", [
+    [f"B{i:06d}-USDT" for i in range(MAX_SYMBOLS + 1)],  # more than MAX_SYMBOLS
+    ["BTC-USDT", "B" * (MAX_SYMBOL_CHARS + 1) + "-USDT"],  # a symbol too long to trade
+], ids=["too many", "too long"])
+def test_an_open_event_with_symbols_beyond_the_bounds_is_a_counted_reject(tmp_path, db,
+                                                                          symbols):
+    lines = good_lines(tmp_path)
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"".join(lines[:500]) + open_event(symbols) + b"".join(lines[500:]))
+    s = replay(path, db=db)
+    assert s["stored"] == 1_000 == stored(db)
+    assert s["rejected_by_reason"] == {"bad_recording_line": 1}
+    [(reason, detail, _)] = reject_rows(db)
+    assert reason == "bad_recording_line" and detail.startswith("symbols of an 'open' event")
+
+
+SYMBOLS_RSS_SCRIPT = """
+import resource, sys
+from rtkit.pipeline import MAX_SYMBOLS
+from rtkit.replay import replay
+replay(sys.argv[1], db=sys.argv[3])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+s = replay(sys.argv[2], db=sys.argv[4])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(before, after, s["connections"], s["rejected_by_reason"].get("bad_recording_line", 0))
+"""
+
+
+def test_open_events_subscribing_a_million_symbols_cost_a_bounded_memory(tmp_path):
+    """Peak RSS of a child replaying 150 'open' events of 10,000 new symbols each
+    (each event under MAX_SYMBOLS, 1.5 million in all), over the same child's peak
+    after a small recording: the symbols subscribed are bounded, not the events."""
+    small, attack = tmp_path / "small.jsonl", tmp_path / "attack.jsonl"
+    small.write_bytes(b"".join(good_lines(tmp_path, 2_000)))
+    events = 150
+    with open(attack, "wb") as fh:
+        for e in range(events):
+            fh.write(open_event([f"B{e:03d}{i:05d}-USDT" for i in range(10_000)]))
+    out = subprocess.run([sys.executable, "-c", SYMBOLS_RSS_SCRIPT, small, attack,
+                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    before_kib, after_kib, connections, bad = map(int, out.split())
+    grew_mib = (after_kib - before_kib) / 1024
+    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
+          f"(+{grew_mib:.0f} MiB) for 1.5 million symbols in 'open' events")
+    assert grew_mib < 60
+    assert connections == events and bad == events - MAX_SYMBOLS // 10_000
