@@ -93,7 +93,8 @@ def store_data(table: str, row: dict, db: str | Path = DEFAULT_DB) -> None:
     ``table`` and the row's keys become SQL identifiers, so they must be plain
     names (letters, digits, underscore). Use :class:`rtkit.TickStore` for ticks.
     """
-    if not isinstance(table, str) or not _NAME.fullmatch(table) or table.startswith("sqlite_"):
+    if (not isinstance(table, str) or not _NAME.fullmatch(table)
+            or table.lower().startswith("sqlite_")):  # SQLite's own, in any case
         raise ValueError(f"table name {table!r} is not a plain name; use letters, digits and _ "
                          "(e.g. 'my_signals')")
     if table.lower() in _OWN_TABLES:

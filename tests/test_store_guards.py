@@ -40,6 +40,13 @@ def test_store_data_refuses_a_column_name_with_a_trailing_newline(db):
         store_data("signals", {"x\n": 1}, db=db)
 
 
+@pytest.mark.parametrize("table", ["SQLITE_notes", "Sqlite_master", "sqlite_x"])
+def test_store_data_refuses_sqlites_reserved_prefix_in_any_case(table, db):
+    """SQLite reserves ``sqlite_`` names whatever their case."""
+    with pytest.raises(ValueError, match="is not a plain name"):
+        store_data(table, {"price": 1.0}, db=db)
+
+
 # --- another application's database ----------------------------------------------------------
 def other_apps_db(path):
     """An SQLite file made by some other program: its own table, rollback journal."""
