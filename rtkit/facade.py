@@ -105,6 +105,9 @@ def store_data(table: str, row: dict, db: str | Path = DEFAULT_DB) -> None:
     bad = [k for k in row if not isinstance(k, str) or not _NAME.fullmatch(k)]
     if bad:
         raise ValueError(f"column names {bad!r} are not plain names; use letters, digits and _")
+    if len({k.lower() for k in row}) < len(row):  # one SQL column, whatever the case
+        raise ValueError(f"column names {sorted(row)!r} differ only in case, which SQL does "
+                         "not tell apart; give each column one spelling")
     stores = getattr(_local, "stores", None)
     if stores is None:
         stores = _local.stores = {}

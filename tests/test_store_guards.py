@@ -40,6 +40,12 @@ def test_store_data_refuses_a_column_name_with_a_trailing_newline(db):
         store_data("signals", {"x\n": 1}, db=db)
 
 
+def test_store_data_refuses_column_names_that_differ_only_in_case(db):
+    """SQL identifiers ignore case: ``price`` and ``Price`` are one column."""
+    with pytest.raises(ValueError, match="differ only in case"):
+        store_data("signals", {"price": 1.0, "Price": 2.0}, db=db)
+
+
 @pytest.mark.parametrize("table", ["SQLITE_notes", "Sqlite_master", "sqlite_x"])
 def test_store_data_refuses_sqlites_reserved_prefix_in_any_case(table, db):
     """SQLite reserves ``sqlite_`` names whatever their case."""
