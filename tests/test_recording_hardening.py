@@ -297,7 +297,6 @@ def test_an_over_long_line_is_a_counted_frame_too_large(tmp_path, db):
 
 PEAK_RSS_SCRIPT = """
 import resource, sys
-from rtkit.pipeline import MAX_SYMBOLS
 from rtkit.replay import replay
 replay(sys.argv[1], db=sys.argv[3])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -351,7 +350,6 @@ def test_an_open_event_with_symbols_beyond_the_bounds_is_a_counted_reject(tmp_pa
 
 SYMBOLS_RSS_SCRIPT = """
 import resource, sys
-from rtkit.pipeline import MAX_SYMBOLS
 from rtkit.replay import replay
 replay(sys.argv[1], db=sys.argv[3])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
