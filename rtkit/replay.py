@@ -8,13 +8,14 @@ parsing is checked against recorded traffic.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 from rtkit.buffer import RingBuffer
 from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, MAX_SYMBOLS, Pipeline, frame_text, quote
 from rtkit.recording import BAD_LINE, BadLine, Event, read_recording
-from rtkit.store import DEFAULT_DB, TickStore
+from rtkit.store import DEFAULT_DB, StoreError, TickStore
 from rtkit.validate import MAX_SYMBOL_CHARS, AnomalyFilter
 from rtkit.venues import get_adapter
 
@@ -164,12 +165,21 @@ class Replay:
             self._write_bad_rows()
 
     def flush(self) -> None:
-        for p in self.pipelines.values():
-            batch = p.take()
-            refused: list[tuple] = []  # rows SQLite cannot store: set aside and counted
-            inserted = self.store.write(*batch, refused=refused)
-            p.done(p.set_aside(batch, refused) if refused else batch, inserted)
-        self._write_bad_rows()
+        """Write what the pipelines hold; a database that refuses the write (locked by
+        another program, a full disk) is a StoreError that says so, not a traceback."""
+        try:
+            for p in self.pipelines.values():
+                batch = p.take()
+                refused: list[tuple] = []  # rows SQLite cannot store: set aside and counted
+                inserted = self.store.write(*batch, refused=refused)
+                p.done(p.set_aside(batch, refused) if refused else batch, inserted)
+            self._write_bad_rows()
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot write the database '{self.store.path}': {exc}; what earlier writes "
+                f"(one every {_FLUSH_EVERY_FRAMES:,} frames) stored is kept. Free it (close the "
+                "program holding it, or free disk space) and replay again: a tick already "
+                "stored is not stored twice") from exc
 
     def _write_bad_rows(self) -> None:
         if self._bad_rows:

@@ -6,6 +6,7 @@ damaged file or onto a file that is not a recording."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import json
 import sqlite3
@@ -19,10 +20,11 @@ from rtkit.cli import main
 from rtkit.collector import Collector
 from rtkit.pipeline import MAX_SYMBOLS
 from rtkit.recording import RecordingWriter, encode_event, encode_frame, read_recording
-from rtkit.replay import replay
+from rtkit.replay import Replay, replay
 from rtkit.sim.dialects import get_dialect
 from rtkit.sim.market import Market
 from rtkit.sim.record import write_recording
+from rtkit.store import TickStore
 from rtkit.validate import MAX_SYMBOL_CHARS
 
 T0 = 1_764_000_000_000_000_000
@@ -378,3 +380,21 @@ def test_open_events_subscribing_a_million_symbols_cost_a_bounded_memory(tmp_pat
           f"(+{grew_mib:.0f} MiB) for 1.5 million symbols in 'open' events")
     assert grew_mib < 60
     assert connections == events and bad == events - MAX_SYMBOLS // 10_000
+
+
+def test_cli_replay_into_a_locked_database_says_so_in_one_line(tmp_path, db, capsys,
+                                                               monkeypatch):
+    """A database another program holds (or a full disk) is one line, not a traceback,
+    and a second replay once it is free stores every tick once."""
+    monkeypatch.setattr(Replay, "store_type", functools.partial(TickStore, busy_timeout_s=0.1))
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"".join(good_lines(tmp_path, 300)))
+    TickStore(db).close()
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as blocker:
+        blocker.execute("BEGIN EXCLUSIVE")
+        code, out, err = cli(["replay", path, "--db", db], capsys)
+        blocker.execute("ROLLBACK")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "database is locked" in err and str(db) in err
+    code, out, err = cli(["replay", path, "--db", db], capsys)
+    assert code == 0 and stored(db) == 300
