@@ -42,6 +42,11 @@ MAX_INT64 = 2**63 - 1
 JSON_ESCAPE_FACTOR = 6
 #: room on a line for everything but the frame (an ``open`` event's symbol list…)
 LINE_OVERHEAD_BYTES = 1024 * 1024
+#: JSON outside strings (braces, brackets, commas, numbers…) that a line longer than
+#: LINE_OVERHEAD_BYTES may hold: such a line is a frame, one long string, and parsing
+#: a long line of ``{},{},…`` would cost some 30 times its length in Python objects
+MAX_LINE_STRUCTURE_BYTES = 64 * 1024
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 #: bytes read at a time while skipping the rest of an over-long line
 _SKIP_CHUNK_BYTES = 1024 * 1024
 #: bytes of an over-long line kept for its reject row
@@ -208,8 +213,24 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:40] + "…"
 
 
+def _structure_over(line: bytes, limit: int) -> bool:
+    """True when ``line`` has more than ``limit`` bytes outside its JSON strings
+    (stops reading as soon as it has seen that many)."""
+    outside = end = 0
+    for match in _JSON_STRING.finditer(line):
+        outside += match.start() - end
+        end = match.end()
+        if outside > limit:
+            return True
+    return outside + len(line) - end > limit
+
+
 def parse_line(line: bytes) -> Frame | Event:
     """One recording line as its entry; ValueError saying what is wrong with it."""
+    if len(line) > LINE_OVERHEAD_BYTES and _structure_over(line, MAX_LINE_STRUCTURE_BYTES):
+        raise ValueError(f"a line of {len(line):,} bytes with more than "
+                         f"{MAX_LINE_STRUCTURE_BYTES:,} of them outside JSON strings (a long "
+                         "recording line is one long frame): not parsed")
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:

@@ -350,7 +350,7 @@ def test_an_open_event_with_symbols_beyond_the_bounds_is_a_counted_reject(tmp_pa
     assert reason == "bad_recording_line" and detail.startswith("symbols of an 'open' event")
 
 
-SYMBOLS_RSS_SCRIPT = """
+BAD_LINES_RSS_SCRIPT = """
 import resource, sys
 from rtkit.replay import replay
 replay(sys.argv[1], db=sys.argv[3])
@@ -371,7 +371,7 @@ def test_open_events_subscribing_a_million_symbols_cost_a_bounded_memory(tmp_pat
     with open(attack, "wb") as fh:
         for e in range(events):
             fh.write(open_event([f"B{e:03d}{i:05d}-USDT" for i in range(10_000)]))
-    out = subprocess.run([sys.executable, "-c", SYMBOLS_RSS_SCRIPT, small, attack,
+    out = subprocess.run([sys.executable, "-c", BAD_LINES_RSS_SCRIPT, small, attack,
                           tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
                          capture_output=True, text=True, timeout=120, check=True).stdout
     before_kib, after_kib, connections, bad = map(int, out.split())
@@ -398,3 +398,38 @@ def test_cli_replay_into_a_locked_database_says_so_in_one_line(tmp_path, db, cap
     assert "database is locked" in err and str(db) in err
     code, out, err = cli(["replay", path, "--db", db], capsys)
     assert code == 0 and stored(db) == 300
+
+
+def test_a_long_line_of_json_structure_costs_a_bounded_memory(tmp_path):
+    """Peak RSS of a child replaying a ~25 KB .gz holding one 24 MiB line of
+    ``[{},{},…]`` (8 million objects were parsed: +750 MiB) between good lines."""
+    lines = good_lines(tmp_path, 2_000)
+    small, attack = tmp_path / "small.jsonl.gz", tmp_path / "attack.jsonl.gz"
+    with gzip.open(small, "wb") as fh:
+        fh.writelines(lines)
+    with gzip.open(attack, "wb") as fh:
+        fh.writelines(lines[:1_000])
+        fh.write(b"[" + b"{}," * (8 * 1024 * 1024) + b"{}]\n")
+        fh.writelines(lines[1_000:])
+    assert attack.stat().st_size < 200_000
+    out = subprocess.run([sys.executable, "-c", BAD_LINES_RSS_SCRIPT, small, attack,
+                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    before_kib, after_kib, _, bad = map(int, out.split())
+    grew_mib = (after_kib - before_kib) / 1024
+    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
+          f"(+{grew_mib:.0f} MiB) for a 24 MiB line of JSON objects")
+    assert grew_mib < 100
+    assert bad == 1
+    assert stored(tmp_path / "b.sqlite") == 2_000
+
+
+def test_a_long_frame_line_is_still_read_whole(tmp_path):
+    """A line over LINE_OVERHEAD_BYTES is one long frame: quotes and backslashes in it
+    are inside its string, however many."""
+    from rtkit.recording import LINE_OVERHEAD_BYTES, parse_line
+
+    frame = '{"pad": "' + '\\"{},[]' * (LINE_OVERHEAD_BYTES // 4) + '"}'
+    line = encode_frame(T0, "binance", frame)
+    assert len(line) > 2 * LINE_OVERHEAD_BYTES
+    assert parse_line(line).frame == frame
