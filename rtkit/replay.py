@@ -21,7 +21,7 @@ from rtkit.venues import get_adapter
 
 log = logging.getLogger("rtkit")
 
-#: frames between two writes to SQLite during a replay
+#: recording lines (frames, events, bad lines) between two writes to SQLite during a replay
 _FLUSH_EVERY_FRAMES = 50_000
 #: reject rows of bad lines held before they are written (a file of nothing but bad lines)
 _MAX_BAD_ROW_BYTES = 8 * 1024 * 1024
@@ -94,11 +94,10 @@ class Replay:
         self._path = path
         since_flush = 0
         for entry in read_recording(path, max_frame_bytes=self.max_frame_bytes):
-            if type(entry) is Event:
+            if type(entry) is Event:  # counted below too: an 'open' adds a gaps row
                 if entry.event == "open":
                     self._opened(entry)
-                continue
-            if type(entry) is BadLine:
+            elif type(entry) is BadLine:
                 if entry.reason == "frame_too_large" and entry.venue:
                     # the head names its venue: the frame the live run refused, refused alike
                     self.pipeline(entry.venue).reject_oversized(entry.head, entry.size,

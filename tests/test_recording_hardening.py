@@ -433,3 +433,24 @@ def test_a_long_frame_line_is_still_read_whole(tmp_path):
     line = encode_frame(T0, "binance", frame)
     assert len(line) > 2 * LINE_OVERHEAD_BYTES
     assert parse_line(line).frame == frame
+
+
+def test_a_million_open_events_cost_a_bounded_memory(tmp_path):
+    """Peak RSS of a child replaying a ~230 KB .gz of a million 'open' events (each
+    a ``reconnect`` gaps row): they are written as they come, like frames, not all
+    held until the end."""
+    small, attack = tmp_path / "small.jsonl.gz", tmp_path / "attack.jsonl.gz"
+    with gzip.open(small, "wb") as fh:
+        fh.writelines(good_lines(tmp_path, 10))
+    events = 1_000_000
+    with gzip.open(attack, "wb") as fh:
+        fh.write(encode_event("open", T0, "binance") * events)
+    out = subprocess.run([sys.executable, "-c", BAD_LINES_RSS_SCRIPT, small, attack,
+                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    before_kib, after_kib, connections, _ = map(int, out.split())
+    grew_mib = (after_kib - before_kib) / 1024
+    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
+          f"(+{grew_mib:.0f} MiB) for {events:,} 'open' events")
+    assert grew_mib < 40
+    assert connections == events
