@@ -175,8 +175,14 @@ class RecentIds:
         self._left = 0
 
     def connection_opened(self) -> None:
+        """Check the next ``size`` trades against those seen so far. A reconnect while
+        still checking keeps the set (it holds every remembered key already) until it
+        has grown past twice ``size``: a copy costs ``size`` keys, made at most once
+        per ``size`` trades, however many reconnects come (a replayed recording of
+        nothing but 'open' events)."""
         if self._recent:
-            self._before = set(self._recent)
+            if self._before is None or len(self._before) > 2 * self.size:
+                self._before = set(self._recent)
             self._left = self.size
 
     def new_ticks(self, ticks: list) -> list:

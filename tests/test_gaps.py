@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,33 @@ def test_gap_tracking_memory_stays_bounded_under_huge_id_jumps(options):
     grown_mib = (peak_kib - base_kib) / 1024
     assert frames == 4_000
     assert grown_mib < 24, f"peak RSS grew {grown_mib:.0f} MiB over 4,000 frames"
+
+
+def test_a_reconnect_costs_no_copy_of_the_remembered_ids_each_time():
+    """A recording of many 'open' events after 50,000 Bybit trades made each one copy
+    the 50,000 remembered keys (4,000 events: +20 s of replay). Four times the
+    reconnects must cost well under four times the time: the copy is made once per
+    ``size`` trades at most, not once per reconnect."""
+    def cost(reconnects: int) -> float:
+        best = float("inf")
+        for _ in range(3):
+            recent = gaps.RecentIds(size=50_000)
+            recent.new_ticks([("BTC-USDT", str(i)) for i in range(50_000)])
+            start = time.perf_counter()
+            for _ in range(reconnects):
+                recent.connection_opened()
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    one, four = cost(50), cost(200)
+    assert four < 2 * one, f"{four:.3f} s for 4x the reconnects of {one:.3f} s"
+
+
+def test_ticks_seen_before_a_reconnect_are_caught_after_several_reconnects():
+    recent = gaps.RecentIds(size=100)
+    recent.new_ticks([("S", i) for i in range(100)])
+    recent.connection_opened()
+    assert recent.new_ticks([("S", 5), ("S", 100)]) == [("S", 100)]
+    recent.connection_opened()
+    recent.connection_opened()
+    assert recent.new_ticks([("S", 6), ("S", 100), ("S", 101)]) == [("S", 101)]
