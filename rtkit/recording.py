@@ -47,6 +47,8 @@ LINE_OVERHEAD_BYTES = 1024 * 1024
 #: a long line of ``{},{},…`` would cost some 30 times its length in Python objects
 MAX_LINE_STRUCTURE_BYTES = 64 * 1024
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: what a string counts toward MAX_LINE_STRUCTURE_BYTES: at most 4,096 in a long line
+_STRING_COST = 16
 #: bytes read at a time while skipping the rest of an over-long line
 _SKIP_CHUNK_BYTES = 1024 * 1024
 #: bytes of an over-long line kept for its reject row
@@ -214,15 +216,20 @@ def _short(value) -> str:
 
 
 def _structure_over(line: bytes, limit: int) -> bool:
-    """True when ``line`` has more than ``limit`` bytes outside its JSON strings
-    (stops reading as soon as it has seen that many)."""
-    outside = end = 0
-    for match in _JSON_STRING.finditer(line):
-        outside += match.start() - end
-        end = match.end()
+    """True when ``line`` has more than ``limit`` bytes outside its JSON strings, each
+    string counting _STRING_COST bytes too (it is an object when parsed). One pass
+    from string to string, stopping at the limit; a string that never ends makes
+    the rest of the line count as outside."""
+    outside = pos = 0
+    while (quote := line.find(b'"', pos)) != -1:
+        outside += quote - pos + _STRING_COST
         if outside > limit:
             return True
-    return outside + len(line) - end > limit
+        string = _JSON_STRING.match(line, quote)
+        if string is None:
+            return outside + len(line) - quote > limit
+        pos = string.end()
+    return outside + len(line) - pos > limit
 
 
 def parse_line(line: bytes) -> Frame | Event:

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 import zlib
 
 import pytest
@@ -454,3 +455,22 @@ def test_a_million_open_events_cost_a_bounded_memory(tmp_path):
           f"(+{grew_mib:.0f} MiB) for {events:,} 'open' events")
     assert grew_mib < 40
     assert connections == events
+
+
+def test_the_scan_of_a_long_line_is_linear_even_with_a_string_that_never_ends():
+    """``"\\"\\"\\"…`` never closes its string: a scan that tried again from every
+    quote took quadratic time (30,000 pairs: 10 s). It costs what a frame line of the
+    same escapes costs, within a small factor."""
+    from rtkit.recording import _structure_over
+
+    def cost(line: bytes) -> float:
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            _structure_over(line, 64 * 1024)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    hostile = b'"' + b'\\"' * 30_000
+    frame = encode_frame(T0, "binance", '"' * 30_000)  # the same escapes, in a whole line
+    assert cost(hostile) < 6 * cost(frame)
