@@ -474,3 +474,26 @@ def test_the_scan_of_a_long_line_is_linear_even_with_a_string_that_never_ends():
     hostile = b'"' + b'\\"' * 30_000
     frame = encode_frame(T0, "binance", '"' * 30_000)  # the same escapes, in a whole line
     assert cost(hostile) < 6 * cost(frame)
+
+
+def test_a_frame_of_control_characters_costs_a_bounded_memory(tmp_path):
+    """A 4 MiB frame (within max_frame_bytes) of control characters is a 24 MiB line
+    of ``\\u0001`` escapes: scanning it must not cost memory per escape (+528 MiB
+    with a backtracking pattern)."""
+    lines = good_lines(tmp_path, 2_000)
+    small, attack = tmp_path / "small.jsonl.gz", tmp_path / "attack.jsonl.gz"
+    with gzip.open(small, "wb") as fh:
+        fh.writelines(lines)
+    with gzip.open(attack, "wb") as fh:
+        fh.writelines(lines[:1_000])
+        fh.write(encode_frame(T0, "binance", "\x01" * (4 * 1024 * 1024 - 100)))
+        fh.writelines(lines[1_000:])
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, small, attack,
+                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    before_kib, after_kib, n_stored, _ = map(int, out.split())
+    grew_mib = (after_kib - before_kib) / 1024
+    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
+          f"(+{grew_mib:.0f} MiB) for a 4 MiB frame of control characters")
+    assert grew_mib < 100
+    assert n_stored == 2_000
