@@ -17,6 +17,8 @@ import pandas as pd
 from rtkit.frame import tick_frame
 
 DEFAULT_CAPACITY = 1_000_000
+#: pandas keeps categorical codes as int8 below this many categories (np.iinfo(np.int8).max)
+_INT8_CODES = 127
 
 
 class RingBuffer:
@@ -116,10 +118,21 @@ class RingBuffer:
         return dst
 
     def _reuse_columns(self) -> dict[str, np.ndarray]:
-        """The output columns ``snapshot(reuse=True)`` copies into, made on first use."""
-        if self._reused is None:
-            self._reused = {name: np.empty_like(col) for name, col in self._named_columns()}
-        return self._reused
+        """The output columns ``snapshot(reuse=True)`` copies into, made on first use.
+
+        Venue and symbol codes are kept as int8 while there are few enough names:
+        pandas narrows categorical codes to int8 below ``_INT8_CODES`` categories,
+        into a new array on every snapshot if they were not already (1.2 ms of a
+        million-row snapshot)."""
+        reused = self._reused
+        if reused is None:
+            reused = self._reused = {}
+        for name, col in self._named_columns():
+            names = {"venue": self._venues, "symbol": self._symbols}.get(name)
+            dtype = np.int8 if names is not None and len(names) < _INT8_CODES else col.dtype
+            if name not in reused or reused[name].dtype != dtype:
+                reused[name] = np.empty(self.capacity, dtype)
+        return reused
 
     def _named_columns(self) -> tuple[tuple[str, np.ndarray], ...]:
         return (("timestamp", self._ts), ("received_at", self._recv), ("price", self._price),

@@ -195,5 +195,15 @@ def test_a_second_reused_snapshot_overwrites_the_first_and_never_a_fresh_one():
     assert first["timestamp"].tolist() == second["timestamp"].tolist()
     for col in ("price", "trade_id"):  # no new memory: the same arrays again
         assert np.shares_memory(first[col].to_numpy(), second[col].to_numpy()), col
+    for col in ("venue", "symbol"):  # codes kept as pandas wants them: not narrowed anew
+        assert np.shares_memory(first[col].array.codes, second[col].array.codes), col
     assert fresh["trade_id"].tolist() == [0, 1, 2, 3]  # a default snapshot is its own copy
     assert not np.shares_memory(ring.snapshot()["price"].to_numpy(), second["price"].to_numpy())
+
+
+def test_reused_snapshot_stays_right_when_names_outgrow_int8_codes():
+    ring = RingBuffer(300)
+    for i in range(260):  # past 127 symbols pandas codes are no longer int8
+        ring.append("binance", T0 + i, [tick(i, f"S{i}-USDT")])
+        if i in (0, 125, 126, 127, 128, 259):
+            _columns_equal(ring.snapshot(reuse=True), ring.snapshot())
