@@ -149,7 +149,7 @@ class RingBuffer:
         By default a fresh copy that nothing else touches (``Collector.df``).
         ``reuse=True`` copies into column arrays the ring keeps between such calls
         instead: a million-row snapshot then skips the page faults of ~47 MB of new
-        memory and takes about a third of the time. Its price: the arrays behind the
+        memory and takes about half the time. Its price: the arrays behind the
         DataFrame it returns are overwritten by the next ``snapshot(reuse=True)``
         (from any thread), so ask for it only where one reader redraws from the newest
         snapshot and keeps nothing (a live panel); ``.copy()`` what you keep. The
