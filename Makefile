@@ -19,8 +19,10 @@ setup: $(READY)
 demo: $(READY)
 	$(PY) -m rtkit demo
 
+# ruff over all the code; mypy over rtkit/ (its settings are in pyproject.toml)
 lint: $(READY)
 	$(PY) -m ruff check rtkit tests benchmarks
+	$(PY) -m mypy
 
 # the unit tests, the browser test (tests/test_browser.py) and every notebook re-run and
 # compared cell by cell with its stored outputs (strict nbval, in the project's venv)
@@ -37,4 +39,4 @@ bench: $(READY)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -1,7 +1,12 @@
 """Benchmark clients, each run in a fresh process; each prints one JSON line.
 
 ``rate`` is (N - 1) / (time of the Nth message - time of the 1st), measured in
-the client, as in shared/PERFORMANCE-NOTES.md.
+the client: the clock starts at the first message, so connecting and subscribing are
+not part of the rate. The rtkit clients, which also
+persist, report two rates from the same first tick: ``received_rate`` until the
+Nth tick is in the ring, and ``stored_rate`` until ``stats["stored"] == N`` (the
+data is in SQLite); ``store_lag_s`` is the time between the two. The baselines
+store nothing, so they have one ``rate``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,34 @@ BYBIT_SUBSCRIBE = '{"op":"subscribe","args":["publicTrade.BTCUSDT"],"req_id":"1"
 #: the benchmark's self-signed certificate, trusted (and verified) like a real one
 CA = os.environ.get("SSL_CERT_FILE")
 SSLOPT = {"ca_certs": CA} if CA else None
+#: how often the rtkit clients read ``stats`` while they wait: short, so the stored
+#: figure is not rounded up by much, and not so short that polling steals the receive loop
+POLL_RECEIVED_S = 0.005
+POLL_STORED_S = 0.002
+TIMEOUT_S = 120
+
+
+def _wait_for(c, counter: str, n: int, poll_s: float, deadline: float) -> None:
+    """Poll ``c.stats[counter]`` until it reaches ``n``; a run that never gets there fails."""
+    while (got := c.stats[counter]) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {got:,} of {n:,} ticks {counter} after {TIMEOUT_S} s: "
+                               f"{c.stats}")
+        time.sleep(poll_s)
+
+
+def _received_and_stored(c, n: int, intervals: int) -> dict:
+    """Wait until ``n`` ticks are received, then until they are stored; both rates from
+    the first tick's ``received_at`` (``intervals`` ticks counted over each span)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    _wait_for(c, "ticks", n, POLL_RECEIVED_S, deadline)
+    _wait_for(c, "stored", n, POLL_STORED_S, deadline)
+    stored_at = time.time_ns()  # the same clock as received_at
+    recv = c.df["received_at"].astype("int64").to_numpy()
+    first, last = int(recv[0]), int(recv[n - 1])
+    return {"received_rate": intervals / ((last - first) / 1e9),
+            "stored_rate": intervals / ((stored_at - first) / 1e9),
+            "store_lag_s": (stored_at - last) / 1e9}
 
 
 def websocket_app(url: str, n: int) -> dict:
@@ -98,18 +131,17 @@ def websockets_asyncio_json_batches(url: str, n: int) -> dict:
 
 
 def rtkit_collector_batches(url: str, n: int) -> dict:
-    """The Collector on Bybit-style frames of ~100 trades: ticks/s with persistence."""
+    """The Collector on Bybit-style frames of ~100 trades: ticks/s received and stored."""
     import rtkit
 
     with tempfile.TemporaryDirectory() as d:
         c = rtkit.collect("bybit", ["BTC-USDT"], url=url, db=Path(d) / "batches.sqlite")
-        deadline = time.monotonic() + 120
-        while c.stats["ticks"] < n and time.monotonic() < deadline:
-            time.sleep(0.005)
-        c.stop()
-        recv = c.df["received_at"].astype("int64").to_numpy()
-        stored = c.stats["stored"]
-    return {"rate": n / ((recv[n - 1] - recv[0]) / 1e9), "stored": stored}
+        try:
+            out = _received_and_stored(c, n, n)  # as the baseline: n ticks from the 1st frame
+        finally:
+            c.stop()
+        stats = c.stats
+    return {**out, "stored": stats["stored"], "ticks": stats["ticks"]}
 
 
 def websockets_asyncio(url: str, n: int) -> dict:
@@ -134,7 +166,10 @@ def websockets_asyncio(url: str, n: int) -> dict:
 
 
 def naive(url: str, n: int) -> dict:
-    """The original plan: json.loads, then one SQLite INSERT and commit per message."""
+    """The original plan: json.loads, then one SQLite INSERT and commit per message.
+
+    Each message is committed before it is counted, so its one rate is also its
+    stored rate."""
     import json as stdjson
     import sqlite3
 
@@ -169,16 +204,33 @@ def rtkit_collector(url: str, n: int) -> dict:
         channel = "aggTrade" if "streams=" in url else "trade"
         c = rtkit.collect("binance", ["BTC-USDT"], url=url, db=Path(d) / "bench.sqlite",
                           sslopt=SSLOPT, channel=channel)
-        deadline = time.monotonic() + 120
-        while c.stats["ticks"] < n and time.monotonic() < deadline:
-            time.sleep(0.005)
-        t = time.perf_counter()
-        c.stop()
-        stop_ms = (time.perf_counter() - t) * 1e3
-        recv = c.df["received_at"].astype("int64").to_numpy()
+        try:
+            out = _received_and_stored(c, n, n - 1)
+        finally:
+            c.stop()
         stats = c.stats
-    rate = (n - 1) / ((recv[n - 1] - recv[0]) / 1e9)
-    return {"rate": rate, "stop_ms": stop_ms, "stored": stats["stored"], "ticks": stats["ticks"]}
+    return {**out, "stored": stats["stored"], "ticks": stats["ticks"]}
+
+
+def rtkit_collector_stop(url: str, n: int) -> dict:
+    """``stop()`` called as soon as a burst of ``n`` ticks is received, with most of
+    it not yet written: how long it takes to return (it flushes everything)."""
+    import rtkit
+
+    with tempfile.TemporaryDirectory() as d:
+        c = rtkit.collect("binance", ["BTC-USDT"], url=url, db=Path(d) / "stop.sqlite",
+                          sslopt=SSLOPT)
+        try:
+            _wait_for(c, "ticks", n, POLL_RECEIVED_S, time.monotonic() + TIMEOUT_S)
+            pending = c.stats["pending"]
+        finally:
+            t = time.perf_counter()
+            c.stop()
+            stop_ms = (time.perf_counter() - t) * 1e3
+        stats = c.stats
+    if stats["stored"] != n:
+        raise RuntimeError(f"stop() returned with {stats['stored']:,} of {n:,} ticks stored")
+    return {"stop_ms": stop_ms, "pending_at_stop": pending}
 
 
 def rtkit_latency(url: str, n: int) -> dict:
@@ -284,7 +336,7 @@ def cryptofeed_binance(url: str, n: int) -> dict:
 
 
 CLIENTS = {f.__name__: f for f in (websocket_app, websockets_asyncio, naive, rtkit_collector,
-                                   rtkit_latency, sink, cryptofeed_binance,
+                                   rtkit_collector_stop, rtkit_latency, sink, cryptofeed_binance,
                                    websocket_app_json_batches, websockets_asyncio_json_batches,
                                    rtkit_collector_batches)}
 

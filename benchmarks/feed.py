@@ -18,7 +18,7 @@ from websockets.asyncio.server import serve
 
 from rtkit.sim.dialects import get_dialect
 from rtkit.sim.market import Market
-from rtkit.sim.server import _ws_frame
+from rtkit.sim.server import ws_frame
 
 CHUNK = 1 << 18
 
@@ -44,8 +44,8 @@ async def main(port: int, n: int, rate: float | None, certfile: str | None, venu
                batch: int) -> None:
     plain = frames(n, venue=venue, batch=batch)
     combined = frames(n, combined=True) if venue == "binance" else plain
-    blobs = {False: b"".join(_ws_frame(p) for p in plain),
-             True: b"".join(_ws_frame(p) for p in combined)}
+    blobs = {False: b"".join(ws_frame(p) for p in plain),
+             True: b"".join(ws_frame(p) for p in combined)}
 
     async def handler(ws):
         is_combined = "streams=" in (ws.request.path if ws.request else "")
@@ -66,7 +66,7 @@ async def main(port: int, n: int, rate: float | None, certfile: str | None, venu
                 due = min(len(payloads), int((time.perf_counter() - start) * rate) + 1)
                 for p in payloads[sent:due]:
                     stamp = b'"E":%d,"X":' % (time.time_ns() // 1000)
-                    transport.write(_ws_frame(p.replace(b'"E":', stamp, 1)))
+                    transport.write(ws_frame(p.replace(b'"E":', stamp, 1)))
                 sent = due
                 await asyncio.sleep(0.001)
         await ws.wait_closed()

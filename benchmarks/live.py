@@ -2,7 +2,9 @@
 
 Every client runs in a fresh process against a feed server in its own process
 (pre-encoded frames, so the server is not the bottleneck); each round runs all
-clients in a shuffled order, and ratios are taken within a round.
+clients in a shuffled order, and ratios are taken within a round. Every rtkit
+row has two figures, until received and until stored; the ratios against the
+baselines use the stored one (``*_rtkit_received_vs_*`` keep the received one).
 """
 
 from __future__ import annotations
@@ -55,15 +57,23 @@ def self_signed_cert(folder: Path) -> str:
     return str(pem)
 
 
-def paired_ratio(a_runs: list[dict], b_runs: list[dict]) -> float:
+def rate(run: dict, figure: str = "stored") -> float:
+    """A run's rate for ``figure`` (``received`` or ``stored``). rtkit's clients report
+    both; a baseline has one ``rate`` for both (it stores nothing, or, the naive plan,
+    commits each message before counting it)."""
+    return run.get(f"{figure}_rate", run.get("rate"))
+
+
+def paired_ratio(a_runs: list[dict], b_runs: list[dict], figure: str = "stored") -> float:
     """Median, over rounds, of one client's rate over another's in the same round."""
-    return statistics.median(a["rate"] / b["rate"] for a, b in zip(a_runs, b_runs, strict=True))
+    return statistics.median(rate(a, figure) / rate(b, figure)
+                             for a, b in zip(a_runs, b_runs, strict=True))
 
 
 def rounds(names: list[str], url_for, n: int, k: int, baseline: str,
            cert: str | None = None) -> dict:
-    """``k`` rounds of every client in a shuffled order; medians, min-max, and
-    each client's median ratio to ``baseline`` within the same round."""
+    """``k`` rounds of every client in a shuffled order; per figure, medians, min-max,
+    and each client's median ratio to ``baseline`` within the same round."""
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for _ in range(k):
         order = names[:]
@@ -73,28 +83,57 @@ def rounds(names: list[str], url_for, n: int, k: int, baseline: str,
                 runs[name].append(client(name, url, n, cert))
     out = {}
     for name in names:
-        rates = [r["rate"] for r in runs[name]]
-        out[name] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates),
-                     "ratio": paired_ratio(runs[name], runs[baseline]), "runs": runs[name]}
+        out[name] = {"runs": runs[name]}
+        for figure in ("received", "stored"):
+            rates = [rate(r, figure) for r in runs[name]]
+            out[name][figure] = {"median": statistics.median(rates), "min": min(rates),
+                                 "max": max(rates),
+                                 "ratio": paired_ratio(runs[name], runs[baseline], figure)}
+        lags = [r["store_lag_s"] * 1e3 for r in runs[name] if "store_lag_s" in r]
+        if lags:
+            out[name]["store_lag_ms"] = {"median": statistics.median(lags), "min": min(lags),
+                                         "max": max(lags)}
     return out
 
 
 def _add(out: dict, prefix: str, result: dict, unit: str = "frames_per_s") -> None:
-    out[f"{prefix}_{unit}"] = result["median"]
-    out[f"{prefix}_min_max"] = [round(result["min"]), round(result["max"])]
+    """A baseline's one rate; for rtkit, the received and stored rates and the lag."""
+    if "store_lag_ms" not in result:
+        out[f"{prefix}_{unit}"] = result["stored"]["median"]
+        out[f"{prefix}_min_max"] = [round(result["stored"]["min"]), round(result["stored"]["max"])]
+        return
+    for figure in ("received", "stored"):
+        out[f"{prefix}_{figure}_{unit}"] = result[figure]["median"]
+        out[f"{prefix}_{figure}_min_max"] = [round(result[figure]["min"]),
+                                             round(result[figure]["max"])]
+    lag = result["store_lag_ms"]
+    out[f"{prefix}_store_lag_ms"] = lag["median"]
+    out[f"{prefix}_store_lag_min_max"] = [round(lag["min"]), round(lag["max"])]
+
+
+def _ratios(out: dict, name: str, a: dict, b: dict) -> None:
+    """``name`` is rtkit stored / baseline (what the README quotes); the same with
+    rtkit's received rate is kept as ``name`` with ``rtkit`` → ``rtkit_received``."""
+    out[name] = paired_ratio(a["runs"], b["runs"], "stored")
+    out[name.replace("rtkit", "rtkit_received", 1)] = paired_ratio(a["runs"], b["runs"],
+                                                                   "received")
 
 
 def run(n: int = 200_000, k: int = 3) -> dict:
     out: dict = {}
     plain = rounds(["sink", "websocket_app", "websockets_asyncio", "rtkit_collector"],
                    lambda: feed(n), n, k, "websocket_app")
-    out["ws_feed_server_ceiling_frames_per_s"] = plain["sink"]["median"]
+    out["ws_feed_server_ceiling_frames_per_s"] = plain["sink"]["stored"]["median"]
     for name in ("websocket_app", "websockets_asyncio", "rtkit_collector"):
         _add(out, f"ws_{name}", plain[name])
-    out["ws_rtkit_vs_websocket_app"] = plain["rtkit_collector"]["ratio"]
-    out["ws_rtkit_vs_websockets_asyncio"] = paired_ratio(plain["rtkit_collector"]["runs"],
-                                                         plain["websockets_asyncio"]["runs"])
-    out["stop_ms"] = statistics.median(r["stop_ms"] for r in plain["rtkit_collector"]["runs"])
+    _ratios(out, "ws_rtkit_vs_websocket_app", plain["rtkit_collector"], plain["websocket_app"])
+    _ratios(out, "ws_rtkit_vs_websockets_asyncio", plain["rtkit_collector"],
+            plain["websockets_asyncio"])
+    stops = []
+    for _ in range(k):
+        with feed(n) as url:
+            stops.append(client("rtkit_collector_stop", url, n)["stop_ms"])
+    out["stop_ms"] = statistics.median(stops)
 
     with tempfile.TemporaryDirectory() as d:
         cert = self_signed_cert(Path(d))
@@ -103,14 +142,13 @@ def run(n: int = 200_000, k: int = 3) -> dict:
                      lambda: feed(n, cert=cert, path=path), n, k, "cryptofeed_binance", cert)
     for name in ("websocket_app", "cryptofeed_binance", "rtkit_collector"):
         _add(out, f"wss_{name}", tls[name])
-    out["wss_rtkit_vs_cryptofeed"] = tls["rtkit_collector"]["ratio"]
-    out["wss_rtkit_vs_websocket_app"] = paired_ratio(tls["rtkit_collector"]["runs"],
-                                                     tls["websocket_app"]["runs"])
+    _ratios(out, "wss_rtkit_vs_cryptofeed", tls["rtkit_collector"], tls["cryptofeed_binance"])
+    _ratios(out, "wss_rtkit_vs_websocket_app", tls["rtkit_collector"], tls["websocket_app"])
 
     small = 20_000  # the naive loop commits per message: keep its run short
     naive = rounds(["naive", "rtkit_collector"], lambda: feed(small), small, k, "naive")
     _add(out, "naive_plan", naive["naive"])
-    out["rtkit_vs_naive_plan"] = naive["rtkit_collector"]["ratio"]
+    _ratios(out, "rtkit_vs_naive_plan", naive["rtkit_collector"], naive["naive"])
 
     batched = rounds(["websocket_app_json_batches", "websockets_asyncio_json_batches",
                       "rtkit_collector_batches"],
@@ -118,7 +156,8 @@ def run(n: int = 200_000, k: int = 3) -> dict:
                      "websocket_app_json_batches")
     for name in batched:
         _add(out, f"batched_{name}", batched[name], "ticks_per_s")
-    out["batched_rtkit_vs_websocket_app_json"] = batched["rtkit_collector_batches"]["ratio"]
+    _ratios(out, "batched_rtkit_vs_websocket_app_json", batched["rtkit_collector_batches"],
+            batched["websocket_app_json_batches"])
 
     with feed(small, rate=20_000) as url:
         latency = client("rtkit_latency", url, small)

@@ -13,7 +13,7 @@ import logging
 
 from rtkit.buffer import RingBuffer
 from rtkit.collector import Collector, collect, stop_all
-from rtkit.facade import (
+from rtkit.compat import (
     connect_to_websocket,
     log_error,
     process_real_time_data,

@@ -4,7 +4,7 @@ Both give the same columns and dtypes (``rtkit.frame``), so every helper here
 takes either one: bars, VWAP and buy/sell imbalance per symbol (optionally per
 time bucket), and a per-venue data-quality summary. Cross-venue spreads
 (``spread``, ``opportunities``) live in :mod:`rtkit.spread` and are re-exported
-at the end of this module.
+here.
 """
 
 from __future__ import annotations
@@ -14,21 +14,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from rtkit.columns import require_columns
+from rtkit.spread import opportunities, spread
+
+__all__ = ["imbalance", "ohlcv", "opportunities", "quality", "spread", "vwap"]
+
 _BAR_COLUMNS = ["open", "high", "low", "close", "volume", "trades", "vwap"]
 _IMBALANCE_COLUMNS = ["buy_volume", "sell_volume", "unknown_volume", "imbalance"]
-
-
-_TICKS = "a tick DataFrame (from Collector.df or TickStore.ticks())"
-
-
-def _require_columns(df: pd.DataFrame, columns=("timestamp", "symbol", "price", "volume"),
-                 what: str = _TICKS) -> None:
-    """Fail early, naming what was expected, when ``df`` is not the right kind of table."""
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected {what}, not {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"expected {what}; missing column(s): {', '.join(missing)}")
 
 
 def _keys(by: str | Sequence[str]) -> list[str]:
@@ -61,7 +53,7 @@ def ohlcv(df: pd.DataFrame, freq: str = "1min", by: str | list[str] = "symbol") 
     (``by``…, ``timestamp``) with each bar labelled by its start. Bars without
     trades are left out.
     """
-    _require_columns(df)
+    require_columns(df)
     keys = _keys(by)
     if df.empty:
         return _empty(_BAR_COLUMNS, keys, freq)
@@ -77,7 +69,7 @@ def ohlcv(df: pd.DataFrame, freq: str = "1min", by: str | list[str] = "symbol") 
 
 def vwap(df: pd.DataFrame, freq: str | None = None, by: str | list[str] = "symbol") -> pd.Series:
     """Volume-weighted average price per ``by`` group, over all ticks or per ``freq`` bucket."""
-    _require_columns(df)
+    require_columns(df)
     keys = _keys(by)
     if df.empty:
         return _empty(["vwap"], keys, freq)["vwap"]
@@ -95,7 +87,7 @@ def imbalance(df: pd.DataFrame, freq: str | None = None,
     Trades whose venue does not say the side are in ``unknown_volume`` and
     left out of the ratio.
     """
-    _require_columns(df, ("timestamp", "symbol", "volume", "side"))
+    require_columns(df, ("timestamp", "symbol", "volume", "side"))
     keys = _keys(by)
     if df.empty:
         return _empty(_IMBALANCE_COLUMNS, keys, freq)
@@ -124,7 +116,7 @@ def quality(ticks: pd.DataFrame, rejects: pd.DataFrame | None = None,
     ``id_gaps``, ``missing_trades`` and ``reconnects``; left out, those columns
     are absent rather than a misleading zero.
     """
-    _require_columns(ticks, ("timestamp", "received_at", "venue", "symbol"))
+    require_columns(ticks, ("timestamp", "received_at", "venue", "symbol"))
     if not all(0 < p < 1 for p in percentiles):
         raise ValueError(f"percentiles are fractions between 0 and 1 (e.g. 0.99), "
                          f"not {list(percentiles)}")
@@ -152,7 +144,7 @@ def quality(ticks: pd.DataFrame, rejects: pd.DataFrame | None = None,
 
 def _rejects_by_venue(rejects: pd.DataFrame) -> pd.DataFrame:
     """``rejected`` and ``rejected_<reason>`` counts per venue from the ``rejects`` table."""
-    _require_columns(rejects, ("venue", "reason"), "the rejects table (TickStore.rejects())")
+    require_columns(rejects, ("venue", "reason"), "the rejects table (TickStore.rejects())")
     by_reason = pd.crosstab(rejects["venue"].astype(str), rejects["reason"].astype(str))
     by_reason.columns = [f"rejected_{reason}" for reason in by_reason.columns]
     return by_reason.assign(rejected=by_reason.sum(axis=1))[
@@ -161,7 +153,7 @@ def _rejects_by_venue(rejects: pd.DataFrame) -> pd.DataFrame:
 
 def _gaps_by_venue(gaps: pd.DataFrame) -> pd.DataFrame:
     """Trade-id gaps, trades missing in them, and reconnect marks per venue."""
-    _require_columns(gaps, ("venue", "kind", "missing"), "the gaps table (TickStore.gaps())")
+    require_columns(gaps, ("venue", "kind", "missing"), "the gaps table (TickStore.gaps())")
     is_reconnect = gaps["kind"] == "reconnect"
     work = pd.DataFrame({
         "venue": gaps["venue"].astype(str),
@@ -171,5 +163,3 @@ def _gaps_by_venue(gaps: pd.DataFrame) -> pd.DataFrame:
     })
     return work.groupby("venue").sum()
 
-
-from rtkit.spread import opportunities, spread  # noqa: E402,F401  (cross-venue spreads)

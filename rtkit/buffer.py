@@ -18,6 +18,8 @@ from rtkit.frame import tick_frame
 from rtkit.kinds.trades import TRADES
 
 DEFAULT_CAPACITY = 1_000_000
+#: pandas keeps categorical codes as int8 below this many categories (np.iinfo(np.int8).max)
+_INT8_CODES = 127
 
 
 class RingBuffer:
@@ -39,6 +41,7 @@ class RingBuffer:
         self._venue_codes: dict[str, int] = {}
         self._symbols: list[str] = []
         self._symbol_codes: dict[str, int] = {}
+        self._reused: dict[str, np.ndarray] | None = None  # see snapshot(reuse=True)
         self._lock = threading.Lock()
         self.total = 0  # ticks ever appended
 
@@ -95,23 +98,72 @@ class RingBuffer:
                     i = 0
             self.total += len(ticks)
 
-    def _ordered(self, column: np.ndarray, n: int) -> np.ndarray:
-        """A fresh copy of the newest ``n`` rows of a column, oldest first."""
+    def _ordered(self, column: np.ndarray, n: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The newest ``n`` rows of a column, oldest first: a fresh copy, or copied
+        into the first ``n`` rows of ``out`` (then a view of ``out``)."""
         cap = self.capacity
         end = (self.total % cap) or cap  # one past the newest row
+        if out is None:
+            if end >= n:
+                return column[end - n : end].copy()
+            return np.concatenate((column[cap - (n - end) :], column[:end]))
+        dst = out[:n]
         if end >= n:
-            return column[end - n : end].copy()
-        return np.concatenate((column[cap - (n - end) :], column[:end]))
+            dst[:] = column[end - n : end]
+        else:
+            older = n - end
+            dst[:older] = column[cap - older :]
+            dst[older:] = column[:end]
+        return dst
+
+    def _reuse_columns(self) -> dict[str, np.ndarray]:
+        """The output columns ``snapshot(reuse=True)`` copies into, made on first use.
+
+        Venue and symbol codes are kept as int8 while there are few enough names:
+        pandas narrows categorical codes to int8 below ``_INT8_CODES`` categories,
+        into a new array on every snapshot if they were not already (1.2 ms of a
+        million-row snapshot)."""
+        reused = self._reused
+        if reused is None:
+            reused = self._reused = {}
+        for name, col in self._named_columns():
+            names = {"venue": self._venues, "symbol": self._symbols}.get(name)
+            dtype = np.int8 if names is not None and len(names) < _INT8_CODES else col.dtype
+            if name not in reused or reused[name].dtype != dtype:
+                reused[name] = np.empty(self.capacity, dtype)
+        return reused
+
+    def _named_columns(self) -> tuple[tuple[str, np.ndarray], ...]:
+        return (("timestamp", self._ts), ("received_at", self._recv), ("price", self._price),
+                ("volume", self._volume), ("side", self._side), ("venue", self._venue),
+                ("symbol", self._symbol), ("tid", self._tid))
 
     def tail(self, n: int | None = None) -> pd.DataFrame:
-        """The newest ``n`` ticks (all of them when None) as a DataFrame, oldest first."""
+        """The newest ``n`` ticks (all of them when None) as a fresh DataFrame, oldest first."""
+        return self._frame(n, reuse=False)
+
+    def snapshot(self, reuse: bool = False) -> pd.DataFrame:
+        """Every tick in the buffer as a DataFrame, in arrival order.
+
+        By default a fresh copy that nothing else touches (``Collector.df``).
+        ``reuse=True`` copies into column arrays the ring keeps between such calls
+        instead: a million-row snapshot then skips the page faults of ~47 MB of new
+        memory and takes about half the time. Its price: the arrays behind the
+        DataFrame it returns are overwritten by the next ``snapshot(reuse=True)``
+        (from any thread), so ask for it only where one reader redraws from the newest
+        snapshot and keeps nothing (a live panel); ``.copy()`` what you keep. The
+        reused arrays (``nbytes`` again, minus text ids) are made on the first such
+        call and live as long as the ring.
+        """
+        return self._frame(None, reuse=reuse)
+
+    def _frame(self, n: int | None, reuse: bool) -> pd.DataFrame:
         with self._lock:
             size = len(self)
             n = size if n is None else max(0, min(int(n), size))
-            cols = {name: self._ordered(col, n) for name, col in (
-                ("timestamp", self._ts), ("received_at", self._recv), ("price", self._price),
-                ("volume", self._volume), ("side", self._side), ("venue", self._venue),
-                ("symbol", self._symbol), ("tid", self._tid))}
+            out = self._reuse_columns() if reuse else {}
+            cols = {name: self._ordered(col, n, out.get(name))
+                    for name, col in self._named_columns()}
             text = None if self._tid_text is None else self._ordered(self._tid_text, n)
             venues, symbols = list(self._venues), list(self._symbols)
         tid = cols.pop("tid")
@@ -126,10 +178,6 @@ class RingBuffer:
             price=cols["price"], volume=cols["volume"], side_codes=cols["side"],
             trade_id=tid,
         )
-
-    def snapshot(self) -> pd.DataFrame:
-        """Every tick in the buffer as a fresh DataFrame, in arrival order."""
-        return self.tail(None)
 
     def __repr__(self) -> str:
         return f"RingBuffer({len(self):,}/{self.capacity:,} ticks, {self.total:,} appended)"

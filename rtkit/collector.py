@@ -36,7 +36,7 @@ from rtkit.runtime import registry
 from rtkit.runtime.config import CollectorConfig, checked_kinds, lake_sink, venue_options_from
 from rtkit.runtime.counters import collector_stats
 from rtkit.runtime.receiver import Receiver
-from rtkit.runtime.registry import _running, stop_all  # noqa: F401  (their old home)
+from rtkit.runtime.registry import stop_all
 from rtkit.runtime.status import (
     STATES,
     STILL_FINISHING,

@@ -1,6 +1,6 @@
 """The normalised tick as a pandas DataFrame: one builder, used by the ring and the store.
 
-Columns and dtypes (DESIGN.md): ``timestamp`` and ``received_at`` as
+Columns and dtypes: ``timestamp`` and ``received_at`` as
 ``datetime64[ns, UTC]``; ``venue``, ``symbol`` and ``side`` as categoricals;
 ``price`` and ``volume`` as float64; ``trade_id`` as int64 when every id is an
 integer (most venues), else as pandas strings. The integer case is what keeps a

@@ -56,6 +56,9 @@ class GapDetector:
         self.last: dict[str, int] = {}
         #: symbols whose next gap is one across a reconnect
         self.reconnected: set[str] = set()
+        #: symbols first seen or taken out of ``reconnected`` since the last reconnect:
+        #: all a reconnect has to put (back) in it (at most two entries a symbol)
+        self._changed: list[str] = []
         self.windows: dict[str, _Window] = {}
         self.budget_bits = ID_BITS_BUDGET if budget_bits is None else budget_bits
         #: bits held by all the windows' ``unseen`` sets
@@ -64,8 +67,17 @@ class GapDetector:
         self.forgotten = 0
 
     def connection_opened(self) -> None:
-        """The next gap of each symbol is labelled as one across a reconnect."""
-        self.reconnected = set(self.last)
+        """The next gap of each symbol is labelled as one across a reconnect. Costs
+        the symbols changed since the last one, not every symbol: a replayed
+        recording may hold a million 'open' events."""
+        self.reconnected.update(self._changed)
+        self._changed.clear()
+
+    def _settled(self, symbol: str) -> None:
+        """``symbol`` has had its first trade since the reconnect."""
+        if symbol in self.reconnected:
+            self.reconnected.discard(symbol)
+            self._changed.append(symbol)
 
     def check(self, symbol: str, first_id: int, last_id: int):
         """None for a new id (the next in line, the first seen, or one the detector
@@ -77,11 +89,12 @@ class GapDetector:
         high = self.last.get(symbol)
         if high is None:
             self.last[symbol] = last_id
+            self._changed.append(symbol)
             self.windows[symbol] = _Window(first_id)
             return None
         if first_id == high + 1:
             self.last[symbol] = last_id
-            self.reconnected.discard(symbol)
+            self._settled(symbol)
             return None
         window = self.windows[symbol]
         if last_id <= high:
@@ -97,7 +110,7 @@ class GapDetector:
             return None
         self.last[symbol] = last_id
         kind = "ids_across_reconnect" if symbol in self.reconnected else "ids"
-        self.reconnected.discard(symbol)
+        self._settled(symbol)
         self._missed(window, high + 1, first_id - 1, last_id)
         return (high + 1, first_id - 1, kind)
 
@@ -179,8 +192,14 @@ class RecentIds:
         self._left = 0
 
     def connection_opened(self) -> None:
+        """Check the next ``size`` trades against those seen so far. A reconnect while
+        still checking keeps the set (it holds every remembered key already) until it
+        has grown past twice ``size``: a copy costs ``size`` keys, made at most once
+        per ``size`` trades, however many reconnects come (a replayed recording of
+        nothing but 'open' events)."""
         if self._recent:
-            self._before = set(self._recent)
+            if self._before is None or len(self._before) > 2 * self.size:
+                self._before = set(self._recent)
             self._left = self.size
 
     def new_ticks(self, ticks: list) -> list:

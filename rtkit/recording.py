@@ -42,6 +42,15 @@ MAX_INT64 = 2**63 - 1
 JSON_ESCAPE_FACTOR = 6
 #: room on a line for everything but the frame (an ``open`` event's symbol list…)
 LINE_OVERHEAD_BYTES = 1024 * 1024
+#: JSON outside strings (braces, brackets, commas, numbers…) that a line longer than
+#: LINE_OVERHEAD_BYTES may hold: such a line is a frame, one long string, and parsing
+#: a long line of ``{},{},…`` would cost some 30 times its length in Python objects
+MAX_LINE_STRUCTURE_BYTES = 64 * 1024
+#: a JSON string; possessive (``*+``): without them ``re`` keeps ~110 bytes a repeat to
+#: backtrack, 450 MiB for a 4 MiB frame of control characters (each escaped ``\u0001``)
+_JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+#: what a string counts toward MAX_LINE_STRUCTURE_BYTES: at most 4,096 in a long line
+_STRING_COST = 16
 #: bytes read at a time while skipping the rest of an over-long line
 _SKIP_CHUNK_BYTES = 1024 * 1024
 #: bytes of an over-long line kept for its reject row
@@ -208,8 +217,29 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:40] + "…"
 
 
+def _structure_over(line: bytes, limit: int) -> bool:
+    """True when ``line`` has more than ``limit`` bytes outside its JSON strings, each
+    string counting _STRING_COST bytes too (it is an object when parsed). One pass
+    from string to string, stopping at the limit; a string that never ends makes
+    the rest of the line count as outside."""
+    outside = pos = 0
+    while (quote := line.find(b'"', pos)) != -1:
+        outside += quote - pos + _STRING_COST
+        if outside > limit:
+            return True
+        string = _JSON_STRING.match(line, quote)
+        if string is None:
+            return outside + len(line) - quote > limit
+        pos = string.end()
+    return outside + len(line) - pos > limit
+
+
 def parse_line(line: bytes) -> Frame | Event:
     """One recording line as its entry; ValueError saying what is wrong with it."""
+    if len(line) > LINE_OVERHEAD_BYTES and _structure_over(line, MAX_LINE_STRUCTURE_BYTES):
+        raise ValueError(f"a line of {len(line):,} bytes with more than "
+                         f"{MAX_LINE_STRUCTURE_BYTES:,} of them outside JSON strings (a long "
+                         "recording line is one long frame): not parsed")
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -233,10 +263,10 @@ def parse_line(line: bytes) -> Frame | Event:
         if type(encoded) is not str or type(binary) is not bool:
             raise ValueError("'frame_b64' must be base64 text and 'binary' true or false")
         try:
-            frame = base64.b64decode(encoded, validate=True)
+            decoded = base64.b64decode(encoded, validate=True)
         except binascii.Error as exc:
             raise ValueError(f"'frame_b64' is not base64 ({exc})") from None
-        return Frame(received_at, venue, frame, binary, _int(obj, "too_large", 0))
+        return Frame(received_at, venue, decoded, binary, _int(obj, "too_large", 0))
     frame = obj.get("frame")
     if type(frame) is not str:
         raise ValueError(f"'frame' must be text, not {_short(frame)}")
@@ -334,7 +364,8 @@ def encode_frame(received_at: int, venue: str, frame: bytes | str, binary: bool 
             line = {"received_at": received_at, "venue": venue, "frame": frame}
             return orjson.dumps(line) + b"\n"
     obj = {"received_at": received_at, "venue": venue,
-           "frame_b64": base64.b64encode(bytes(frame)).decode()}
+           "frame_b64": base64.b64encode(frame.encode() if isinstance(frame, str)
+                                         else bytes(frame)).decode()}
     if binary:
         obj["binary"] = True
     return orjson.dumps(obj) + b"\n"

@@ -8,22 +8,23 @@ parsing is checked against recorded traffic.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 from rtkit.buffer import RingBuffer
 from rtkit.kinds import Kind
 from rtkit.kinds.trades import TRADES
 from rtkit.params import checked
-from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, Pipeline, frame_text, quote
+from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, MAX_SYMBOLS, Pipeline, frame_text, quote
 from rtkit.recording import BAD_LINE, BadLine, Event, read_recording
 from rtkit.runtime.config import lake_sink
-from rtkit.store import DEFAULT_DB, TickStore
-from rtkit.validate import AnomalyFilter
+from rtkit.store import DEFAULT_DB, StoreError, TickStore
+from rtkit.validate import MAX_SYMBOL_CHARS, AnomalyFilter
 from rtkit.venues import get_adapter
 
 log = logging.getLogger("rtkit")
 
-#: frames between two writes to SQLite during a replay
+#: recording lines (frames, events, bad lines) between two writes to SQLite during a replay
 _FLUSH_EVERY_FRAMES = 50_000
 #: reject rows of bad lines held before they are written (a file of nothing but bad lines)
 _MAX_BAD_ROW_BYTES = 8 * 1024 * 1024
@@ -72,6 +73,8 @@ class Replay:
         self.bad_lines_by_reason: dict[str, int] = {}
         self._bad_rows: list[tuple] = []
         self._bad_bytes = 0  # at most 4 bytes a character: the bound is on memory
+        #: symbols the 'open' events subscribed, per venue (at most MAX_SYMBOLS each)
+        self._subscribed: dict[str, set[str]] = {}
         self._path: str | Path = ""
 
     def pipeline(self, venue: str) -> Pipeline:
@@ -98,11 +101,10 @@ class Replay:
         self._path = path
         since_flush = 0
         for entry in read_recording(path, max_frame_bytes=self.max_frame_bytes):
-            if type(entry) is Event:
+            if type(entry) is Event:  # counted below too: an 'open' adds a gaps row
                 if entry.event == "open":
                     self._opened(entry)
-                continue
-            if type(entry) is BadLine:
+            elif type(entry) is BadLine:
                 if entry.reason == "frame_too_large" and entry.venue:
                     # the head names its venue: the frame the live run refused, refused alike
                     self.pipeline(entry.venue).reject_oversized(entry.head, entry.size,
@@ -125,12 +127,34 @@ class Replay:
         pipeline = self.pipeline(event.venue)
         pipeline.connection_opened(event.received_at)
         if event.symbols:  # subscribe the adapter as the live one was
+            if problem := self._too_many_symbols(event):
+                self._bad_line(BAD_LINE, f"symbols of an 'open' event: {problem}",
+                               repr(event.symbols[:10]).encode(), 0, event.received_at,
+                               event.venue)
+                return
             try:
                 pipeline.adapter.subscribe_messages(list(event.symbols))
                 pipeline.subscribe(event.symbols)
+                self._subscribed.setdefault(event.venue, set()).update(event.symbols)
             except ValueError as exc:
                 self._bad_line(BAD_LINE, f"symbols of an 'open' event: {exc}"[:500],
                                repr(event.symbols).encode(), 0, event.received_at, event.venue)
+
+    def _too_many_symbols(self, event: Event) -> str:
+        """Why the symbols of an 'open' event are not subscribed, or "": a recording
+        is untrusted, and every symbol subscribed is remembered until the replay ends
+        (by the pipeline and the adapter), so their number and length are bounded
+        as a live feed's are."""
+        longest = max(map(len, event.symbols))
+        if longest > MAX_SYMBOL_CHARS:
+            return (f"a symbol of {longest:,} characters (at most {MAX_SYMBOL_CHARS}: no "
+                    "trade of a longer one is taken)")
+        subscribed = self._subscribed.get(event.venue, set())
+        total = len(subscribed | set(event.symbols))
+        if total > MAX_SYMBOLS:
+            return (f"{total:,} symbols with those subscribed before, more than "
+                    f"MAX_SYMBOLS ({MAX_SYMBOLS:,})")
+        return ""
 
     def _bad_line(self, reason: str, detail: str, head: bytes, size: int, received_at: int,
                   venue: str) -> None:
@@ -147,15 +171,24 @@ class Replay:
             self._write_bad_rows()
 
     def flush(self) -> None:
-        for p in self.pipelines.values():
-            batch = p.take()
-            refused: list[tuple] = []  # rows SQLite cannot store: set aside and counted
-            inserted = self.store.write(*batch, refused=refused)
-            if self.lake is not None and batch.ticks:
-                gone = {id(row) for table, row, _ in refused if table == "ticks"}
-                self.lake.write([row for row in batch.ticks if id(row) not in gone])
-            p.done(p.set_aside(batch, refused) if refused else batch, inserted)
-        self._write_bad_rows()
+        """Write what the pipelines hold; a database that refuses the write (locked by
+        another program, a full disk) is a StoreError that says so, not a traceback."""
+        try:
+            for p in self.pipelines.values():
+                batch = p.take()
+                refused: list[tuple] = []  # rows SQLite cannot store: set aside and counted
+                inserted = self.store.write(*batch, refused=refused)
+                if self.lake is not None and batch.ticks:  # what SQLite took, to the lake
+                    gone = {id(row) for table, row, _ in refused if table == "ticks"}
+                    self.lake.write([row for row in batch.ticks if id(row) not in gone])
+                p.done(p.set_aside(batch, refused) if refused else batch, inserted)
+            self._write_bad_rows()
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot write the database '{self.store.path}': {exc}; what earlier writes "
+                f"(one every {_FLUSH_EVERY_FRAMES:,} frames) stored is kept. Free it (close the "
+                "program holding it, or free disk space) and replay again: a tick already "
+                "stored is not stored twice") from exc
 
     def _write_bad_rows(self) -> None:
         if self._bad_rows:

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from rtkit.columns import require_columns
+
 _COLUMNS = ["price_a", "price_b", "staleness_a", "staleness_b", "spread", "spread_bps"]
 
 
@@ -76,9 +78,7 @@ def spread(ticks: pd.DataFrame, leg_a: tuple[str, str], leg_b: tuple[str, str],
     mid price, in basis points). ``quote_map`` (e.g. ``{"USDT": "USD"}``)
     names quotes to treat as one currency.
     """
-    from rtkit.analysis import _require_columns  # here: analysis re-exports this module
-
-    _require_columns(ticks, ("timestamp", "venue", "symbol", "price"))
+    require_columns(ticks, ("timestamp", "venue", "symbol", "price"))
     leg_a, leg_b = _leg(leg_a), _leg(leg_b)
     _check_comparable(leg_a, leg_b, quote_map or {})
     a, b = _leg_trades(ticks, leg_a), _leg_trades(ticks, leg_b)
@@ -117,7 +117,8 @@ def opportunities(spreads: pd.DataFrame, *, fees_bps: float | tuple[float, float
     if missing:
         raise ValueError(f"expected the result of rtkit.analysis.spread(...); missing "
                          f"column(s): {', '.join(missing)}")
-    fee_a, fee_b = (fees_bps, fees_bps) if np.isscalar(fees_bps) else fees_bps
+    fee_a, fee_b = ((fees_bps, fees_bps) if isinstance(fees_bps, (int, float, np.number))
+                    else fees_bps)
     gross = spreads["spread_bps"].abs()
     net = gross - (fee_a + fee_b)
     keep = net > threshold_bps

@@ -151,12 +151,11 @@ class TickStore:
             return
         new_file = "Pass db= a new file (e.g. 'data/ticks.sqlite')"
         if "ticks" in (name.lower() for name in names):
-            columns = [r[1] for r in self.db.execute("PRAGMA table_info(ticks)")]
-            if columns == list(TICK_COLUMNS):
+            if not (why := self._ticks_not_rtkits()):
                 return
             raise StoreError(
-                f"'{self.path}' has a 'ticks' table that is not rtkit's (columns: "
-                f"{', '.join(columns)}), so rtkit cannot store ticks in it. {new_file}.")
+                f"'{self.path}' has a 'ticks' table that is not rtkit's ({why}), so rtkit "
+                f"cannot store ticks in it. {new_file}.")
         if adopt:
             return
         shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
@@ -165,6 +164,22 @@ class TickStore:
             "rtkit's; rtkit would switch it to WAL mode and add its tables ticks, rejects, "
             f"gaps and runs. {new_file}, or, to add rtkit's tables to this file on purpose, "
             f"open it once with rtkit.TickStore('{self.path}', adopt=True).")
+
+    def _ticks_not_rtkits(self) -> str:
+        """Why the file's ``ticks`` is not rtkit's table, or "": a table (not a view)
+        with rtkit's columns and key (without the key every repeat would be stored again)."""
+        [(kind,)] = self.db.execute(
+            "SELECT type FROM sqlite_master WHERE name = 'ticks' COLLATE NOCASE").fetchall()
+        if kind != "table":
+            return f"a {kind}"
+        info = self.db.execute("PRAGMA table_info(ticks)").fetchall()
+        columns = [r[1] for r in info]
+        if columns != list(TICK_COLUMNS):
+            return f"columns: {', '.join(columns)}"
+        key = [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]]
+        if key != list(TICK_COLUMNS[:3]):
+            return f"its key is ({', '.join(key)}), not (venue, symbol, trade_id)"
+        return ""
 
     def _create_schema(self) -> None:
         db = self.db

@@ -11,26 +11,8 @@ from collections import deque
 from statistics import median
 
 from rtkit.redact import redact_url
-
-#: Reason codes a reject can carry (the ``rejects.reason`` column).
-REASONS = (
-    "malformed_json",  # not JSON, or not UTF-8
-    "binary_frame",  # a binary WebSocket frame where the venue sends text
-    "frame_too_large",  # over the collector's max_frame_bytes
-    "missing_field",  # a field a trade must have is absent
-    "bad_number",  # a price/size/id that is not a plain ASCII number (or is NaN), or a
-    #                text id that is not printable ASCII
-    "non_positive",  # a price/size of zero or below
-    "out_of_range",  # a price/size that is infinite or absurdly large; an id too long
-    "bad_timestamp",  # a time that cannot be read, is no real date or is outside 2000..2100
-    "bad_side",  # a side value the venue does not define
-    "unknown_symbol",  # a symbol that cannot be normalised, or is over MAX_SYMBOL_CHARS
-    "unsubscribed_symbol",  # a trade of a symbol the collector did not subscribe
-    "too_many_symbols",  # a new symbol beyond MAX_SYMBOLS, on a feed without a symbol list
-    "unknown_message",  # well-formed JSON of a kind the venue adapter does not know
-    "anomaly",  # a price far from the recent median (only with an AnomalyFilter)
-    "adapter_error",  # the venue adapter itself failed: a bug, logged with its traceback
-)
+from rtkit.typedefs import REASONS as REASONS  # the rejects.reason codes, re-exported
+from rtkit.typedefs import RejectReason
 
 #: Largest price or size accepted; anything above is a broken feed, not a market.
 MAX_VALUE = 1e15
@@ -57,9 +39,9 @@ _UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 class Reject(Exception):  # noqa: N818 - it is a value as much as an error
     """Why a frame, or one trade inside a frame, cannot become a tick."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: RejectReason, detail: str = "") -> None:
         super().__init__(reason, detail)
-        self.reason = reason
+        self.reason: RejectReason = reason
         self.detail = detail
 
     def __repr__(self) -> str:
@@ -184,9 +166,9 @@ def epoch_ns(value, unit: str) -> int:
             return _in_range(ns, value)
         raise Reject("bad_timestamp", f"{value!r:.40}")
     if type(value) is float:
-        ns = value * scale  # may overflow to inf: compare as a float before rounding
-        if MIN_TS_NS <= ns <= MAX_TS_NS:  # False for NaN and ±inf too
-            return round(ns)
+        scaled = value * scale  # may overflow to inf: compare as a float before rounding
+        if MIN_TS_NS <= scaled <= MAX_TS_NS:  # False for NaN and ±inf too
+            return round(scaled)
         raise Reject("bad_timestamp", f"{value!r:.40}")
     if value is None:
         raise Reject("missing_field", "timestamp")

@@ -28,15 +28,18 @@ import html
 import logging
 import re
 import threading
+from typing import TYPE_CHECKING
 
 import bqplot
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from rtkit.collector import Collector
 from rtkit.store import StoreError
 from rtkit.venues import venue_names
+
+if TYPE_CHECKING:  # the panel is handed a collector, or builds one on Start (below)
+    from rtkit.collector import Collector
 
 log = logging.getLogger("rtkit")
 
@@ -170,7 +173,7 @@ class Panel(widgets.VBox):
         if collector is not None:
             self._attach(collector)
             if collector.running:
-                self._start_updater()
+                self._start_updater(collector)
         else:
             self.refresh()
 
@@ -184,7 +187,7 @@ class Panel(widgets.VBox):
             self._show_problem(f"cannot start: {exc}")
             return
         self._attach(collector)
-        self._start_updater()
+        self._start_updater(collector)
 
     def _on_stop(self, _button=None) -> None:
         if self.collector is None:
@@ -200,9 +203,13 @@ class Panel(widgets.VBox):
             venue = self.inputs["venue"].value
             if venue is None:
                 raise ValueError("choose a venue first")
+            # here, not at the top: the collector module imports this one for panel()
+            from rtkit.collector import Collector
+
             return Collector(venue, symbols, url=self.inputs["url"].value.strip() or None,
                              **self._collector_options)
         old = self.collector
+        assert old is not None  # a panel without inputs was given its collector
         if old.started_at_ns is None:
             return old
         return old.again()
@@ -275,11 +282,11 @@ class Panel(widgets.VBox):
         with self._ui_lock:
             self._set_status("failed", message)
 
-    def _start_updater(self) -> None:
+    def _start_updater(self, collector: Collector) -> None:
         self._stop_updater()
         halt = threading.Event()
-        thread = threading.Thread(target=self._update_loop, args=(self.collector, halt),
-                                  daemon=True, name=f"rtkit-panel-{self.collector.name}")
+        thread = threading.Thread(target=self._update_loop, args=(collector, halt),
+                                  daemon=True, name=f"rtkit-panel-{collector.name}")
         self._updater = (thread, halt)
         thread.start()
 

@@ -173,7 +173,7 @@ class FrameReader:
                     if self._fragment_size > limit:
                         self.too_large_size = self._fragment_size
                         out.append((TOO_LARGE, Oversized(
-                            self._fragments[:KEEP_OF_TOO_LARGE], self._fragment_size)))
+                            bytes(self._fragments[:KEEP_OF_TOO_LARGE]), self._fragment_size)))
                         self._fragments, self._fragment_size = bytearray(), 0
                         fragment_opcode = 0 if fin else -1
                     elif fin:

@@ -153,3 +153,57 @@ def test_reject_rows_are_bounded_while_storage_stalls(monkeypatch):
     s = p.stats()
     assert s["rejected"] == 12 and s["rejects_dropped"] == 7 and s["rejects_pending"] == 5
     assert len(p.take().rejects) == 5
+
+
+def _columns_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    for col in a.columns:
+        assert a[col].dtype == b[col].dtype, col
+        assert a[col].tolist() == b[col].tolist(), col  # value by value (NaN side: both None)
+
+
+@pytest.mark.parametrize("text_ids", [False, True])
+def test_reused_snapshot_equals_fresh_one_value_by_value(text_ids):
+    ring = RingBuffer(7)
+    for i in range(11):  # wrapped: the ordered copy comes from both ends of the columns
+        tid = f"u{i}" if text_ids and i % 3 == 0 else None
+        ring.append("binance" if i % 2 else "bybit", T0 + i,
+                    [tick(i, "ETH-USDT" if i % 4 else "BTC-USDT", (BUY, SELL, UNKNOWN_SIDE)[i % 3],
+                          tid)])
+    _columns_equal(ring.snapshot(reuse=True), ring.snapshot())
+    ring.append("binance", T0, [tick(11)])  # not wrapped at the end of the columns now
+    _columns_equal(ring.snapshot(reuse=True), ring.snapshot())
+
+
+def test_empty_reused_snapshot_has_dtypes():
+    df = RingBuffer(3).snapshot(reuse=True)
+    assert df.empty and str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_a_second_reused_snapshot_overwrites_the_first_and_never_a_fresh_one():
+    """The documented price of reuse=True: the same arrays, refilled by the next call."""
+    ring = RingBuffer(4)
+    ring.append("binance", T0, [tick(i) for i in range(4)])
+    first = ring.snapshot(reuse=True)
+    fresh = ring.snapshot()
+    assert first["trade_id"].tolist() == [0, 1, 2, 3]
+    ring.append("binance", T0, [tick(i) for i in range(4, 6)])
+    second = ring.snapshot(reuse=True)
+    assert second["trade_id"].tolist() == [2, 3, 4, 5]
+    assert first["trade_id"].tolist() == [2, 3, 4, 5]  # overwritten, as documented
+    assert first["price"].tolist() == second["price"].tolist()
+    assert first["timestamp"].tolist() == second["timestamp"].tolist()
+    for col in ("price", "trade_id"):  # no new memory: the same arrays again
+        assert np.shares_memory(first[col].to_numpy(), second[col].to_numpy()), col
+    for col in ("venue", "symbol"):  # codes kept as pandas wants them: not narrowed anew
+        assert np.shares_memory(first[col].array.codes, second[col].array.codes), col
+    assert fresh["trade_id"].tolist() == [0, 1, 2, 3]  # a default snapshot is its own copy
+    assert not np.shares_memory(ring.snapshot()["price"].to_numpy(), second["price"].to_numpy())
+
+
+def test_reused_snapshot_stays_right_when_names_outgrow_int8_codes():
+    ring = RingBuffer(300)
+    for i in range(260):  # past 127 symbols pandas codes are no longer int8
+        ring.append("binance", T0 + i, [tick(i, f"S{i}-USDT")])
+        if i in (0, 125, 126, 127, 128, 259):
+            _columns_equal(ring.snapshot(reuse=True), ring.snapshot())

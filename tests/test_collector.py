@@ -9,7 +9,7 @@ import time
 import pytest
 
 import rtkit
-from rtkit.collector import _running
+from rtkit.runtime import registry
 from rtkit.sim import Faults, Simulator
 from tests.conftest import wait_for
 
@@ -194,7 +194,7 @@ def test_ctrl_c_while_stop_waits_still_ends_the_collector(db, interrupted):
         del thread.join  # one Ctrl-C
         assert c.status in ("stopping", "stopped")  # not `live`, though it never finished
         wait_for(lambda: not c.running, 4)  # stop()'s 2 s, with room for a loaded machine
-        assert c.status == "stopped" and "interrupted" not in _running
+        assert c.status == "stopped" and registry.running("interrupted") is None
         stats = c.stats
         assert stats["pending"] == 0 and stats["stored"] > 0  # the final flush happened
         t = time.monotonic()

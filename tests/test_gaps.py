@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,67 @@ def test_a_group_that_jumps_far_ahead_costs_no_memory_per_repeat():
     duplicates, grew_kib = map(int, run.stdout.split())
     assert duplicates == 3
     assert grew_kib < 16 * 1024, f"+{grew_kib // 1024} MiB"
+
+
+def test_a_reconnect_costs_no_copy_of_the_remembered_ids_each_time():
+    """A recording of many 'open' events after 50,000 Bybit trades made each one copy
+    the 50,000 remembered keys (4,000 events: +20 s of replay). Four times the
+    reconnects must cost well under four times the time: the copy is made once per
+    ``size`` trades at most, not once per reconnect."""
+    def cost(reconnects: int) -> float:
+        best = float("inf")
+        for _ in range(3):
+            recent = gaps.RecentIds(size=50_000)
+            recent.new_ticks([("BTC-USDT", str(i)) for i in range(50_000)])
+            start = time.perf_counter()
+            for _ in range(reconnects):
+                recent.connection_opened()
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    one, four = cost(50), cost(200)
+    assert four < 2 * one, f"{four:.3f} s for 4x the reconnects of {one:.3f} s"
+
+
+def test_ticks_seen_before_a_reconnect_are_caught_after_several_reconnects():
+    recent = gaps.RecentIds(size=100)
+    recent.new_ticks([("S", i) for i in range(100)])
+    recent.connection_opened()
+    assert recent.new_ticks([("S", 5), ("S", 100)]) == [("S", 100)]
+    recent.connection_opened()
+    recent.connection_opened()
+    assert recent.new_ticks([("S", 6), ("S", 100), ("S", 101)]) == [("S", 101)]
+
+
+def test_a_reconnect_costs_the_same_however_many_symbols_are_known():
+    """Each 'open' event of a replay copied the set of every symbol seen (10,000
+    symbols, a million events: 3 minutes). Four times the symbols must not make a
+    reconnect cost four times as much."""
+    def cost(symbols: int) -> float:
+        best = float("inf")
+        for _ in range(3):
+            detector = GapDetector()
+            for i in range(symbols):
+                detector.check(f"S{i}-USDT", 1, 1)
+            detector.connection_opened()  # the first takes in every symbol, once
+            start = time.perf_counter()
+            for _ in range(500):
+                detector.connection_opened()
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    few, many = cost(2_500), cost(10_000)
+    assert many < 2 * few, f"{many:.4f} s with 4x the symbols of {few:.4f} s"
+
+
+def test_every_symbol_gaps_across_a_reconnect_after_many_reconnects():
+    detector = GapDetector()
+    detector.check("A-USD", 1, 1)
+    detector.connection_opened()
+    detector.check("B-USD", 1, 1)  # first seen after the reconnect
+    assert detector.check("A-USD", 2, 2) is None  # in line: A is settled
+    detector.connection_opened()
+    detector.connection_opened()
+    assert detector.check("A-USD", 5, 5)[2] == "ids_across_reconnect"
+    assert detector.check("B-USD", 5, 5)[2] == "ids_across_reconnect"
+    assert detector.check("A-USD", 9, 9)[2] == "ids"

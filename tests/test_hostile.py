@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 import rtkit
-from rtkit.facade import store_data
+from rtkit.compat import store_data
 from rtkit.sim import Faults, Simulator
 from rtkit.venues import get_adapter, venue_names
 from tests.conftest import wait_for

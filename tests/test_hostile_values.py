@@ -131,7 +131,8 @@ def test_a_trade_id_longer_than_the_cap_is_rejected():
 
 
 PEAK_RSS_SCRIPT = r"""
-import resource, sys
+import sys
+from tests.conftest import peak_rss_kib
 import orjson
 from rtkit.buffer import RingBuffer
 from rtkit.pipeline import Pipeline
@@ -154,10 +155,10 @@ def frame(i, filler):
 
 frame(0, "x" * size)  # the largest transient objects, once, before the baseline
 pipeline.process(frame(0, ""), 1764000000000000000)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_rss_kib()
 for i in range(1, count + 1):
     pipeline.process(frame(i, "x" * size), 1764000000000000000)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_rss_kib()
 print(pipeline.stats()["ticks"], (peak - base) // 1024)
 """
 

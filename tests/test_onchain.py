@@ -74,7 +74,8 @@ def test_subscribe_messages_ask_for_heads_and_the_pools_swap_logs():
 
 
 def test_the_documented_head_notification():
-    # VENUES.md §7's example header, plus the hash every real node sends
+    # the example header of go-ethereum's pub/sub documentation (newHeads), plus the hash
+    # every real node sends
     adapter = subscribed_adapter()
     (kind, h), = adapter.parse(notification(HEADS_SUB, {
         "difficulty": "0x15d9223a23aa", "gasLimit": "0x47e7c4", "gasUsed": "0x38658",

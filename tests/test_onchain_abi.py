@@ -11,7 +11,9 @@ from rtkit.onchain import abi
 from rtkit.onchain.pools import Pool
 from rtkit.validate import BUY, SELL, Reject
 
-# keccak-256 of the canonical signatures (VENUES.md §7.1), typed in again here
+# keccak-256 of the canonical signatures (Swap(address,uint256,uint256,uint256,uint256,address)
+# of a Uniswap V2 pair, Swap(address,address,int256,int256,uint160,uint128,int24) of a V3
+# pool), typed in again here
 V2_TOPIC = "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"
 V3_TOPIC = "0xc42079f94a6350d7e6235f29174924f928cc2ac818eb64fed8004e115fbcca67"
 ROUTER = "0x7a250d5630b4cf539739df2c5dacb4c659f2488d"

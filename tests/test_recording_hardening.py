@@ -6,24 +6,38 @@ damaged file or onto a file that is not a recording."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import json
 import sqlite3
 import subprocess
 import sys
+import time
 import zlib
+from pathlib import Path
 
 import pytest
 
 from rtkit.cli import main
 from rtkit.collector import Collector
-from rtkit.recording import RecordingWriter, encode_event, encode_frame, read_recording
-from rtkit.replay import replay
+from rtkit.pipeline import MAX_SYMBOLS
+from rtkit.recording import (
+    RecordingWriter,
+    encode_event,
+    encode_frame,
+    parse_line,
+    read_recording,
+)
+from rtkit.replay import Replay, replay
 from rtkit.sim.dialects import get_dialect
 from rtkit.sim.market import Market
 from rtkit.sim.record import write_recording
+from rtkit.store import TickStore
+from rtkit.validate import MAX_SYMBOL_CHARS
 
 T0 = 1_764_000_000_000_000_000
+
+ROOT = Path(__file__).resolve().parents[1]  # the RSS scripts import tests.conftest
 
 
 def good_lines(tmp_path, trades: int = 1_000) -> list[bytes]:
@@ -294,12 +308,13 @@ def test_an_over_long_line_is_a_counted_frame_too_large(tmp_path, db):
 
 
 PEAK_RSS_SCRIPT = """
-import resource, sys
+import sys
+from tests.conftest import peak_rss_kib
 from rtkit.replay import replay
 replay(sys.argv[1], db=sys.argv[3])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_rss_kib()
 s = replay(sys.argv[2], db=sys.argv[4])
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak_rss_kib()
 print(before, after, s["stored"], s["rejected_by_reason"].get("frame_too_large", 0))
 """
 
@@ -315,10 +330,189 @@ def test_a_200_mb_line_costs_a_bounded_memory(tmp_path):
     assert attack.stat().st_size < 2 * 1024 * 1024
     out = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, small, attack,
                           tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
     before_kib, after_kib, n_stored, too_large = map(int, out.split())
     assert (n_stored, too_large) == (2_000, 1)
     grew_mib = (after_kib - before_kib) / 1024
     print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
           f"(+{grew_mib:.0f} MiB) for a 200 MiB line")
     assert grew_mib < 100
+
+
+def test_a_binary_frame_given_as_text_is_recorded_as_its_utf8_bytes(tmp_path):
+    """encode_frame(..., binary=True) took ``bytes | str`` but failed on text (mypy found it)."""
+    entry = parse_line(encode_frame(T0, "binance", "é{}", binary=True))
+    assert (entry.frame, entry.binary) == ("é{}".encode(), True)
+
+
+# --- the symbols of 'open' events are bounded like a live feed's -------------------------
+
+def open_event(symbols: list[str], at: int = T0) -> bytes:
+    return encode_event("open", at, "binance", symbols)
+
+
+@pytest.mark.parametrize("symbols", [
+    [f"B{i:06d}-USDT" for i in range(MAX_SYMBOLS + 1)],  # more than MAX_SYMBOLS
+    ["BTC-USDT", "B" * (MAX_SYMBOL_CHARS + 1) + "-USDT"],  # a symbol too long to trade
+], ids=["too many", "too long"])
+def test_an_open_event_with_symbols_beyond_the_bounds_is_a_counted_reject(tmp_path, db,
+                                                                          symbols):
+    lines = good_lines(tmp_path)
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"".join(lines[:500]) + open_event(symbols) + b"".join(lines[500:]))
+    s = replay(path, db=db)
+    assert s["stored"] == 1_000 == stored(db)
+    assert s["rejected_by_reason"] == {"bad_recording_line": 1}
+    [(reason, detail, _)] = reject_rows(db)
+    assert reason == "bad_recording_line" and detail.startswith("symbols of an 'open' event")
+
+
+BAD_LINES_RSS_SCRIPT = """
+import sys
+from tests.conftest import peak_rss_kib
+from rtkit.replay import replay
+replay(sys.argv[1], db=sys.argv[3])
+before = peak_rss_kib()
+s = replay(sys.argv[2], db=sys.argv[4])
+after = peak_rss_kib()
+print(before, after, s["connections"], s["rejected_by_reason"].get("bad_recording_line", 0))
+"""
+
+
+def test_open_events_subscribing_a_million_symbols_cost_a_bounded_memory(tmp_path):
+    """Peak RSS of a child replaying 150 'open' events of 10,000 new symbols each
+    (each event under MAX_SYMBOLS, 1.5 million in all), over the same child's peak
+    after a small recording: the symbols subscribed are bounded, not the events."""
+    small, attack = tmp_path / "small.jsonl", tmp_path / "attack.jsonl"
+    small.write_bytes(b"".join(good_lines(tmp_path, 2_000)))
+    events = 150
+    with open(attack, "wb") as fh:
+        for e in range(events):
+            fh.write(open_event([f"B{e:03d}{i:05d}-USDT" for i in range(10_000)]))
+    out = subprocess.run([sys.executable, "-c", BAD_LINES_RSS_SCRIPT, small, attack,
+                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
+                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
+    before_kib, after_kib, connections, bad = map(int, out.split())
+    grew_mib = (after_kib - before_kib) / 1024
+    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
+          f"(+{grew_mib:.0f} MiB) for 1.5 million symbols in 'open' events")
+    assert grew_mib < 60
+    assert connections == events and bad == events - MAX_SYMBOLS // 10_000
+
+
+def test_cli_replay_into_a_locked_database_says_so_in_one_line(tmp_path, db, capsys,
+                                                               monkeypatch):
+    """A database another program holds (or a full disk) is one line, not a traceback,
+    and a second replay once it is free stores every tick once."""
+    monkeypatch.setattr(Replay, "store_type", functools.partial(TickStore, busy_timeout_s=0.1))
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"".join(good_lines(tmp_path, 300)))
+    TickStore(db).close()
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as blocker:
+        blocker.execute("BEGIN EXCLUSIVE")
+        code, out, err = cli(["replay", path, "--db", db], capsys)
+        blocker.execute("ROLLBACK")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "database is locked" in err and str(db) in err
+    code, out, err = cli(["replay", path, "--db", db], capsys)
+    assert code == 0 and stored(db) == 300
+
+
+def test_a_long_line_of_json_structure_costs_a_bounded_memory(tmp_path):
+    """Peak RSS of a child replaying a ~25 KB .gz holding one 24 MiB line of
+    ``[{},{},…]`` (8 million objects were parsed: +750 MiB) between good lines."""
+    lines = good_lines(tmp_path, 2_000)
+    small, attack = tmp_path / "small.jsonl.gz", tmp_path / "attack.jsonl.gz"
+    with gzip.open(small, "wb") as fh:
+        fh.writelines(lines)
+    with gzip.open(attack, "wb") as fh:
+        fh.writelines(lines[:1_000])
+        fh.write(b"[" + b"{}," * (8 * 1024 * 1024) + b"{}]\n")
+        fh.writelines(lines[1_000:])
+    assert attack.stat().st_size < 200_000
+    out = subprocess.run([sys.executable, "-c", BAD_LINES_RSS_SCRIPT, small, attack,
+                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
+                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
+    before_kib, after_kib, _, bad = map(int, out.split())
+    grew_mib = (after_kib - before_kib) / 1024
+    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
+          f"(+{grew_mib:.0f} MiB) for a 24 MiB line of JSON objects")
+    assert grew_mib < 100
+    assert bad == 1
+    assert stored(tmp_path / "b.sqlite") == 2_000
+
+
+def test_a_long_frame_line_is_still_read_whole(tmp_path):
+    """A line over LINE_OVERHEAD_BYTES is one long frame: quotes and backslashes in it
+    are inside its string, however many."""
+    from rtkit.recording import LINE_OVERHEAD_BYTES, parse_line
+
+    frame = '{"pad": "' + '\\"{},[]' * (LINE_OVERHEAD_BYTES // 4) + '"}'
+    line = encode_frame(T0, "binance", frame)
+    assert len(line) > 2 * LINE_OVERHEAD_BYTES
+    assert parse_line(line).frame == frame
+
+
+def test_a_million_open_events_cost_a_bounded_memory(tmp_path):
+    """Peak RSS of a child replaying a ~230 KB .gz of a million 'open' events (each
+    a ``reconnect`` gaps row): they are written as they come, like frames, not all
+    held until the end."""
+    small, attack = tmp_path / "small.jsonl.gz", tmp_path / "attack.jsonl.gz"
+    with gzip.open(small, "wb") as fh:
+        fh.writelines(good_lines(tmp_path, 10))
+    events = 1_000_000
+    with gzip.open(attack, "wb") as fh:
+        fh.write(encode_event("open", T0, "binance") * events)
+    out = subprocess.run([sys.executable, "-c", BAD_LINES_RSS_SCRIPT, small, attack,
+                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
+                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
+    before_kib, after_kib, connections, _ = map(int, out.split())
+    grew_mib = (after_kib - before_kib) / 1024
+    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
+          f"(+{grew_mib:.0f} MiB) for {events:,} 'open' events")
+    # the growth left is SQLite's page cache filling with the million gaps rows (at most
+    # 64 MiB) and one write interval of rows; holding every row until the end was +191
+    assert grew_mib < 80
+    assert connections == events
+
+
+def test_the_scan_of_a_long_line_is_linear_even_with_a_string_that_never_ends():
+    """``"\\"\\"\\"…`` never closes its string: a scan that tried again from every
+    quote took quadratic time (30,000 pairs: 10 s). It costs what a frame line of the
+    same escapes costs, within a small factor."""
+    from rtkit.recording import _structure_over
+
+    def cost(line: bytes) -> float:
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            _structure_over(line, 64 * 1024)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    hostile = b'"' + b'\\"' * 30_000
+    frame = encode_frame(T0, "binance", '"' * 30_000)  # the same escapes, in a whole line
+    assert cost(hostile) < 6 * cost(frame)
+
+
+def test_a_frame_of_control_characters_costs_a_bounded_memory(tmp_path):
+    """A 4 MiB frame (within max_frame_bytes) of control characters is a 24 MiB line
+    of ``\\u0001`` escapes: scanning it must not cost memory per escape (+528 MiB
+    with a backtracking pattern)."""
+    lines = good_lines(tmp_path, 2_000)
+    small, attack = tmp_path / "small.jsonl.gz", tmp_path / "attack.jsonl.gz"
+    with gzip.open(small, "wb") as fh:
+        fh.writelines(lines)
+    with gzip.open(attack, "wb") as fh:
+        fh.writelines(lines[:1_000])
+        fh.write(encode_frame(T0, "binance", "\x01" * (4 * 1024 * 1024 - 100)))
+        fh.writelines(lines[1_000:])
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, small, attack,
+                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
+                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
+    before_kib, after_kib, n_stored, _ = map(int, out.split())
+    grew_mib = (after_kib - before_kib) / 1024
+    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
+          f"(+{grew_mib:.0f} MiB) for a 4 MiB frame of control characters")
+    assert grew_mib < 100
+    assert n_stored == 2_000

@@ -18,7 +18,8 @@ MIB = 1024 * 1024
 # a pipeline with nobody writing (storage stalled for good) fed hostile frames: 16 KiB of
 # emoji each, not JSON, so each one is a malformed_json reject keeping 4,096 characters
 STALL = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
+    from tests.conftest import peak_rss_kib
     from rtkit.buffer import RingBuffer
     from rtkit.pipeline import Pipeline
     from rtkit.venues import get_adapter
@@ -27,10 +28,10 @@ STALL = textwrap.dedent("""
     p = Pipeline(get_adapter("binance"), RingBuffer(1000))
     frame = ("\\U0001F600" * 4096).encode()
     p.process_frames([frame], 0)  # everything a reject touches has been used once
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_kib()
     for i in range(frames // 100):
         p.process_frames([frame] * 100, i)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kib()
     print(json.dumps({"before_kib": before, "peak_kib": peak, **p.stats()}))
 """)
 

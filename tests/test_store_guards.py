@@ -12,7 +12,7 @@ import pytest
 
 import rtkit
 from rtkit.cli import main
-from rtkit.facade import store_data
+from rtkit.compat import store_data
 from rtkit.onchain.store import ChainStore
 from rtkit.store import StoreError, TickStore
 
@@ -38,6 +38,19 @@ def test_store_data_refuses_a_table_name_with_a_trailing_newline(table, db):
 def test_store_data_refuses_a_column_name_with_a_trailing_newline(db):
     with pytest.raises(ValueError, match="not plain names"):
         store_data("signals", {"x\n": 1}, db=db)
+
+
+def test_store_data_refuses_column_names_that_differ_only_in_case(db):
+    """SQL identifiers ignore case: ``price`` and ``Price`` are one column."""
+    with pytest.raises(ValueError, match="differ only in case"):
+        store_data("signals", {"price": 1.0, "Price": 2.0}, db=db)
+
+
+@pytest.mark.parametrize("table", ["SQLITE_notes", "Sqlite_master", "sqlite_x"])
+def test_store_data_refuses_sqlites_reserved_prefix_in_any_case(table, db):
+    """SQLite reserves ``sqlite_`` names whatever their case."""
+    with pytest.raises(ValueError, match="is not a plain name"):
+        store_data(table, {"price": 1.0}, db=db)
 
 
 # --- another application's database ----------------------------------------------------------
@@ -173,3 +186,34 @@ def test_demo_moves_aside_a_demo_run_that_never_finished(tmp_path, capsys):
     assert code == 0 and "a demo run that never finished" in out
     aside = Path(out.split("moved it to '")[1].split("'")[0])
     assert tick_count(aside) == 1
+
+
+_TICKS_COLUMNS_SQL = ("venue TEXT, symbol TEXT, trade_id TEXT, timestamp INTEGER, "
+                      "received_at INTEGER, price REAL, volume REAL, side TEXT")
+
+
+@pytest.mark.parametrize("ddl", [
+    # rtkit's column names, but no key: INSERT OR IGNORE would store every repeat again
+    f"CREATE TABLE ticks ({_TICKS_COLUMNS_SQL})",
+    f"CREATE TABLE ticks ({_TICKS_COLUMNS_SQL}, PRIMARY KEY (venue, trade_id))",
+    # rtkit's column names, but a view: nothing can be written into it
+    f"CREATE TABLE app ({_TICKS_COLUMNS_SQL}); CREATE VIEW ticks AS SELECT * FROM app",
+], ids=["no key", "another key", "a view"])
+def test_a_ticks_table_with_rtkits_columns_but_not_its_key_is_refused(tmp_path, ddl):
+    db = tmp_path / "app.sqlite"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.executescript(ddl)
+    with pytest.raises(StoreError, match="has a 'ticks' table that is not rtkit's"):
+        TickStore(db, adopt=True)
+    assert tables(db) <= {"ticks", "app"}  # nothing added
+
+
+def test_a_ticks_table_made_by_the_first_rtkit_schema_still_opens(tmp_path):
+    """sqlite-utils' DDL of rtkit's first versions (a rowid table, the same key)."""
+    db = tmp_path / "old.sqlite"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        columns = _TICKS_COLUMNS_SQL.replace("TEXT,", "TEXT NOT NULL,", 3)
+        conn.execute(f"CREATE TABLE [ticks] ({columns}, "
+                     "PRIMARY KEY ([venue], [symbol], [trade_id])) STRICT")
+    with TickStore(db) as store:
+        assert store.write([("binance", "BTC-USDT", "1", 1, 1, 1.0, 1.0, "buy")] * 2) == 1

@@ -19,7 +19,7 @@ import pytest
 import websocket
 
 import rtkit
-from rtkit.facade import connect_to_websocket
+from rtkit.compat import connect_to_websocket
 from tests.conftest import wait_for
 from tests.test_wsframes import BAD_AFTER_GOOD, frame
 

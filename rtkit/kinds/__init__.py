@@ -15,6 +15,7 @@ venue is) plus its tests; the adapters that emit it say so in their ``kinds``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -94,7 +95,7 @@ _REGISTRY = Registry(__name__, "KINDS", "kind of record")
 
 def kinds() -> dict[str, Kind]:
     """Every described kind, by name."""
-    return dict(_REGISTRY.entries())
+    return cast("dict[str, Kind]", dict(_REGISTRY.entries()))
 
 
 def get_kind(name: str) -> Kind:

@@ -37,9 +37,9 @@ def create_table(db: sqlite_utils.Database, kind: Kind) -> None:
         db.execute(without_rowid_ddl(kind))
     else:
         not_null = {c.name for c in kind.columns if c.not_null}
-        db[kind.table].create(
+        db.table(kind.table).create(
             {c.name: _PYTHON_TYPES[c.sql] for c in kind.columns},
             pk=kind.key[0] if len(kind.key) == 1 else kind.key,
             not_null=not_null or None, strict=True, if_not_exists=True)
     for index in kind.indexes:
-        db[kind.table].create_index(list(index), if_not_exists=True)
+        db.table(kind.table).create_index(list(index), if_not_exists=True)

@@ -11,7 +11,9 @@ signature) and the rest in ``data``: one 32-byte big-endian word per value,
 signed integers as two's complement over the whole word (an ``int24`` is
 sign-extended to 256 bits).
 
-The topic hashes are constants from VENUES.md §7.1: the standard library has
+The topic hashes are constants (keccak-256 of the events' Solidity signatures,
+``Swap(address,uint256,uint256,uint256,uint256,address)`` for V2 and
+``Swap(address,address,int256,int256,uint160,uint128,int24)`` for V3): the standard library has
 no keccak-256 (``hashlib.sha3_256`` is the later NIST variant, a different
 function), and a constant cannot drift.
 """

@@ -1,6 +1,8 @@
 """Ethereum JSON-RPC ``eth_subscribe`` frames → block heads, swaps and reorg removals.
 
-The on-chain twin of a venue adapter (wire facts: shared VENUES.md §7): pure,
+The on-chain twin of a venue adapter (wire facts: Ethereum's JSON-RPC
+``eth_subscribe`` with ``newHeads`` and ``logs``, and the Uniswap pools' ``Swap``
+events): pure,
 no I/O, so the Collector's receive loop drives it exactly as it drives a
 trade feed. After each (re)connect it subscribes to ``newHeads`` and to the
 ``logs`` of the user's pools, filtered to the Uniswap V2 and V3 ``Swap``
@@ -17,63 +19,20 @@ topic that was not asked for is ``unknown_symbol`` / ``unknown_message``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import orjson
 
 from rtkit.onchain import abi
 from rtkit.onchain.pools import Pool
+from rtkit.onchain.records import HEAD, REMOVED, SWAP, Head, Removed, Swap
 from rtkit.validate import MAX_ID, Reject, epoch_ns, field
 from rtkit.venues.base import Adapter, Control, loads
 
-HEAD, SWAP, REMOVED = "head", "swap", "removed"
 #: JSON-RPC ids of the two subscribe requests, so their answers say which is which
 _HEADS_REQUEST, _LOGS_REQUEST = 1, 2
 _REQUESTS = {_HEADS_REQUEST: "newHeads", _LOGS_REQUEST: "logs"}
 #: subscription ids and block times remembered at most (a hostile node cannot grow memory)
 _MAX_SUBSCRIPTIONS = 64
 _MAX_BLOCK_TIMES = 4096
-
-
-class Head(NamedTuple):
-    """A ``newHeads`` notification: one block header."""
-
-    number: int
-    hash: str
-    parent_hash: str
-    timestamp: int  # ns since the epoch (the header has whole seconds)
-    base_fee: int | None  # wei; None before London
-    gas_used: int
-
-
-class Swap(NamedTuple):
-    """A decoded ``Swap`` log of one of the user's pools, with the trade it implies."""
-
-    tx_hash: str
-    log_index: int
-    block_number: int
-    block_hash: str
-    timestamp: int | None  # ns of its block when the header (or the log) said; else None
-    pool: Pool
-    sender: str
-    recipient: str
-    amount0: int  # the pool's balance delta in raw token0 units (positive: into the pool)
-    amount1: int
-    sqrt_price_x96: int | None  # V3 only
-    liquidity: int | None  # V3 only
-    tick: int | None  # V3 only
-    price: float  # quote per base
-    volume: float  # base
-    side: int  # the taker's: BUY or SELL
-
-
-class Removed(NamedTuple):
-    """A log the node took back (``removed: true``): the copy in block ``block_hash``."""
-
-    tx_hash: str
-    log_index: int
-    block_number: int
-    block_hash: str
 
 
 def _hex(obj: dict, key: str, read, optional: bool = False):
@@ -112,7 +71,9 @@ class EthereumAdapter(Adapter):
     @staticmethod
     def stage():
         """What this adapter's items become in a pipeline (``rtkit.pipeline.Pipeline``)."""
-        from rtkit.onchain.pipeline import ChainStage  # it imports this module
+        from rtkit.onchain.pipeline import (
+            ChainStage,  # the pipeline loads when a collector needs it
+        )
 
         return ChainStage()
 

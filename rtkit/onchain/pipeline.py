@@ -31,10 +31,11 @@ from collections import OrderedDict, deque
 import pandas as pd
 
 from rtkit.buffer import RingBuffer
-from rtkit.onchain.adapter import HEAD, REMOVED, SWAP, EthereumAdapter, Head, Removed, Swap
+from rtkit.onchain.records import HEAD, REMOVED, SWAP, Head, Removed, Swap
 from rtkit.onchain.store import BLOCK_COLUMNS, ChainStore, ChainWrite
 from rtkit.pipeline import Batch, Pipeline
 from rtkit.validate import SIDE_TEXT
+from rtkit.venues.base import Adapter
 
 #: headers kept in memory for ``ChainCollector.blocks``
 RECENT_BLOCKS = 10_000
@@ -48,7 +49,7 @@ def trade_id(tx_hash: str, log_index: int) -> str:
     return f"{tx_hash}:{log_index}"
 
 
-def ChainPipeline(adapter: EthereumAdapter, ring: RingBuffer, **options) -> Pipeline:  # noqa: N802
+def ChainPipeline(adapter: Adapter, ring: RingBuffer, **options) -> Pipeline:  # noqa: N802
     """A :class:`Pipeline` of the chain's frames: the adapter's stage is a
     :class:`ChainStage` (the name stays, from when this was a subclass)."""
     return Pipeline(adapter, ring, **options)

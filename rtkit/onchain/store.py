@@ -29,7 +29,7 @@ import pandas as pd
 
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.onchain import BLOCKS, SWAPS
-from rtkit.onchain.adapter import HEAD, REMOVED, SWAP
+from rtkit.onchain.records import HEAD, REMOVED, SWAP
 from rtkit.store import TickStore, filters
 
 DEFAULT_CHAIN_DB = "data/onchain.sqlite"

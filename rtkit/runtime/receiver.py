@@ -24,7 +24,16 @@ from rtkit.recording import RecordingWriter
 from rtkit.runtime.status import LastError, StatusMachine
 from rtkit.venues import Adapter
 from rtkit.wsconnect import open_websocket
-from rtkit.wsframes import BINARY, CLOSE, PING, TEXT, TOO_LARGE, FrameReader, ProtocolError
+from rtkit.wsframes import (
+    BINARY,
+    CLOSE,
+    PING,
+    TEXT,
+    TOO_LARGE,
+    FrameReader,
+    Oversized,
+    ProtocolError,
+)
 
 log = logging.getLogger("rtkit")
 
@@ -122,6 +131,8 @@ class Receiver:
                 recorder.event("open", now, self.venue, self.symbols)
             for message in self.adapter.subscribe_messages(self.symbols):
                 ws.send(message)
+            if ws.sock is None:  # closed under us (stop() cut it)
+                raise websocket.WebSocketConnectionClosedException("socket closed")
             ws.sock.settimeout(RECV_TIMEOUT_S)
             self.status.move("live")
             self._read_frames(ws, recorder)
@@ -153,6 +164,8 @@ class Receiver:
         """
         pipeline, venue, adapter = self.pipeline, self.venue, self.adapter
         sock = ws.sock
+        if sock is None:
+            raise websocket.WebSocketConnectionClosedException("socket closed")
         reader = FrameReader(pipeline.max_frame_bytes)
         feed, recv = reader.feed, sock.recv
         process, process_frames = pipeline.process, pipeline.process_frames
@@ -179,7 +192,7 @@ class Receiver:
                         if opcode in (TEXT, BINARY):
                             recorder.frame(now, venue, payload, opcode == BINARY)
                         elif opcode == TOO_LARGE:
-                            recorder.too_large(now, venue, payload, payload.size)
+                            recorder.too_large(now, venue, payload, _size(payload))
                 reconnect = False
                 if texts:
                     for control in process_frames(texts, now):
@@ -200,7 +213,7 @@ class Receiver:
                                         f"{quote(reason)})")
                             reconnect = True
                         elif opcode == TOO_LARGE:
-                            pipeline.reject_oversized(payload, payload.size, now)
+                            pipeline.reject_oversized(payload, _size(payload), now)
                 if pipeline.queued >= flush_mark:
                     flush_mark = pipeline.queued + FLUSH_BATCH
                     self._flush_now.set()
@@ -238,3 +251,8 @@ class Receiver:
             return True
         return False
 
+
+
+def _size(payload: bytes) -> int:
+    """The whole size of an oversized message (its payload is only its first bytes)."""
+    return payload.size if isinstance(payload, Oversized) else len(payload)

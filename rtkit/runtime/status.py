@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 
+from rtkit.typedefs import STATES as STATES  # the states, declared once for the type checker
+
 log = logging.getLogger("rtkit")
 
-STATES = ("idle", "connecting", "live", "stale", "backoff", "storage_error", "stopping",
-          "stopped", "failed")
 #: states of a collector that is collecting; not entered once a stop was requested
 RUNNING = frozenset({"connecting", "live", "stale", "backoff"})
 #: states nothing leaves

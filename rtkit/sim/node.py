@@ -29,7 +29,7 @@ from rtkit.sim.chain import Chain
 from rtkit.sim.dialects.base import Session
 from rtkit.sim.dialects.ethereum import EthereumDialect
 from rtkit.sim.market import CommonFactor
-from rtkit.sim.server import Faults, Simulator, _Link
+from rtkit.sim.server import Faults, Link, Simulator
 
 
 class EthereumNode(Simulator):
@@ -73,7 +73,7 @@ class EthereumNode(Simulator):
         await self._until_closed(ws, subscribed)
         if not subscribed.is_set():
             return
-        link = _Link()
+        link = Link()
         next_block = time.monotonic() + self.block_interval_s
         while not self._stopping.is_set():
             wait_s = next_block - time.monotonic()

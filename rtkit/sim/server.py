@@ -103,7 +103,7 @@ class Faults:
                     self.reorder_every, self.bad_frame_every, self.throttle_frames_per_s))
 
 
-def _ws_frame(payload: bytes) -> bytes:
+def ws_frame(payload: bytes) -> bytes:
     """An unmasked server→client text frame with exactly these payload bytes."""
     n = len(payload)
     if n < 126:
@@ -114,7 +114,7 @@ def _ws_frame(payload: bytes) -> bytes:
 
 
 @dataclass
-class _Link:
+class Link:
     """One connection's fault state."""
 
     trade_frames: int = 0
@@ -183,7 +183,8 @@ class Simulator:
         self._next_bad = 0
         self._refuse_until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
+        #: set to end the server; a fresh one each start (an Event binds to its loop on use)
+        self._stopping = asyncio.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -229,7 +230,7 @@ class Simulator:
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        if self._loop is not None and self._stopping is not None:
+        if self._loop is not None:
             with contextlib.suppress(RuntimeError):  # loop already closed
                 self._loop.call_soon_threadsafe(self._stopping.set)
         if self._thread is not None:
@@ -244,9 +245,12 @@ class Simulator:
 
     def wait_generated(self, n: int | None = None, timeout_s: float = 30.0) -> bool:
         """Wait until ``n`` (default: ``count``) trades were generated."""
-        n = self.count if n is None else n
+        target = self.count if n is None else n
+        if target is None:
+            raise ValueError("this simulator generates trades without end (count=None): "
+                             "say how many to wait for, e.g. wait_generated(1000)")
         deadline = time.monotonic() + timeout_s
-        while len(self.market.trades) < n:
+        while len(self.market.trades) < target:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
@@ -335,7 +339,8 @@ class Simulator:
 
     async def _until_closed(self, ws: ServerConnection, *events: asyncio.Event) -> None:
         """Wait until the connection closes, the simulator stops, or one of ``events``."""
-        waits = [asyncio.ensure_future(e.wait()) for e in (*events, self._stopping)]
+        waits: list[asyncio.Future] = [asyncio.ensure_future(e.wait())
+                                       for e in (*events, self._stopping)]
         waits.append(asyncio.ensure_future(ws.wait_closed()))
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for w in waits:
@@ -346,7 +351,7 @@ class Simulator:
         if not subscribed.is_set():
             return
         market, dialect = self.market, self.dialect
-        link = _Link()
+        link = Link()
         streaming: list[str] = []
         next_beat = time.monotonic() + (dialect.heartbeat_interval_s or 0)
         start, generated_here = time.monotonic(), 0
@@ -397,10 +402,10 @@ class Simulator:
         else:  # a text frame with bytes no library would send: invalid UTF-8 and the like
             if ws.transport.is_closing():
                 raise ConnectionClosed(None, None)
-            ws.transport.write(_ws_frame(frame))
+            ws.transport.write(ws_frame(frame))
         self.sent[category] += 1
 
-    async def _send_trades(self, ws: ServerConnection, frames: list[str], link: _Link) -> bool:
+    async def _send_trades(self, ws: ServerConnection, frames: list[str], link: Link) -> bool:
         """Send live trade frames with the faults applied; False once the connection
         was cut, closed or stalled by a fault."""
         faults = self.faults
@@ -429,21 +434,21 @@ class Simulator:
                 return False
         return True
 
-    async def _release_held(self, ws: ServerConnection, link: _Link) -> None:
+    async def _release_held(self, ws: ServerConnection, link: Link) -> None:
         if link.held is not None:
             held, link.held = link.held, None
             await self._emit(ws, held, "trades")
             self.reordered += 1
 
     def _due(self, every: int | None) -> bool:
-        return bool(every) and self._live_frames % every == 0
+        return bool(every and self._live_frames % every == 0)
 
     async def _send_bad_frame(self, ws: ServerConnection) -> None:
         frame, reason, binary = self._bad_frames[self._next_bad % len(self._bad_frames)]
         self._next_bad += 1
         await self._emit(ws, frame, f"bad:{reason}" if reason else "control", binary)
 
-    async def _connection_fault(self, ws: ServerConnection, link: _Link) -> bool:
+    async def _connection_fault(self, ws: ServerConnection, link: Link) -> bool:
         """Drop, close or stall the connection when its frame count says so; False if it did."""
         faults, n = self.faults, link.trade_frames
         if faults.drop_every and n % faults.drop_every == 0:
@@ -458,7 +463,7 @@ class Simulator:
             return False
         return True
 
-    async def _throttle(self, link: _Link, frames_per_s: float) -> None:
+    async def _throttle(self, link: Link, frames_per_s: float) -> None:
         now = time.monotonic()
         if link.next_send > now:
             await asyncio.sleep(link.next_send - now)
@@ -472,7 +477,7 @@ class Simulator:
 
     async def _send_blob(self, ws: ServerConnection, frames: list[str]) -> None:
         """The fast path: frames pre-encoded into one write, paced by the transport's buffer."""
-        ws.transport.write(b"".join(_ws_frame(f.encode()) for f in frames))
+        ws.transport.write(b"".join(ws_frame(f.encode()) for f in frames))
         self.sent["trades"] += len(frames)
         while ws.transport.get_write_buffer_size() > _HIGH_WATER:
             if ws.transport.is_closing():

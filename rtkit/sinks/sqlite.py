@@ -80,13 +80,15 @@ class SQLiteSink:
                 "old file went (nowhere, if it was deleted)")
 
     def write(self, batch, refused: list):
+        if self._store is None:
+            raise SinkRefused(f"the database '{self.path}' is not open")
         return self._store.write(*batch, refused=refused)
 
     def close(self, end: RunEnd | None = None) -> None:
         store, self._store = self._store, None
         if store is None:
             return
-        if end is not None:
+        if end is not None and self._run_id is not None:
             with contextlib.suppress(Exception):
                 store.finish_run(self._run_id, stopped_at=end.stopped_at, status=end.status,
                                  counters=end.counters)

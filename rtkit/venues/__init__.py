@@ -27,5 +27,5 @@ def adapter_options(venue: str) -> list[str]:
     cls = _REGISTRY.entries().get(venue.lower() if isinstance(venue, str) else venue)
     if cls is None:
         return []
-    return [name for name, p in inspect.signature(cls.__init__).parameters.items()
+    return [name for name, p in inspect.signature(cls).parameters.items()
             if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]

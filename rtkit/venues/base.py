@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import orjson
 
+from rtkit.typedefs import ControlKind
 from rtkit.validate import MAX_SYMBOL_CHARS, Reject
 
 Tick = tuple  # (symbol, trade_id, timestamp_ns, price, volume, side)
@@ -45,7 +46,7 @@ class Control:
     collector's ``last_error`` and status.
     """
 
-    kind: str
+    kind: ControlKind
     detail: str = ""
 
 
@@ -186,7 +187,7 @@ class Adapter:
     native_example: ClassVar[str] = ""
     #: True when trade ids are ints that step by exactly one per symbol, so a
     #: jump is a gap and an id at or below the last one seen is a duplicate
-    ids_consecutive: ClassVar[bool] = False
+    ids_consecutive: bool = False  # an instance may set it (the generic adapter does)
     #: True when one tick stands for a group of fills (OKX): such ticks carry a
     #: 7th element, the group's first id, and ``trade_id`` is its last id
     ids_grouped: ClassVar[bool] = False
@@ -195,7 +196,7 @@ class Adapter:
     #: subscription may not select symbols (``generic``)
     trades_of_subscribed_symbols_only: ClassVar[bool] = True
     #: seconds between application-level pings (None: the venue pings us)
-    ping_interval_s: ClassVar[float | None] = None
+    ping_interval_s: float | None = None  # an instance may set it (the generic adapter does)
     #: seconds of silence on a subscribed stream before it counts as stale
     stale_after_s: ClassVar[float] = 30.0
 

@@ -1,4 +1,7 @@
-"""Binance spot ``<symbol>@trade`` / ``@aggTrade`` (wire facts: shared VENUES.md §1).
+"""Binance spot ``<symbol>@trade`` / ``@aggTrade``.
+
+Wire format: Binance's "WebSocket Streams" reference,
+https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams
 
 Frames arrive bare (``/ws``) or wrapped as ``{"stream": …, "data": …}``
 (``/stream``); both are read. ``m`` says whether the *buyer* was the maker, so

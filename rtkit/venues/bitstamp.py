@@ -1,4 +1,6 @@
-"""Bitstamp ``live_trades_<pair>`` (wire facts: shared VENUES.md §6).
+"""Bitstamp ``live_trades_<pair>``.
+
+Wire format: Bitstamp's WebSocket API v2 reference, https://www.bitstamp.net/websocket/v2/
 
 One channel per subscribe message, and the venue closes a connection that
 sends a frame of 512 bytes or more or asks for a 1025th channel, so both are

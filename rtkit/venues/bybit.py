@@ -1,4 +1,7 @@
-"""Bybit v5 ``publicTrade.<symbol>``, spot or linear (wire facts: shared VENUES.md §4).
+"""Bybit v5 ``publicTrade.<symbol>``, spot or linear.
+
+Wire format: Bybit's v5 WebSocket "Trade" reference (docs/v5/websocket/public/trade in
+the bybit-exchange/docs repository), https://bybit-exchange.github.io/docs/v5/websocket/public/trade
 
 The category (``spot`` or ``linear``) picks the endpoint path, and the two
 answer subscribes and pings in slightly different shapes; both are read. One

@@ -1,11 +1,18 @@
-"""Coinbase: Advanced Trade ``market_trades`` and Exchange ``matches`` (shared VENUES.md §2).
+"""Coinbase: Advanced Trade ``market_trades`` and Exchange ``matches``.
+
+Wire format: Coinbase's "Advanced Trade WebSocket Channels" and "Exchange WebSocket
+Channels" references,
+https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/websocket/websocket-channels
+and https://docs.cdp.coinbase.com/exchange/docs/websocket-channels
 
 Both feeds name products ``BTC-USD`` already, send prices and sizes as exact
 decimal strings and ISO-8601 times, and give the MAKER's side: the aggressor
-is the opposite (checked against recorded frames and the book, VENUES.md
-"Checked against real recorded frames"). ``trade_id`` steps by one per
-product on both, so gaps are visible and replayed trades (an Advanced Trade
-snapshot, an Exchange ``last_match``, a reconnect overlap) count as duplicates.
+is the opposite. Recorded Advanced Trade frames with the order book on the same
+connection settle it: of 78 trades, 48 marked ``SELL`` printed at or above the best
+ask (a buyer lifted the offer) and 23 marked ``BUY`` at or below the best bid.
+``trade_id`` steps by one per product on both, so gaps are visible and replayed
+trades (an Advanced Trade snapshot, an Exchange ``last_match``, a reconnect
+overlap) count as duplicates.
 Both keep quiet subscriptions open with a heartbeat channel, so there is no
 ping to send and a few silent seconds mean a dead connection.
 """
@@ -120,7 +127,8 @@ class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
     def _trades(self, events) -> list | Control:
         if type(events) is not list:
             raise Reject("missing_field" if events is None else "unknown_message", "events")
-        ticks, rejects = [], []
+        ticks: list[tuple] = []
+        rejects: list[Reject] = []
         for event in events:
             trades = event.get("trades") if type(event) is dict else None
             if type(trades) is not list:
@@ -134,8 +142,7 @@ class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
         if not ticks and not rejects:
             return Control("info", "market_trades frame without trades")
         ticks.sort(key=_by_trade_id)  # ids per product must arrive in order for gap checks
-        ticks.extend(rejects)
-        return ticks
+        return ticks + rejects if rejects else ticks
 
 
 class CoinbaseExchangeAdapter(_CoinbaseAdapter):

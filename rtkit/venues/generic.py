@@ -299,7 +299,9 @@ class GenericAdapter(Adapter):
         raise Reject("unknown_message", f"expected trade objects, got {type(content).__name__}")
 
     def _is_control(self, obj: dict) -> bool:
-        return self._fields["price"](obj) is None and self._fields["volume"](obj) is None
+        price, volume = self._fields["price"], self._fields["volume"]
+        assert price is not None and volume is not None  # both required by __init__
+        return price(obj) is None and volume(obj) is None
 
     @staticmethod
     def _control(msg) -> Control:

@@ -1,4 +1,7 @@
-"""Kraken spot WebSocket v2 ``trade`` channel (wire facts: shared VENUES.md §3A).
+"""Kraken spot WebSocket v2 ``trade`` channel.
+
+Wire format: Kraken's WebSocket v2 "Trade" reference,
+https://docs.kraken.com/api/docs/websocket-v2/trade
 
 Also home of what both Kraken protocols share (:class:`KrakenBase`): v2
 spells Bitcoin ``BTC``, the legacy v1 feed ``XBT`` (and Dogecoin ``XDG``);

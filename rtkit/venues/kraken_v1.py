@@ -1,4 +1,7 @@
-"""Kraken spot WebSocket v1 (legacy, frozen) ``trade`` (wire facts: shared VENUES.md §3B).
+"""Kraken spot WebSocket v1 (legacy, frozen) ``trade``.
+
+Wire format: Kraken's spot WebSocket v1 "trade" reference,
+https://docs.kraken.com/api/docs/websocket-v1/trade
 
 Trades arrive as arrays, ``[channelID, [[price, volume, time, side,
 orderType, misc], …], "trade", "XBT/USD"]``, every value a string, the time

@@ -1,4 +1,7 @@
-"""OKX v5 ``trades`` (wire facts: shared VENUES.md §5).
+"""OKX v5 ``trades``.
+
+Wire format: OKX's API v5 reference, https://www.okx.com/docs-v5/en/ (market data,
+WebSocket "Trades channel").
 
 OKX aggregates: one push per taker order, fill price and source, where
 ``count`` maker fills stand behind one message and ``tradeId`` is the *last*

@@ -61,8 +61,8 @@ class CoinbaseAdvancedTradeDialect(Dialect):
         self._beats = itertools.count(1)
 
     def on_message(self, text: str, session: Session) -> list[str]:
-        msg = _request(text)
-        channel = msg.get("channel") if msg else None
+        msg = _request(text) or {}
+        channel = msg.get("channel")
         if channel == "market_trades" and (products := _products(msg.get("product_ids"))):
             session.subscribe(products)
         elif channel == "heartbeats":

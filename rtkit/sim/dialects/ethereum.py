@@ -1,4 +1,7 @@
-"""An Ethereum node's JSON-RPC ``eth_subscribe``, server side (wire facts: VENUES.md §7).
+"""An Ethereum node's JSON-RPC ``eth_subscribe``, server side.
+
+Wire format: go-ethereum's "Real-time Events" (pub/sub) documentation,
+https://geth.ethereum.org/docs/interacting-with-geth/rpc/pubsub
 
 Answers ``eth_subscribe`` for ``newHeads`` and ``logs`` (address and topic0
 filters honoured) with a fresh subscription id per request, ``eth_unsubscribe``
@@ -15,6 +18,7 @@ serves it.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import orjson
 
@@ -104,7 +108,7 @@ class EthereumDialect(Dialect):
         return _reply(2, error=(-32000, f"subscription refused for {symbol}"))
 
     # --- notifications ------------------------------------------------------------------
-    def encode_events(self, events: list[tuple[str, object]], session: Session) -> list[str]:
+    def encode_events(self, events: list[tuple[str, Any]], session: Session) -> list[str]:
         """Notifications for this session of the chain's events, in order."""
         heads = session.subscriptions.get("newHeads")
         logs = session.subscriptions.get("logs")

@@ -38,10 +38,11 @@ class GenericDialect(Dialect):
         if op != "subscribe" or not isinstance(names, list) or not names:
             return [_error('expected {"op": "subscribe", "symbols": [...]} or {"op": "ping"}')]
         parts = [split_symbol(n) if isinstance(n, str) else None for n in names]
-        if None in parts:
+        pairs = [p for p in parts if p is not None]
+        if len(pairs) < len(parts):
             return [_error(f"unknown symbol in {names!r:.100}")]
         session.symbols.clear()
-        session.subscribe([f"{base}-{quote}" for base, quote in parts])
+        session.subscribe([f"{base}-{quote}" for base, quote in pairs])
         return [orjson.dumps({"event": "subscribed", "symbols": session.symbols}).decode()]
 
     def encode(self, trades: list[SimTrade]) -> list[str]:

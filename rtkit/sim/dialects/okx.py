@@ -38,7 +38,7 @@ class OkxDialect(Dialect):
         for arg in args:
             inst = arg.get("instId") if isinstance(arg, dict) else None
             base, _, quote = inst.partition("-") if isinstance(inst, str) else ("", "", "")
-            known = base.isalnum() and quote.isalnum() and inst.isupper()
+            known = isinstance(inst, str) and base.isalnum() and quote.isalnum() and inst.isupper()
             if not known or arg.get("channel") != "trades":
                 replies.append(self.subscription_error(f"{inst!s:.40}"))
                 continue

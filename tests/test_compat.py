@@ -48,3 +48,13 @@ def test_log_error_goes_to_rtkit_logger_quoted(caplog):
 def test_connect_to_websocket_checks_url():
     with pytest.raises(ValueError, match="ws:// or wss://"):
         rtkit.connect_to_websocket("http://example")
+
+
+def test_the_plans_functions_live_in_compat_and_in_rtkit():
+    """The README names them as ``rtkit.<name>``; their home is ``rtkit.compat``."""
+    import rtkit.compat
+
+    for name in ("connect_to_websocket", "process_real_time_data", "start_real_time_collection",
+                 "store_data", "log_error"):
+        assert getattr(rtkit, name) is getattr(rtkit.compat, name)
+        assert getattr(rtkit.compat, name).__module__ == "rtkit.compat"

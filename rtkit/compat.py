@@ -93,7 +93,8 @@ def store_data(table: str, row: dict, db: str | Path = DEFAULT_DB) -> None:
     ``table`` and the row's keys become SQL identifiers, so they must be plain
     names (letters, digits, underscore). Use :class:`rtkit.TickStore` for ticks.
     """
-    if not isinstance(table, str) or not _NAME.fullmatch(table) or table.startswith("sqlite_"):
+    if (not isinstance(table, str) or not _NAME.fullmatch(table)
+            or table.lower().startswith("sqlite_")):  # SQLite's own, in any case
         raise ValueError(f"table name {table!r} is not a plain name; use letters, digits and _ "
                          "(e.g. 'my_signals')")
     if table.lower() in _OWN_TABLES:
@@ -104,6 +105,9 @@ def store_data(table: str, row: dict, db: str | Path = DEFAULT_DB) -> None:
     bad = [k for k in row if not isinstance(k, str) or not _NAME.fullmatch(k)]
     if bad:
         raise ValueError(f"column names {bad!r} are not plain names; use letters, digits and _")
+    if len({k.lower() for k in row}) < len(row):  # one SQL column, whatever the case
+        raise ValueError(f"column names {sorted(row)!r} differ only in case, which SQL does "
+                         "not tell apart; give each column one spelling")
     stores = getattr(_local, "stores", None)
     if stores is None:
         stores = _local.stores = {}
