@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -199,3 +200,15 @@ def test_a_lake_that_cannot_be_written_fails_in_the_callers_cell(tmp_path):
     blocker.write_text("")
     with pytest.raises(ValueError, match="cannot write the lake"):
         rtkit.Collector("binance", ["BTC-USDT"], db=tmp_path / "t.sqlite", lake=blocker / "lake")
+
+
+def test_temporaries_a_killed_writer_left_are_removed_when_old(tmp_path):
+    folder = tmp_path / "lake" / "trades" / "venue=binance" / "symbol=BTC-USDT" / "date=2025-11-24"
+    folder.mkdir(parents=True)
+    old, fresh = folder / "_part-dead-000001.parquet.tmp", folder / "_part-live-000001.parquet.tmp"
+    old.write_bytes(b"PAR1 half")
+    fresh.write_bytes(b"PAR1 half")
+    long_ago = time.time() - 2 * 3600
+    os.utime(old, (long_ago, long_ago))
+    ParquetSink(tmp_path / "lake").open()
+    assert not old.exists() and fresh.exists()  # another writer may be writing that one

@@ -21,7 +21,9 @@ accounting). The lake keeps records only; rejects, gaps and runs stay in SQLite.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -37,6 +39,8 @@ from rtkit.sinks import RunEnd, RunInfo, SinkRefused
 
 #: in every file's metadata (``rtkit.schema_version``): bumped when a kind's columns change
 SCHEMA_VERSION = "1"
+#: a temporary file older than this is what a killed writer left: removed on open
+STALE_TEMPORARY_S = 3600
 #: the columns that are directories, not file columns
 PARTITIONS = ("venue", "symbol")
 _NS_PER_DAY = 86_400 * 10**9
@@ -95,7 +99,17 @@ class ParquetSink:
             (self.root / self.kind.name).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SinkRefused(f"{type(exc).__name__}: {exc}") from exc
+        self._remove_stale_temporaries()
         self._open = True
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete the ``_part-….parquet.tmp`` files a killed writer left (an hour old:
+        a live writer's exists for milliseconds)."""
+        limit = time.time() - STALE_TEMPORARY_S
+        for path in (self.root / self.kind.name).glob("*/*/*/_part-*.parquet.tmp"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < limit:
+                    path.unlink()
 
     def check(self) -> str | None:
         return None
