@@ -123,7 +123,7 @@ class Collector:
         # the adapter's stage, if it has one, says what its items become and their store
         self.pipeline = Pipeline(self.adapter, self.ring, anomaly=anomaly,
                                  max_frame_bytes=max_frame_bytes, pending_limit=pending_limit,
-                                 symbols=self.symbols)
+                                 symbols=self.symbols, kinds=self.kinds)
         self.db = Path(db)
         self.sink = SQLiteSink(self.db, self.pipeline.store_type)
         self.sink.probe()  # fail now, in the caller's cell, if it cannot be written

@@ -41,6 +41,8 @@ from typing import NamedTuple
 
 from rtkit.buffer import RingBuffer
 from rtkit.gaps import GapDetector, RecentIds
+from rtkit.kinds import Rows
+from rtkit.kinds.pending import PendingRecords
 from rtkit.kinds.trades import stored_rows
 from rtkit.store import MAX_REJECT_TEXT, TickStore
 from rtkit.validate import AnomalyFilter, Reject
@@ -85,11 +87,13 @@ def frame_text(frame) -> str:
 
 
 class Batch(NamedTuple):
-    """One flush: rows for the ``ticks``, ``rejects`` and ``gaps`` tables."""
+    """One flush: rows for the ``ticks``, ``rejects`` and ``gaps`` tables, and the rows
+    of the other kinds collected (``{kind: rows}``; None when there are none)."""
 
     ticks: list[tuple]
     rejects: list[tuple]
     gaps: list[tuple]
+    records: dict[str, list] | None = None
 
 
 class Pipeline:
@@ -104,6 +108,7 @@ class Pipeline:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         pending_limit: int = DEFAULT_PENDING_LIMIT,
         symbols: Iterable[str] | None = None,
+        kinds: Iterable[str] = ("trades",),
     ) -> None:
         """``symbols``: the normalised symbols subscribed; trades of any other are
         ``unsubscribed_symbol`` rejects (ignored by adapters whose
@@ -163,6 +168,10 @@ class Pipeline:
         self.rejects_unstorable = 0
         self.gaps_unstorable = 0
         self._taken: tuple[list, list, list] = ([], [], [])
+        #: the rows of the collected kinds other than trades (``Rows`` from the adapter)
+        kinds = () if self.stage is not None else tuple(kinds)
+        self.records = PendingRecords(kinds, pending_limit)
+        self._trades = "trades" in kinds
         if self.stage is not None:
             self.stage.bind(self)
 
@@ -230,6 +239,13 @@ class Pipeline:
                 self._reject(Reject("adapter_error", f"{type(exc).__name__}: {exc}"), frame,
                              received_at_ns)
                 continue
+            other = 0  # rows of the other kinds this frame carried
+            if type(out) is Rows:
+                other = self.records.add(out)
+                out = out.get("trades", []) if self._trades else []
+                if not out and other:
+                    tick_frames += 1
+                    continue
             if type(out) is not list:
                 if not isinstance(out, Control):  # an adapter bug, not the wire's fault
                     self.rejected_frames += 1
@@ -248,6 +264,8 @@ class Pipeline:
             if out:
                 tick_frames += 1
                 accepted += out
+            elif other:
+                tick_frames += 1
             else:
                 self.rejected_frames += 1
         self.frames += len(frames)
@@ -425,7 +443,7 @@ class Pipeline:
         if self.stage is not None:
             return self.stage.take()
         frames, rejects, gaps = self.take_pending()
-        return Batch(stored_rows(self.venue, frames), rejects, gaps)
+        return Batch(stored_rows(self.venue, frames), rejects, gaps, self.records.take() or None)
 
     def queue(self, items: list) -> None:
         """Add items to the pending list (a stage's rows; ``queued`` is its to count)."""
@@ -456,6 +474,8 @@ class Pipeline:
         self.stored += inserted
         self.duplicates += len(batch.ticks) - inserted
         self.rejects_stored += len(batch.rejects)
+        if batch.records:
+            self.records.done(batch.records, getattr(inserted, "kinds", {}))
         self.release_taken()
 
     def set_aside(self, batch: Batch, refused: list[tuple]) -> Batch:
@@ -464,7 +484,8 @@ class Pipeline:
         gone = {table: {id(row) for t, row, _ in refused if t == table}
                 for table in ("ticks", "rejects", "gaps")}
         kept = Batch(*([row for row in rows if id(row) not in gone[table]]
-                       for table, rows in zip(Batch._fields, batch, strict=True)))
+                       for table, rows in zip(Batch._fields[:3], batch[:3], strict=True)),
+                     self.records.set_aside(batch.records, refused) if batch.records else None)
         self.unstorable += len(batch.ticks) - len(kept.ticks)
         self.rejects_unstorable += len(batch.rejects) - len(kept.rejects)
         self.gaps_unstorable += len(batch.gaps) - len(kept.gaps)
@@ -480,6 +501,7 @@ class Pipeline:
             self._rejects_bytes += self._taken_rejects_bytes
             self._taken_rejects_bytes = 0
         self._taken = ([], [], [])
+        self.records.give_back()
 
     # --- anyone -------------------------------------------------------------------
     @property
@@ -526,4 +548,6 @@ class Pipeline:
         }
         if self.stage is not None:
             out.update(self.stage.stats())
+        elif self.records.kinds or self.records.not_collected:
+            out.update(self.records.stats())
         return out

@@ -178,10 +178,10 @@ class Replay:
                 batch = p.take()
                 refused: list[tuple] = []  # rows SQLite cannot store: set aside and counted
                 inserted = self.store.write(*batch, refused=refused)
-                if self.lake is not None and batch.ticks:  # what SQLite took, to the lake
-                    gone = {id(row) for table, row, _ in refused if table == "ticks"}
-                    self.lake.write([row for row in batch.ticks if id(row) not in gone])
-                p.done(p.set_aside(batch, refused) if refused else batch, inserted)
+                kept = p.set_aside(batch, refused) if refused else batch
+                if self.lake is not None:  # what SQLite took, to the lake
+                    self.lake.write(kept)
+                p.done(kept, inserted)
             self._write_bad_rows()
         except sqlite3.Error as exc:
             raise StoreError(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ import pandas as pd
 import sqlite_utils
 
 from rtkit.frame import SIDE_CATEGORIES, empty_frame, tick_frame
-from rtkit.kinds import Kind
+from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.ledger import GAPS, REJECTS, TABLES, insert_sql
 from rtkit.kinds.sql import create_table
 from rtkit.kinds.trades import TRADES
@@ -53,6 +53,18 @@ _CACHE_KIB = 64 * 1024
 #: ``OperationalError`` and stay errors of the whole write.
 ROW_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.IntegrityError, sqlite3.DataError,
               sqlite3.InterfaceError, sqlite3.ProgrammingError)
+
+
+class Inserted(int):
+    """How many ticks a write inserted, with ``.kinds``: how many rows of each other
+    kind of record."""
+
+    kinds: dict[str, int]
+
+    def __new__(cls, ticks: int, kinds: dict[str, int] | None = None) -> Inserted:
+        obj = super().__new__(cls, ticks)
+        obj.kinds = kinds or {}
+        return obj
 
 
 class StoreError(RuntimeError):
@@ -110,6 +122,7 @@ class TickStore:
         self.path = Path(path)
         self.readonly = readonly
         self.kinds = kinds
+        self._tables_made: set[str] = {kind.name for kind in kinds}
         conn = None
         try:
             if readonly:
@@ -193,13 +206,17 @@ class TickStore:
 
     # --- writing --------------------------------------------------------------
     def write(self, ticks: Iterable[tuple] = (), rejects: Iterable[tuple] = (),
-              gaps: Iterable[tuple] = (), *, refused: list | None = None) -> int:
+              gaps: Iterable[tuple] = (), records: Mapping[str, list] | None = None, *,
+              refused: list | None = None) -> Inserted:
         """Insert one flush in one transaction; returns how many ticks were new.
 
         ``ticks`` rows follow the ``ticks`` column order; ``rejects`` rows are
         ``(received_at, venue, reason, detail, frame, frame_bytes)``; ``gaps``
         rows ``(venue, symbol, first_missing, last_missing, missing, seen_at, kind)``.
         A tick already stored (same venue, symbol, trade_id) is skipped.
+        ``records`` maps other kinds of record (``rtkit.kinds``) to rows in their
+        columns' order; their tables are made on first use, a row whose key is stored
+        is skipped, and how many of each were new is the result's ``.kinds``.
 
         Without ``refused`` a row SQLite refuses fails the whole write. With a list,
         such rows (see ROW_ERRORS) are appended to it as ``(table, row, error)`` and
@@ -212,9 +229,18 @@ class TickStore:
             inserted = self.insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
             self.insert_rows(_INSERT_REJECT, rejects, "rejects", set_aside)
             self.insert_rows(_INSERT_GAP, gaps, "gaps", set_aside)
+            new = {name: self._insert_kind(name, rows, set_aside)
+                   for name, rows in (records or {}).items()}
         if set_aside:
             refused += set_aside
-        return inserted
+        return Inserted(inserted, new)
+
+    def _insert_kind(self, name: str, rows: list, refused: list | None) -> int:
+        kind = get_kind(name)
+        if name not in self._tables_made:
+            create_table(self.db, kind)
+            self._tables_made.add(name)
+        return self.insert_rows(kind.insert_sql(), rows, kind.table, refused)
 
     def insert_rows(self, sql: str, rows: Iterable[tuple], table: str,
                      refused: list | None) -> int:

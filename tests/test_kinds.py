@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rtkit
 from rtkit.buffer import RingBuffer
 from rtkit.kinds import CONTINUITY, Column, Kind, get_kind, kinds
 from rtkit.kinds.sql import without_rowid_ddl
@@ -130,3 +131,90 @@ def test_the_chain_collector_subclasses_neither_the_pipeline_nor_the_store(tmp_p
     assert c.kinds == ("swaps", "blocks") and c.again().kinds == ("swaps", "blocks")
     with c.store() as store:
         assert list(store.swaps().columns) == list(get_kind("swaps").names)
+
+
+# --- a kind beside trades, from an adapter, to SQLite and the lake ------------------------
+class QuotingVenue:
+    """A test venue whose frames carry a trade, a quote, or both: ``Rows`` by kind."""
+
+    @staticmethod
+    def make():
+        import orjson
+
+        from rtkit.kinds import Rows
+        from rtkit.venues.base import Adapter
+
+        class Quoting(Adapter):
+            name = "quoting"
+            default_url = "ws://127.0.0.1:9/ws"
+            kinds = ("trades", "quotes")
+
+            def normalise_symbol(self, symbol: str) -> str:
+                return symbol
+
+            def parse(self, frame, received_at_ns: int):
+                m = orjson.loads(frame)
+                rows = Rows()
+                if "t" in m:
+                    rows["trades"] = [("BTC-USDT", m["t"], m["ts"], m["p"], 0.5, 0)]
+                if "u" in m:
+                    rows["quotes"] = [(self.name, "BTC-USDT", str(m["u"]), m["ts"],
+                                       received_at_ns, m["b"], 1.0, m["a"], 2.0)]
+                return rows
+
+        return Quoting()
+
+
+DAY = 1_764_000_000_000_000_000
+
+
+def quoting_frames():
+    import orjson
+
+    return [orjson.dumps(m) for m in (
+        {"t": 1, "ts": DAY, "p": 100.0, "u": 10, "b": 99.5, "a": 100.5},
+        {"t": 2, "ts": DAY + 1, "p": 101.0},
+        {"u": 11, "ts": DAY + 2, "b": 99.0, "a": 100.0},
+        {"u": 11, "ts": DAY + 2, "b": 99.0, "a": 100.0},  # the venue repeats itself
+        {"u": 12, "ts": DAY + 3, "b": 98.0, "a": 101.0},
+    )]
+
+
+def quoting_pipeline(kinds):
+    from rtkit.pipeline import Pipeline
+
+    return Pipeline(QuotingVenue.make(), RingBuffer(100), symbols=["BTC-USDT"], kinds=kinds)
+
+
+def test_a_new_kind_flows_from_the_adapter_to_its_table_with_its_own_accounting(tmp_path):
+    p = quoting_pipeline(("trades", "quotes"))
+    p.process_frames(quoting_frames(), DAY + 10)
+    batch = p.take()
+    with TickStore(tmp_path / "q.sqlite") as store:
+        inserted = store.write(*batch)
+        p.done(batch, inserted)
+        rows = store.conn.execute("SELECT * FROM quotes ORDER BY update_id").fetchall()
+    s = p.stats()
+    assert s["frames"] == s["tick_frames"] == 5 and s["stored"] == 2
+    assert (s["quotes"], s["quotes_stored"], s["quote_duplicates"], s["quotes_pending"]) == (
+        4, 3, 1, 0)
+    assert [r[2] for r in rows] == ["10", "11", "12"] and rows[0][5:] == (99.5, 1.0, 100.5, 2.0)
+    assert len(p.ring) == 2  # the ring keeps trades
+
+
+def test_rows_of_a_kind_not_collected_are_counted_and_dropped(tmp_path):
+    p = quoting_pipeline(("trades",))
+    p.process_frames(quoting_frames(), DAY + 10)
+    batch = p.take()
+    assert batch.records is None and len(batch.ticks) == 2
+    s = p.stats()
+    assert s["rows_not_collected"] == 4 and s["frames"] == s["tick_frames"] + s["rejected_frames"]
+
+
+def test_kinds_an_adapter_offers_are_what_a_collector_may_collect(tmp_path):
+    c = rtkit.Collector(QuotingVenue.make(), ["BTC-USDT"], db=tmp_path / "q.sqlite",
+                        kinds=["quotes", "trades"])
+    assert c.kinds == ("quotes", "trades") and set(c.pipeline.records.kinds) == {"quotes"}
+    with pytest.raises(ValueError, match="offers trades, quotes, not book_deltas"):
+        rtkit.Collector(QuotingVenue.make(), ["BTC-USDT"], db=tmp_path / "q.sqlite",
+                        kinds=["book_deltas"])

@@ -212,3 +212,37 @@ def test_temporaries_a_killed_writer_left_are_removed_when_old(tmp_path):
     os.utime(old, (long_ago, long_ago))
     ParquetSink(tmp_path / "lake").open()
     assert not old.exists() and fresh.exists()  # another writer may be writing that one
+
+
+def test_a_kind_beside_trades_reaches_the_lake_as_sqlite_has_it_through_a_refusal(tmp_path):
+    """Quotes from an adapter that emits them: SQLite's quotes table and the lake's
+    quotes files hold the same rows, also when the lake refused a flush first."""
+    from tests.test_kinds import DAY, quoting_frames, quoting_pipeline
+
+    p = quoting_pipeline(("trades", "quotes"))
+    sink = Fanout(SQLiteSink(tmp_path / "t.sqlite"), FlakyLake(tmp_path / "lake"))
+    sink.open(RunInfo("t", "quoting", ["BTC-USDT"], "ws://127.0.0.1:9/ws"))
+    frames = quoting_frames()
+    p.process_frames(frames[:3], DAY + 10)
+    with pytest.raises(OSError):
+        sink.write(p.take(), [])
+    p.give_back()
+    p.process_frames(frames[4:], DAY + 20)
+    batch = p.take()
+    p.done(batch, sink.write(batch, []))
+    sink.close()
+    s = p.stats()
+    assert (s["quotes"], s["quotes_stored"], s["quote_duplicates"], s["quotes_pending"]) == (
+        3, 3, 0, 0)
+    assert s["stored"] == 2 and s["duplicates"] == 0
+    columns = "venue, symbol, update_id, timestamp, received_at, bid_price, bid_size, " \
+              "ask_price, ask_size"
+    in_sqlite = sorted(sqlite3.connect(tmp_path / "t.sqlite").execute(
+        f"SELECT {columns} FROM quotes").fetchall())
+    as_ns = columns.replace("timestamp", "epoch_ns(timestamp)").replace(
+        "received_at", "epoch_ns(received_at)")
+    in_lake = sorted(duckdb.sql(
+        f"SELECT {as_ns} FROM read_parquet('{tmp_path}/lake/quotes/**/*.parquet', "
+        "hive_partitioning=true)").fetchall())
+    assert len(in_sqlite) == 3 and in_lake == in_sqlite
+    assert duckdb_rows(tmp_path / "lake") == sqlite_rows(tmp_path / "t.sqlite")

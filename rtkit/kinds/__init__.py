@@ -90,6 +90,13 @@ class Kind:
                 f"VALUES ({', '.join('?' * len(names))})")
 
 
+class Rows(dict):
+    """A frame's rows tagged by kind, ``{kind name: rows}``, as an adapter that emits
+    more than trades returns them from ``parse``: trades as the ring's tuples
+    (``(symbol, trade_id, timestamp, price, volume, side)``), every other kind as
+    tuples in its columns' order. A plain list from ``parse`` is trades (the fast path)."""
+
+
 _REGISTRY = Registry(__name__, "KINDS", "kind of record")
 
 

@@ -82,7 +82,8 @@ class ChainStore:
         return f"Chain{self.store!r}"
 
     # --- writing --------------------------------------------------------------------------
-    def write(self, operations=(), rejects=(), gaps=(), *, refused=None) -> ChainWrite:
+    def write(self, operations=(), rejects=(), gaps=(), records=None, *,
+              refused=None) -> ChainWrite:
         """Apply one flush in one transaction, in order.
 
         ``operations`` are ``(HEAD, block row)``, ``(SWAP, swap row)`` and

@@ -114,9 +114,11 @@ def lake_sink(lake: str | Path | None, kinds: tuple[str, ...]):
     """The Parquet sink at ``lake`` (its folder made now, so a bad path fails at once)."""
     if lake is None:
         return None
-    if "trades" not in kinds:
-        raise ValueError(f"the lake takes trades for now; kinds {', '.join(kinds)} are kept in "
-                         "SQLite only, so leave lake= out")
+    unfit = [k for k in kinds if not {"venue", "symbol", "timestamp"} <= set(get_kind(k).names)]
+    if unfit:
+        raise ValueError(f"the lake partitions records by venue, symbol and day; kinds "
+                         f"{', '.join(unfit)} have no such columns and are kept in SQLite only, "
+                         "so leave lake= out")
     from rtkit.sinks.parquet import ParquetSink  # pyarrow loads only when a lake is asked for
 
     sink = ParquetSink(lake)

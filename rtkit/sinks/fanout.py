@@ -4,7 +4,7 @@ The writer hands every flush to :class:`Fanout`, which keeps the sink contract.
 SQLite is written first: its insert count is what the pipeline counts as
 stored (the rest of the batch as duplicates), and the rows it refuses one by
 one are set aside for every sink. The other sinks (the Parquet lake) get the
-rows SQLite did not refuse.
+rows SQLite did not refuse: the trades, and the rows of the other kinds.
 
 A refusal after SQLite took the batch (the lake's disk is full) fails the
 flush like any refusal: the batch goes back to the pipeline and is retried.
@@ -16,7 +16,19 @@ puts a failed batch back in front of the newer rows, in the same order).
 
 from __future__ import annotations
 
+from rtkit.kinds import get_kind
+from rtkit.pipeline import Batch
 from rtkit.sinks import RunEnd, RunInfo
+from rtkit.store import Inserted
+
+#: where a refused row was: (table or kind, position in its list, the error)
+Position = tuple[str, int, str]
+
+
+def _lengths(batch: Batch) -> tuple[int, int, int, dict[str, int]]:
+    records = batch.records or {}
+    return (len(batch.ticks), len(batch.rejects), len(batch.gaps),
+            {name: len(rows) for name, rows in records.items()})
 
 
 class Fanout:
@@ -26,7 +38,8 @@ class Fanout:
         self.primary, self.others = primary, others
         self.sinks = (primary, *others)
         self.where = " and ".join(s.where for s in self.sinks)
-        #: (ticks, rejects, gaps rows, inserted, refused positions) the primary already has
+        #: what the primary already has of the batch being retried: the lengths it
+        #: took, what it inserted, and where the rows it refused were
         self._primary_has: tuple | None = None
 
     @property
@@ -42,42 +55,67 @@ class Fanout:
         problems = [p for p in (s.check() for s in self.sinks) if p]
         return "; ".join(problems) or None
 
-    def write(self, batch, refused: list):
+    def write(self, batch: Batch, refused: list):
         has = self._primary_has
         if has is None:
-            positions: list[tuple[str, int, str]] = []
-            inserted = self._write_primary(batch, (0, 0, 0), positions)
+            skip: tuple[int, int, int, dict[str, int]] = (0, 0, 0, {})
+            ticks, kinds, positions = 0, {}, []
         else:
-            n_ticks, n_rejects, n_gaps, inserted, positions = has
-            positions = list(positions)
-            inserted += self._write_primary(batch, (n_ticks, n_rejects, n_gaps), positions)
-        self._primary_has = (len(batch.ticks), len(batch.rejects), len(batch.gaps), inserted,
-                             positions)
-        gone = {i for table, i, _ in positions if table == "ticks"}
-        rows = [row for i, row in enumerate(batch.ticks) if i not in gone]
+            skip, ticks, kinds, positions = has[0], has[1], dict(has[2]), list(has[3])
+        new = self._write_primary(batch, skip, positions)
+        ticks += int(new)
+        for name, n in new.kinds.items():
+            kinds[name] = kinds.get(name, 0) + n
+        self._primary_has = (_lengths(batch), ticks, kinds, positions)
+        kept = self._kept(batch, positions)
         for sink in self.others:
-            sink.write(rows)
+            sink.write(kept)
         self._primary_has = None
-        fields = type(batch)._fields
-        for table, i, error in positions:
-            refused.append((table, batch[fields.index(table)][i], error))
-        return inserted
+        for where, i, error in positions:
+            refused.append((where, self._rows_of(batch, where)[i], error))
+        return Inserted(ticks, kinds)
 
-    def _write_primary(self, batch, skip: tuple[int, int, int], positions: list) -> int:
-        """Write the batch past ``skip`` rows of each table; note refused rows' positions."""
-        rest = type(batch)(*(rows[n:] for rows, n in zip(batch, skip, strict=True)))
-        if not any(rest):
-            return 0
+    @staticmethod
+    def _rows_of(batch: Batch, where: str) -> list:
+        if where in ("ticks", "rejects", "gaps"):
+            return getattr(batch, where)
+        return next(rows for name, rows in (batch.records or {}).items()
+                    if _table(name) == where)
+
+    @staticmethod
+    def _kept(batch: Batch, positions: list[Position]) -> Batch:
+        """The batch's trades and records without the rows the primary refused."""
+        def without(rows: list, where: str) -> list:
+            gone = {i for w, i, _ in positions if w == where}
+            return [row for i, row in enumerate(rows) if i not in gone] if gone else rows
+        records = {name: without(rows, _table(name))
+                   for name, rows in (batch.records or {}).items()}
+        return Batch(without(batch.ticks, "ticks"), [], [], records or None)
+
+    def _write_primary(self, batch: Batch, skip: tuple, positions: list[Position]) -> Inserted:
+        """Write the batch past ``skip`` rows of each list; note refused rows' positions."""
+        n_ticks, n_rejects, n_gaps, n_kinds = skip
+        records = {name: rows[n_kinds.get(name, 0):]
+                   for name, rows in (batch.records or {}).items()}
+        rest = Batch(batch.ticks[n_ticks:], batch.rejects[n_rejects:], batch.gaps[n_gaps:],
+                     {name: rows for name, rows in records.items() if rows} or None)
+        if not (rest.ticks or rest.rejects or rest.gaps or rest.records):
+            return Inserted(0)
         refused: list[tuple] = []
         inserted = self.primary.write(rest, refused)
-        fields = type(batch)._fields
-        for table, row, error in refused:
-            index = fields.index(table)
-            part = rest[index]
+        offsets = {"ticks": n_ticks, "rejects": n_rejects, "gaps": n_gaps}
+        for name in records:
+            offsets[_table(name)] = n_kinds.get(name, 0)
+        for where, row, error in refused:
+            part = self._rows_of(rest, where)
             at = next(i for i, r in enumerate(part) if r is row)
-            positions.append((table, skip[index] + at, error))
-        return inserted
+            positions.append((where, offsets[where] + at, error))
+        return inserted if isinstance(inserted, Inserted) else Inserted(inserted)
 
     def close(self, end: RunEnd | None = None) -> None:
         for sink in self.sinks:
             sink.close(end)
+
+
+def _table(kind_name: str) -> str:
+    return get_kind(kind_name).table

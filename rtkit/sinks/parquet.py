@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rtkit.kinds import Kind
+from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.trades import TRADES, UTC_NS
 from rtkit.sinks import RunEnd, RunInfo, SinkRefused
 
@@ -65,8 +65,20 @@ def _segment(name: str, value: str) -> str:
     return f"{name}={quote(str(value), safe='-_.')}"
 
 
+class _Layout:
+    """Where a kind's partition columns are in its rows, and its file schema."""
+
+    def __init__(self, kind: Kind) -> None:
+        names = kind.names
+        self.kind, self.schema = kind, arrow_schema(kind)
+        self.venue, self.symbol = names.index("venue"), names.index("symbol")
+        self.time = names.index("timestamp")
+        self.kept = [i for i, n in enumerate(names) if n not in PARTITIONS]
+
+
 class ParquetSink:
-    """Rows of the trades kind (``ticks`` rows) into the lake at ``root``."""
+    """Records into the lake at ``root``: the trades (``ticks`` rows) and the rows of
+    any other kind with ``venue``, ``symbol`` and ``timestamp`` columns."""
 
     def __init__(self, root: str | Path, kind: Kind = TRADES) -> None:
         self.root = Path(root)
@@ -77,10 +89,7 @@ class ParquetSink:
         self.writer_id = uuid.uuid4().hex[:12]
         self._seq = 0
         self._open = False
-        names = kind.names
-        self._venue, self._symbol = names.index("venue"), names.index("symbol")
-        self._time = names.index("timestamp")
-        self._kept = [i for i, n in enumerate(names) if n not in PARTITIONS]
+        self._layouts: dict[str, _Layout] = {}
 
     def probe(self) -> None:
         """Make the lake's folder now, so that a path that cannot be written fails at once."""
@@ -106,7 +115,7 @@ class ParquetSink:
         """Delete the ``_part-….parquet.tmp`` files a killed writer left (an hour old:
         a live writer's exists for milliseconds)."""
         limit = time.time() - STALE_TEMPORARY_S
-        for path in (self.root / self.kind.name).glob("*/*/*/_part-*.parquet.tmp"):
+        for path in self.root.glob("*/*/*/*/_part-*.parquet.tmp"):
             with contextlib.suppress(OSError):
                 if path.stat().st_mtime < limit:
                     path.unlink()
@@ -115,26 +124,36 @@ class ParquetSink:
         return None
 
     def write(self, batch, refused: list | None = None) -> int:
-        """Write the batch's ``ticks`` rows, one file per (venue, symbol, day); returns
-        how many rows were written (all of them: the lake has no key to refuse one)."""
+        """Write the batch's trades (its ``ticks`` rows, or a list of them) and its
+        ``records`` of other kinds, one file per (kind, venue, symbol, day); returns how
+        many trades were written (all of them: the lake has no key to refuse one)."""
         rows = batch.ticks if hasattr(batch, "ticks") else batch
+        self._write_kind(self.kind, rows)
+        for name, kind_rows in (getattr(batch, "records", None) or {}).items():
+            self._write_kind(get_kind(name), kind_rows)
+        return len(rows)
+
+    def _write_kind(self, kind: Kind, rows: list) -> None:
+        layout = self._layouts.get(kind.name)
+        if layout is None:
+            layout = self._layouts[kind.name] = _Layout(kind)
         groups: dict[tuple, list] = defaultdict(list)
-        v, s, t = self._venue, self._symbol, self._time
+        v, s, t = layout.venue, layout.symbol, layout.time
         for row in rows:
             groups[(row[v], row[s], row[t] // _NS_PER_DAY)].append(row)
         for (venue, symbol, day), group in groups.items():
-            self._write_file(venue, symbol, int(day), group)
-        return len(rows)
+            self._write_file(layout, venue, symbol, int(day), group)
 
-    def _write_file(self, venue: str, symbol: str, day: int, rows: list) -> None:
+    def _write_file(self, layout: _Layout, venue: str, symbol: str, day: int,
+                    rows: list) -> None:
         date = str(np.datetime64(day, "D"))
-        folder = (self.root / self.kind.name / _segment("venue", venue)
+        folder = (self.root / layout.kind.name / _segment("venue", venue)
                   / _segment("symbol", symbol) / _segment("date", date))
         folder.mkdir(parents=True, exist_ok=True)
         columns = list(zip(*rows, strict=True))
         table = pa.table([pa.array(columns[i], type=f.type)
-                          for i, f in zip(self._kept, self.schema, strict=True)],
-                         schema=self.schema)
+                          for i, f in zip(layout.kept, layout.schema, strict=True)],
+                         schema=layout.schema)
         self._seq += 1
         final = folder / f"part-{self.writer_id}-{self._seq:06d}.parquet"
         temporary = final.with_name(f"_{final.name}.tmp")
