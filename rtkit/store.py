@@ -229,18 +229,12 @@ class TickStore:
             inserted = self.insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
             self.insert_rows(_INSERT_REJECT, rejects, "rejects", set_aside)
             self.insert_rows(_INSERT_GAP, gaps, "gaps", set_aside)
-            new = {name: self._insert_kind(name, rows, set_aside)
+            new = {name: _insert_kind(self, name, rows, set_aside)
                    for name, rows in (records or {}).items()}
         if set_aside:
             refused += set_aside
         return Inserted(inserted, new)
 
-    def _insert_kind(self, name: str, rows: list, refused: list | None) -> int:
-        kind = get_kind(name)
-        if name not in self._tables_made:
-            create_table(self.db, kind)
-            self._tables_made.add(name)
-        return self.insert_rows(kind.insert_sql(), rows, kind.table, refused)
 
     def insert_rows(self, sql: str, rows: Iterable[tuple], table: str,
                      refused: list | None) -> int:
@@ -360,6 +354,15 @@ class TickStore:
 
     def __repr__(self) -> str:
         return f"TickStore('{self.path}'{', readonly' if self.readonly else ''})"
+
+
+def _insert_kind(store: TickStore, name: str, rows: list, refused: list | None) -> int:
+    """Rows of another kind of record into its table (made on its first rows)."""
+    kind = get_kind(name)
+    if name not in store._tables_made:
+        create_table(store.db, kind)
+        store._tables_made.add(name)
+    return store.insert_rows(kind.insert_sql(), rows, kind.table, refused)
 
 
 def _trade_ids(values: tuple) -> np.ndarray:
