@@ -74,6 +74,8 @@ class Collector:
     ``venue_options``: the adapter's options (``{"channel": "aggTrade"}``; plain
     keywords work too, an unknown one is a TypeError naming the closest).
     ``venue`` may also be an adapter instance (``rtkit.onchain`` passes its own).
+    ``kinds``: the kinds of record to collect (``rtkit.kinds``), some of those the
+    venue offers. ``lake``: a folder that also gets the records as Parquet.
     """
 
     def __init__(
