@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+import rtkit
+from tests.conftest import wait_for
 from tests.test_browser import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,3 +176,38 @@ def test_the_offline_first_snippet_runs_as_written(tmp_path):
     assert status == "stopped"
     assert told.startswith(f"{int(stored):,} ticks stored in ")
     assert (tmp_path / told.split(" stored in ")[1]).exists()
+
+
+# --- Run All on the quickstart, then Start ---------------------------------------------------
+
+def test_after_run_all_on_the_quickstart_start_collects_again_into_its_database(no_thread_leak):
+    """Every code cell of 01_quickstart in order (as Run All does, here without a browser),
+    then the panel's Start: a fresh collector gets new trades from the simulator that is
+    still there, into the database that is still there."""
+    from rtkit import widgets
+
+    notebook = json.loads((ROOT / "notebooks" / "01_quickstart.ipynb").read_text())
+    namespace: dict = {}
+    try:
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                exec("".join(cell["source"]), namespace)
+        first, db = namespace["c"], namespace["db"]
+        assert str(first.status) == "stopped" and db.exists()
+        panel = widgets._open_panels["quickstart"]
+        panel.start_button.click()
+        again = panel.collector
+        assert again is not first and again.running and again.db == db
+        overlap = namespace["sim"].overlap  # what a new subscription re-sends first
+        wait_for(lambda: again.stats["stored"] > overlap and str(again.status) == "live")
+        panel.close(stop_collector=True)
+        with again.store() as store:
+            assert store.count() > first.stats["stored"]
+    finally:
+        rtkit.stop_all()
+        if "sim" in namespace:
+            namespace["sim"].stop()
+        for panel in list(widgets._open_panels.values()):
+            panel.close()
+        if "db" in namespace:
+            shutil.rmtree(namespace["db"].parent, ignore_errors=True)
