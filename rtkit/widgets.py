@@ -380,8 +380,9 @@ class Panel(widgets.VBox):
             text = (f'{_STALE_CSS}<span class="rtkit-watched" data-refresh="{self._refreshes}">'
                     f'<style>.rtkit-watched .rtkit-state, .rtkit-stale-note {{{delay}}}</style>'
                     f'{text} <small class="rtkit-stale-note" style="color:#c62828">no update '
-                    f'from the kernel since {since} UTC: it was restarted, shut down or is '
-                    f'unreachable; this view is frozen (run the cell again)</small></span>')
+                    f'from the kernel since {since} UTC: if it was restarted or shut down, '
+                    f'this view is frozen (run the cell again); if it is busy, wait</small>'
+                    f'</span>')
         self.status.value = text
 
     def _show_problem(self, message: str) -> None:
