@@ -84,8 +84,8 @@ DEFAULT_CHART_POINTS = 1_000
 #: most rows of the ring one refresh reads for the charts (~10 MB of DataFrame)
 MAX_CHART_ROWS = 200_000
 #: x tick steps in seconds: the smallest giving at most _X_TICKS ticks is used
-_TIME_STEPS_S = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600,
-                 7200, 10800, 21600, 43200, 86400)
+_TIME_STEPS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30,
+                 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 _X_TICKS = 5
 _Y_TICKS = 5
 #: price tick steps, times a power of ten

@@ -183,7 +183,8 @@ def d3_labels(values, fmt: str) -> list[str]:
     return [f"{v:,.{decimals}f}" for v in values]
 
 
-@pytest.mark.parametrize("window_s", [0.3, 1, 2.5, 7, 30, 60, 90, 600, 3600, 6 * 3600])
+@pytest.mark.parametrize("window_s", [0.004, 0.03, 0.3, 1, 2.5, 7, 30, 60, 90, 600, 3600,
+                                      6 * 3600])
 def test_time_labels_never_repeat_and_stay_few_for_any_window(window_s):
     end = np.datetime64("2026-12-01T17:58:34.567", "ns")
     start = end - np.timedelta64(int(window_s * 1e9), "ns")
