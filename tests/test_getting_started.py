@@ -33,18 +33,15 @@ MAKE = shutil.which("make")
 needs_make = pytest.mark.skipif(MAKE is None, reason="needs GNU make")
 LAB_START_TIMEOUT_S = 60
 
-#: the README's offline first snippet ("Use it from your own Jupyter"), verbatim
-OFFLINE_FIRST_SNIPPET = '''\
-import time
-import rtkit
+def readme_block(heading: str) -> str:
+    """The first ```python block under ``heading`` in the README, as a user copies it."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(f"\n{heading}\n"):]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
 
-with rtkit.sim.Simulator("binance", rate=2000) as sim:       # a local exchange on 127.0.0.1
-    c = rtkit.collect("binance", ["BTC-USDT"], url=sim.url)  # returns at once
-    time.sleep(2)                                            # meanwhile, the notebook is free
-    c.stop()                                                 # the final flush to SQLite
-print(f"{c.stats['stored']:,} ticks stored in {c.db}")
-rtkit.analysis.ohlcv(c.df, "1s")
-'''
+
+#: the README's offline first snippet, read from the README itself
+OFFLINE_FIRST_SNIPPET = readme_block("## A first snippet, offline")
 
 
 def make(*args: str, cwd: Path = ROOT, env: dict | None = None) -> list[str]:
