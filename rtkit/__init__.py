@@ -9,7 +9,9 @@ Start here::
     c.stop()                                       # flushes to SQLite, joins threads
 """
 
+import importlib
 import logging
+from types import ModuleType
 
 from rtkit.buffer import RingBuffer
 from rtkit.collector import Collector, collect, stop_all
@@ -50,3 +52,18 @@ __all__ = [
     "store_data",
     "venue_names",
 ]
+
+#: submodules that are attributes of ``rtkit`` without an import of their own
+#: (``rtkit.analysis.ohlcv(...)``, ``rtkit.sim.Simulator``), imported on first use so that
+#: ``import rtkit`` stays light: no ipywidgets or bqplot, no simulator, no on-chain code
+LAZY_SUBMODULES = ("analysis", "onchain", "sim", "widgets")
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in LAZY_SUBMODULES:
+        return importlib.import_module(f"rtkit.{name}")  # also sets rtkit.<name>
+    raise AttributeError(f"module 'rtkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY_SUBMODULES))

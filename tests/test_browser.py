@@ -1,6 +1,9 @@
 """01_quickstart.ipynb in a real browser: JupyterLab on 127.0.0.1, Debian's headless
 Chromium driven by Playwright. Runs the notebook up to its panel, then checks what a
-person would: the panel renders, the tick counter grows, and Stop stops it.
+person would: the panel renders, the tick counter grows, the charts' labels are legible
+(no repeated times, a few whole-number prices), Stop stops it without moving the
+buttons, Start starts a new run and says its counters began again, and after a kernel
+restart the panel no longer claims to be live.
 
 Needs Debian's ``chromium`` (``.ci/run`` installs it); Playwright's own browser
 download is not used. Outside CI a machine without Chromium skips this test.
@@ -109,6 +112,12 @@ class JupyterLab:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status
 
+    def api_json(self, path: str, method: str = "GET"):
+        request = urllib.request.Request(f"{self.url}{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -149,6 +158,31 @@ def counter(page, name: str) -> int:
     return int(page.locator(f".rtkit-{name}").inner_text().replace(",", "") or 0)
 
 
+def axis_labels(chart) -> list[list[str]]:
+    """The tick labels of each axis of a bqplot chart, as drawn (x axis first)."""
+    return chart.evaluate(
+        "fig => Array.from(fig.querySelectorAll('g.axis')).map("
+        "a => Array.from(a.querySelectorAll('g.tick text')).map(t => t.textContent))")
+
+
+def button_offsets(page, panel) -> list[tuple[float, float]]:
+    """Where Start and Stop sit within the panel (the page may have scrolled)."""
+    origin = panel.bounding_box()
+    return [(box["x"] - origin["x"], box["y"] - origin["y"])
+            for box in (page.locator(f"button.rtkit-{name}").bounding_box()
+                        for name in ("start", "stop"))]
+
+
+def check_chart_labels(panel) -> None:
+    """No time label twice; a few price labels; whole numbers for BTC's 65,000."""
+    for index in range(2):
+        times, prices = axis_labels(panel.locator(".rtkit-chart").nth(index))
+        assert len(times) >= 2 and len(set(times)) == len(times), times
+        assert 2 <= len(prices) <= 5 and len(set(prices)) == len(prices), prices
+        if index == 0:  # BTC-USDT
+            assert all("." not in p for p in prices), prices
+
+
 def test_quickstart_panel_renders_counts_and_stops_in_chromium(lab, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
@@ -184,6 +218,9 @@ def test_quickstart_panel_renders_counts_and_stops_in_chromium(lab, tmp_path):
             grown = counter(page, "ticks")
             assert grown > before, f"the tick counter stayed at {before}"
             expect(page.locator("button.rtkit-start")).to_be_disabled()
+            check_chart_labels(panel)
+            expect(panel.locator(".rtkit-stale-note")).to_have_css("opacity", "0")
+            buttons_live = button_offsets(page, panel)
             panel.screenshot(path=str(OUTPUT / "01_quickstart-live.png"))
 
             page.locator("button.rtkit-stop").click()
@@ -193,7 +230,22 @@ def test_quickstart_panel_renders_counts_and_stops_in_chromium(lab, tmp_path):
             stopped_at = counter(page, "ticks")
             page.wait_for_timeout(2_500)  # over two refreshes: a running collector would show
             assert counter(page, "ticks") == stopped_at
+            # another status text, the buttons where they were
+            assert button_offsets(page, panel) == buttons_live
             page.screenshot(path=str(OUTPUT / "01_quickstart-stopped.png"), full_page=True)
+
+            page.locator("button.rtkit-start").click()  # a new run: its counters begin at 0
+            expect(panel.locator(".rtkit-state")).to_have_text("live")
+            expect(panel.locator(".rtkit-run")).to_contain_text("started again from 0")
+
+            # a kernel restart ends the refreshes: the browser marks the view frozen itself
+            (session,) = lab.api_json("/api/sessions")
+            lab.api_json(f"/api/kernels/{session['kernel']['id']}/restart", method="POST")
+            expect(panel.locator(".rtkit-stale-note")).to_have_css("opacity", "1",
+                                                                   timeout=20_000)
+            expect(panel.locator(".rtkit-state")).to_have_css(
+                "text-decoration-line", "line-through")
+            panel.screenshot(path=str(OUTPUT / "01_quickstart-after-restart.png"))
         except BaseException:
             page.screenshot(path=str(OUTPUT / "01_quickstart-failed.png"), full_page=True)
             raise

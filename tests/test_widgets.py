@@ -2,16 +2,21 @@
 kernel (widget updates from the refresh thread reach the frontend channel; re-running the
 start cell or restarting the kernel leaves one writer at most)."""
 
+import json
 import sqlite3
+import subprocess
 import threading
 import time
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import rtkit
 from rtkit import widgets
 from rtkit.sim import Simulator
-from rtkit.widgets import COUNTERS, Panel, counter_text
+from rtkit.widgets import COUNTERS, Panel, counter_text, price_ticks, time_ticks
 from tests.conftest import wait_for
 
 SYMBOLS = ["BTC-USDT", "ETH-USDT"]
@@ -60,9 +65,14 @@ def test_buttons_drive_the_collector_and_the_counters_follow_its_stats(db):
         newest_id = c.tail(1)["trade_id"].iloc[0]
         wait_for(lambda: f"<td>{newest_id}</td>" in panel.table.value)
         assert panel.table.value.count("<tr") == 1 + 5  # header + rows
+        # each symbol's own trades of the window (all 1,500 here), thinned to 80 points
         for symbol in SYMBOLS:
-            prices = list(c.tail(80).query("symbol == @symbol")["price"])
-            wait_for(lambda symbol=symbol, prices=prices: list(panel._lines[symbol].y) == prices)
+            prices = list(c.df.query("symbol == @symbol")["price"])
+            assert len(prices) > 80
+            wait_for(lambda symbol=symbol: len(panel._lines[symbol].y) == 80)
+            drawn = list(panel._lines[symbol].y)
+            assert drawn[0] == prices[0] and drawn[-1] == prices[-1]
+            assert set(drawn) <= set(prices)
 
         panel.stop_button.click()
         assert c.status == "stopped" and not c.running
@@ -159,6 +169,127 @@ def test_bad_options_say_what_to_do(db):
         Panel(c, db=db)
     with pytest.raises(ValueError, match="refresh_s must be > 0"):
         c.panel(refresh_s=0)
+
+
+# --- the charts: a time window per symbol, legible axes ---------------------------------------
+
+def d3_labels(values, fmt: str) -> list[str]:
+    """What bqplot shows for tick ``values`` with a d3 format (the subset rtkit uses)."""
+    if fmt.startswith("%"):
+        stamps = pd.to_datetime(values)
+        return [t.strftime(fmt.replace("%L", "{ms}")).format(ms=f"{t.microsecond // 1000:03d}")
+                for t in stamps]
+    decimals = int(fmt[2:-1])  # ",.Nf"
+    return [f"{v:,.{decimals}f}" for v in values]
+
+
+@pytest.mark.parametrize("window_s", [0.004, 0.03, 0.3, 1, 2.5, 7, 30, 60, 90, 600, 3600,
+                                      6 * 3600])
+def test_time_labels_never_repeat_and_stay_few_for_any_window(window_s):
+    end = np.datetime64("2026-12-01T17:58:34.567", "ns")
+    start = end - np.timedelta64(int(window_s * 1e9), "ns")
+    ticks, fmt = time_ticks(start, end)
+    labels = d3_labels(ticks, fmt)
+    assert 2 <= len(labels) <= 6 and len(set(labels)) == len(labels), labels
+    assert ticks.min() >= start and ticks.max() <= end
+
+
+@pytest.mark.parametrize(("low", "high"), [(65_012.37, 65_031.9), (64_990.0, 65_790.0),
+                                           (65_000.0, 65_000.0), (3_199.87, 3_200.02),
+                                           (0.59981, 0.60034), (0.1499, 0.1499)])
+def test_price_labels_are_few_round_and_distinct(low, high):
+    axis_min, axis_max, ticks, fmt = price_ticks(low, high)
+    labels = d3_labels(ticks, fmt)
+    assert 2 <= len(labels) <= 5 and len(set(labels)) == len(labels), labels
+    assert axis_min <= low and axis_max >= high
+    assert (axis_min, axis_max) == (ticks[0], ticks[-1])
+    if high - low >= 5:  # a 65k price moving by dollars: whole numbers, not 65,012.37
+        assert fmt == ",.0f" and all("." not in label for label in labels)
+
+
+def test_charts_show_each_symbols_last_seconds_with_set_axes(db):
+    with Simulator("binance", rate=4000, count=4000, seed=9) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1)
+        panel = c.panel(refresh_s=0.05, window_s=0.4, chart_ticks=100_000)
+        wait_for(lambda: c.stats["stored"] == 4000)
+        c.stop()
+        wait_for(lambda: not panel_threads())
+        ticks = c.df
+        end = ticks["timestamp"].max()
+        start = end - pd.Timedelta(seconds=0.4)
+        assert ticks["timestamp"].min() < start  # the collection outlasted the window
+        for symbol in SYMBOLS:
+            chart = panel._charts[symbol]
+            mine = ticks[(ticks["symbol"] == symbol) & (ticks["timestamp"] >= start)]
+            assert list(chart.line.y) == list(mine["price"])  # its own ticks, all of them
+            x_scale = chart.line.scales["x"]
+            assert (pd.Timestamp(x_scale.min, tz="UTC"), pd.Timestamp(x_scale.max, tz="UTC")
+                    ) == (start, end)
+            labels = d3_labels(chart.x_axis.tick_values, chart.x_axis.tick_format)
+            assert len(set(labels)) == len(labels) >= 2
+            y_labels = d3_labels(chart.y_axis.tick_values, chart.y_axis.tick_format)
+            assert 2 <= len(y_labels) <= 5 and len(set(y_labels)) == len(y_labels)
+            assert chart.x_axis.visible and chart.y_axis.visible and chart.figure.title == symbol
+        panel.close()
+
+
+def test_an_empty_chart_hides_its_axes_and_says_no_ticks_yet(db):
+    c = rtkit.Collector("binance", SYMBOLS, db=db)
+    panel = c.panel()
+    for symbol, chart in panel._charts.items():
+        assert not chart.x_axis.visible and not chart.y_axis.visible  # no 0-1 at 00:00:00
+        assert chart.figure.title == f"{symbol}: no ticks yet"
+    panel.close()
+
+
+# --- the header, the counters' run, a frozen view ---------------------------------------------
+
+def test_the_buttons_come_first_at_a_fixed_width_so_a_longer_status_cannot_move_them(db):
+    panel = rtkit.Collector("binance", SYMBOLS, db=db).panel()
+    header = panel.children[0]
+    assert header.children == (panel.start_button, panel.stop_button, panel.status)
+    for button in (panel.start_button, panel.stop_button):
+        assert button.layout.width.endswith("px") and button.layout.flex == "0 0 auto"
+    panel.close()
+
+
+def test_start_after_stop_says_the_counters_began_again(db):
+    with Simulator("binance", rate=2000, count=300, seed=10) as sim:
+        first = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1)
+        panel = Panel(first, refresh_s=0.05)
+        wait_for(lambda: "counters of this run, since" in panel.run_note.value)
+        assert "started again from 0" not in panel.run_note.value
+        wait_for(lambda: first.stats["stored"] == 300)
+        panel.stop_button.click()
+        panel.start_button.click()
+        assert "started again from 0" in panel.run_note.value
+        assert "earlier runs stored is still in the database" in panel.run_note.value
+        panel.close(stop_collector=True)
+
+
+def test_a_running_panel_carries_a_timer_each_refresh_restarts_and_a_stopped_one_none(db):
+    with Simulator("binance", rate=500, seed=11) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1)
+        panel = c.panel(refresh_s=0.05)
+        wait_for(lambda: "live" in panel.status.value)
+        first = panel.status.value
+        assert 'class="rtkit-stale-note"' in first and "animation-delay: 5s" in first
+        assert "this view is frozen" in first
+        wait_for(lambda: panel.status.value != first)  # a new value: the timer restarts
+        c.stop()
+        wait_for(lambda: not panel_threads())
+        assert "stopped" in panel.status.value and "rtkit-stale-note" not in panel.status.value
+        panel.close()
+
+
+def test_the_projects_notebooks_store_no_widget_state():
+    """Stored widget state would show a reopened notebook's panel as it was (``live``)."""
+    root = Path(__file__).resolve().parent.parent
+    tracked = subprocess.run(["git", "ls-files", "notebooks/*.ipynb"], cwd=root,
+                             capture_output=True, text=True, timeout=30).stdout.split()
+    assert tracked
+    for name in tracked:
+        assert "widgets" not in json.loads((root / name).read_text())["metadata"], name
 
 
 # --- in a real kernel -------------------------------------------------------------------
