@@ -44,9 +44,17 @@ def readme_block(heading: str) -> str:
 OFFLINE_FIRST_SNIPPET = readme_block("## A first snippet, offline")
 
 
+def outside_make(env: dict | None) -> dict:
+    """``env`` (or ours) without what a make running these tests passes down to its
+    children: a nested make would print 'Entering directory' and take the outer flags."""
+    return {k: v for k, v in (os.environ if env is None else env).items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
 def make(*args: str, cwd: Path = ROOT, env: dict | None = None) -> list[str]:
     """The commands ``make -n`` would run (the venv taken as ready), one per line."""
-    done = subprocess.run([MAKE, "-n", "-o", ".venv/.ready", *args], cwd=cwd, env=env,
+    done = subprocess.run([MAKE, "--no-print-directory", "-n", "-o", ".venv/.ready", *args],
+                          cwd=cwd, env=outside_make(env),
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
@@ -84,7 +92,8 @@ def test_make_lab_serves_the_notebooks_with_rtkits_kernel_and_prints_its_url(tmp
             [MAKE, "-o", ".venv/.ready", "lab", f"PY={sys.executable}",
              f"LAB_ARGS=--ServerApp.ip=127.0.0.1 --ServerApp.port={port} "
              "--ServerApp.port_retries=0 --ServerApp.allow_root=True --LabApp.news_url=None"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT, env=outside_make(env), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
     try:
         deadline = time.monotonic() + LAB_START_TIMEOUT_S
         while not (found := printed.search(log.read_text())):  # the URL to open, as printed
