@@ -307,16 +307,27 @@ def test_an_over_long_line_is_a_counted_frame_too_large(tmp_path, db):
     assert reason == "frame_too_large" and size == 3 * 1024 * 1024 + wrapper
 
 
-PEAK_RSS_SCRIPT = """
-import sys
+RSS_SCRIPT = """
+import json, sys
 from tests.conftest import peak_rss_kib
 from rtkit.replay import replay
 replay(sys.argv[1], db=sys.argv[3])
 before = peak_rss_kib()
 s = replay(sys.argv[2], db=sys.argv[4])
-after = peak_rss_kib()
-print(before, after, s["stored"], s["rejected_by_reason"].get("frame_too_large", 0))
+print(json.dumps({"before_kib": before, "after_kib": peak_rss_kib(), **s}))
 """
+
+
+def replay_growth(small, attack, tmp_path, what: str) -> tuple[float, dict]:
+    """Peak RSS growth (MiB) of a child replaying ``attack`` over its own peak after
+    replaying ``small``, and the attack's summary; the figure is printed for -s runs."""
+    out = subprocess.run([sys.executable, "-c", RSS_SCRIPT, small, attack,
+                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
+                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT)
+    s = json.loads(out.stdout.splitlines()[-1])
+    before, after = s["before_kib"] / 1024, s["after_kib"] / 1024
+    print(f"peak RSS {before:.0f} MiB → {after:.0f} MiB (+{after - before:.0f} MiB) for {what}")
+    return after - before, s
 
 
 def test_a_200_mb_line_costs_a_bounded_memory(tmp_path):
@@ -328,14 +339,10 @@ def test_a_200_mb_line_costs_a_bounded_memory(tmp_path):
         fh.writelines(lines)
     write_with_a_long_line(attack, lines, 1_000, 200 * 1024 * 1024)
     assert attack.stat().st_size < 2 * 1024 * 1024
-    out = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, small, attack,
-                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
-                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
-    before_kib, after_kib, n_stored, too_large = map(int, out.split())
+    grew_mib, s = replay_growth(small, attack, tmp_path, "a 200 MiB line")
+    n_stored = s["stored"]
+    too_large = s["rejected_by_reason"].get("frame_too_large", 0)
     assert (n_stored, too_large) == (2_000, 1)
-    grew_mib = (after_kib - before_kib) / 1024
-    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
-          f"(+{grew_mib:.0f} MiB) for a 200 MiB line")
     assert grew_mib < 100
 
 
@@ -367,18 +374,6 @@ def test_an_open_event_with_symbols_beyond_the_bounds_is_a_counted_reject(tmp_pa
     assert reason == "bad_recording_line" and detail.startswith("symbols of an 'open' event")
 
 
-BAD_LINES_RSS_SCRIPT = """
-import sys
-from tests.conftest import peak_rss_kib
-from rtkit.replay import replay
-replay(sys.argv[1], db=sys.argv[3])
-before = peak_rss_kib()
-s = replay(sys.argv[2], db=sys.argv[4])
-after = peak_rss_kib()
-print(before, after, s["connections"], s["rejected_by_reason"].get("bad_recording_line", 0))
-"""
-
-
 def test_open_events_subscribing_a_million_symbols_cost_a_bounded_memory(tmp_path):
     """Peak RSS of a child replaying 150 'open' events of 10,000 new symbols each
     (each event under MAX_SYMBOLS, 1.5 million in all), over the same child's peak
@@ -389,13 +384,9 @@ def test_open_events_subscribing_a_million_symbols_cost_a_bounded_memory(tmp_pat
     with open(attack, "wb") as fh:
         for e in range(events):
             fh.write(open_event([f"B{e:03d}{i:05d}-USDT" for i in range(10_000)]))
-    out = subprocess.run([sys.executable, "-c", BAD_LINES_RSS_SCRIPT, small, attack,
-                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
-                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
-    before_kib, after_kib, connections, bad = map(int, out.split())
-    grew_mib = (after_kib - before_kib) / 1024
-    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
-          f"(+{grew_mib:.0f} MiB) for 1.5 million symbols in 'open' events")
+    grew_mib, s = replay_growth(small, attack, tmp_path, "1.5 million symbols in 'open' events")
+    connections = s["connections"]
+    bad = s["rejected_by_reason"].get("bad_recording_line", 0)
     assert grew_mib < 60
     assert connections == events and bad == events - MAX_SYMBOLS // 10_000
 
@@ -430,13 +421,8 @@ def test_a_long_line_of_json_structure_costs_a_bounded_memory(tmp_path):
         fh.write(b"[" + b"{}," * (8 * 1024 * 1024) + b"{}]\n")
         fh.writelines(lines[1_000:])
     assert attack.stat().st_size < 200_000
-    out = subprocess.run([sys.executable, "-c", BAD_LINES_RSS_SCRIPT, small, attack,
-                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
-                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
-    before_kib, after_kib, _, bad = map(int, out.split())
-    grew_mib = (after_kib - before_kib) / 1024
-    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
-          f"(+{grew_mib:.0f} MiB) for a 24 MiB line of JSON objects")
+    grew_mib, s = replay_growth(small, attack, tmp_path, "a 24 MiB line of JSON objects")
+    bad = s["rejected_by_reason"].get("bad_recording_line", 0)
     assert grew_mib < 100
     assert bad == 1
     assert stored(tmp_path / "b.sqlite") == 2_000
@@ -463,13 +449,8 @@ def test_a_million_open_events_cost_a_bounded_memory(tmp_path):
     events = 1_000_000
     with gzip.open(attack, "wb") as fh:
         fh.write(encode_event("open", T0, "binance") * events)
-    out = subprocess.run([sys.executable, "-c", BAD_LINES_RSS_SCRIPT, small, attack,
-                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
-                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
-    before_kib, after_kib, connections, _ = map(int, out.split())
-    grew_mib = (after_kib - before_kib) / 1024
-    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
-          f"(+{grew_mib:.0f} MiB) for {events:,} 'open' events")
+    grew_mib, s = replay_growth(small, attack, tmp_path, f"{events:,} 'open' events")
+    connections = s["connections"]
     # the growth left is SQLite's page cache filling with the million gaps rows (at most
     # 64 MiB) and one write interval of rows; holding every row until the end was +191
     assert grew_mib < 80
@@ -507,12 +488,7 @@ def test_a_frame_of_control_characters_costs_a_bounded_memory(tmp_path):
         fh.writelines(lines[:1_000])
         fh.write(encode_frame(T0, "binance", "\x01" * (4 * 1024 * 1024 - 100)))
         fh.writelines(lines[1_000:])
-    out = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, small, attack,
-                          tmp_path / "a.sqlite", tmp_path / "b.sqlite"],
-                         capture_output=True, text=True, timeout=120, check=True, cwd=ROOT).stdout
-    before_kib, after_kib, n_stored, _ = map(int, out.split())
-    grew_mib = (after_kib - before_kib) / 1024
-    print(f"peak RSS {before_kib / 1024:.0f} MiB → {after_kib / 1024:.0f} MiB "
-          f"(+{grew_mib:.0f} MiB) for a 4 MiB frame of control characters")
+    grew_mib, s = replay_growth(small, attack, tmp_path, "a 4 MiB frame of control characters")
+    n_stored = s["stored"]
     assert grew_mib < 100
     assert n_stored == 2_000
