@@ -142,11 +142,11 @@ def test_ids_that_start_again_far_below_are_a_reset_not_duplicates():
 
 
 def test_reject_rows_are_bounded_while_storage_stalls(monkeypatch):
-    import rtkit.pipeline as pipeline_module
+    import rtkit.pipeline_queue as pipeline_queue
     from rtkit.pipeline import Pipeline
     from rtkit.venues import get_adapter
 
-    monkeypatch.setattr(pipeline_module, "MAX_PENDING_REJECTS", 5)
+    monkeypatch.setattr(pipeline_queue, "MAX_PENDING_REJECTS", 5)
     p = Pipeline(get_adapter("binance"), RingBuffer(10))
     for _ in range(12):
         p.process(b"not json", 1)

@@ -55,13 +55,13 @@ def test_pending_reject_rows_of_four_byte_characters_stay_within_their_byte_boun
 
 
 def test_rows_being_written_count_against_the_bound_until_done(monkeypatch):
-    import rtkit.pipeline as pipeline_module
+    import rtkit.pipeline_queue as pipeline_queue
     from rtkit.buffer import RingBuffer
     from rtkit.pipeline import Pipeline
     from rtkit.venues import get_adapter
 
     frame = ("\U0001F600" * 4096).encode()  # a row of about 16.5 KiB
-    monkeypatch.setattr(pipeline_module, "MAX_PENDING_REJECT_BYTES", 3 * 17 * 1024)
+    monkeypatch.setattr(pipeline_queue, "MAX_PENDING_REJECT_BYTES", 3 * 17 * 1024)
     p = Pipeline(get_adapter("binance"), RingBuffer(10))
     p.process_frames([frame] * 5, 1)
     assert p.stats()["rejects_dropped"] == 2
