@@ -18,7 +18,7 @@ from websockets.asyncio.server import serve
 
 from rtkit.sim.dialects import get_dialect
 from rtkit.sim.market import Market
-from rtkit.sim.server import ws_frame
+from rtkit.sim.sending import ws_frame
 
 CHUNK = 1 << 18
 

@@ -2,9 +2,10 @@
 Ethereum node (``EthereumNode``) for on-chain collection."""
 
 from rtkit.sim.dialects import dialect_names, get_dialect
+from rtkit.sim.faults import Faults
 from rtkit.sim.market import CommonFactor, Market, SimTrade
 from rtkit.sim.node import EthereumNode
-from rtkit.sim.server import Faults, Simulator
+from rtkit.sim.server import Simulator
 
 __all__ = ["CommonFactor", "EthereumNode", "Faults", "Market", "SimTrade", "Simulator",
            "dialect_names", "get_dialect"]

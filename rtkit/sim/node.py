@@ -28,8 +28,9 @@ from rtkit.onchain.pools import Pool
 from rtkit.sim.chain import Chain
 from rtkit.sim.dialects.base import Session
 from rtkit.sim.dialects.ethereum import EthereumDialect
+from rtkit.sim.faults import Faults, Link
 from rtkit.sim.market import CommonFactor
-from rtkit.sim.server import Faults, Link, Simulator
+from rtkit.sim.server import Simulator
 
 
 class EthereumNode(Simulator):

@@ -11,6 +11,10 @@ used the same way from a test, a notebook or the command line::
 
 It counts what it sent by category (``sent``), so a test can hold a
 collector's counters against it category by category.
+
+This module is the public object and its lifecycle (thread, loop, start/stop);
+:mod:`rtkit.sim.connections` handles each connection, :mod:`rtkit.sim.sending`
+sends frames with the :mod:`rtkit.sim.faults` applied.
 """
 
 from __future__ import annotations
@@ -19,110 +23,23 @@ import asyncio
 import contextlib
 import logging
 import ssl
-import struct
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field, fields
-from http import HTTPStatus
 
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import serve
 
-from rtkit.sim.dialects import Dialect, Session, get_dialect
+from rtkit.sim.connections import ConnectionHandler
+from rtkit.sim.dialects import Dialect, get_dialect
+from rtkit.sim.faults import Faults
 from rtkit.sim.hostile import HostileFrame, hostile_frames
 from rtkit.sim.market import CommonFactor, Market, SimTrade
 
 log = logging.getLogger("rtkit.sim")
 
-#: trades generated per step when sending as fast as possible
-_FAST_STEP = 2_000
-#: most trades generated per step at a rate: a fault that cuts a step short cuts off
-#: at most this many (fewer than the default overlap re-sends)
-_RATE_STEP = 50
-#: bytes the server lets queue in its transport before it waits for the client
-_HIGH_WATER = 1 << 20
-#: longest wait for the transport to empty before an abrupt drop
-_DRAIN_TIMEOUT_S = 1.0
 
 
-def _fault(default, help: str, kind: type | None = int):
-    """A Faults field; ``kind`` is its command-line type (None: not on the command line)."""
-    return field(default=default, metadata={"help": help, "kind": kind})
-
-
-@dataclass
-class Faults:
-    """Misbehaviour to inject; every field off by default.
-
-    Counts of trade frames are per connection for ``drop_every``,
-    ``close_every`` and ``stall_every`` (each connection carries that many),
-    and over the whole run for the others. Frames re-sent on a (re)subscribe
-    (the ``overlap``) are sent clean. ``rtkit sim`` has a flag per field.
-    """
-
-    drop_every: int | None = _fault(
-        None, "abort the TCP connection (no close frame) after this many trade frames")
-    close_every: int | None = _fault(
-        None, "send a close frame with close_code after this many trade frames")
-    close_code: int = _fault(1001, "the code of those close frames")
-    stall_every: int | None = _fault(
-        None, "after this many trade frames, send nothing more but keep the socket open")
-    refuse_for_s: float = _fault(
-        0.0, "answer every connection attempt with HTTP 503 for this many seconds", float)
-    reject_symbols: tuple[str, ...] = _fault(
-        (), "answer subscriptions to these BASE-QUOTE symbols with the venue's error", tuple)
-    ignore_pings: bool = _fault(
-        False, "leave unanswered every client message that subscribes nothing new "
-        "(pings, keep-alives)", bool)
-    skip_id_every: int | None = _fault(
-        None, "every Nth trade takes one id more than it should: a gap of one")
-    duplicate_every: int | None = _fault(None, "send every Nth trade frame twice")
-    reorder_every: int | None = _fault(
-        None, "send every Nth trade frame after the one that follows it")
-    bad_frame_every: int | None = _fault(
-        None, "after every Nth trade frame, send the next hostile frame (rtkit.sim.hostile)")
-    bad_frames: tuple[HostileFrame, ...] | None = _fault(
-        None, "the hostile frames to cycle through (default: the venue's list)", None)
-    throttle_frames_per_s: float | None = _fault(
-        None, "send at most this many trade frames per second, whatever the rate", float)
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.metadata["kind"] in (int, float) and value is not None and not value >= 0:
-                raise ValueError(f"Faults.{f.name} must be a number >= 0 (or None), not {value!r}")
-            if f.name.endswith("_every") and value == 0:
-                raise ValueError(f"Faults.{f.name} counts frames: give N >= 1, or None for off")
-        self.reject_symbols = tuple(self.reject_symbols)
-
-    @property
-    def per_frame(self) -> bool:
-        """Whether sending must go frame by frame (no pre-encoded fast path)."""
-        return any((self.drop_every, self.close_every, self.stall_every, self.duplicate_every,
-                    self.reorder_every, self.bad_frame_every, self.throttle_frames_per_s))
-
-
-def ws_frame(payload: bytes) -> bytes:
-    """An unmasked server→client text frame with exactly these payload bytes."""
-    n = len(payload)
-    if n < 126:
-        return b"\x81" + bytes((n,)) + payload
-    if n < 65536:
-        return b"\x81\x7e" + struct.pack("!H", n) + payload
-    return b"\x81\x7f" + struct.pack("!Q", n) + payload
-
-
-@dataclass
-class Link:
-    """One connection's fault state."""
-
-    trade_frames: int = 0
-    held: str | None = None  # a frame held back by reorder_every
-    next_send: float = 0.0  # throttle clock (monotonic s)
-
-
-class Simulator:
+class Simulator(ConnectionHandler):
     """A venue simulator bound to 127.0.0.1; a context manager that stops itself.
 
     ``sent`` counts frames by category: ``trades`` (live trade frames),
@@ -290,196 +207,3 @@ class Simulator:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
 
-    def _admit(self, connection: ServerConnection, request):
-        """Count the attempt; refuse it with HTTP 503 while ``refuse_for_s`` lasts."""
-        now = time.monotonic()
-        self.attempts.append(now)
-        if now < self._refuse_until:
-            self.refused += 1
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE,
-                                      "simulated outage, try again later\n")
-        return None
-
-    async def _handle(self, ws: ServerConnection) -> None:
-        self.connections += 1
-        session = Session(path=ws.request.path if ws.request else "/")
-        subscribed = asyncio.Event()
-        reader = asyncio.create_task(self._read(ws, session, subscribed))
-        try:
-            for frame in self.dialect.greeting(session):
-                await self._emit(ws, frame, "control")
-            if session.symbols:  # a feed that streams without being asked
-                subscribed.set()
-            await self._stream(ws, session, subscribed)
-        except ConnectionClosed:
-            pass
-        finally:
-            reader.cancel()
-
-    async def _read(self, ws: ServerConnection, session: Session, subscribed: asyncio.Event):
-        faults = self.faults
-        with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                if not isinstance(message, str):
-                    continue
-                before = list(session.symbols)
-                replies = self.dialect.on_message(message, session)
-                added = [s for s in session.symbols if s not in before]
-                refused = [s for s in added if s in faults.reject_symbols]
-                if refused:
-                    session.symbols[:] = [s for s in session.symbols if s not in refused]
-                    replies = [self.dialect.subscription_error(s) for s in refused]
-                elif faults.ignore_pings and not added:
-                    self.pings_ignored += 1
-                    replies = []
-                for reply in replies:
-                    await self._emit(ws, reply, "control")
-                if session.symbols:
-                    subscribed.set()
-
-    async def _until_closed(self, ws: ServerConnection, *events: asyncio.Event) -> None:
-        """Wait until the connection closes, the simulator stops, or one of ``events``."""
-        waits: list[asyncio.Future] = [asyncio.ensure_future(e.wait())
-                                       for e in (*events, self._stopping)]
-        waits.append(asyncio.ensure_future(ws.wait_closed()))
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for w in waits:
-            w.cancel()
-
-    async def _stream(self, ws: ServerConnection, session: Session, subscribed: asyncio.Event):
-        await self._until_closed(ws, subscribed)
-        if not subscribed.is_set():
-            return
-        market, dialect = self.market, self.dialect
-        link = Link()
-        streaming: list[str] = []
-        next_beat = time.monotonic() + (dialect.heartbeat_interval_s or 0)
-        start, generated_here = time.monotonic(), 0
-        while not self._stopping.is_set():
-            if streaming != session.symbols:
-                # Each symbol's overlap goes out before its first live trade, also
-                # when a venue subscribes one symbol per message.
-                fresh = [s for s in session.symbols if s not in streaming]
-                streaming = list(session.symbols)
-                replay = [t for t in market.trades[-self.overlap:] if t.symbol in fresh]
-                if replay and self.overlap:
-                    for frame in dialect.encode_overlap(replay):
-                        await self._emit(ws, frame, "overlap")
-            if dialect.heartbeat_interval_s and time.monotonic() >= next_beat:
-                beat = dialect.heartbeat(session)
-                if beat:
-                    await self._emit(ws, beat, "control")
-                next_beat = time.monotonic() + dialect.heartbeat_interval_s
-            remaining = None if self.count is None else self.count - len(market.trades)
-            if remaining is not None and remaining <= 0:
-                await self._release_held(ws, link)  # no next frame will come to go before it
-                await asyncio.sleep(0.02)
-                continue
-            if self.rate is None:
-                n = _FAST_STEP
-            else:
-                n = min(_RATE_STEP, int((time.monotonic() - start) * self.rate) - generated_here)
-                if n <= 0:
-                    await asyncio.sleep(0.002)
-                    continue
-            if remaining is not None:
-                n = min(n, remaining)
-            trades = market.trades_for(streaming, n)
-            generated_here += n
-            frames = dialect.encode(trades)
-            self._in_hand += len(frames)
-            try:
-                if not await self._send_trades(ws, frames, link):
-                    return
-            finally:
-                self._in_hand -= len(frames)
-
-    async def _emit(self, ws: ServerConnection, frame: str | bytes, category: str,
-                    binary: bool = False) -> None:
-        """Send one frame and count it; ``bytes`` go out as a text frame unless ``binary``."""
-        if isinstance(frame, str) or binary:
-            await ws.send(frame)
-        else:  # a text frame with bytes no library would send: invalid UTF-8 and the like
-            if ws.transport.is_closing():
-                raise ConnectionClosed(None, None)
-            ws.transport.write(ws_frame(frame))
-        self.sent[category] += 1
-
-    async def _send_trades(self, ws: ServerConnection, frames: list[str], link: Link) -> bool:
-        """Send live trade frames with the faults applied; False once the connection
-        was cut, closed or stalled by a fault."""
-        faults = self.faults
-        if not faults.per_frame:
-            if self.rate is None:
-                await self._send_blob(ws, frames)
-            else:
-                for frame in frames:
-                    await self._emit(ws, frame, "trades")
-            return True
-        for frame in frames:
-            if faults.throttle_frames_per_s:
-                await self._throttle(link, faults.throttle_frames_per_s)
-            self._live_frames += 1
-            link.trade_frames += 1
-            if self._due(faults.reorder_every) and link.held is None:
-                link.held = frame  # goes out after the next one
-                continue
-            await self._emit(ws, frame, "trades")
-            await self._release_held(ws, link)
-            if self._due(faults.duplicate_every):
-                await self._emit(ws, frame, "duplicates")
-            if self._due(faults.bad_frame_every):
-                await self._send_bad_frame(ws)
-            if not await self._connection_fault(ws, link):
-                return False
-        return True
-
-    async def _release_held(self, ws: ServerConnection, link: Link) -> None:
-        if link.held is not None:
-            held, link.held = link.held, None
-            await self._emit(ws, held, "trades")
-            self.reordered += 1
-
-    def _due(self, every: int | None) -> bool:
-        return bool(every and self._live_frames % every == 0)
-
-    async def _send_bad_frame(self, ws: ServerConnection) -> None:
-        frame, reason, binary = self._bad_frames[self._next_bad % len(self._bad_frames)]
-        self._next_bad += 1
-        await self._emit(ws, frame, f"bad:{reason}" if reason else "control", binary)
-
-    async def _connection_fault(self, ws: ServerConnection, link: Link) -> bool:
-        """Drop, close or stall the connection when its frame count says so; False if it did."""
-        faults, n = self.faults, link.trade_frames
-        if faults.drop_every and n % faults.drop_every == 0:
-            await self._drain(ws)  # what was counted as sent reaches the client's socket
-            ws.transport.abort()
-            return False
-        if faults.close_every and n % faults.close_every == 0:
-            await ws.close(faults.close_code, "simulated close")
-            return False
-        if faults.stall_every and n % faults.stall_every == 0:
-            await self._until_closed(ws)
-            return False
-        return True
-
-    async def _throttle(self, link: Link, frames_per_s: float) -> None:
-        now = time.monotonic()
-        if link.next_send > now:
-            await asyncio.sleep(link.next_send - now)
-        link.next_send = max(now, link.next_send) + 1.0 / frames_per_s
-
-    @staticmethod
-    async def _drain(ws: ServerConnection) -> None:
-        deadline = time.monotonic() + _DRAIN_TIMEOUT_S
-        while ws.transport.get_write_buffer_size() and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
-
-    async def _send_blob(self, ws: ServerConnection, frames: list[str]) -> None:
-        """The fast path: frames pre-encoded into one write, paced by the transport's buffer."""
-        ws.transport.write(b"".join(ws_frame(f.encode()) for f in frames))
-        self.sent["trades"] += len(frames)
-        while ws.transport.get_write_buffer_size() > _HIGH_WATER:
-            if ws.transport.is_closing():
-                raise ConnectionClosed(None, None)
-            await asyncio.sleep(0.001)

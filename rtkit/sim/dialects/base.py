@@ -2,7 +2,7 @@
 
 A dialect is pure like an adapter: it turns client messages into replies and
 trades into frames, and never touches a socket. The server in
-:mod:`rtkit.sim.server` does the I/O and the faults.
+:mod:`rtkit.sim.server` (with its connections and sending) does the I/O and the faults.
 """
 
 from __future__ import annotations

@@ -1,0 +1,134 @@
+"""One client connection to the simulator: admission, the greeting, the client's
+messages (subscribes, pings) and the stream of trades for what it subscribed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from http import HTTPStatus
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from rtkit.sim.dialects import Dialect, Session
+from rtkit.sim.faults import Link
+from rtkit.sim.market import Market
+from rtkit.sim.sending import FrameSender
+
+#: trades generated per step when sending as fast as possible
+_FAST_STEP = 2_000
+#: most trades generated per step at a rate: a fault that cuts a step short cuts off
+#: at most this many (fewer than the default overlap re-sends)
+_RATE_STEP = 50
+
+
+class ConnectionHandler(FrameSender):
+    """What the simulator's server does with each connection (on the simulator's loop)."""
+
+    # set by the Simulator that this handler is part of
+    dialect: Dialect
+    market: Market
+    count: int | None
+    overlap: int
+    connections: int
+    refused: int
+    pings_ignored: int
+    attempts: list[float]
+    _in_hand: int
+    _refuse_until: float
+
+    def _admit(self, connection: ServerConnection, request):
+        """Count the attempt; refuse it with HTTP 503 while ``refuse_for_s`` lasts."""
+        now = time.monotonic()
+        self.attempts.append(now)
+        if now < self._refuse_until:
+            self.refused += 1
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE,
+                                      "simulated outage, try again later\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        session = Session(path=ws.request.path if ws.request else "/")
+        subscribed = asyncio.Event()
+        reader = asyncio.create_task(self._read(ws, session, subscribed))
+        try:
+            for frame in self.dialect.greeting(session):
+                await self._emit(ws, frame, "control")
+            if session.symbols:  # a feed that streams without being asked
+                subscribed.set()
+            await self._stream(ws, session, subscribed)
+        except ConnectionClosed:
+            pass
+        finally:
+            reader.cancel()
+
+    async def _read(self, ws: ServerConnection, session: Session, subscribed: asyncio.Event):
+        faults = self.faults
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                if not isinstance(message, str):
+                    continue
+                before = list(session.symbols)
+                replies = self.dialect.on_message(message, session)
+                added = [s for s in session.symbols if s not in before]
+                refused = [s for s in added if s in faults.reject_symbols]
+                if refused:
+                    session.symbols[:] = [s for s in session.symbols if s not in refused]
+                    replies = [self.dialect.subscription_error(s) for s in refused]
+                elif faults.ignore_pings and not added:
+                    self.pings_ignored += 1
+                    replies = []
+                for reply in replies:
+                    await self._emit(ws, reply, "control")
+                if session.symbols:
+                    subscribed.set()
+
+    async def _stream(self, ws: ServerConnection, session: Session, subscribed: asyncio.Event):
+        await self._until_closed(ws, subscribed)
+        if not subscribed.is_set():
+            return
+        market, dialect = self.market, self.dialect
+        link = Link()
+        streaming: list[str] = []
+        next_beat = time.monotonic() + (dialect.heartbeat_interval_s or 0)
+        start, generated_here = time.monotonic(), 0
+        while not self._stopping.is_set():
+            if streaming != session.symbols:
+                # Each symbol's overlap goes out before its first live trade, also
+                # when a venue subscribes one symbol per message.
+                fresh = [s for s in session.symbols if s not in streaming]
+                streaming = list(session.symbols)
+                replay = [t for t in market.trades[-self.overlap:] if t.symbol in fresh]
+                if replay and self.overlap:
+                    for frame in dialect.encode_overlap(replay):
+                        await self._emit(ws, frame, "overlap")
+            if dialect.heartbeat_interval_s and time.monotonic() >= next_beat:
+                beat = dialect.heartbeat(session)
+                if beat:
+                    await self._emit(ws, beat, "control")
+                next_beat = time.monotonic() + dialect.heartbeat_interval_s
+            remaining = None if self.count is None else self.count - len(market.trades)
+            if remaining is not None and remaining <= 0:
+                await self._release_held(ws, link)  # no next frame will come to go before it
+                await asyncio.sleep(0.02)
+                continue
+            if self.rate is None:
+                n = _FAST_STEP
+            else:
+                n = min(_RATE_STEP, int((time.monotonic() - start) * self.rate) - generated_here)
+                if n <= 0:
+                    await asyncio.sleep(0.002)
+                    continue
+            if remaining is not None:
+                n = min(n, remaining)
+            trades = market.trades_for(streaming, n)
+            generated_here += n
+            frames = dialect.encode(trades)
+            self._in_hand += len(frames)
+            try:
+                if not await self._send_trades(ws, frames, link):
+                    return
+            finally:
+                self._in_hand -= len(frames)

@@ -1,0 +1,74 @@
+"""What the simulator can be told to get wrong (:class:`Faults`), and the fault state
+one connection carries (:class:`Link`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from rtkit.sim.hostile import HostileFrame
+
+
+def _fault(default, help: str, kind: type | None = int):
+    """A Faults field; ``kind`` is its command-line type (None: not on the command line)."""
+    return field(default=default, metadata={"help": help, "kind": kind})
+
+
+@dataclass
+class Faults:
+    """Misbehaviour to inject; every field off by default.
+
+    Counts of trade frames are per connection for ``drop_every``,
+    ``close_every`` and ``stall_every`` (each connection carries that many),
+    and over the whole run for the others. Frames re-sent on a (re)subscribe
+    (the ``overlap``) are sent clean. ``rtkit sim`` has a flag per field.
+    """
+
+    drop_every: int | None = _fault(
+        None, "abort the TCP connection (no close frame) after this many trade frames")
+    close_every: int | None = _fault(
+        None, "send a close frame with close_code after this many trade frames")
+    close_code: int = _fault(1001, "the code of those close frames")
+    stall_every: int | None = _fault(
+        None, "after this many trade frames, send nothing more but keep the socket open")
+    refuse_for_s: float = _fault(
+        0.0, "answer every connection attempt with HTTP 503 for this many seconds", float)
+    reject_symbols: tuple[str, ...] = _fault(
+        (), "answer subscriptions to these BASE-QUOTE symbols with the venue's error", tuple)
+    ignore_pings: bool = _fault(
+        False, "leave unanswered every client message that subscribes nothing new "
+        "(pings, keep-alives)", bool)
+    skip_id_every: int | None = _fault(
+        None, "every Nth trade takes one id more than it should: a gap of one")
+    duplicate_every: int | None = _fault(None, "send every Nth trade frame twice")
+    reorder_every: int | None = _fault(
+        None, "send every Nth trade frame after the one that follows it")
+    bad_frame_every: int | None = _fault(
+        None, "after every Nth trade frame, send the next hostile frame (rtkit.sim.hostile)")
+    bad_frames: tuple[HostileFrame, ...] | None = _fault(
+        None, "the hostile frames to cycle through (default: the venue's list)", None)
+    throttle_frames_per_s: float | None = _fault(
+        None, "send at most this many trade frames per second, whatever the rate", float)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["kind"] in (int, float) and value is not None and not value >= 0:
+                raise ValueError(f"Faults.{f.name} must be a number >= 0 (or None), not {value!r}")
+            if f.name.endswith("_every") and value == 0:
+                raise ValueError(f"Faults.{f.name} counts frames: give N >= 1, or None for off")
+        self.reject_symbols = tuple(self.reject_symbols)
+
+    @property
+    def per_frame(self) -> bool:
+        """Whether sending must go frame by frame (no pre-encoded fast path)."""
+        return any((self.drop_every, self.close_every, self.stall_every, self.duplicate_every,
+                    self.reorder_every, self.bad_frame_every, self.throttle_frames_per_s))
+
+
+@dataclass
+class Link:
+    """One connection's fault state."""
+
+    trade_frames: int = 0
+    held: str | None = None  # a frame held back by reorder_every
+    next_send: float = 0.0  # throttle clock (monotonic s)
