@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from rtkit.params import checked_int
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, MAX_SYMBOLS, Pipeline, frame_text, quote
 from rtkit.recording import BAD_LINE, BadLine, Event, Frame, read_recording
 from rtkit.runtime.config import lake_sink
-from rtkit.store import DEFAULT_DB, StoreError, TickStore
+from rtkit.store import DEFAULT_DB, RowStore, StoreError, TickStore
 from rtkit.validate import MAX_SYMBOL_CHARS, AnomalyFilter
 from rtkit.venues import get_adapter
 
@@ -53,7 +53,7 @@ class Replay:
     """Pipelines (one per venue in the file) feeding one ring and one store."""
 
     #: the store the frames go to (``rtkit.onchain.ChainReplay`` names its own)
-    store_type: type[TickStore] = TickStore
+    store_type: Callable[[str | Path], RowStore] = TickStore
     #: the kinds of record replayed: their counters are in every summary
     kinds: tuple[Kind, ...] = (TRADES,)
 

@@ -24,6 +24,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,19 @@ def filters(venue=None, symbol=None, start=None, end=None) -> tuple[str, list]:
         where.append("timestamp < ?")
         args.append(hi)
     return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+class RowStore(Protocol):
+    """What a replay writes its batches through: a :class:`TickStore`, or a store that
+    wraps one and writes its own rows (``rtkit.onchain.ChainStore``)."""
+
+    path: Path
+
+    def write(self, ticks: Iterable[tuple] = (), rejects: Iterable[tuple] = (),
+              gaps: Iterable[tuple] = (), records: Mapping[str, list] | None = None, *,
+              refused: list | None = None) -> object: ...
+
+    def close(self) -> None: ...
 
 
 class TickStore:
