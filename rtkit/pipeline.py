@@ -218,7 +218,7 @@ class Pipeline:
 
     def _process_frames(self, frames, received_at_ns: int, binary: bool) -> list[Control]:
         parse, max_bytes = self.adapter.parse, self.max_frame_bytes
-        symbols = self.symbols
+        symbols, anomaly = self.symbols, self.anomaly
         accepted: list = []
         controls: list[Control] = []
         tick_frames = 0
@@ -259,8 +259,8 @@ class Pipeline:
                 if type(item) is not tuple or item[0] not in symbols:
                     out = self._split_batch(out, frame, received_at_ns)
                     break
-            if self.anomaly is not None and out:
-                out = self._filter_anomalies(out, frame, received_at_ns)
+            if anomaly is not None and out:
+                out = self._filter_anomalies(anomaly, out, frame, received_at_ns)
             if out:
                 tick_frames += 1
                 accepted += out
@@ -307,8 +307,9 @@ class Pipeline:
             with self._lock:
                 self._gaps.append((self.venue, "*", None, None, None, at_ns, "reconnect"))
 
-    def reject_oversized(self, head: bytes, size: int, received_at_ns: int) -> None:
-        """Count a frame refused from its header (only its first bytes were kept)."""
+    def reject_oversized(self, head: bytes | str, size: int, received_at_ns: int) -> None:
+        """Count a frame refused from its header (only its first bytes were kept; a
+        recording's text frame keeps them as text)."""
         with self._counting:
             self.frames += 1
             self.last_frame_ns = received_at_ns
@@ -321,10 +322,11 @@ class Pipeline:
             self.stage.accept(ticks, received_at_ns)
             return
         self.ticks += len(ticks)
-        if self.gap_detector is not None:
-            ticks = self._check_ids(ticks, received_at_ns)
-        elif self.recent_ids is not None:
-            ticks = self._drop_repeats(ticks)
+        detector, recent_ids = self.gap_detector, self.recent_ids
+        if detector is not None:
+            ticks = self._check_ids(detector, ticks, received_at_ns)
+        elif recent_ids is not None:
+            ticks = self._drop_repeats(recent_ids, ticks)
         if not ticks:
             return
         n = len(ticks)
@@ -336,12 +338,11 @@ class Pipeline:
             self._ticks.append((received_at_ns, ticks))
         self.queued += n
 
-    def _check_ids(self, ticks: list, received_at_ns: int) -> list:
+    def _check_ids(self, detector: GapDetector, ticks: list, received_at_ns: int) -> list:
         """Drop replayed ids (counted as duplicates) and record gaps.
 
         The next id in line is handled inline; anything else asks the detector.
         """
-        detector = self.gap_detector
         last, check, grouped = detector.last, detector.check, self.adapter.ids_grouped
         after_reconnect = detector.reconnected
         kept = []
@@ -376,9 +377,9 @@ class Pipeline:
                 kept.append(tick[:6] if grouped else tick)
         return kept
 
-    def _drop_repeats(self, ticks: list) -> list:
+    def _drop_repeats(self, recent_ids: RecentIds, ticks: list) -> list:
         """Ticks not re-sent after a reconnect; repeats counted as duplicates."""
-        kept = self.recent_ids.new_ticks(ticks)
+        kept = recent_ids.new_ticks(ticks)
         self.duplicates_seen += len(ticks) - len(kept)
         return kept
 
@@ -403,11 +404,12 @@ class Pipeline:
                                     "symbols"), frame, received_at_ns)
         return ticks
 
-    def _filter_anomalies(self, ticks: list, frame, received_at_ns: int) -> list:
+    def _filter_anomalies(self, anomaly: AnomalyFilter, ticks: list, frame,
+                          received_at_ns: int) -> list:
         kept = []
         for tick in ticks:
             try:
-                self.anomaly.check(tick[0], tick[3])
+                anomaly.check(tick[0], tick[3])
                 kept.append(tick)
             except Reject as reject:
                 self._reject(reject, frame, received_at_ns)
@@ -483,8 +485,11 @@ class Pipeline:
         ``(table, row, error)``), which are counted by table; pass the result to ``done``."""
         gone = {table: {id(row) for t, row, _ in refused if t == table}
                 for table in ("ticks", "rejects", "gaps")}
-        kept = Batch(*([row for row in rows if id(row) not in gone[table]]
-                       for table, rows in zip(Batch._fields[:3], batch[:3], strict=True)),
+        def keep(table: str, rows: list[tuple]) -> list[tuple]:
+            return [row for row in rows if id(row) not in gone[table]]
+
+        kept = Batch(keep("ticks", batch.ticks), keep("rejects", batch.rejects),
+                     keep("gaps", batch.gaps),
                      self.records.set_aside(batch.records, refused) if batch.records else None)
         self.unstorable += len(batch.ticks) - len(kept.ticks)
         self.rejects_unstorable += len(batch.rejects) - len(kept.rejects)

@@ -24,6 +24,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,19 @@ def filters(venue=None, symbol=None, start=None, end=None) -> tuple[str, list]:
         where.append("timestamp < ?")
         args.append(hi)
     return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+class RowStore(Protocol):
+    """What a replay writes its batches through: a :class:`TickStore`, or a store that
+    wraps one and writes its own rows (``rtkit.onchain.ChainStore``)."""
+
+    path: Path
+
+    def write(self, ticks: Iterable[tuple] = (), rejects: Iterable[tuple] = (),
+              gaps: Iterable[tuple] = (), records: Mapping[str, list] | None = None, *,
+              refused: list | None = None) -> object: ...
+
+    def close(self) -> None: ...
 
 
 class TickStore:
@@ -224,14 +238,15 @@ class TickStore:
         of the database itself (busy, full, …) still fails the whole write.
         """
         conn = self.conn
-        set_aside = None if refused is None else []  # told only once the write commits
+        # told only once the write commits
+        set_aside: list[tuple] | None = None if refused is None else []
         with conn:
             inserted = self.insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
             self.insert_rows(_INSERT_REJECT, rejects, "rejects", set_aside)
             self.insert_rows(_INSERT_GAP, gaps, "gaps", set_aside)
             new = {name: _insert_kind(self, name, rows, set_aside)
                    for name, rows in (records or {}).items()}
-        if set_aside:
+        if set_aside and refused is not None:
             refused += set_aside
         return Inserted(inserted, new)
 
@@ -280,6 +295,7 @@ class TickStore:
                 "VALUES (?, ?, ?, ?, ?, ?, 'running')",
                 (name, venue, ",".join(symbols), url, json.dumps(config, default=str), started_at),
             )
+        assert cur.lastrowid is not None  # set by the INSERT just made
         return cur.lastrowid
 
     def finish_run(self, run_id: int, *, stopped_at: int, status: str, counters: dict) -> None:
