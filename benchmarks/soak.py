@@ -37,7 +37,7 @@ CAPACITY = 100_000
 PENDING_LIMIT = 20_000  # a stall holds back 25,000 ticks: the overflow policy gets used
 STALL_EVERY_S, STALL_S = 60.0, 5.0
 SAMPLE_EVERY_S = 10.0
-#: the writing connection's SQLite page cache (rtkit.store._CACHE_KIB)
+#: the writing connection's SQLite page cache (rtkit.store_schema._CACHE_KIB)
 SQLITE_CACHE_MIB = 64
 #: what one pending tick costs in memory, measured (tuple, floats, id, list slot, and
 #: its row while a refused flush has it out)

@@ -168,7 +168,7 @@ class RingBuffer:
             venues, symbols = list(self._venues), list(self._symbols)
         tid = cols.pop("tid")
         if text is not None:
-            missing = np.equal(text, None)
+            missing = np.equal(text, np.array(None))  # elementwise `is None` of objects
             text[missing] = tid[missing].astype(str)
             tid = text
         return tick_frame(

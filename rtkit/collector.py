@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pandas as pd
 
@@ -145,7 +145,7 @@ class Collector:
         self._threads_lock = threading.Lock()
 
     # --- lifecycle -----------------------------------------------------------------
-    def start(self) -> Collector:
+    def start(self) -> Self:
         """Start collecting in the background and return at once."""
         if self.running:
             return self
@@ -171,7 +171,7 @@ class Collector:
         self._write_thread.start()
         return self
 
-    def stop(self, timeout_s: float = 2.0) -> Collector:
+    def stop(self, timeout_s: float = 2.0) -> Self:
         """Stop, flush what is pending and join the threads; idempotent.
 
         The stop is requested before anything waits, so a Ctrl-C while it waits
@@ -216,7 +216,7 @@ class Collector:
 
     close = stop
 
-    def again(self) -> Collector:
+    def again(self) -> Self:
         """A new, unstarted collector with this one's configuration: a collector
         runs once, so this is how a notebook's Start button starts it again."""
         clone = type(self).__new__(type(self))
@@ -227,7 +227,7 @@ class Collector:
     def running(self) -> bool:
         return any(t is not None and t.is_alive() for t in (self._recv_thread, self._write_thread))
 
-    def __enter__(self) -> Collector:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -67,3 +67,11 @@ def checked(name: str, value) -> int | float:
     if not ok or not r.low <= value <= r.high:
         raise ValueError(f"{name} must be {describe(name)}, not {value!r}")
     return int(value) if r.whole else float(value)
+
+
+def checked_int(name: str, value: object) -> int:
+    """``checked`` of a whole-number parameter (``capacity``, ``max_frame_bytes``…),
+    typed as the int it is."""
+    if not RANGES[name].whole:
+        raise TypeError(f"{name} is not a whole-number parameter; use checked()")
+    return int(checked(name, value))

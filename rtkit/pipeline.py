@@ -167,7 +167,7 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
 
     def _process_frames(self, frames, received_at_ns: int, binary: bool) -> list[Control]:
         parse, max_bytes = self.adapter.parse, self.max_frame_bytes
-        symbols = self.symbols
+        symbols, anomaly = self.symbols, self.anomaly
         accepted: list = []
         controls: list[Control] = []
         tick_frames = 0
@@ -208,8 +208,8 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
                 if type(item) is not tuple or item[0] not in symbols:
                     out = self._split_batch(out, frame, received_at_ns)
                     break
-            if self.anomaly is not None and out:
-                out = self._filter_anomalies(out, frame, received_at_ns)
+            if anomaly is not None and out:
+                out = self._filter_anomalies(anomaly, out, frame, received_at_ns)
             if out:
                 tick_frames += 1
                 accepted += out
@@ -243,8 +243,9 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
             self.last_venue_error = quote(control.detail, 300)
             log.warning("rtkit: %s says: %s", self.venue, quote(control.detail))
 
-    def reject_oversized(self, head: bytes, size: int, received_at_ns: int) -> None:
-        """Count a frame refused from its header (only its first bytes were kept)."""
+    def reject_oversized(self, head: bytes | str, size: int, received_at_ns: int) -> None:
+        """Count a frame refused from its header (only its first bytes were kept; a
+        recording's text frame keeps them as text)."""
         with self._counting:
             self.frames += 1
             self.last_frame_ns = received_at_ns
@@ -257,10 +258,11 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
             self.stage.accept(ticks, received_at_ns)
             return
         self.ticks += len(ticks)
-        if self.gap_detector is not None:
-            ticks = self._check_ids(ticks, received_at_ns)
-        elif self.recent_ids is not None:
-            ticks = self._drop_repeats(ticks)
+        detector, recent_ids = self.gap_detector, self.recent_ids
+        if detector is not None:
+            ticks = self._check_ids(detector, ticks, received_at_ns)
+        elif recent_ids is not None:
+            ticks = self._drop_repeats(recent_ids, ticks)
         if not ticks:
             return
         n = len(ticks)
@@ -293,11 +295,12 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
                                     "symbols"), frame, received_at_ns)
         return ticks
 
-    def _filter_anomalies(self, ticks: list, frame, received_at_ns: int) -> list:
+    def _filter_anomalies(self, anomaly: AnomalyFilter, ticks: list, frame,
+                          received_at_ns: int) -> list:
         kept = []
         for tick in ticks:
             try:
-                self.anomaly.check(tick[0], tick[3])
+                anomaly.check(tick[0], tick[3])
                 kept.append(tick)
             except Reject as reject:
                 self._reject(reject, frame, received_at_ns)

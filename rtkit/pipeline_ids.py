@@ -48,13 +48,11 @@ class IdChecks:
             with self._lock:
                 self._gaps.append((self.venue, "*", None, None, None, at_ns, "reconnect"))
 
-    def _check_ids(self, ticks: list, received_at_ns: int) -> list:
+    def _check_ids(self, detector: GapDetector, ticks: list, received_at_ns: int) -> list:
         """Drop replayed ids (counted as duplicates) and record gaps.
 
         The next id in line is handled inline; anything else asks the detector.
         """
-        detector = self.gap_detector
-        assert detector is not None  # _accept calls it only with a detector
         last, check, grouped = detector.last, detector.check, self.adapter.ids_grouped
         after_reconnect = detector.reconnected
         kept = []
@@ -89,9 +87,8 @@ class IdChecks:
                 kept.append(tick[:6] if grouped else tick)
         return kept
 
-    def _drop_repeats(self, ticks: list) -> list:
+    def _drop_repeats(self, recent_ids: RecentIds, ticks: list) -> list:
         """Ticks not re-sent after a reconnect; repeats counted as duplicates."""
-        assert self.recent_ids is not None  # _accept calls it only with recent ids
-        kept = self.recent_ids.new_ticks(ticks)
+        kept = recent_ids.new_ticks(ticks)
         self.duplicates_seen += len(ticks) - len(kept)
         return kept

@@ -153,9 +153,11 @@ class PendingQueue:
         ``(table, row, error)``), which are counted by table; pass the result to ``done``."""
         gone = {table: {id(row) for t, row, _ in refused if t == table}
                 for table in ("ticks", "rejects", "gaps")}
-        ticks, rejects, gaps = ([row for row in rows if id(row) not in gone[table]]
-                                for table, rows in zip(Batch._fields[:3], batch[:3], strict=True))
-        kept = Batch(ticks, rejects, gaps,
+        def keep(table: str, rows: list[tuple]) -> list[tuple]:
+            return [row for row in rows if id(row) not in gone[table]]
+
+        kept = Batch(keep("ticks", batch.ticks), keep("rejects", batch.rejects),
+                     keep("gaps", batch.gaps),
                      self.records.set_aside(batch.records, refused) if batch.records else None)
         self.unstorable += len(batch.ticks) - len(kept.ticks)
         self.rejects_unstorable += len(batch.rejects) - len(kept.rejects)

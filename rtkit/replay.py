@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from rtkit.buffer import RingBuffer
 from rtkit.kinds import Kind
 from rtkit.kinds.trades import TRADES
-from rtkit.params import checked
+from rtkit.params import checked_int
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, MAX_SYMBOLS, Pipeline, frame_text, quote
-from rtkit.recording import BAD_LINE, BadLine, Event, read_recording
+from rtkit.recording import BAD_LINE, BadLine, Event, Frame, read_recording
 from rtkit.runtime.config import lake_sink
-from rtkit.store import DEFAULT_DB, StoreError, TickStore
+from rtkit.store import DEFAULT_DB, RowStore, StoreError, TickStore
 from rtkit.validate import MAX_SYMBOL_CHARS, AnomalyFilter
 from rtkit.venues import get_adapter
 
@@ -33,9 +35,9 @@ _MAX_BAD_ROW_BYTES = 8 * 1024 * 1024
 _FRAME_COUNTERS = ("frames", "tick_frames", "rejected", "rejected_frames", "control")
 
 
-def merge_stats(pipelines) -> dict:
+def merge_stats(pipelines: Iterable[Pipeline]) -> dict[str, Any]:
     """Sum the counters of several pipelines (one per venue) into one summary."""
-    total: dict = {}
+    total: dict[str, Any] = {}
     for p in pipelines:
         for key, value in p.stats().items():
             if isinstance(value, dict):
@@ -51,15 +53,15 @@ class Replay:
     """Pipelines (one per venue in the file) feeding one ring and one store."""
 
     #: the store the frames go to (``rtkit.onchain.ChainReplay`` names its own)
-    store_type: type[TickStore] = TickStore
+    store_type: Callable[[str | Path], RowStore] = TickStore
     #: the kinds of record replayed: their counters are in every summary
     kinds: tuple[Kind, ...] = (TRADES,)
 
     def __init__(self, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
                  anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None):
-        checked("capacity", capacity)
-        self.max_frame_bytes = checked("max_frame_bytes", max_frame_bytes)
+        checked_int("capacity", capacity)
+        self.max_frame_bytes = checked_int("max_frame_bytes", max_frame_bytes)
         #: the Parquet sink beside SQLite, or None; it gets the rows SQLite did not refuse
         self.lake = lake_sink(lake, tuple(k.name for k in self.kinds))
         self.store = self.store_type(db)
@@ -101,7 +103,14 @@ class Replay:
         self._path = path
         since_flush = 0
         for entry in read_recording(path, max_frame_bytes=self.max_frame_bytes):
-            if type(entry) is Event:  # counted below too: an 'open' adds a gaps row
+            if type(entry) is Frame:
+                if entry.too_large:
+                    self.pipeline(entry.venue).reject_oversized(entry.frame, entry.too_large,
+                                                                entry.received_at)
+                else:
+                    self.pipeline(entry.venue).process(entry.frame, entry.received_at,
+                                                       entry.binary)
+            elif type(entry) is Event:  # counted below too: an 'open' adds a gaps row
                 if entry.event == "open":
                     self._opened(entry)
             elif type(entry) is BadLine:
@@ -112,11 +121,6 @@ class Replay:
                 else:
                     self._bad_line(entry.reason, entry.detail, entry.head, entry.size,
                                    entry.received_at, entry.venue)
-            elif entry.too_large:
-                self.pipeline(entry.venue).reject_oversized(entry.frame, entry.too_large,
-                                                            entry.received_at)
-            else:
-                self.pipeline(entry.venue).process(entry.frame, entry.received_at, entry.binary)
             since_flush += 1
             if since_flush >= _FLUSH_EVERY_FRAMES:
                 self.flush()
@@ -196,16 +200,19 @@ class Replay:
             self.store.write(rejects=self._bad_rows)
             self._bad_rows, self._bad_bytes = [], 0
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
+        """The pipelines' counters summed (ints; ``rejected_by_reason`` a dict of them)
+        and the replay's own: ``bad_lines``, ``venues``, ``connections``, ``db``, ``lake``."""
         counters = [*_FRAME_COUNTERS, "dropped_overflow"]
         for kind in self.kinds:
-            counters += kind.counters
-        out = dict.fromkeys(counters, 0)
+            if kind.counters:  # a kind without names has its default ones in merge_stats
+                counters += kind.counters
+        out: dict[str, Any] = dict.fromkeys(counters, 0)
         out.update(merge_stats(self.pipelines.values()))
-        out.setdefault("rejected_by_reason", {})
+        by_reason: dict[str, int] = out.setdefault("rejected_by_reason", {})
         out["rejected"] += self.bad_lines
         for reason, n in self.bad_lines_by_reason.items():
-            out["rejected_by_reason"][reason] = out["rejected_by_reason"].get(reason, 0) + n
+            by_reason[reason] = by_reason.get(reason, 0) + n
         out["bad_lines"] = self.bad_lines
         out["venues"] = sorted(self.pipelines)
         out["connections"] = self.connections
@@ -217,7 +224,8 @@ class Replay:
 
 def replay(path: str | Path, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
            anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
-           max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None) -> dict:
+           max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None
+           ) -> dict[str, Any]:
     """Push every frame of a recording through the pipeline into ``db``; returns the summary.
 
     The summary has ``frames``, ``ticks``, ``stored``, ``duplicates``,

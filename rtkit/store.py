@@ -16,6 +16,8 @@ writing store inside its writer thread; a notebook opens its own
 while the writer goes on. Ticks go in through one ``executemany`` per flush in
 one transaction — sqlite-utils builds each row's SQL in Python and caps its
 batches at 999 variables, which measured 3x slower for this hot path.
+
+Whose file it is and the tables made in it: :mod:`rtkit.store_schema`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,9 +34,10 @@ import sqlite_utils
 
 from rtkit.frame import SIDE_CATEGORIES, empty_frame, tick_frame
 from rtkit.kinds import Kind, get_kind
-from rtkit.kinds.ledger import GAPS, REJECTS, TABLES, insert_sql
+from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.sql import create_table
 from rtkit.kinds.trades import TRADES
+from rtkit.store_schema import create_schema, refusal
 
 DEFAULT_DB = Path("data") / "ticks.sqlite"
 #: longest raw frame text kept in ``rejects.frame`` (the length is kept too)
@@ -45,8 +49,6 @@ _INSERT_GAP = insert_sql(GAPS)
 #: the ``ticks`` table's columns, in order (the contract above)
 TICK_COLUMNS = TRADES.names
 _SIDE_CODE = {name: code for code, name in enumerate(SIDE_CATEGORIES)}
-#: page cache of the writing connection, KiB (index updates stay in memory)
-_CACHE_KIB = 64 * 1024
 #: what SQLite (or the binding of a value) says about one row rather than about the
 #: database: an int beyond 64 bits, a str with a lone surrogate, a type it cannot store,
 #: a broken constraint. Busy, locked, full, read-only and I/O errors are
@@ -105,6 +107,19 @@ def filters(venue=None, symbol=None, start=None, end=None) -> tuple[str, list]:
     return (" WHERE " + " AND ".join(where) if where else ""), args
 
 
+class RowStore(Protocol):
+    """What a replay writes its batches through: a :class:`TickStore`, or a store that
+    wraps one and writes its own rows (``rtkit.onchain.ChainStore``)."""
+
+    path: Path
+
+    def write(self, ticks: Iterable[tuple] = (), rejects: Iterable[tuple] = (),
+              gaps: Iterable[tuple] = (), records: Mapping[str, list] | None = None, *,
+              refused: list | None = None) -> object: ...
+
+    def close(self) -> None: ...
+
+
 class TickStore:
     """Read and write ticks, rejects, gaps and runs in one SQLite file."""
 
@@ -138,8 +153,9 @@ class TickStore:
                 conn = sqlite3.connect(self.path, timeout=busy_timeout_s)
             self.db = sqlite_utils.Database(conn)
             if not readonly:
-                self._refuse_foreign(adopt)
-                self._create_schema()
+                if problem := refusal(self.db, self.path, adopt):
+                    raise StoreError(problem)
+                create_schema(self.db, self.kinds)
         except StoreError:
             if conn is not None:
                 conn.close()
@@ -152,57 +168,6 @@ class TickStore:
                 "Pass db= a file path in a folder you can write to (e.g. 'data/ticks.sqlite')."
             ) from exc
         self.conn = conn
-
-    # --- schema -------------------------------------------------------------
-    def _refuse_foreign(self, adopt: bool) -> None:
-        """Refuse another application's database (unless adopted) and a ``ticks`` table
-        that is not rtkit's, before changing anything in the file."""
-        names = sorted(name for (name,) in self.db.execute(
-            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
-            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
-        if not names:
-            return
-        new_file = "Pass db= a new file (e.g. 'data/ticks.sqlite')"
-        if "ticks" in (name.lower() for name in names):
-            if not (why := self._ticks_not_rtkits()):
-                return
-            raise StoreError(
-                f"'{self.path}' has a 'ticks' table that is not rtkit's ({why}), so rtkit "
-                f"cannot store ticks in it. {new_file}.")
-        if adopt:
-            return
-        shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
-        raise StoreError(
-            f"'{self.path}' holds another application's tables ({shown}) and none of "
-            "rtkit's; rtkit would switch it to WAL mode and add its tables ticks, rejects, "
-            f"gaps and runs. {new_file}, or, to add rtkit's tables to this file on purpose, "
-            f"open it once with rtkit.TickStore('{self.path}', adopt=True).")
-
-    def _ticks_not_rtkits(self) -> str:
-        """Why the file's ``ticks`` is not rtkit's table, or "": a table (not a view)
-        with rtkit's columns and key (without the key every repeat would be stored again)."""
-        [(kind,)] = self.db.execute(
-            "SELECT type FROM sqlite_master WHERE name = 'ticks' COLLATE NOCASE").fetchall()
-        if kind != "table":
-            return f"a {kind}"
-        info = self.db.execute("PRAGMA table_info(ticks)").fetchall()
-        columns = [r[1] for r in info]
-        if columns != list(TICK_COLUMNS):
-            return f"columns: {', '.join(columns)}"
-        key = [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]]
-        if key != list(TICK_COLUMNS[:3]):
-            return f"its key is ({', '.join(key)}), not (venue, symbol, trade_id)"
-        return ""
-
-    def _create_schema(self) -> None:
-        db = self.db
-        if db.journal_mode != "wal":
-            db.enable_wal()
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
-        # the tables as their kinds describe them (rtkit.kinds.trades, rtkit.kinds.ledger)
-        for table in (TRADES, *TABLES, *self.kinds):
-            create_table(db, table)
 
     # --- writing --------------------------------------------------------------
     def write(self, ticks: Iterable[tuple] = (), rejects: Iterable[tuple] = (),
@@ -224,14 +189,15 @@ class TickStore:
         of the database itself (busy, full, …) still fails the whole write.
         """
         conn = self.conn
-        set_aside = None if refused is None else []  # told only once the write commits
+        # told only once the write commits
+        set_aside: list[tuple] | None = None if refused is None else []
         with conn:
             inserted = self.insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
             self.insert_rows(_INSERT_REJECT, rejects, "rejects", set_aside)
             self.insert_rows(_INSERT_GAP, gaps, "gaps", set_aside)
             new = {name: _insert_kind(self, name, rows, set_aside)
                    for name, rows in (records or {}).items()}
-        if set_aside:
+        if set_aside and refused is not None:
             refused += set_aside
         return Inserted(inserted, new)
 
@@ -280,6 +246,7 @@ class TickStore:
                 "VALUES (?, ?, ?, ?, ?, ?, 'running')",
                 (name, venue, ",".join(symbols), url, json.dumps(config, default=str), started_at),
             )
+        assert cur.lastrowid is not None  # set by the INSERT just made
         return cur.lastrowid
 
     def finish_run(self, run_id: int, *, stopped_at: int, status: str, counters: dict) -> None:

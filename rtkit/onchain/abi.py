@@ -189,7 +189,8 @@ def encode_swap(swap: V2Swap | V3Swap) -> tuple[list[str], str]:
     """``(topics, data)`` of a ``Swap`` log, as a node sends them."""
     if isinstance(swap, V2Swap):
         topic0 = SWAP_V2_TOPIC
-        values = (swap.amount0_in, swap.amount1_in, swap.amount0_out, swap.amount1_out)
+        values: tuple[int, ...] = (swap.amount0_in, swap.amount1_in, swap.amount0_out,
+                                   swap.amount1_out)
         if min(values) < 0:
             raise AbiError("V2 amounts are uint256 and cannot be negative")
         first, second = swap.sender, swap.to

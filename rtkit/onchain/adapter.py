@@ -19,6 +19,8 @@ topic that was not asked for is ``unknown_symbol`` / ``unknown_message``.
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import orjson
 
 from rtkit.onchain import abi
@@ -48,6 +50,10 @@ def _hex(obj: dict, key: str, read, optional: bool = False):
         raise Reject("bad_number", f"{key}: {exc}") from None
 
 
+@overload
+def _count(obj: dict, key: str, optional: Literal[False] = False) -> int: ...
+@overload
+def _count(obj: dict, key: str, optional: Literal[True]) -> int | None: ...
 def _count(obj: dict, key: str, optional: bool = False) -> int | None:
     """A quantity that SQLite keeps as INTEGER (int64)."""
     value = _hex(obj, key, abi.quantity, optional)
@@ -87,6 +93,7 @@ class EthereumAdapter(Adapter):
             raise ValueError("the same pool address is given twice; give each pool once")
         labels: dict[tuple[str, str], Pool] = {}
         for p in pools:
+            assert p.venue is not None  # Pool.__post_init__ names it
             other = labels.setdefault((p.venue, p.symbol), p)
             if other is not p:
                 raise ValueError(
@@ -100,6 +107,7 @@ class EthereumAdapter(Adapter):
     def symbol_parts(self, symbol: str) -> tuple[str, str] | None:
         for p in self.pools.values():
             if symbol.upper() == p.symbol:
+                assert p.base is not None  # Pool.__post_init__ chooses it
                 return p.base, p.quote
         return None
 
@@ -185,7 +193,7 @@ class EthereumAdapter(Adapter):
         topics = field(result, "topics")
         topic0 = topics[0].lower() if type(topics) is list and topics and \
             type(topics[0]) is str else None
-        version = abi.SWAP_TOPICS.get(topic0)
+        version = abi.SWAP_TOPICS.get(topic0) if topic0 is not None else None
         if version != pool.version:
             what = f"a V{version} Swap" if version else f"topic0 {topic0!r:.20}"
             raise Reject("unknown_message", f"{what} from {address}, a V{pool.version} pool")
@@ -201,13 +209,15 @@ class EthereumAdapter(Adapter):
         except abi.AbiError as exc:
             raise Reject("bad_number", f"Swap data: {exc}") from None
         amount0, amount1 = swap.deltas()
-        v3 = isinstance(swap, abi.V3Swap)
-        price, volume, side = pool.trade(amount0, amount1, swap.sqrt_price_x96 if v3 else None)
+        if isinstance(swap, abi.V3Swap):
+            recipient, sqrt_price_x96, liquidity, tick = (
+                swap.recipient, swap.sqrt_price_x96, swap.liquidity, swap.tick)
+        else:
+            recipient, sqrt_price_x96, liquidity, tick = swap.to, None, None, None
+        price, volume, side = pool.trade(amount0, amount1, sqrt_price_x96)
         seconds = _count(result, "blockTimestamp", optional=True)
         timestamp = epoch_ns(seconds, "s") if seconds is not None else \
             self._block_times.get(key[3])
         return SWAP, Swap(
-            *key, timestamp, pool, swap.sender,
-            swap.recipient if v3 else swap.to, amount0, amount1,
-            swap.sqrt_price_x96 if v3 else None, swap.liquidity if v3 else None,
-            swap.tick if v3 else None, price, volume, side)
+            *key, timestamp, pool, swap.sender, recipient, amount0, amount1,
+            sqrt_price_x96, liquidity, tick, price, volume, side)

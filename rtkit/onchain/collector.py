@@ -31,6 +31,7 @@ from rtkit.onchain.adapter import EthereumAdapter
 from rtkit.onchain.pipeline import ChainPipeline
 from rtkit.onchain.pools import Pool
 from rtkit.onchain.store import DEFAULT_CHAIN_DB, ChainStore
+from rtkit.pipeline import Pipeline
 from rtkit.replay import Replay
 
 
@@ -84,7 +85,7 @@ class ChainReplay(Replay):
         self.adapter = EthereumAdapter(pools)
         super().__init__(db, capacity=capacity)
 
-    def pipeline(self, venue: str) -> ChainPipeline:
+    def pipeline(self, venue: str) -> Pipeline:
         if venue != self.adapter.name:
             raise ValueError(f"the recording holds {venue!r} frames; replay trade recordings "
                              "with rtkit.replay(path)")

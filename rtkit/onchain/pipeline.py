@@ -91,14 +91,21 @@ class ChainStage:
         #: rejects the logs of any address that is not one of the pools
         pipeline.symbols = {SWAP, HEAD, REMOVED}
 
+    def _bound(self) -> Pipeline:
+        """The pipeline ``bind`` gave: a stage is used only by the pipeline it is bound to."""
+        p = self.pipeline
+        assert p is not None, "ChainStage used before Pipeline bound it"
+        return p
+
     # --- processing thread -----------------------------------------------------------
     def accept(self, items: list, received_at_ns: int) -> None:
         """Route accepted ``(kind, record)`` items; the base counts the frames."""
+        p = self._bound()
         operations: list[tuple] = []
         ticks_by_venue: dict[str, list[tuple]] = {}
         for kind, record in items:
             if kind == SWAP:
-                operation = self._swap(record, received_at_ns, ticks_by_venue)
+                operation = self._swap(p, record, received_at_ns, ticks_by_venue)
             elif kind == REMOVED:
                 operation = self._removed(record)
             else:
@@ -106,11 +113,11 @@ class ChainStage:
             if operation is not None:
                 operations.append(operation)
         for venue, ticks in ticks_by_venue.items():
-            self.pipeline.ring.append(venue, received_at_ns, ticks)
-        self.pipeline.queue(operations)  # the pipeline's pending list holds operations here
+            p.ring.append(venue, received_at_ns, ticks)
+        p.queue(operations)  # the pipeline's pending list holds operations here
 
-    def _swap(self, swap: Swap, received_at_ns: int, ticks_by_venue: dict) -> tuple | None:
-        p = self.pipeline
+    def _swap(self, p: Pipeline, swap: Swap, received_at_ns: int,
+              ticks_by_venue: dict) -> tuple | None:
         p.ticks += 1
         key = (swap.tx_hash, swap.log_index)
         previous = self._latest.get(key)
@@ -165,10 +172,11 @@ class ChainStage:
     # --- storing thread ----------------------------------------------------------------
     def take(self) -> Batch:
         """Pending operations (in order), rejects and gaps, for ``ChainStore.write``."""
-        return Batch(*self.pipeline.take_pending())
+        operations, rejects, gaps = self._bound().take_pending()
+        return Batch(operations, rejects, gaps)
 
     def done(self, batch: Batch, written: ChainWrite) -> None:
-        p = self.pipeline
+        p = self._bound()
         swaps = sum(1 for kind, _ in batch.ticks if kind == SWAP)
         heads = sum(1 for kind, _ in batch.ticks if kind == HEAD)
         p.stored += written.swaps_inserted

@@ -1,0 +1,72 @@
+"""The schema of a TickStore's file: whose file it is, and the tables rtkit makes in it.
+
+Before changing anything in a file (WAL mode, new tables) rtkit checks that it is
+its own, or an empty one, or one the user chose to adopt: another application's
+database is refused, and so is a ``ticks`` table rtkit did not make.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlite_utils
+
+from rtkit.kinds import Kind
+from rtkit.kinds.ledger import TABLES
+from rtkit.kinds.sql import create_table
+from rtkit.kinds.trades import TRADES
+
+#: page cache of the writing connection, KiB (index updates stay in memory)
+_CACHE_KIB = 64 * 1024
+
+
+def refusal(db: sqlite_utils.Database, path: Path, adopt: bool) -> str:
+    """Why rtkit must not change this file, as the message for the user, or "": it
+    holds another application's tables (unless adopted) or a ``ticks`` table that is
+    not rtkit's."""
+    names = sorted(name for (name,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
+    if not names:
+        return ""
+    new_file = "Pass db= a new file (e.g. 'data/ticks.sqlite')"
+    if "ticks" in (name.lower() for name in names):
+        if not (why := _ticks_not_rtkits(db)):
+            return ""
+        return (f"'{path}' has a 'ticks' table that is not rtkit's ({why}), so rtkit "
+                f"cannot store ticks in it. {new_file}.")
+    if adopt:
+        return ""
+    shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+    return (f"'{path}' holds another application's tables ({shown}) and none of "
+            "rtkit's; rtkit would switch it to WAL mode and add its tables ticks, rejects, "
+            f"gaps and runs. {new_file}, or, to add rtkit's tables to this file on purpose, "
+            f"open it once with rtkit.TickStore('{path}', adopt=True).")
+
+
+def _ticks_not_rtkits(db: sqlite_utils.Database) -> str:
+    """Why the file's ``ticks`` is not rtkit's table, or "": a table (not a view)
+    with rtkit's columns and key (without the key every repeat would be stored again)."""
+    [(kind,)] = db.execute(
+        "SELECT type FROM sqlite_master WHERE name = 'ticks' COLLATE NOCASE").fetchall()
+    if kind != "table":
+        return f"a {kind}"
+    info = db.execute("PRAGMA table_info(ticks)").fetchall()
+    columns = [r[1] for r in info]
+    if columns != list(TRADES.names):
+        return f"columns: {', '.join(columns)}"
+    key = [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]]
+    if key != list(TRADES.names[:3]):
+        return f"its key is ({', '.join(key)}), not (venue, symbol, trade_id)"
+    return ""
+
+
+def create_schema(db: sqlite_utils.Database, kinds: tuple[Kind, ...]) -> None:
+    """WAL, the cache, and the tables of the trades, the ledger and ``kinds``."""
+    if db.journal_mode != "wal":
+        db.enable_wal()
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+    # the tables as their kinds describe them (rtkit.kinds.trades, rtkit.kinds.ledger)
+    for table in (TRADES, *TABLES, *kinds):
+        create_table(db, table)
