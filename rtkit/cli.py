@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -41,6 +42,8 @@ class _Progress:
                 f"{stats['ticks_per_s']:>9,.0f}/s  "
                 f"stored {stats['stored']:>9,}  pending {stats['pending']:>7,}  "
                 f"rejected {stats['rejected']:>5,}  reconnects {stats['reconnects']}")
+        if stats["status"] in ("backoff", "failed") and stats.get("status_reason"):
+            line += f"  ({_shorten(stats['status_reason'])})"
         self.stream.write(("\r" + line) if self.tty else line + "\n")
         self.stream.flush()
 
@@ -48,6 +51,16 @@ class _Progress:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+#: characters of a backoff/failed reason shown on the progress line
+PROGRESS_REASON_CHARS = 80
+
+
+def _shorten(text: str, limit: int = PROGRESS_REASON_CHARS) -> str:
+    """One line of at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _run_until(collector: Collector, duration_s: float | None, progress: _Progress | None) -> None:
@@ -214,6 +227,10 @@ def cmd_collect(args) -> int:
     if str(status) == "failed":
         print(f"rtkit collect: failed: {status.reason or 'no reason given'}", file=sys.stderr)
         return 1
+    if collector.connections == 0:
+        print(f"rtkit collect: never connected: {collector.last_error or 'no reason given'}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -323,12 +340,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: keyword arguments the API's messages name, and the option that sets each on the command line
+_KEYWORD_OPTIONS = {"db": "--db", "lake": "--lake", "record_raw": "--record", "url": "--url"}
+
+
+def _as_cli_words(message: str) -> str:
+    """An API error message with its keyword arguments (``db=``) named as CLI options."""
+    for keyword, option in _KEYWORD_OPTIONS.items():
+        message = re.sub(rf"(?<![\w.]){keyword}=(?=\s|$)", option, message)
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"rtkit {args.command}: {exc}", file=sys.stderr)
+        print(f"rtkit {args.command}: {_as_cli_words(str(exc))}", file=sys.stderr)
         return 2
 
 

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import websocket
 
@@ -120,8 +121,10 @@ class Receiver:
         ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=self.sslopt)
         self._ws = ws
         close_code = 1000  # normal closure
+        opened = False
         try:
             open_websocket(ws, self.url, self.connect_timeout_s)
+            opened = True
             if self._stop.is_set():
                 return False
             self.connections += 1
@@ -140,7 +143,8 @@ class Receiver:
             if isinstance(exc, ProtocolError):
                 close_code = 1002  # RFC 6455: fail the connection, saying why
             if not self._stop.is_set():
-                self._error(f"connection lost: {type(exc).__name__}: {quote(str(exc))}")
+                self._error(f"connection lost: {type(exc).__name__}: {quote(str(exc))}" if opened
+                            else _unreachable(self.url, exc))
         finally:
             self._ws = None
             # our close frame, then the socket is cut without waiting for the server's:
@@ -251,6 +255,22 @@ class Receiver:
             return True
         return False
 
+
+
+def _unreachable(url: str, exc: BaseException) -> str:
+    """Why a connection never opened, in words: not to be confused with one that was lost."""
+    host = urlsplit(url).hostname or url
+    causes = [exc, exc.__cause__, exc.__context__, *getattr(exc, "args", ())]
+    kinds: list[tuple[type | tuple[type, ...], str]] = [
+        (socket.gaierror, "name not resolved (no network, or a wrong host?)"),
+        (ConnectionRefusedError, "connection refused"),
+        ((TimeoutError, websocket.WebSocketTimeoutException), "timed out"),
+    ]
+    for kind, why in kinds:
+        cause = next((c for c in causes if isinstance(c, kind)), None)
+        if cause is not None:
+            return f"cannot reach {host}: {why} ({type(cause).__name__}: {quote(str(cause))})"
+    return f"cannot reach {host}: {type(exc).__name__}: {quote(str(exc))}"
 
 
 def _size(payload: bytes) -> int:

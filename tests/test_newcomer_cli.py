@@ -1,0 +1,65 @@
+"""A new user's first contact with the CLI and the API (issue #16 items 3, 5, 6)."""
+
+from __future__ import annotations
+
+import io
+import socket
+
+from conftest import wait_for
+
+from rtkit.cli import _Progress, main
+from rtkit.collector import Collector
+
+
+def _closed_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_name_that_does_not_resolve_is_cannot_reach_not_connection_lost(db, monkeypatch):
+    def no_dns(*_args, **_kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)  # no DNS query leaves the process
+    c = Collector("binance", ["BTC-USDT"], url="ws://exchange.invalid:9/ws", db=db,
+                  backoff_initial_s=0.05, backoff_max_s=0.1)
+    c.start()
+    try:
+        wait_for(lambda: str(c.status) == "backoff")
+        reason = c.status.reason
+    finally:
+        c.stop()
+    assert "cannot reach exchange.invalid: name not resolved" in reason
+    assert "connection lost" not in reason and c.connections == 0
+
+
+def test_cli_collect_that_never_connected_exits_non_zero_with_the_reason(db, capsys):
+    port = _closed_loopback_port()
+    code = main(["collect", "binance", "BTC-USDT", "--url", f"ws://127.0.0.1:{port}/ws",
+                 "--duration", "2", "--db", str(db)])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "never connected" in err and "cannot reach 127.0.0.1: connection refused" in err
+
+
+def test_the_progress_line_says_why_it_backs_off():
+    out = io.StringIO()
+    stats = {"status": "backoff", "ticks": 0, "ticks_per_s": 0.0, "stored": 0, "pending": 0,
+             "rejected": 0, "reconnects": 3,
+             "status_reason": "retry in 1.2s after: cannot reach x.invalid: name not resolved "
+                              + "and a long tail " * 20}
+    _Progress(out).show(stats, force=True)
+    line = out.getvalue().strip()
+    assert "cannot reach x.invalid: name not resolved" in line
+    assert len(line) < 220
+
+
+def test_cli_errors_name_options_not_keyword_arguments(tmp_path, capsys):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    code = main(["collect", "binance", "BTC-USDT", "--duration", "0.1",
+                 "--db", str(not_a_folder / "ticks.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--db" in err and "db=" not in err
