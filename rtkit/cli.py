@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rtkit.analysis import ohlcv
 from rtkit.collector import Collector
-from rtkit.replay import replay
+from rtkit.replay import REPLAY_DB, replay
 from rtkit.sim import Faults, Simulator, dialect_names
 from rtkit.store import TickStore
 from rtkit.venues import venue_names
@@ -210,7 +210,7 @@ def _say_where_recording_goes(requested: Path, collector: Collector, existed: bo
 
 
 def cmd_collect(args) -> int:
-    record = Path(args.record) if args.record else None
+    record = Path(args.record).expanduser() if args.record else None
     existed = record is not None and record.is_file() and record.stat().st_size > 0
     collector = Collector(args.venue, args.symbols, db=args.db, url=args.url,
                           record_raw=record, flush_interval_s=args.flush_interval,
@@ -311,7 +311,9 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("replay", help="push a raw-frame recording through the pipeline")
     r.add_argument("file")
-    r.add_argument("--db", default="data/ticks.sqlite")
+    r.add_argument("--db", default=str(REPLAY_DB),
+                   help="database to store into: its own file by default, not the one "
+                        "`rtkit collect` fills")
     r.add_argument("--lake", help="also write the records as Parquet under this folder")
     r.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
     r.set_defaults(func=cmd_replay)

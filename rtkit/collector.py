@@ -126,13 +126,14 @@ class Collector:
         self.pipeline = Pipeline(self.adapter, self.ring, anomaly=anomaly,
                                  max_frame_bytes=max_frame_bytes, pending_limit=pending_limit,
                                  symbols=self.symbols, kinds=self.kinds)
-        self.db = Path(db)
+        self.db = Path(db).expanduser()
         self.sink = SQLiteSink(self.db, self.pipeline.store_type)
         self.sink.probe()  # fail now, in the caller's cell, if it cannot be written
         self.lake = lake_sink(lake, self.kinds)  # None, or the Parquet sink beside SQLite
         self.name = name or f"{self.venue}:{','.join(self.symbols)}"
         self.flush_interval_s = flush_interval_s
-        self.record_raw = recording_path(record_raw) if record_raw else None  # fail now too
+        # fail now too; "~/raw.jsonl" is in the home folder
+        self.record_raw = recording_path(Path(record_raw).expanduser()) if record_raw else None
         self.started_at_ns: int | None = None
         self._machine = StatusMachine(self.redact)
         self._last_error = LastError(self.name, self.redact)

@@ -20,7 +20,7 @@ from rtkit.params import checked_int
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, MAX_SYMBOLS, Pipeline, frame_text, quote
 from rtkit.recording import BAD_LINE, BadLine, Event, Frame, read_recording
 from rtkit.runtime.config import lake_sink
-from rtkit.store import DEFAULT_DB, RowStore, StoreError, TickStore
+from rtkit.store import RowStore, StoreError, TickStore
 from rtkit.validate import MAX_SYMBOL_CHARS, AnomalyFilter
 from rtkit.venues import get_adapter
 
@@ -49,6 +49,9 @@ def merge_stats(pipelines: Iterable[Pipeline]) -> dict[str, Any]:
     return total
 
 
+#: where a replay stores by default: its own file, never the one live collection fills
+REPLAY_DB = Path("data") / "replay.sqlite"
+
 class Replay:
     """Pipelines (one per venue in the file) feeding one ring and one store."""
 
@@ -57,14 +60,14 @@ class Replay:
     #: the kinds of record replayed: their counters are in every summary
     kinds: tuple[Kind, ...] = (TRADES,)
 
-    def __init__(self, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
+    def __init__(self, db: str | Path = REPLAY_DB, *, capacity: int = 1_000_000,
                  anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None):
         checked_int("capacity", capacity)
         self.max_frame_bytes = checked_int("max_frame_bytes", max_frame_bytes)
         #: the Parquet sink beside SQLite, or None; it gets the rows SQLite did not refuse
         self.lake = lake_sink(lake, tuple(k.name for k in self.kinds))
-        self.store = self.store_type(db)
+        self.store = self.store_type(Path(db).expanduser())
         self.ring = RingBuffer(capacity)
         self.anomaly = anomaly
         self.venue_options = venue_options or {}
@@ -222,7 +225,7 @@ class Replay:
         return out
 
 
-def replay(path: str | Path, db: str | Path = DEFAULT_DB, *, capacity: int = 1_000_000,
+def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_000_000,
            anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
            max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None
            ) -> dict[str, Any]:
@@ -238,6 +241,6 @@ def replay(path: str | Path, db: str | Path = DEFAULT_DB, *, capacity: int = 1_0
     r = Replay(db, capacity=capacity, anomaly=anomaly, venue_options=venue_options,
                max_frame_bytes=max_frame_bytes, lake=lake)
     try:
-        return r.run(path)
+        return r.run(Path(path).expanduser())
     finally:
         r.store.close()

@@ -134,7 +134,7 @@ class TickStore:
         refused (rtkit would switch it to WAL mode and add its tables); ``adopt=True``
         adds them anyway.
         """
-        self.path = Path(path)
+        self.path = Path(path).expanduser()  # "~/x.sqlite" is in the home folder
         self.readonly = readonly
         self.kinds = kinds
         self._tables_made: set[str] = {kind.name for kind in kinds}

@@ -9,6 +9,8 @@ from conftest import wait_for
 
 from rtkit.cli import _Progress, main
 from rtkit.collector import Collector
+from rtkit.replay import replay
+from rtkit.store import TickStore
 
 
 def _closed_loopback_port() -> int:
@@ -63,3 +65,30 @@ def test_cli_errors_name_options_not_keyword_arguments(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "--db" in err and "db=" not in err
+
+
+def test_a_tilde_in_db_record_and_lake_is_the_home_folder(tmp_path, monkeypatch):
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    c = Collector("binance", ["BTC-USDT"], url="ws://127.0.0.1:9/ws", db="~/x.sqlite",
+                  record_raw="~/raw.jsonl", lake="~/lake")
+    assert c.db == home / "x.sqlite" and (home / "x.sqlite").exists()
+    assert c.record_raw == home / "raw.jsonl" and (home / "lake").is_dir()
+    with TickStore("~/t.sqlite") as store:
+        assert store.path == home / "t.sqlite"
+    recording = home / "empty.jsonl"
+    recording.write_text("")
+    assert replay("~/empty.jsonl", db="~/r.sqlite", lake="~/lake2")["db"] == str(home / "r.sqlite")
+    assert not (cwd / "~").exists()
+
+
+def test_replay_writes_its_own_default_file_not_the_collectors(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.jsonl").write_text("")
+    assert main(["replay", "empty.jsonl"]) == 0
+    assert (tmp_path / "data" / "replay.sqlite").exists()
+    assert not (tmp_path / "data" / "ticks.sqlite").exists()
+    assert "data/replay.sqlite" in capsys.readouterr().out

@@ -121,6 +121,6 @@ def lake_sink(lake: str | Path | None, kinds: tuple[str, ...]):
                          "so leave lake= out")
     from rtkit.sinks.parquet import ParquetSink  # pyarrow loads only when a lake is asked for
 
-    sink = ParquetSink(lake)
+    sink = ParquetSink(Path(lake).expanduser())
     sink.probe()
     return sink
