@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import difflib
 import json
 import logging
 import re
@@ -14,12 +15,13 @@ import threading
 import time
 from pathlib import Path
 
+from rtkit import __version__
 from rtkit.analysis import ohlcv
 from rtkit.collector import Collector
 from rtkit.replay import REPLAY_DB, replay
 from rtkit.sim import Faults, Simulator, dialect_names
-from rtkit.store import TickStore
-from rtkit.venues import venue_names
+from rtkit.store import DEFAULT_DB, TickStore
+from rtkit.venues import adapter_options, venue_names
 
 DEMO_DB = Path("data") / "demo.sqlite"
 DEMO_SYMBOLS = ["BTC-USDT", "ETH-USDT"]
@@ -212,9 +214,18 @@ def _say_where_recording_goes(requested: Path, collector: Collector, existed: bo
 def cmd_collect(args) -> int:
     record = Path(args.record).expanduser() if args.record else None
     existed = record is not None and record.is_file() and record.stat().st_size > 0
+    options = dict(args.option)
+    known = adapter_options(args.venue)
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"--option {key}: not an option of {args.venue}{hint}; its options: "
+                             f"{', '.join(known) or 'none'}")
     collector = Collector(args.venue, args.symbols, db=args.db, url=args.url,
                           record_raw=record, flush_interval_s=args.flush_interval,
-                          kinds=args.kinds, lake=args.lake)
+                          kinds=args.kinds, lake=args.lake, name=args.name,
+                          venue_options=options)
     if record is not None:
         _say_where_recording_goes(record, collector, existed)
     _run_until(collector, args.duration, _Progress())
@@ -283,8 +294,34 @@ def cmd_sim(args) -> int:
     return 0
 
 
+def _venue_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` from the command line: the value a JSON scalar when it reads as one
+    (``true``, ``3``, ``0.5``, ``null``, ``"x"``), else the text as it is."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return key.strip(), value
+    return key.strip(), parsed if not isinstance(parsed, (dict, list)) else value
+
+
+def _fault_metavar(name: str) -> str:
+    """The placeholder a fault flag's value gets in --help, from its field name."""
+    if name.endswith("_per_s"):
+        return "RATE"
+    return "SECONDS" if name.endswith("_s") else "N"
+
+
+def _plain(text: str | None) -> str:
+    """A docstring as --help shows it: without reST's double backticks."""
+    return (text or "").replace("``", "")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rtkit", description=__doc__)
+    p = argparse.ArgumentParser(prog="rtkit", description=_plain(__doc__))
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="simulator → collector → SQLite, then a summary")
@@ -292,13 +329,13 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--duration", type=float, default=6.0, help="seconds to collect (default 6)")
     d.add_argument("--rate", type=float, default=2_000.0, help="trades/s the simulator sends")
     d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--db", default=str(DEMO_DB))
+    d.add_argument("--db", default=str(DEMO_DB), help="database file (default: %(default)s)")
     d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("collect", help="collect live trades until --duration, Ctrl-C or SIGTERM")
     c.add_argument("venue", choices=venue_names())
     c.add_argument("symbols", nargs="+", help="e.g. BTC-USDT ETH-USDT")
-    c.add_argument("--db", default="data/ticks.sqlite")
+    c.add_argument("--db", default=str(DEFAULT_DB), help="database file (default: %(default)s)")
     c.add_argument("--url", help="endpoint instead of the venue's public one")
     c.add_argument("--duration", type=float, help="seconds (default: until stopped)")
     c.add_argument("--record", help="also write every raw frame to this .jsonl[.gz] file")
@@ -306,14 +343,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--kinds", nargs="+", default=["trades"], metavar="KIND",
                    help="kinds of record to collect (default: trades)")
     c.add_argument("--lake", help="also write the records as Parquet under this folder")
+    c.add_argument("--name", help="the run's name in the database (default: VENUE:SYMBOLS)")
+    c.add_argument("--option", action="append", type=_venue_option, default=[],
+                   metavar="KEY=VALUE", help="a venue option (Collector's venue_options), "
+                   "repeatable; the value is read as JSON when it is a number, true/false or null")
     c.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
     c.set_defaults(func=cmd_collect)
 
     r = sub.add_parser("replay", help="push a raw-frame recording through the pipeline")
     r.add_argument("file")
     r.add_argument("--db", default=str(REPLAY_DB),
-                   help="database to store into: its own file by default, not the one "
-                        "`rtkit collect` fills")
+                   help="database file (default: %(default)s, its own file, not the one "
+                        "rtkit collect fills)")
     r.add_argument("--lake", help="also write the records as Parquet under this folder")
     r.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
     r.set_defaults(func=cmd_replay)
@@ -337,7 +378,7 @@ def _parser() -> argparse.ArgumentParser:
             injected.add_argument(flag, nargs="+", default=(), metavar="SYMBOL", help=text)
         else:
             injected.add_argument(flag, type=kind, default=f.default, help=text,
-                                  metavar="SECONDS" if f.name.endswith("_s") else "N")
+                                  metavar=_fault_metavar(f.name))
     s.set_defaults(func=cmd_sim)
     return p
 

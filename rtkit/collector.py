@@ -19,6 +19,7 @@ state is read from ``.status``, ``.stats``, ``.df`` and the ``rtkit`` logger.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -320,3 +321,9 @@ def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Wri
 def collect(venue: str, symbols: list[str] | str, **kwargs) -> Collector:
     """Create a :class:`Collector` and start it; returns at once with the collector."""
     return Collector(venue, symbols, **kwargs).start()
+
+
+# ``rtkit.collect?`` and tab completion show the Collector's own keywords, not **kwargs
+collect.__signature__ = inspect.signature(Collector.__init__).replace(  # type: ignore[attr-defined]
+    parameters=list(inspect.signature(Collector.__init__).parameters.values())[1:],
+    return_annotation="Collector")

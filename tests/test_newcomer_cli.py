@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import socket
 
+import pytest
 from conftest import wait_for
 
-from rtkit.cli import _Progress, main
+import rtkit
+from rtkit.cli import _Progress, _venue_option, main
 from rtkit.collector import Collector
 from rtkit.replay import replay
+from rtkit.sim import Simulator
 from rtkit.store import TickStore
 
 
@@ -92,3 +96,44 @@ def test_replay_writes_its_own_default_file_not_the_collectors(tmp_path, monkeyp
     assert (tmp_path / "data" / "replay.sqlite").exists()
     assert not (tmp_path / "data" / "ticks.sqlite").exists()
     assert "data/replay.sqlite" in capsys.readouterr().out
+
+
+def test_help_is_plain_text_with_a_version_and_the_db_default(capsys):
+    helps = (["--help"], ["collect", "--help"], ["replay", "--help"], ["sim", "binance", "--help"])
+    for argv in helps:
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = capsys.readouterr().out
+        assert "``" not in out, argv
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"rtkit {rtkit.__version__}"
+    with pytest.raises(SystemExit):
+        main(["collect", "--help"])
+    assert "(default: data/ticks.sqlite)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["sim", "binance", "--help"])
+    sim_help = capsys.readouterr().out
+    assert "--throttle-frames-per-s RATE" in sim_help and "--refuse-for-s SECONDS" in sim_help
+
+
+def test_name_and_venue_options_come_from_the_command_line(db, capsys):
+    with Simulator("binance", rate=200, seed=1) as sim:
+        code = main(["collect", "binance", "BTC-USDT", "--url", sim.url, "--duration", "1",
+                     "--db", str(db), "--name", "mine", "--option", "channel=trade"])
+    assert code == 0, capsys.readouterr().err
+    with TickStore(db, readonly=True) as store:
+        names = [n for (n,) in store.conn.execute("SELECT name FROM runs")]
+    assert names == ["mine"]
+    typo = ["collect", "binance", "BTC-USDT", "--db", str(db), "--option", "chanel=trade"]
+    assert main(typo) == 2
+    assert "did you mean 'channel'?" in capsys.readouterr().err
+    assert _venue_option("ping_interval_s=2.5") == ("ping_interval_s", 2.5)
+    assert _venue_option("ids_consecutive=false") == ("ids_consecutive", False)
+    assert _venue_option("channel=aggTrade") == ("channel", "aggTrade")
+
+
+def test_collect_shows_the_collectors_own_signature():
+    parameters = inspect.signature(rtkit.collect).parameters
+    assert list(parameters)[:4] == ["venue", "symbols", "db", "url"]
+    assert "backoff_max_s" in parameters and "kwargs" not in parameters
