@@ -1,4 +1,4 @@
-"""Replay throughput, snapshot time (fresh and reused arrays), store write rate and ring memory."""
+"""Replay throughput, snapshot time (fresh and reused arrays), store write and read, ring memory."""
 
 from __future__ import annotations
 
@@ -104,6 +104,31 @@ def bench_store(tmp: Path, n: int = 200_000, runs: int = 3) -> dict:
             "store_ratio": a / b, "raw_executemany_bare_table_rows_per_s": c}
 
 
+#: the query TickStore.ticks() answers, as pd.read_sql would run it
+READ_SQL = ("SELECT timestamp, received_at, venue, symbol, price, volume, side, trade_id "
+            "FROM ticks ORDER BY timestamp, received_at, length(trade_id), trade_id")
+
+
+def bench_read(tmp: Path, n: int = 1_000_000, runs: int = 3) -> dict:
+    """Reading stored ticks back as the ring's DataFrame, against pd.read_sql's plain frame."""
+    path = tmp / "read.sqlite"
+    with TickStore(path) as store:
+        store.write([("binance", "BTC-USDT", str(i), T0 + i, T0 + i, 100.0, 0.5, "buy")
+                     for i in range(n)])
+    with TickStore(path, readonly=True) as store:
+        ours = median_of(lambda: _timed(store.ticks), runs)
+    conn = sqlite3.connect(path)
+    theirs = median_of(lambda: _timed(lambda: pd.read_sql(READ_SQL, conn)), runs)
+    conn.close()
+    return {f"ticks_read_{n // 1000}k_s": ours, "ticks_read_ratio_to_read_sql": ours / theirs}
+
+
+def _timed(f) -> float:
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
+
 def run() -> dict:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -111,4 +136,5 @@ def run() -> dict:
         out.update(bench_replay(tmp))
         out.update(bench_snapshot())
         out.update(bench_store(tmp))
+        out.update(bench_read(tmp))
         return out

@@ -38,6 +38,7 @@ from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.sql import create_table
 from rtkit.kinds.trades import TRADES
 from rtkit.store_schema import create_schema, refusal
+from rtkit.venues import get_adapter
 
 DEFAULT_DB = Path("data") / "ticks.sqlite"
 #: longest raw frame text kept in ``rejects.frame`` (the length is kept too)
@@ -92,10 +93,15 @@ def to_ns(when) -> int | None:
 
 def filters(venue=None, symbol=None, start=None, end=None) -> tuple[str, list]:
     """``(" WHERE …", args)`` for the usual venue/symbol/time filters ("" for none);
-    ``start`` is inclusive and ``end`` exclusive on the ``timestamp`` column."""
-    where, args = [], []
+    ``start`` is inclusive and ``end`` exclusive on the ``timestamp`` column; a tuple
+    of venues or symbols matches any of them."""
+    where: list[str] = []
+    args: list = []
     for column, value in (("venue", venue), ("symbol", symbol)):
-        if value is not None:
+        if isinstance(value, tuple):  # any of these spellings
+            where.append(f"{column} IN ({', '.join('?' * len(value))})")
+            args.extend(value)
+        elif value is not None:
             where.append(f"{column} = ?")
             args.append(value)
     if (lo := to_ns(start)) is not None:
@@ -267,27 +273,43 @@ class TickStore:
         """Stored ticks as a DataFrame with the ring's dtypes, in trade-time order.
 
         ``start`` is inclusive and ``end`` exclusive, on the trade ``timestamp``;
-        each takes a str, datetime, pandas Timestamp or int ns.
+        each takes a str, datetime, pandas Timestamp or int ns. With a ``venue``, the
+        ``symbol`` may be spelled as the collector accepts it (``btcusdt``).
         """
-        where, args = filters(venue, symbol, start, end)
-        sql = ("SELECT timestamp, received_at, venue, symbol, price, volume, side, trade_id "
+        spellings: str | tuple[str, ...] | None = symbol
+        if venue is not None and isinstance(symbol, str):
+            # the collector's spelling (btcusdt → BTC-USDT) or the one given
+            spellings = tuple(dict.fromkeys((_stored_symbol(venue, symbol), symbol)))
+        where, args = filters(venue, spellings, start, end)
+        # trade ids come back as int64 only when every one is a canonical non-negative
+        # integer (as the ring keeps them): one scan in SQLite decides, so the ids are
+        # cast there and no Python loop looks at a million strings
+        text_ids = self.conn.execute(
+            f"SELECT EXISTS (SELECT 1 FROM ticks{where}{' AND' if where else ' WHERE'} "
+            f"NOT ({_CANONICAL_INT}))", args).fetchone()[0]
+        sql = ("SELECT timestamp, received_at, venue, symbol, price, volume, "
+               f"{_SIDE_CODE_SQL}, {'trade_id' if text_ids else 'CAST(trade_id AS INTEGER)'} "
                "FROM ticks" + where)
         # trade time, then arrival; equal times keep a symbol's id order (numeric ids
-        # compare by length first), which is the order the venue traded them in
+        # compare by length first), which is the order the venue traded them in. With
+        # integer ids numpy sorts (numerically: the same order) faster than SQLite does.
         order = " ORDER BY timestamp, received_at, length(trade_id), trade_id"
-        rows = self.conn.execute(sql + order, args).fetchall()
+        rows = self.conn.execute(sql + order if text_ids else sql, args).fetchall()
         if not rows:
             return empty_frame()
-        ts, recv, venues, symbols, price, volume, side, tid = zip(*rows, strict=True)
-        venue_codes, venue_names = pd.factorize(np.array(venues, dtype=object))
-        symbol_codes, symbol_names = pd.factorize(np.array(symbols, dtype=object))
+        # numpy reads the row tuples into columns in C (no zip, no per-column lists)
+        cols = np.array(rows, dtype=_text_id_row if text_ids else _int_id_row)
+        del rows
+        if not text_ids:
+            cols = cols[np.lexsort((cols["trade_id"], cols["received_at"], cols["timestamp"]))]
+        venue_codes, venue_names = pd.factorize(cols["venue"])
+        symbol_codes, symbol_names = pd.factorize(cols["symbol"])
         return tick_frame(
-            timestamp=np.array(ts, np.int64), received_at=np.array(recv, np.int64),
+            timestamp=cols["timestamp"].copy(), received_at=cols["received_at"].copy(),
             venue_codes=venue_codes, venues=list(venue_names),
             symbol_codes=symbol_codes, symbols=list(symbol_names),
-            price=np.array(price, np.float64), volume=np.array(volume, np.float64),
-            side_codes=np.array([_SIDE_CODE.get(s, -1) for s in side], np.int8),
-            trade_id=_trade_ids(tid),
+            price=cols["price"].copy(), volume=cols["volume"].copy(),
+            side_codes=cols["side"].copy(), trade_id=cols["trade_id"].copy(),
         )
 
     def rejects(self) -> pd.DataFrame:
@@ -332,13 +354,29 @@ def _insert_kind(store: TickStore, name: str, rows: list, refused: list | None) 
     return store.insert_rows(kind.insert_sql(), rows, kind.table, refused)
 
 
-def _trade_ids(values: tuple) -> np.ndarray:
-    """int64 when every stored id is a plain integer (as the ring keeps them), else str."""
-    text = np.array(values, dtype=object)
+#: SQL true when ``trade_id`` is a non-negative integer in canonical form that fits int64
+#: (what ``str(int(v)) == v`` says in Python): such ids are read back as int64
+_CANONICAL_INT = ("trade_id NOT GLOB '*[^0-9]*' AND trade_id != '' "
+                  "AND CAST(CAST(trade_id AS INTEGER) AS TEXT) = trade_id")
+#: SQL for the side's code in :data:`SIDE_CATEGORIES` (-1, i.e. missing, for any other)
+_SIDE_CODE_SQL = ("CASE side " + " ".join(f"WHEN '{name}' THEN {code}"
+                                          for name, code in _SIDE_CODE.items()) + " ELSE -1 END")
+
+
+def _row_dtype(trade_id: str) -> np.dtype:
+    return np.dtype([("timestamp", np.int64), ("received_at", np.int64), ("venue", object),
+                     ("symbol", object), ("price", np.float64), ("volume", np.float64),
+                     ("side", np.int8), ("trade_id", trade_id)])
+
+
+#: one row of :meth:`TickStore.ticks`'s query, with integer or text trade ids
+_int_id_row, _text_id_row = _row_dtype("i8"), _row_dtype("O")
+
+
+def _stored_symbol(venue: str, symbol: str) -> str:
+    """``symbol`` as the collector stores it for ``venue`` (``btcusdt`` → ``BTC-USDT``),
+    or as given when the venue is unknown or cannot read it."""
     try:
-        ints = np.array(values, dtype=np.int64) if all(v.isdigit() for v in values) else None
-    except (ValueError, OverflowError):
-        ints = None
-    if ints is not None and all(str(i) == v for i, v in zip(ints.tolist(), values, strict=True)):
-        return ints
-    return text
+        return get_adapter(venue).normalise_symbol(symbol)
+    except (ValueError, TypeError, KeyError, LookupError):
+        return symbol

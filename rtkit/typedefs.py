@@ -96,6 +96,7 @@ class CollectorStats(PipelineStats):
     last_error: str
     flush_failures: int
     venue_error: str
+    refused_symbols: list[str]  # symbols the venue refused, named in its error
     recording_error: str | None  # why the raw recording stopped, if it did
     frames_per_s: float
     ticks_per_s: float

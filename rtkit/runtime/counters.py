@@ -29,6 +29,7 @@ def collector_stats(collector) -> dict:
         last_error=collector.last_error,
         flush_failures=writer.flush_failures,
         venue_error=collector.redact(pipeline.last_venue_error),
+        refused_symbols=list(receiver.refused),
         recording_error=recorder.failed if recorder else None,
         frames_per_s=round(fps, 1),
         ticks_per_s=round(tps, 1),

@@ -22,6 +22,7 @@ import websocket
 
 from rtkit.pipeline import Pipeline, quote
 from rtkit.recording import RecordingWriter
+from rtkit.runtime.refusals import symbols_named
 from rtkit.runtime.status import LastError, StatusMachine
 from rtkit.venues import Adapter
 from rtkit.wsconnect import open_websocket
@@ -73,6 +74,9 @@ class Receiver:
         self._ws: websocket.WebSocket | None = None
         self._futile = 0
         self._venue_errors = 0
+        #: symbols the venue refused (named in its error) → its message, in order
+        self.refused: dict[str, str] = {}
+        self._refused_here: set[str] = set()  # on this connection
 
     def abort(self) -> None:
         """Cut the socket now (from ``stop()``): a blocked read or connect returns."""
@@ -117,6 +121,7 @@ class Receiver:
         pipeline = self.pipeline
         ticks_before = pipeline.ticks
         self._venue_errors = 0
+        self._refused_here.clear()
         self.status.move("connecting", self.url)
         ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=self.sslopt)
         self._ws = ws
@@ -137,7 +142,7 @@ class Receiver:
             if ws.sock is None:  # closed under us (stop() cut it)
                 raise websocket.WebSocketConnectionClosedException("socket closed")
             ws.sock.settimeout(RECV_TIMEOUT_S)
-            self.status.move("live")
+            self.status.move("live", self._refused_reason())
             self._read_frames(ws, recorder)
         except (websocket.WebSocketException, OSError, ProtocolError) as exc:
             if isinstance(exc, ProtocolError):
@@ -238,7 +243,7 @@ class Receiver:
                     self._error(f"no data for {self.stale_after_s:g}s; reconnecting")
                     return
                 if self.status.current != "live":
-                    self.status.move("live")
+                    self.status.move("live", self._refused_reason())
                 if ping_every_ns and tick >= next_ping:
                     next_ping = tick + ping_every_ns
                     message = adapter.ping_message()
@@ -250,11 +255,36 @@ class Receiver:
         if control.kind == "error":
             self._venue_errors += 1
             self._error(f"venue error: {quote(control.detail)}")
+            named = symbols_named(self.adapter, self.symbols, control.detail)
+            for symbol in named:
+                self.refused[symbol] = control.detail
+            self._refused_here.update(named)
+            if named and len(self._refused_here) == len(self.symbols):
+                # every symbol refused on this connection, each error read: nothing more
+                # will come, so end it now and MAX_FUTILE_CONNECTIONS ends the collector
+                # in seconds, not after three no-data timeouts
+                self.status.move("live", self._refused_reason())
+                return True
+            self.status.move("live", self._refused_reason() if named
+                             else f"venue error: {quote(control.detail)}")
         elif control.kind == "reconnect":
             self.last_error.set(f"venue asked to reconnect: {quote(control.detail)}")
             return True
         return False
 
+
+    def _refused_reason(self) -> str:
+        """``venue refused FOO-BAR: <message>; the rest are live`` ("" when none was)."""
+        if not self.refused:
+            return ""
+        by_message: dict[str, list[str]] = {}
+        for symbol, message in self.refused.items():
+            by_message.setdefault(message, []).append(symbol)
+        said = "; ".join(f"{', '.join(symbols)}: {quote(message)}"
+                         for message, symbols in by_message.items())
+        rest = ("no symbol is left" if len(self.refused) == len(self.symbols)
+                else "the rest are live")
+        return f"venue refused {said} ({rest})"
 
 
 def _unreachable(url: str, exc: BaseException) -> str:
