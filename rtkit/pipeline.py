@@ -218,9 +218,9 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
             else:
                 self.rejected_frames += 1
         self.frames += len(frames)
+        self.tick_frames += tick_frames  # frames of other kinds only count too
         self.last_frame_ns = received_at_ns
         if accepted:
-            self.tick_frames += tick_frames
             self._accept(accepted, received_at_ns)
         return controls
 

@@ -218,3 +218,13 @@ def test_kinds_an_adapter_offers_are_what_a_collector_may_collect(tmp_path):
     with pytest.raises(ValueError, match="offers trades, quotes, not book_deltas"):
         rtkit.Collector(QuotingVenue.make(), ["BTC-USDT"], db=tmp_path / "q.sqlite",
                         kinds=["book_deltas"])
+
+
+def test_frames_that_carry_only_other_kinds_count_as_tick_frames():
+    """A batch with no trades at all (quotes collected alone) still counts its frames:
+    ``frames == tick_frames + control + rejected_frames`` whatever the kinds."""
+    p = quoting_pipeline(("quotes",))
+    p.process_frames(quoting_frames(), DAY + 10)
+    s = p.stats()
+    assert s["quotes"] == 4 and s["ticks"] == 0
+    assert s["frames"] == s["tick_frames"] + s["control"] + s["rejected_frames"]
