@@ -165,6 +165,7 @@ class Receiver:
         got_ticks = pipeline.ticks > ticks_before
         self._futile = 0 if got_ticks or not self._venue_errors else self._futile + 1
         return got_ticks
+
     def _read_frames(self, ws: websocket.WebSocket, recorder: RecordingWriter | None) -> None:
         """The hot loop: read the socket in large chunks, split frames, feed the pipeline.
 
