@@ -55,6 +55,14 @@ class BookMessage:
     source: Literal["ws", "rest"] = "ws"
 
 
+class BookView(Protocol):
+    """What a rule may read of the local book (``rtkit.books.levels`` provides it)."""
+
+    def levels(self, side: Literal["bid", "ask"], n: int) -> list[tuple[str, str]]:
+        """The best ``n`` levels of a side, best first, as the venue's own
+        ``(price, size)`` strings (bids high→low, asks low→high)."""
+
+
 class ContinuityRule(Protocol):
     """A venue's rule for starting a book and proving it stays right."""
 
@@ -76,6 +84,10 @@ class ContinuityRule(Protocol):
     def follows(self, msg: BookMessage, previous: BookMessage) -> str | None:
         """None when ``msg`` chains onto ``previous``; else why not, with the
         numbers (``"U 105 != previous u 103 + 1"``): a desync."""
+
+    def verify(self, book: BookView, msg: BookMessage) -> str | None:
+        """After ``msg`` is applied: None when the book still proves right (no
+        checksum, or it matches), else why (``"crc32 expected 123 computed 456"``)."""
 
 
 @dataclass(slots=True)
