@@ -1,0 +1,55 @@
+"""OKX v5 ``books`` (400 levels: a snapshot over the socket, then updates).
+
+From the OKX v5 docs, "Order book channel" / "Sequence ID": each update's
+``prevSeqId`` is the previous message's ``seqId`` (ids are not contiguous); a
+message with ``seqId == prevSeqId`` and no levels is a keep-alive that changes
+nothing; after maintenance ``seqId`` may drop below ``prevSeqId`` (a reset) and
+the chain goes on from the smaller id. All three are the one check
+``prevSeqId == previous seqId``. A snapshot has ``prevSeqId = -1``; a second
+snapshot mid-stream (after a repeated subscribe) replaces the book
+(BOOKS.md §2b.5), so it always follows.
+
+The legacy checksum (CRC32 of the interleaved top 25, signed) is checked when
+sent; OKX deprecated it in June 2026 and now sends ``0``, which the parser
+turns into ``None`` ("not sent", never a mismatch). The sequence is the proof.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from rtkit.books import BookMessage
+from rtkit.books.checksum import OKX_LEVELS, okx_crc32
+from rtkit.books.rules._common import need
+
+
+class OkxRule:
+    name = "okx"
+    verified = True
+    snapshot_from: Literal["rest", "ws"] = "ws"
+
+    def drop_before_snapshot(self, msg: BookMessage, snapshot: BookMessage) -> bool:
+        return False  # the snapshot comes first on the socket; nothing buffered precedes it
+
+    def bridges(self, msg: BookMessage, snapshot: BookMessage) -> str | None:
+        return self.follows(msg, snapshot)
+
+    def follows(self, msg: BookMessage, previous: BookMessage) -> str | None:
+        if msg.is_snapshot:
+            return None  # a new snapshot replaces the book
+        prev_seq = need(msg, "prevSeqId", msg.prev_seq)
+        last = need(previous, "seqId", previous.seq)
+        if prev_seq == last:
+            return None
+        return f"prevSeqId {prev_seq} != previous seqId {last}"
+
+    def verify(self, book, msg: BookMessage) -> str | None:
+        if not msg.checksum:  # None, or 0: OKX no longer sends one
+            return None
+        computed = okx_crc32(book.levels("bid", OKX_LEVELS), book.levels("ask", OKX_LEVELS))
+        if computed == msg.checksum:
+            return None
+        return f"crc32 expected {msg.checksum} computed {computed}"
+
+
+RULE = OkxRule()
