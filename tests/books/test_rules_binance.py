@@ -61,3 +61,17 @@ def test_the_spot_rule_fails_on_usd_m_traffic():
     usdm = [diff(95, 103, prev=90), diff(104, 109, prev=103), diff(106, 112, prev=109)]
     assert run(FUTURES_RULE, SNAP, usdm) == []
     assert run(RULE, SNAP, usdm) == ["U 106 != previous u 109 + 1"]
+
+
+def test_every_rule_module_registers_its_venue():
+    """book-core's registry reads ``RULES = {venue: class}`` from each module."""
+    import importlib
+
+    venues = {"binance": "binance", "binance_futures": "binance-futures", "okx": "okx",
+              "kraken": "kraken", "kraken_v1": "kraken-v1", "coinbase": "coinbase",
+              "coinbase_exchange": "coinbase-exchange", "bitstamp": "bitstamp"}
+    for module, venue in venues.items():
+        mod = importlib.import_module(f"rtkit.books.rules.{module}")
+        (cls,) = mod.RULES.values()
+        assert list(mod.RULES) == [venue] and cls().name == venue
+        assert isinstance(mod.RULE, cls)

@@ -9,7 +9,7 @@ Nothing here does I/O; the adapters call these from their ``parse``.
 Levels stay the venue's ``(price, size)`` strings (a checksum is computed from
 them); quotes rows are floats, in the order of the ``quotes`` table:
 ``(venue, symbol, timestamp, received_at, bid_price, bid_size, ask_price,
-ask_size, seq)``.
+ask_size, seq)`` (``seq`` 0 where the venue numbers none).
 """
 
 from __future__ import annotations
@@ -86,10 +86,11 @@ def size(value, name: str) -> float:
 
 def quote_row(venue: str, symbol: str, timestamp: int, received_at: int, bid, bid_size,
               ask, ask_size, seq: int | None) -> tuple:
-    """One ``quotes`` row; prices must be positive, sizes non-negative."""
+    """One ``quotes`` row; prices must be positive, sizes non-negative; ``seq`` is
+    the venue's update id, 0 where it numbers no quotes (the column is NOT NULL)."""
     return (venue, symbol, timestamp, received_at, positive(bid, "bid price"),
             size(bid_size, "bid size"), positive(ask, "ask price"), size(ask_size, "ask size"),
-            seq)
+            0 if seq is None else seq)
 
 
 def sequence(value, name: str, allow_negative: bool = False) -> int:

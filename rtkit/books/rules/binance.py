@@ -47,3 +47,4 @@ class BinanceSpotRule:
 
 
 RULE = BinanceSpotRule()
+RULES = {"binance": BinanceSpotRule}  # found by rtkit.books.rules.rule_for

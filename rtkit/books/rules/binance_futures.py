@@ -46,3 +46,4 @@ class BinanceFuturesRule:
 
 
 RULE = BinanceFuturesRule()
+RULES = {"binance-futures": BinanceFuturesRule}  # found by rtkit.books.rules.rule_for

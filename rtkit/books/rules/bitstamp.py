@@ -27,3 +27,4 @@ class BitstampRule(NoProof):
 
 
 RULE = BitstampRule()
+RULES = {"bitstamp": BitstampRule}  # found by rtkit.books.rules.rule_for

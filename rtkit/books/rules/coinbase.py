@@ -53,3 +53,4 @@ class CoinbaseAdvancedRule:
 
 
 RULE = CoinbaseAdvancedRule()
+RULES = {"coinbase": CoinbaseAdvancedRule}  # found by rtkit.books.rules.rule_for

@@ -18,3 +18,4 @@ class CoinbaseExchangeRule(NoProof):
 
 
 RULE = CoinbaseExchangeRule()
+RULES = {"coinbase-exchange": CoinbaseExchangeRule}  # found by rtkit.books.rules.rule_for

@@ -46,3 +46,4 @@ class KrakenRule:
 
 
 RULE = KrakenRule()
+RULES = {"kraken": KrakenRule}  # found by rtkit.books.rules.rule_for

@@ -18,3 +18,4 @@ class KrakenV1Rule(KrakenRule):
 
 
 RULE = KrakenV1Rule()
+RULES = {"kraken-v1": KrakenV1Rule}  # found by rtkit.books.rules.rule_for

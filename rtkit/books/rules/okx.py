@@ -53,3 +53,4 @@ class OkxRule:
 
 
 RULE = OkxRule()
+RULES = {"okx": OkxRule}  # found by rtkit.books.rules.rule_for
