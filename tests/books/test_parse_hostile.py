@@ -84,3 +84,12 @@ def test_quote_prices_must_be_positive():
     with pytest.raises(Reject) as info:
         binance.parse(orjson.dumps(ticker), R)
     assert info.value.reason == "non_positive"
+
+
+def test_a_subscribed_symbol_the_split_does_not_know_can_be_taught():
+    frame = orjson.dumps(dict(DEPTH, s="ABCXYZQ"))
+    with pytest.raises(Reject) as info:
+        binance.parse(frame, R)
+    assert info.value.reason == "unknown_symbol"
+    binance.SYMBOLS.learn("ABCXYZQ", "ABC-XYZQ")
+    assert binance.parse(frame, R).book[0].symbol == "ABC-XYZQ"

@@ -17,7 +17,9 @@ from rtkit.validate import Reject, epoch_ns, field
 from rtkit.venues.base import NativeSymbols, split_glued
 
 VENUE = "binance"
-_symbol = NativeSymbols(split_glued)
+#: native symbol → ``BASE-QUOTE``; an adapter teaches it its subscribed symbols
+#: (``SYMBOLS.learn(native, symbol)``) for quotes the split does not know
+SYMBOLS = NativeSymbols(split_glued)
 
 
 def unwrap(msg) -> dict:
@@ -32,7 +34,7 @@ def depth_update(msg: dict, received_at: int, prev: bool = False) -> BookMessage
     """A ``depthUpdate`` event (``prev``: read USD-M's ``pu`` and ``T``)."""
     ts = msg.get("T") if prev and "T" in msg else field(msg, "E")
     return BookMessage(
-        symbol=_symbol(field(msg, "s")),
+        symbol=SYMBOLS(field(msg, "s")),
         timestamp=epoch_ns(ts, "ms"),
         received_at=received_at,
         is_snapshot=False,
@@ -47,7 +49,7 @@ def depth_update(msg: dict, received_at: int, prev: bool = False) -> BookMessage
 def book_ticker(msg: dict, received_at: int, venue: str = VENUE) -> tuple:
     """A ``bookTicker`` event → a quotes row (``u`` is its order-book update id)."""
     ts = msg.get("T") or msg.get("E")
-    return quote_row(venue, _symbol(field(msg, "s")),
+    return quote_row(venue, SYMBOLS(field(msg, "s")),
                      epoch_ns(ts, "ms") if ts is not None else received_at, received_at,
                      field(msg, "b"), field(msg, "B"), field(msg, "a"), field(msg, "A"),
                      sequence(field(msg, "u"), "u"))

@@ -15,7 +15,9 @@ from rtkit.venues.base import NativeSymbols, split_glued
 
 VENUE = "bitstamp"
 _PREFIX = "diff_order_book_"
-_symbol = NativeSymbols(lambda channel: split_glued(channel[len(_PREFIX):])
+#: native symbol → ``BASE-QUOTE``; an adapter teaches it its subscribed symbols
+#: (``SYMBOLS.learn(native, symbol)``) for quotes the split does not know
+SYMBOLS = NativeSymbols(lambda channel: split_glued(channel[len(_PREFIX):])
                         if channel.startswith(_PREFIX) else None)
 
 
@@ -34,7 +36,7 @@ def parse(frame, received_at: int) -> Parsed:
     if type(data) is not dict:
         raise Reject("unknown_message", "data is not an object")
     return Parsed([BookMessage(
-        symbol=_symbol(channel), timestamp=_micro(data), received_at=received_at,
+        symbol=SYMBOLS(channel), timestamp=_micro(data), received_at=received_at,
         is_snapshot=False, bids=pairs(data.get("bids"), "bids"),
         asks=pairs(data.get("asks"), "asks"),
     )], [])

@@ -18,7 +18,9 @@ from rtkit.validate import Reject, field, iso_ns
 from rtkit.venues.base import NativeSymbols, split_symbol
 
 VENUE = "coinbase"
-_symbol = NativeSymbols(split_symbol)
+#: native symbol → ``BASE-QUOTE``; an adapter teaches it its subscribed symbols
+#: (``SYMBOLS.learn(native, symbol)``) for quotes the split does not know
+SYMBOLS = NativeSymbols(split_symbol)
 
 
 class ConnectionSequence:
@@ -76,7 +78,7 @@ def _book(msg: dict, seq: int, received_at: int, conn: ConnectionSequence | None
         kind = event.get("type")
         if kind not in ("snapshot", "update"):
             raise Reject("unknown_message", f"l2_data event type={kind!r:.40}")
-        symbol = _symbol(field(event, "product_id"))
+        symbol = SYMBOLS(field(event, "product_id"))
         bids, asks = _levels(event.get("updates"), symbol)
         key = (symbol, kind == "snapshot")
         if key in merged:
@@ -102,7 +104,7 @@ def _quotes(msg: dict, seq: int | None, received_at: int) -> Parsed:
         for t in tickers:
             if type(t) is not dict:
                 raise Reject("unknown_message", "ticker is not an object")
-            rows.append(quote_row(VENUE, _symbol(field(t, "product_id")), timestamp,
+            rows.append(quote_row(VENUE, SYMBOLS(field(t, "product_id")), timestamp,
                                   received_at, field(t, "best_bid"), field(t, "best_bid_quantity"),
                                   field(t, "best_ask"), field(t, "best_ask_quantity"), seq))
     return Parsed([], rows)

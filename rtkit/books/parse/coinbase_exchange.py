@@ -24,7 +24,9 @@ from rtkit.validate import Reject, field, iso_ns
 from rtkit.venues.base import NativeSymbols, split_symbol
 
 VENUE = "coinbase-exchange"
-_symbol = NativeSymbols(split_symbol)
+#: native symbol → ``BASE-QUOTE``; an adapter teaches it its subscribed symbols
+#: (``SYMBOLS.learn(native, symbol)``) for quotes the split does not know
+SYMBOLS = NativeSymbols(split_symbol)
 
 
 def _time(msg: dict, received_at: int) -> int:
@@ -57,20 +59,20 @@ def parse(frame, received_at: int) -> Parsed:
     kind = msg.get("type")
     if kind == "snapshot":
         return Parsed([BookMessage(
-            symbol=_symbol(field(msg, "product_id")), timestamp=_time(msg, received_at),
+            symbol=SYMBOLS(field(msg, "product_id")), timestamp=_time(msg, received_at),
             received_at=received_at, is_snapshot=True,
             bids=pairs(field(msg, "bids"), "bids"), asks=pairs(field(msg, "asks"), "asks"),
         )], [])
     if kind == "l2update":
         bids, asks = _changes(msg.get("changes"))
         return Parsed([BookMessage(
-            symbol=_symbol(field(msg, "product_id")), timestamp=_time(msg, received_at),
+            symbol=SYMBOLS(field(msg, "product_id")), timestamp=_time(msg, received_at),
             received_at=received_at, is_snapshot=False, bids=bids, asks=asks,
         )], [])
     if kind == "ticker":
         seq = msg.get("sequence")
         return Parsed([], [quote_row(
-            VENUE, _symbol(field(msg, "product_id")), _time(msg, received_at), received_at,
+            VENUE, SYMBOLS(field(msg, "product_id")), _time(msg, received_at), received_at,
             field(msg, "best_bid"), field(msg, "best_bid_size"),
             field(msg, "best_ask"), field(msg, "best_ask_size"),
             None if seq is None else sequence(seq, "sequence"),

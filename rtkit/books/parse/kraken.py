@@ -20,7 +20,9 @@ from rtkit.venues.base import NativeSymbols
 from rtkit.venues.kraken import kraken_symbol_parts
 
 VENUE = "kraken"
-_symbol = NativeSymbols(kraken_symbol_parts)
+#: native symbol → ``BASE-QUOTE``; an adapter teaches it its subscribed symbols
+#: (``SYMBOLS.learn(native, symbol)``) for quotes the split does not know
+SYMBOLS = NativeSymbols(kraken_symbol_parts)
 
 
 def load_keeping_digits(frame: bytes | str):
@@ -63,7 +65,7 @@ def _book(item, is_snapshot: bool, received_at: int) -> BookMessage:
     checksum = item.get("checksum")
     text = item.get("timestamp")
     return BookMessage(
-        symbol=_symbol(field(item, "symbol")),
+        symbol=SYMBOLS(field(item, "symbol")),
         timestamp=iso_ns(text) if text is not None else received_at,
         received_at=received_at,
         is_snapshot=is_snapshot,
@@ -77,7 +79,7 @@ def _quote(item, received_at: int) -> tuple:
     if type(item) is not dict:
         raise Reject("unknown_message", "ticker item is not an object")
     text = item.get("timestamp")
-    return quote_row(VENUE, _symbol(field(item, "symbol")),
+    return quote_row(VENUE, SYMBOLS(field(item, "symbol")),
                      iso_ns(text) if text is not None else received_at, received_at,
                      field(item, "bid"), field(item, "bid_qty"),
                      field(item, "ask"), field(item, "ask_qty"), None)

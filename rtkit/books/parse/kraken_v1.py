@@ -20,7 +20,9 @@ from rtkit.venues.base import NativeSymbols
 from rtkit.venues.kraken import kraken_symbol_parts
 
 VENUE = "kraken-v1"
-_symbol = NativeSymbols(kraken_symbol_parts)
+#: native symbol → ``BASE-QUOTE``; an adapter teaches it its subscribed symbols
+#: (``SYMBOLS.learn(native, symbol)``) for quotes the split does not know
+SYMBOLS = NativeSymbols(kraken_symbol_parts)
 
 
 def _levels(raw, name: str, times: list[int]) -> list[Level]:
@@ -59,7 +61,7 @@ def parse(frame, received_at: int) -> Parsed:
         return nothing()  # events (heartbeat, systemStatus, subscriptionStatus) are objects
     if len(msg) < 4 or type(msg[-2]) is not str:
         raise Reject("unknown_message", f"array frame of {len(msg)} items")
-    name, symbol = msg[-2], _symbol(msg[-1])
+    name, symbol = msg[-2], SYMBOLS(msg[-1])
     payloads = msg[1:-2]
     if name.startswith("book"):
         if not payloads or any(type(p) is not dict for p in payloads):

@@ -17,7 +17,9 @@ from rtkit.venues.base import NativeSymbols, split_symbol
 
 VENUE = "okx"
 BOOK_CHANNELS = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
-_symbol = NativeSymbols(split_symbol)
+#: native symbol → ``BASE-QUOTE``; an adapter teaches it its subscribed symbols
+#: (``SYMBOLS.learn(native, symbol)``) for quotes the split does not know
+SYMBOLS = NativeSymbols(split_symbol)
 
 
 def _items(msg: dict) -> list:
@@ -68,13 +70,13 @@ def parse(frame, received_at: int) -> Parsed:
         return nothing()
     channel = arg.get("channel")
     if channel in BOOK_CHANNELS:
-        symbol = _symbol(field(arg, "instId"))
+        symbol = SYMBOLS(field(arg, "instId"))
         action = field(msg, "action")
         if action not in ("snapshot", "update"):
             raise Reject("unknown_message", f"action={action!r:.40}")
         return Parsed([_book(item, symbol, action == "snapshot", received_at)
                        for item in _items(msg)], [])
     if channel == "bbo-tbt":
-        symbol = _symbol(field(arg, "instId"))
+        symbol = SYMBOLS(field(arg, "instId"))
         return Parsed([], [_bbo(item, symbol, received_at) for item in _items(msg)])
     return nothing()
