@@ -21,6 +21,9 @@ from rtkit.validate import Reject, positive
 from rtkit.venues.base import loads
 
 Level = tuple[str, str]
+#: longest price or size text read (venues send at most ~20 characters); bounds
+#: what a hostile frame can make the book store per level
+MAX_NUMBER_CHARS = 40
 
 
 class Parsed(NamedTuple):
@@ -45,7 +48,7 @@ def as_json(frame):
 def decimal_text(value, name: str) -> str:
     """A price or size as the venue wrote it: ASCII digits with at most one ``.``
     (what every venue here sends); anything else is a ``bad_number`` reject."""
-    if type(value) is str and 0 < len(value) <= 40 and value.isascii():
+    if type(value) is str and 0 < len(value) <= MAX_NUMBER_CHARS and value.isascii():
         whole, _, frac = value.partition(".")
         if (whole.isdigit() or (not whole and frac)) and (not frac or frac.isdigit()):
             return value
@@ -55,7 +58,7 @@ def decimal_text(value, name: str) -> str:
 
 
 def _plain(text: str) -> bool:
-    return len(text) <= 40 and text.isascii() and text.replace(".", "", 1).isdigit()
+    return len(text) <= MAX_NUMBER_CHARS and text.isascii() and text.replace(".", "", 1).isdigit()
 
 
 def pairs(raw, name: str) -> list[Level]:
