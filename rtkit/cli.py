@@ -223,7 +223,8 @@ def cmd_collect(args) -> int:
             raise ValueError(f"--option {key}: not an option of {args.venue}{hint}; its options: "
                              f"{', '.join(known) or 'none'}")
     collector = Collector(args.venue, args.symbols, db=args.db, url=args.url,
-                          record_raw=record, flush_interval_s=args.flush_interval,
+                          rest_url=args.rest_url, record_raw=record,
+                          flush_interval_s=args.flush_interval,
                           kinds=args.kinds, lake=args.lake, name=args.name,
                           venue_options=options)
     if record is not None:
@@ -337,6 +338,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("symbols", nargs="+", help="e.g. BTC-USDT ETH-USDT")
     c.add_argument("--db", default=str(DEFAULT_DB), help="database file (default: %(default)s)")
     c.add_argument("--url", help="endpoint instead of the venue's public one")
+    c.add_argument("--rest-url", metavar="BASE",
+                   help="REST base http(s)://host:port instead of the venue's (rtkit appends "
+                        "the venue's paths; default: derived from --url when given)")
     c.add_argument("--duration", type=float, help="seconds (default: until stopped)")
     c.add_argument("--record", help="also write every raw frame to this .jsonl[.gz] file")
     c.add_argument("--flush-interval", type=float, default=1.0, help="seconds between flushes")
@@ -384,7 +388,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: keyword arguments the API's messages name, and the option that sets each on the command line
-_KEYWORD_OPTIONS = {"db": "--db", "lake": "--lake", "record_raw": "--record", "url": "--url"}
+_KEYWORD_OPTIONS = {"db": "--db", "lake": "--lake", "record_raw": "--record", "url": "--url",
+                   "rest_url": "--rest-url"}
 
 
 def _as_cli_words(message: str) -> str:
