@@ -19,7 +19,8 @@ from rtkit import __version__
 from rtkit.analysis import ohlcv
 from rtkit.collector import Collector
 from rtkit.replay import REPLAY_DB, replay
-from rtkit.sim import Faults, Simulator, dialect_names
+from rtkit.rest.endpoints import VENUES as REST_VENUES
+from rtkit.sim import Faults, SimRest, Simulator, dialect_names
 from rtkit.store import DEFAULT_DB, TickStore
 from rtkit.venues import adapter_options, venue_names
 
@@ -284,10 +285,17 @@ def cmd_sim(args) -> int:
     sim = Simulator(args.venue, port=args.port, rate=args.rate or None, count=args.count,
                     seed=args.seed, overlap=args.overlap, faults=faults).start()
     print(f"rtkit sim: {args.venue} on {sim.url} (Ctrl-C to stop)", flush=True)
+    rest = SimRest(sim).start() if args.venue in REST_VENUES else None
+    if rest is not None:  # its own line: the first one is read by scripts for the url
+        print(f"REST API on {rest.url} (collect with --url {sim.url} --rest-url {rest.url})",
+              flush=True)
     try:
         sim.run_for(args.duration)
     except KeyboardInterrupt:
         sim.stop()
+    finally:
+        if rest is not None:
+            rest.stop()
     print(f"served {len(sim.trades):,} trades in {sim.frames_sent:,} frames "
           f"over {sim.connections} connection(s)")
     sent = ", ".join(f"{k} {v:,}" for k, v in sorted(sim.sent.items()))

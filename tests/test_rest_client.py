@@ -173,3 +173,28 @@ def test_import_rtkit_loads_no_http_client():
 def test_budget_a_request_that_can_never_fit_is_refused():
     with pytest.raises(ValueError, match="smaller depth"):
         Budget("binance", 100, 60).acquire(60)
+
+
+def test_rtkit_sim_serves_rest_and_prints_where(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "rtkit", "sim", "binance", "--duration", "30"],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert " on ws://127.0.0.1:" in proc.stdout.readline()
+        line = proc.stdout.readline()
+        rest_url = line.split()[3]
+        assert line.startswith("REST API on http://127.0.0.1:") and "--rest-url" in line
+        with RestClient("binance", rest_url) as client:
+            assert client.depth("BTC-USDT", 5).bids
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_a_websocket_port_taken_for_rest_says_what_to_pass():
+    from rtkit.rest import RestError
+
+    with Simulator("binance", rate=10) as sim:  # no REST side: url's own port is derived
+        base = resolve_rest_url("binance", None, sim.url)
+        with RestClient("binance", base, max_retries=0) as client, \
+                pytest.raises(RestError, match="426.*pass rest_url="):
+            client.depth("BTC-USDT", 5)

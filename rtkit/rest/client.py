@@ -143,7 +143,10 @@ class RestClient:
                             "limit", 429)
                     self.stats["retries"] += 1
                     continue  # the budget holds the pause
-                text = response.text[:200]
+                text = " ".join(response.text[:200].split())
+                if status == 426:  # a WebSocket server: rest_url was derived from url=
+                    text += (f" ({self.base_url} is a WebSocket endpoint, not a REST API: pass "
+                             "rest_url= the REST base, e.g. what `rtkit sim` prints)")
                 error = RestError(f"{self.venue} answered HTTP {status} to {request.path}: "
                                   f"{text}", status)
                 if status < 500:
