@@ -137,3 +137,16 @@ def test_without_half_the_budget_the_same_start_gets_429s():
     assert rest.statuses[429] > 0
     assert run["stats"]["http_429"] == rest.statuses[429]
     assert all(not isinstance(b, Exception) for b in run["books"].values())  # retried
+
+
+def test_clients_of_one_venue_share_one_budget():
+    with SimRest(venue="binance-futures", market=Market(1)) as rest:
+        with RestClient("binance-futures", rest.url) as a, \
+                RestClient("binance-futures", rest.url) as b:
+            assert a.budget is b.budget
+            a.depth("BTC-USDT", 1000)
+            b.depth("BTC-USDT", 1000)
+            assert a.budget.used() == 40  # what both spent, in the one budget
+        with SimRest(venue="binance-futures", market=Market(1)) as other, \
+                RestClient("binance-futures", other.url) as c:
+            assert c.budget is not a.budget  # another server, another limit

@@ -67,7 +67,8 @@ def test_a_slow_answer_times_out_instead_of_hanging(rest):
 
 def test_429_pauses_for_retry_after_then_retries(rest):
     rest.inject(429, retry_after_s=1)
-    with RestClient("binance-futures", rest.url) as client:
+    with RestClient("binance-futures", rest.url, budget=Budget.for_venue("binance-futures")) \
+            as client:
         book = client.depth("BTC-USDT", 5)
     assert book.bids
     assert client.stats["http_429"] == 1 and client.stats["http_200"] == 1
@@ -79,7 +80,8 @@ def test_429_pauses_for_retry_after_then_retries(rest):
 
 def test_429_forever_ends_in_rate_limited_not_a_tight_loop(rest):
     rest.inject(429, count=10, retry_after_s=0.1)
-    with RestClient("binance-futures", rest.url, max_retries=2) as client, \
+    with RestClient("binance-futures", rest.url, max_retries=2,
+                    budget=Budget.for_venue("binance-futures")) as client, \
             pytest.raises(RateLimited, match="429"):
         client.depth("BTC-USDT", 5)
     assert rest.statuses[429] == 3  # the first try and two retries, each after a pause
@@ -87,7 +89,8 @@ def test_429_forever_ends_in_rate_limited_not_a_tight_loop(rest):
 
 def test_418_stops_every_request_and_says_why(rest):
     rest.inject(418, retry_after_s=60)
-    with RestClient("binance-futures", rest.url) as client:
+    own = Budget.for_venue("binance-futures")  # a ban must not outlive the test (shared budgets)
+    with RestClient("binance-futures", rest.url, budget=own) as client:
         with pytest.raises(Banned, match="418.*banned") as first:
             client.depth("BTC-USDT", 5)
         assert "60 s" in str(first.value)

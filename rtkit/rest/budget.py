@@ -172,6 +172,18 @@ class Budget:
             raise Banned(self.ban_reason + f" ({self._banned_until - now:.0f} s left)",
                          self._banned_until)
 
+    @classmethod
+    def shared(cls, venue: str, base_url: str) -> Budget:
+        """The one budget of ``venue`` at ``base_url`` in this process: a venue counts per
+        IP, so every client of it (books, backfill, market lists, several collectors)
+        spends from the same budget."""
+        key = (venue, base_url)
+        with _SHARED_LOCK:
+            budget = _SHARED.get(key)
+            if budget is None:
+                budget = _SHARED[key] = cls.for_venue(venue)
+            return budget
+
     def snapshot(self) -> dict[str, float | str | bool]:
         """The budget's figures for ``stats``: capacity, in use, peak, waits, pauses, ban."""
         return {"venue": self.venue, "unit": self.unit, "window_s": self.window_s,
@@ -179,3 +191,7 @@ class Budget:
                 "peak": self.peak, "peak_share": self.peak / self.limit,
                 "waited_s": round(self.waited_s, 3), "pauses": self.pauses,
                 "banned": self.banned}
+
+
+_SHARED: dict[tuple[str, str], Budget] = {}
+_SHARED_LOCK = threading.Lock()

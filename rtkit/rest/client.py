@@ -71,9 +71,10 @@ class RestClient:
     """The REST side of one venue.
 
     ``rest_url`` is a base ``scheme://host:port`` (a simulator, a proxy) to which
-    the venue's paths are appended; None: the venue's public API. ``budget`` is
-    shared by everything that talks to the venue (default: the venue's published
-    limit, of which half is used). ``stats`` counts requests by outcome.
+    the venue's paths are appended; None: the venue's public API. ``budget``
+    (default: :meth:`Budget.shared`, the one of this venue and base URL in the
+    process: half the venue's published limit) is spent before every request.
+    ``stats`` counts requests by outcome.
     """
 
     def __init__(self, venue: str, rest_url: str | None = None, *, budget: Budget | None = None,
@@ -82,7 +83,7 @@ class RestClient:
         self.spec = venue_rest(venue)
         self.venue = self.spec.venue
         self.base_url = http_base(rest_url) if rest_url is not None else self.spec.base_url
-        self.budget = budget or Budget.for_venue(self.venue)
+        self.budget = budget or Budget.shared(self.venue, self.base_url)
         self.max_retries = max_retries
         self.stats: Counter[str] = Counter()
         self._closing = threading.Event()
