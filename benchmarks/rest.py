@@ -6,6 +6,9 @@ the start-up is bound by HTTP alone, measured in real time. Depth 1,000 (weight 
 4,000 in all) needs four of the budget's windows (1,200 each): measured with the
 simulator's and the budget's window compressed from 60 s to 3 s, and given in
 windows (elapsed / window) and in seconds at the venue (windows × 60 s).
+``peak_budget_share``: the most the client's budget spent in one window, as a share of
+the venue's limit; ``venue_peak_share``: the same as the simulated venue counted it
+(on arrival, in fixed windows).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def _start(limit: int, window_s: float) -> dict:
         if failed:
             raise RuntimeError(f"{failed} of {BOOKS} snapshots failed")
         return {"elapsed_s": elapsed, "peak_share": budget.peak / budget.limit,
+                "venue_peak_share": rest.used_peak / budget.limit,
                 "429s": rest.statuses[429], "connections": rest.connections}
 
 
@@ -47,6 +51,7 @@ def run() -> dict:
         "rest_200_usdm_depth1000_startup_windows": round(spread["elapsed_s"] / window, 2),
         "rest_200_usdm_depth1000_startup_venue_s": round(spread["elapsed_s"] / window * 60, 1),
         "rest_200_usdm_depth1000_peak_budget_share": round(spread["peak_share"], 3),
+        "rest_200_usdm_depth1000_venue_peak_share": round(spread["venue_peak_share"], 3),
         "rest_200_usdm_depth1000_429s": spread["429s"],
     }
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -41,6 +42,9 @@ MAX_CONNECTIONS = 8
 #: the first pause before retrying a 5xx or a timeout; it doubles, up to RETRY_PAUSE_MAX_S
 RETRY_PAUSE_S = 0.25
 RETRY_PAUSE_MAX_S = 8.0
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class RestTimeout(RestError):
@@ -94,7 +98,9 @@ class RestClient:
             limits=httpx.Limits(max_connections=max_connections,
                                 max_keepalive_connections=max_connections),
             headers={"User-Agent": f"rtkit/{__version__}", "Accept": "application/json"},
-            follow_redirects=False)
+            follow_redirects=False,
+            # a proxy from the environment for the venues, never for a local simulator
+            trust_env=urlsplit(self.base_url).hostname not in _LOOPBACK)
 
     # --- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:

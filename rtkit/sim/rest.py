@@ -170,7 +170,8 @@ class SimRest:
         """The answer to GET ``target`` and the seconds to wait before sending it."""
         parts = urlsplit(target)
         path, query = parts.path, dict(parse_qsl(parts.query))
-        self.requests[path] += 1
+        with self._lock:
+            self.requests[path] += 1
         fault = self._take_fault(path)
         if fault is not None and fault.status != 200:
             headers = {}
@@ -248,8 +249,9 @@ def _handler(rest: SimRest) -> type[BaseHTTPRequestHandler]:
             if delay_s > 0:
                 time.sleep(delay_s)  # a slow venue: this connection's thread waits
             payload = orjson.dumps(body)
-            rest.statuses[status] += 1
-            rest.log.append((time.monotonic(), urlsplit(self.path).path, status))
+            with rest._lock:
+                rest.statuses[status] += 1
+                rest.log.append((time.monotonic(), urlsplit(self.path).path, status))
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
