@@ -124,3 +124,35 @@ def test_check_symbols_refuses_an_unknown_symbol_before_connecting():
         assert "rtkit.markets('binance')" in str(error.value)
         asked = rest.requests["/api/v3/exchangeInfo"]
     assert asked == 1  # the list is cached
+
+
+#: where each venue's snapshot carries the provider's sequence (the others: 0 or a time)
+SEQUENCE_CARRIED = {"binance", "binance-futures", "coinbase-exchange", "bybit"}
+
+
+@pytest.mark.parametrize("venue", ["binance", "binance-futures", "coinbase-exchange", "coinbase",
+                                   "kraken", "okx", "bybit", "bitstamp"])
+def test_snapshots_come_from_the_registered_provider_in_each_venue_shape(venue):
+    asked = []
+    bids = [("100.5", "1.25"), ("100.4", "0.5"), ("100.1", "3")]
+    asks = [("100.6", "0.75"), ("100.9", "2")]
+    at = 1_700_000_000_123_000_000
+
+    def provider(v, symbol, limit):
+        asked.append((v, symbol, limit))
+        return bids[:limit], asks[:limit], 4242, at
+
+    symbol = SYMBOLS[venue]
+    with SimRest(venue=venue, market=Market(1), depth_provider=provider) as rest, \
+            RestClient(venue, rest.url) as client:
+        book = client.depth(symbol, 5 if venue != "bitstamp" else None)
+    assert asked and asked[0][:2] == (venue, symbol)
+    assert (book.bids, book.asks) == (bids, asks)
+    if venue in SEQUENCE_CARRIED:
+        assert book.sequence == 4242
+    if venue == "bitstamp":
+        assert book.sequence == at // 1000  # its microtimestamp: what orders its diffs
+    if venue == "binance":
+        assert book.time_ns == 0  # spot's /api/v3/depth gives no time
+    else:
+        assert abs(book.time_ns - at) < 10**9  # at the venue's resolution
