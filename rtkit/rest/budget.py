@@ -88,6 +88,8 @@ class Budget:
         spent, edge = self._spent, now - self.window_s
         while spent and spent[0][0] <= edge:
             self._in_window -= spent.popleft()[1]
+        if not spent:
+            self._in_window = 0.0  # no float residue from the subtractions
 
     def used(self) -> float:
         """Units spent in the last ``window_s``."""

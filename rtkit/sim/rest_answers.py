@@ -238,7 +238,8 @@ class _KrakenOkxBybitBitstamp(_VenueBase):
         since = int(q.get("since", 0))
         trades, keys = self.tape.of(symbol)
         start = bisect.bisect_right(keys, since)
-        rows = [[t.price, t.volume, f"{k / 1e9:.6f}", "b" if t.side == "buy" else "s", "l", "",
+        # the time is a JSON number of seconds, as Kraken sends it (µs survive the float)
+        rows = [[t.price, t.volume, round(k / 1e9, 6), "b" if t.side == "buy" else "s", "l", "",
                  t.trade_id] for t, k in zip(trades[start:start + count],
                                              keys[start:start + count], strict=True)]
         last = keys[min(start + count, len(keys)) - 1] if rows else since
