@@ -201,3 +201,8 @@ def test_a_websocket_port_taken_for_rest_says_what_to_pass():
         with RestClient("binance", base, max_retries=0) as client, \
                 pytest.raises(RestError, match="426.*pass rest_url="):
             client.depth("BTC-USDT", 5)
+
+
+def test_the_rest_side_of_an_unstarted_simulator_says_what_to_do():
+    with pytest.raises(RuntimeError, match="start the Simulator before"):
+        SimRest(Simulator("binance")).start()

@@ -193,6 +193,10 @@ class SimRest:
     def start(self) -> SimRest:
         if self._server is not None:
             return self
+        if self.sim is not None and not self.sim.port:
+            raise RuntimeError("start the Simulator before its REST side (SimRest registers "
+                               "under the simulator's address): `with Simulator(...) as sim, "
+                               "SimRest(sim) as rest:`")
         server = ThreadingHTTPServer((self.host, self.port), _handler(self))
         server.daemon_threads = True
         self._server = server
