@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import foundation, live, soak
+from benchmarks import foundation, live, rest, soak
 
 TARGETS = {
     # issue 17: rtkit until stored (on disk) against baselines that store nothing
@@ -26,6 +26,11 @@ TARGETS = {
     "ring_bytes_per_tick": ("<=", 48),
     "soak_frames_unaccounted": ("<=", 0),
     "soak_rss_growth_second_half_mib": ("<=", 8),
+    # issue 13: start-up of 200 Binance USD-M books within half the REST budget
+    "rest_200_usdm_depth100_429s": ("<=", 0),
+    "rest_200_usdm_depth100_peak_budget_share": ("<=", 0.5),
+    "rest_200_usdm_depth1000_429s": ("<=", 0),
+    "rest_200_usdm_depth1000_peak_budget_share": ("<=", 0.5),
 }
 
 
@@ -52,7 +57,7 @@ def main() -> int:
     out = Path("data") / "bench.json"
     out.parent.mkdir(exist_ok=True)
     print(f"{'figure':<53} {'value':>14}  target")
-    for module in (foundation, live, soak):
+    for module in (foundation, live, soak, rest):
         print(f"running {module.__name__} …", file=sys.stderr, flush=True)
         try:
             part = module.run()

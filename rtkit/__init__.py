@@ -11,7 +11,6 @@ Start here::
 
 import importlib
 import logging
-from types import ModuleType
 
 from rtkit.buffer import RingBuffer
 from rtkit.collector import Collector, collect, stop_all
@@ -56,14 +55,18 @@ __all__ = [
 #: submodules that are attributes of ``rtkit`` without an import of their own
 #: (``rtkit.analysis.ohlcv(...)``, ``rtkit.sim.Simulator``), imported on first use so that
 #: ``import rtkit`` stays light: no ipywidgets or bqplot, no simulator, no on-chain code
-LAZY_SUBMODULES = ("analysis", "onchain", "sim", "widgets")
+LAZY_SUBMODULES = ("analysis", "onchain", "rest", "sim", "widgets")
+#: functions of lazily imported modules that are attributes of ``rtkit`` (no httpx at import)
+LAZY_FUNCTIONS = {"markets": "rtkit.rest.markets", "check_symbols": "rtkit.rest.markets"}
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str):
     if name in LAZY_SUBMODULES:
         return importlib.import_module(f"rtkit.{name}")  # also sets rtkit.<name>
+    if name in LAZY_FUNCTIONS:
+        return getattr(importlib.import_module(LAZY_FUNCTIONS[name]), name)
     raise AttributeError(f"module 'rtkit' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(LAZY_SUBMODULES))
+    return sorted(set(globals()) | set(LAZY_SUBMODULES) | set(LAZY_FUNCTIONS))

@@ -19,7 +19,8 @@ from rtkit import __version__
 from rtkit.analysis import ohlcv
 from rtkit.collector import Collector
 from rtkit.replay import REPLAY_DB, replay
-from rtkit.sim import Faults, Simulator, dialect_names
+from rtkit.rest.endpoints import VENUES as REST_VENUES
+from rtkit.sim import Faults, SimRest, Simulator, dialect_names
 from rtkit.store import DEFAULT_DB, TickStore
 from rtkit.venues import adapter_options, venue_names
 
@@ -223,7 +224,8 @@ def cmd_collect(args) -> int:
             raise ValueError(f"--option {key}: not an option of {args.venue}{hint}; its options: "
                              f"{', '.join(known) or 'none'}")
     collector = Collector(args.venue, args.symbols, db=args.db, url=args.url,
-                          record_raw=record, flush_interval_s=args.flush_interval,
+                          rest_url=args.rest_url, record_raw=record,
+                          flush_interval_s=args.flush_interval,
                           kinds=args.kinds, lake=args.lake, name=args.name,
                           venue_options=options)
     if record is not None:
@@ -283,10 +285,17 @@ def cmd_sim(args) -> int:
     sim = Simulator(args.venue, port=args.port, rate=args.rate or None, count=args.count,
                     seed=args.seed, overlap=args.overlap, faults=faults).start()
     print(f"rtkit sim: {args.venue} on {sim.url} (Ctrl-C to stop)", flush=True)
+    rest = SimRest(sim).start() if args.venue in REST_VENUES else None
+    if rest is not None:  # its own line: the first one is read by scripts for the url
+        print(f"REST API on {rest.url} (collect with --url {sim.url} --rest-url {rest.url})",
+              flush=True)
     try:
         sim.run_for(args.duration)
     except KeyboardInterrupt:
         sim.stop()
+    finally:
+        if rest is not None:
+            rest.stop()
     print(f"served {len(sim.trades):,} trades in {sim.frames_sent:,} frames "
           f"over {sim.connections} connection(s)")
     sent = ", ".join(f"{k} {v:,}" for k, v in sorted(sim.sent.items()))
@@ -337,6 +346,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("symbols", nargs="+", help="e.g. BTC-USDT ETH-USDT")
     c.add_argument("--db", default=str(DEFAULT_DB), help="database file (default: %(default)s)")
     c.add_argument("--url", help="endpoint instead of the venue's public one")
+    c.add_argument("--rest-url", metavar="BASE",
+                   help="REST base http(s)://host:port instead of the venue's (rtkit appends "
+                        "the venue's paths; default: derived from --url when given)")
     c.add_argument("--duration", type=float, help="seconds (default: until stopped)")
     c.add_argument("--record", help="also write every raw frame to this .jsonl[.gz] file")
     c.add_argument("--flush-interval", type=float, default=1.0, help="seconds between flushes")
@@ -384,7 +396,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: keyword arguments the API's messages name, and the option that sets each on the command line
-_KEYWORD_OPTIONS = {"db": "--db", "lake": "--lake", "record_raw": "--record", "url": "--url"}
+_KEYWORD_OPTIONS = {"db": "--db", "lake": "--lake", "record_raw": "--record", "url": "--url",
+                   "rest_url": "--rest-url"}
 
 
 def _as_cli_words(message: str) -> str:

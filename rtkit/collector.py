@@ -33,6 +33,7 @@ from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline
 from rtkit.recording import recording_path
 from rtkit.redact import redactor_for
+from rtkit.rest.endpoints import resolve_rest_url
 from rtkit.runtime import registry
 from rtkit.runtime.config import CollectorConfig, checked_kinds, lake_sink, venue_options_from
 from rtkit.runtime.counters import collector_stats
@@ -77,6 +78,10 @@ class Collector:
     ``venue`` may also be an adapter instance (``rtkit.onchain`` passes its own).
     ``kinds``: the kinds of record to collect (``rtkit.kinds``), some of those the
     venue offers. ``lake``: a folder that also gets the records as Parquet.
+    ``rest_url``: the base ``http(s)://host:port`` of the venue's REST API (a
+    simulator, a proxy; rtkit appends the venue's paths); without it, a ``url``
+    pointing at a simulator of this process finds that simulator's REST side, any
+    other ``url`` the same host and port, and no ``url`` the venue's own API.
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class Collector:
         venue_options: Mapping[str, Any] | None = None,
         kinds: Sequence[str] = ("trades",),
         lake: str | Path | None = None,
+        rest_url: str | None = None,
         **more_venue_options,
     ) -> None:
         venue_options = venue_options_from(venue, venue_options, more_venue_options)
@@ -108,7 +114,7 @@ class Collector:
         self.config = config = CollectorConfig(
             venue, symbols, db, url, capacity, flush_interval_s, record_raw, name, anomaly,
             max_frame_bytes, pending_limit, stale_after_s, backoff_initial_s, backoff_max_s,
-            connect_timeout_s, sslopt, venue_options, kinds, lake)
+            connect_timeout_s, sslopt, venue_options, kinds, lake, rest_url)
         self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
         self.kinds = checked_kinds(kinds, self.adapter)
         if isinstance(symbols, str):
@@ -122,6 +128,9 @@ class Collector:
         self.redact = redactor_for(self.url)
         #: the URL without its secrets: what runs.url, .status.reason and the log show
         self.redacted_url = self.redact.redacted_url
+        #: the REST base (``scheme://host:port``) for the venue's snapshots and backfill:
+        #: ``rest_url``, else derived from ``url`` (rtkit.rest.endpoints.resolve_rest_url)
+        self.rest_url = resolve_rest_url(self.venue, rest_url, url)
         self.ring = RingBuffer(capacity)
         # the adapter's stage, if it has one, says what its items become and their store
         self.pipeline = Pipeline(self.adapter, self.ring, anomaly=anomaly,

@@ -19,6 +19,7 @@ from rtkit.buffer import DEFAULT_CAPACITY
 from rtkit.kinds import get_kind
 from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT
+from rtkit.rest.endpoints import http_base
 from rtkit.store import DEFAULT_DB
 from rtkit.validate import ws_url
 from rtkit.venues import Adapter, adapter_options, venue_names
@@ -47,10 +48,12 @@ class CollectorConfig:
     venue_options: Mapping[str, Any] = field(default_factory=dict)
     kinds: Sequence[str] = ("trades",)
     lake: str | Path | None = None
+    rest_url: str | None = None
 
     def check(self) -> None:
-        """A numeric parameter outside its range, or a URL that is no WebSocket's, is a
-        ValueError that says what is allowed."""
+        """A numeric parameter outside its range, a URL that is no WebSocket's, or a
+        ``rest_url`` that is no base ``http(s)://host:port``, is a ValueError that says
+        what is allowed."""
         for parameter in ("capacity", "flush_interval_s", "max_frame_bytes", "pending_limit",
                           "backoff_initial_s", "backoff_max_s", "connect_timeout_s"):
             checked(parameter, getattr(self, parameter))
@@ -58,6 +61,8 @@ class CollectorConfig:
             checked("stale_after_s", self.stale_after_s)
         if self.url is not None:
             ws_url(self.url)
+        if self.rest_url is not None:
+            http_base(self.rest_url)
 
     def arguments(self) -> dict[str, Any]:
         """The keyword arguments that build the same collector."""

@@ -5,7 +5,8 @@ from rtkit.sim.dialects import dialect_names, get_dialect
 from rtkit.sim.faults import Faults
 from rtkit.sim.market import CommonFactor, Market, SimTrade
 from rtkit.sim.node import EthereumNode
+from rtkit.sim.rest import SimRest
 from rtkit.sim.server import Simulator
 
-__all__ = ["CommonFactor", "EthereumNode", "Faults", "Market", "SimTrade", "Simulator",
+__all__ = ["CommonFactor", "EthereumNode", "Faults", "Market", "SimTrade", "SimRest", "Simulator",
            "dialect_names", "get_dialect"]

@@ -1,0 +1,199 @@
+"""A per-venue request budget: at most half of the venue's published limit in any
+window, a pause on 429 for as long as ``Retry-After`` says, and a stop on 418.
+
+Binance counts request weight per IP per minute (a depth snapshot of 1,000 levels
+weighs 50 on spot, 20 on USD-M); the others count requests per window. The
+budget is a sliding window: no interval of ``window_s`` ever holds more than
+``capacity``, so no fixed window of the venue (Binance resets each minute) does
+either. Thread-safe: the book starters and backfill of one venue share one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+#: the share of a venue's published limit that rtkit allows itself
+BUDGET_SHARE = 0.5
+#: seconds of pause after a 429 that gives no usable Retry-After
+DEFAULT_RETRY_AFTER_S = 5.0
+#: seconds of stop after a 418 that gives no usable Retry-After (Binance bans for
+#: 2 minutes at first, longer for repeat offenders)
+DEFAULT_BAN_S = 120.0
+
+
+class RestError(RuntimeError):
+    """A REST request that failed; ``status`` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Banned(RestError):
+    """The venue answered 418: this IP is banned for a while. rtkit sends nothing more
+    to the venue until ``until`` (monotonic seconds) and says so."""
+
+    def __init__(self, message: str, until: float) -> None:
+        super().__init__(message, 418)
+        self.until = until
+
+
+class Budget:
+    """At most ``capacity`` (= ``BUDGET_SHARE`` × ``limit``) units per ``window_s``.
+
+    ``acquire(cost)`` blocks until the cost fits (or a 429 pause ends), then
+    spends it; a 418 makes every later ``acquire`` raise :class:`Banned` until
+    the ban ends. ``peak`` is the most ever in use in one window, ``used()`` what
+    is in use now, ``waited_s`` the time callers spent waiting for room.
+    """
+
+    def __init__(self, venue: str, limit: float, window_s: float, *, unit: str = "requests",
+                 share: float = BUDGET_SHARE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not limit > 0 or not window_s > 0 or not 0 < share <= 1:
+            raise ValueError(f"a budget needs limit > 0, window_s > 0 and 0 < share <= 1, not "
+                             f"limit={limit!r}, window_s={window_s!r}, share={share!r}")
+        self.venue = venue
+        self.limit = limit
+        self.window_s = float(window_s)
+        self.unit = unit
+        self.capacity = limit * share
+        self._clock = clock
+        self._spent: deque[tuple[float, float]] = deque()  # (at, cost)
+        self._in_window = 0.0
+        self._cond = threading.Condition()
+        self._paused_until = 0.0
+        self._banned_until = 0.0
+        self.ban_reason = ""
+        self.peak = 0.0
+        self.waited_s = 0.0
+        self.pauses = 0  # 429s that paused the budget
+
+    @classmethod
+    def for_venue(cls, venue: str, *, window_s: float | None = None,
+                  limit: float | None = None) -> Budget:
+        """The budget of ``venue``'s published limit (``window_s``/``limit`` override it: a
+        simulator that compresses time)."""
+        from rtkit.rest.endpoints import venue_rest
+
+        spec = venue_rest(venue)
+        return cls(spec.venue, spec.limit if limit is None else limit,
+                   spec.window_s if window_s is None else window_s, unit=spec.unit)
+
+    # --- spending ----------------------------------------------------------------------
+    def _expire(self, now: float) -> None:
+        spent, edge = self._spent, now - self.window_s
+        while spent and spent[0][0] <= edge:
+            self._in_window -= spent.popleft()[1]
+        if not spent:
+            self._in_window = 0.0  # no float residue from the subtractions
+
+    def used(self) -> float:
+        """Units spent in the last ``window_s``."""
+        with self._cond:
+            self._expire(self._clock())
+            return max(self._in_window, 0.0)
+
+    def acquire(self, cost: float = 1.0, timeout_s: float | None = None) -> float:
+        """Spend ``cost`` once it fits in the window; returns the seconds waited.
+
+        Raises :class:`Banned` during a ban, TimeoutError when ``timeout_s`` passed
+        first, ValueError for a cost that can never fit."""
+        if cost > self.capacity:
+            raise ValueError(f"a request of {cost:g} {self.unit} never fits {self.venue}'s budget "
+                             f"of {self.capacity:g} per {self.window_s:g} s; ask for less "
+                             "(a smaller depth)")
+        started = self._clock()
+        deadline = None if timeout_s is None else started + timeout_s
+        with self._cond:
+            while True:
+                now = self._clock()
+                self._check_ban(now)
+                self._expire(now)
+                if now >= self._paused_until and self._in_window + cost <= self.capacity:
+                    break
+                wake = self._paused_until if now < self._paused_until else (
+                    self._spent[0][0] + self.window_s)
+                if deadline is not None and wake > deadline:
+                    raise TimeoutError(f"{self.venue}'s REST budget has no room for {cost:g} "
+                                       f"{self.unit} within {timeout_s:g} s")
+                self._cond.wait(max(wake - now, 0.001))
+            self._spent.append((now, cost))
+            self._in_window += cost
+            self.peak = max(self.peak, self._in_window)
+            waited = now - started
+            self.waited_s += waited
+            return waited
+
+    def note_used(self, used: float) -> None:
+        """What the venue says is used in its window (Binance ``X-MBX-USED-WEIGHT-1M``):
+        when it is more than the budget knows of (another program on this IP), the
+        difference is spent now, so the budget slows down instead of the venue refusing."""
+        with self._cond:
+            now = self._clock()
+            self._expire(now)
+            extra = used - self._in_window
+            if extra > 0:
+                self._spent.append((now, extra))
+                self._in_window += extra
+
+    # --- the venue's answers -------------------------------------------------------------
+    def pause(self, retry_after_s: float | None) -> float:
+        """A 429: nothing is sent before ``retry_after_s`` (default ``DEFAULT_RETRY_AFTER_S``)
+        from now; returns the pause in seconds."""
+        seconds = DEFAULT_RETRY_AFTER_S if retry_after_s is None else max(retry_after_s, 0.0)
+        with self._cond:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self.pauses += 1
+            self._cond.notify_all()
+        return seconds
+
+    def ban(self, retry_after_s: float | None, detail: str = "") -> Banned:
+        """A 418: stop every request to the venue until the ban ends; the error to raise."""
+        seconds = DEFAULT_BAN_S if retry_after_s is None else max(retry_after_s, 0.0)
+        with self._cond:
+            self._banned_until = max(self._banned_until, self._clock() + seconds)
+            self.ban_reason = (
+                f"{self.venue} answered HTTP 418: this IP is banned from its REST API for "
+                f"{seconds:g} s (the venue bans after 429s were not respected){detail}; rtkit "
+                "sends it no request until then. Another program on this IP may be using the "
+                "same budget.")
+            self._cond.notify_all()
+            return Banned(self.ban_reason, self._banned_until)
+
+    @property
+    def banned(self) -> bool:
+        with self._cond:
+            return self._clock() < self._banned_until
+
+    def _check_ban(self, now: float) -> None:
+        if now < self._banned_until:
+            raise Banned(self.ban_reason + f" ({self._banned_until - now:.0f} s left)",
+                         self._banned_until)
+
+    @classmethod
+    def shared(cls, venue: str, base_url: str) -> Budget:
+        """The one budget of ``venue`` at ``base_url`` in this process: a venue counts per
+        IP, so every client of it (books, backfill, market lists, several collectors)
+        spends from the same budget."""
+        key = (venue, base_url)
+        with _SHARED_LOCK:
+            budget = _SHARED.get(key)
+            if budget is None:
+                budget = _SHARED[key] = cls.for_venue(venue)
+            return budget
+
+    def snapshot(self) -> dict[str, float | str | bool]:
+        """The budget's figures for ``stats``: capacity, in use, peak, waits, pauses, ban."""
+        return {"venue": self.venue, "unit": self.unit, "window_s": self.window_s,
+                "limit": self.limit, "capacity": self.capacity, "used": self.used(),
+                "peak": self.peak, "peak_share": self.peak / self.limit,
+                "waited_s": round(self.waited_s, 3), "pauses": self.pauses,
+                "banned": self.banned}
+
+
+_SHARED: dict[tuple[str, str], Budget] = {}
+_SHARED_LOCK = threading.Lock()

@@ -1,0 +1,222 @@
+"""rtkit's HTTP client: one ``httpx.Client`` per venue (connections kept alive and
+reused, a timeout on every request), every request paid for in the venue's
+:class:`~rtkit.rest.budget.Budget` first.
+
+Answers: 429 pauses the whole venue for ``Retry-After`` and retries; 418 stops
+every request to the venue and raises :class:`~rtkit.rest.budget.Banned` with
+the reason; 5xx, timeouts and dropped connections are retried ``max_retries``
+times with a growing pause; any other status is a :class:`RestError` at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from rtkit.rest import parse
+from rtkit.rest.budget import Banned, Budget, RestError
+from rtkit.rest.endpoints import (
+    DepthSnapshot,
+    Instrument,
+    Request,
+    RestTrade,
+    http_base,
+    okx_instruments,
+    venue_rest,
+)
+
+#: seconds to connect, to wait for an answer, to send, and to get a pooled connection
+DEFAULT_TIMEOUT_S = 10.0
+#: retries of one request after a 429, a 5xx, a timeout or a dropped connection
+DEFAULT_MAX_RETRIES = 3
+#: connections kept open to one venue (and requests in flight at once)
+MAX_CONNECTIONS = 8
+#: the first pause before retrying a 5xx or a timeout; it doubles, up to RETRY_PAUSE_MAX_S
+RETRY_PAUSE_S = 0.25
+RETRY_PAUSE_MAX_S = 8.0
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class RestTimeout(RestError):
+    """No answer within the client's ``timeout_s``."""
+
+
+class RateLimited(RestError):
+    """The venue still answered 429 after ``max_retries`` pauses."""
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """A ``Retry-After`` header (seconds, or an HTTP date) → seconds, or None."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        import time
+
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+class RestClient:
+    """The REST side of one venue.
+
+    ``rest_url`` is a base ``scheme://host:port`` (a simulator, a proxy) to which
+    the venue's paths are appended; None: the venue's public API. ``budget``
+    (default: :meth:`Budget.shared`, the one of this venue and base URL in the
+    process: half the venue's published limit) is spent before every request.
+    ``stats`` counts requests by outcome.
+    """
+
+    def __init__(self, venue: str, rest_url: str | None = None, *, budget: Budget | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
+        self.spec = venue_rest(venue)
+        self.venue = self.spec.venue
+        self.base_url = http_base(rest_url) if rest_url is not None else self.spec.base_url
+        self.budget = budget or Budget.shared(self.venue, self.base_url)
+        self.max_retries = max_retries
+        self.stats: Counter[str] = Counter()
+        self._closing = threading.Event()
+        from rtkit import __version__
+
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections),
+            headers={"User-Agent": f"rtkit/{__version__}", "Accept": "application/json"},
+            follow_redirects=False,
+            # a proxy from the environment for the venues, never for a local simulator
+            trust_env=urlsplit(self.base_url).hostname not in _LOOPBACK)
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        self._closing.set()
+        self._http.close()
+
+    def __enter__(self) -> RestClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- one request ---------------------------------------------------------------------
+    def get(self, request: Request) -> Any:
+        """The decoded JSON answer to ``request``, paid for in the budget first."""
+        failures = 0
+        while True:
+            self.budget.acquire(request.weight)
+            self.stats["requests"] += 1
+            try:
+                response = self._http.get(request.path, params=request.params)
+            except httpx.TimeoutException as exc:
+                self.stats["timeouts"] += 1
+                error: RestError = RestTimeout(
+                    f"{self.venue} gave no answer to {request.path} within the timeout "
+                    f"({type(exc).__name__}); raise timeout_s= if the network is slow", 0)
+            except httpx.TransportError as exc:
+                self.stats["transport_errors"] += 1
+                error = RestError(f"cannot reach {self.venue} at {self.base_url}: "
+                                  f"{type(exc).__name__}: {exc}", 0)
+            else:
+                status = response.status_code
+                self.stats[f"http_{status}"] += 1
+                if status == 200:
+                    self._note_used(response)
+                    return orjson.loads(response.content)
+                wait = retry_after_s(response.headers.get("Retry-After"))
+                if status == 418:
+                    raise self.budget.ban(wait, f" (on {request.path})")
+                if status == 429:
+                    self.budget.pause(wait)
+                    failures += 1
+                    if failures > self.max_retries:
+                        raise RateLimited(
+                            f"{self.venue} still answered 429 (too many requests) after "
+                            f"{self.max_retries} pauses; another program may share this IP's "
+                            "limit", 429)
+                    self.stats["retries"] += 1
+                    continue  # the budget holds the pause
+                text = " ".join(response.text[:200].split())
+                if status == 426:  # a WebSocket server: rest_url was derived from url=
+                    text += (f" ({self.base_url} is a WebSocket endpoint, not a REST API: pass "
+                             "rest_url= the REST base, e.g. what `rtkit sim` prints)")
+                error = RestError(f"{self.venue} answered HTTP {status} to {request.path}: "
+                                  f"{text}", status)
+                if status < 500:
+                    raise error
+            failures += 1
+            if failures > self.max_retries:
+                raise error
+            self.stats["retries"] += 1
+            pause = min(RETRY_PAUSE_S * 2 ** (failures - 1), RETRY_PAUSE_MAX_S)
+            if self._closing.wait(pause):
+                raise error
+
+    def _note_used(self, response: httpx.Response) -> None:
+        used = response.headers.get("X-MBX-USED-WEIGHT-1M")
+        if used and used.isdigit():
+            self.budget.note_used(float(used))
+
+    # --- what the venue offers -------------------------------------------------------------
+    def depth(self, symbol: str, limit: int | None = None) -> DepthSnapshot:
+        """The venue's order-book snapshot of ``symbol`` (BASE-QUOTE), ``limit`` levels a side
+        where the venue takes a limit (None: the venue's default)."""
+        if self.spec.depth is None:
+            raise ValueError(f"{self.venue} has no REST depth snapshot")
+        if limit is not None and not 0 < limit <= self.spec.max_depth:
+            raise ValueError(f"{self.venue} snapshots hold 1 to {self.spec.max_depth} levels, "
+                             f"not {limit!r}")
+        return parse.depth(self.venue, self.get(self.spec.depth(symbol, limit)))
+
+    def depths(self, symbols: Iterable[str], limit: int | None = None,
+               workers: int = 4) -> dict[str, DepthSnapshot | RestError]:
+        """Snapshots of many books, ``workers`` at a time within the budget; a book whose
+        snapshot failed maps to its error. A ban stops the rest (they map to it too)."""
+        symbols = list(symbols)
+
+        def one(symbol: str) -> DepthSnapshot | RestError:
+            try:
+                return self.depth(symbol, limit)
+            except RestError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="rtkit-rest") as pool:
+            return dict(zip(symbols, pool.map(one, symbols), strict=True))
+
+    def trades_page(self, symbol: str, **cursor) -> tuple[list[RestTrade], Any]:
+        """One page of ``symbol``'s trade history (the venue's cursor keywords, see
+        :mod:`rtkit.rest.endpoints`): the trades in the venue's order and Kraken's next
+        ``since`` (None elsewhere)."""
+        if self.spec.trades is None:
+            raise ValueError(f"{self.venue} has no REST trade history")
+        return parse.trades(self.venue, self.get(self.spec.trades(symbol, **cursor)))
+
+    def instruments(self, inst_type: str | None = None) -> list[Instrument]:
+        """The venue's market list; on OKX ``inst_type`` (``SPOT``, ``SWAP``, ``FUTURES``)
+        chooses the list, with each contract's ``ctVal``."""
+        if inst_type is not None:
+            if self.venue != "okx":
+                raise ValueError(f"inst_type= is OKX's; {self.venue} has one market list")
+            request = okx_instruments(inst_type)
+        elif self.spec.markets is None:
+            raise ValueError(f"{self.venue} publishes no market list")
+        else:
+            request = self.spec.markets
+        return parse.instruments(self.venue, self.get(request))
+
+
+__all__ = ["Banned", "RateLimited", "RestClient", "RestError", "RestTimeout", "retry_after_s"]
