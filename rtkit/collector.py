@@ -29,6 +29,8 @@ from typing import Any, Self
 
 import pandas as pd
 
+from rtkit.books.frame import BookReading
+from rtkit.books.keeper import DEFAULT_AUDIT_EVERY_S, books_of
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline
 from rtkit.recording import recording_path
@@ -59,7 +61,7 @@ __all__ = ["STATES", "Collector", "Status", "collect", "stop_all"]
 log = logging.getLogger("rtkit")
 
 
-class Collector:
+class Collector(BookReading):
     """Real-time trades of ``symbols`` on ``venue``, kept in memory and in SQLite.
 
     ``symbols`` are normalised (``BTC-USDT``) or in the venue's own form.
@@ -77,6 +79,8 @@ class Collector:
     ``venue`` may also be an adapter instance (``rtkit.onchain`` passes its own).
     ``kinds``: the kinds of record to collect (``rtkit.kinds``), some of those the
     venue offers. ``lake``: a folder that also gets the records as Parquet.
+    ``depth``: the venue's book depth; ``audit_every_s``: how often an ``unverified``
+    book is checked against a REST snapshot (see ``rtkit.books.frame.BookReading``).
     """
 
     def __init__(
@@ -101,6 +105,8 @@ class Collector:
         venue_options: Mapping[str, Any] | None = None,
         kinds: Sequence[str] = ("trades",),
         lake: str | Path | None = None,
+        depth: int | None = None,
+        audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
         **more_venue_options,
     ) -> None:
         venue_options = venue_options_from(venue, venue_options, more_venue_options)
@@ -108,9 +114,10 @@ class Collector:
         self.config = config = CollectorConfig(
             venue, symbols, db, url, capacity, flush_interval_s, record_raw, name, anomaly,
             max_frame_bytes, pending_limit, stale_after_s, backoff_initial_s, backoff_max_s,
-            connect_timeout_s, sslopt, venue_options, kinds, lake)
+            connect_timeout_s, sslopt, venue_options, kinds, lake, depth, audit_every_s)
         self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
         self.kinds = checked_kinds(kinds, self.adapter)
+        self.adapter.configure(self.kinds, depth)
         if isinstance(symbols, str):
             symbols = [symbols]
         if not symbols:
@@ -123,10 +130,11 @@ class Collector:
         #: the URL without its secrets: what runs.url, .status.reason and the log show
         self.redacted_url = self.redact.redacted_url
         self.ring = RingBuffer(capacity)
+        books = books_of(self.adapter, self.symbols, self.kinds, audit_every_s)
         # the adapter's stage, if it has one, says what its items become and their store
         self.pipeline = Pipeline(self.adapter, self.ring, anomaly=anomaly,
                                  max_frame_bytes=max_frame_bytes, pending_limit=pending_limit,
-                                 symbols=self.symbols, kinds=self.kinds)
+                                 symbols=self.symbols, kinds=self.kinds, books=books)
         self.db = Path(db).expanduser()
         self.sink = SQLiteSink(self.db, self.pipeline.store_type)
         self.sink.probe()  # fail now, in the caller's cell, if it cannot be written
@@ -192,6 +200,7 @@ class Collector:
                     thread.join(max(0.05, deadline - time.monotonic()))
         finally:
             self._flush_now.set()
+            self.pipeline.close_books()
             if not self.running:
                 registry.unregister(self.name, self)
                 self._machine.finish()

@@ -128,19 +128,7 @@ class BookMachine:
         step = Step()
         if self.state != self.good:
             return step
-        reference = LocalBook(None)
-        for text_price, text_size in snap.bids:
-            reference.set_level(False, text_price, text_size)
-        for text_price, text_size in snap.asks:
-            reference.set_level(True, text_price, text_size)
-        differences = []
-        for side in ("bid", "ask"):
-            ours = dict(self.book.float_levels(side, AUDIT_LEVELS))
-            theirs = dict(reference.float_levels(side, AUDIT_LEVELS))
-            for price in sorted(set(ours) | set(theirs)):
-                if ours.get(price) != theirs.get(price):
-                    differences.append(f"{side} {price:g}: local {ours.get(price, 0.0):g} "
-                                       f"venue {theirs.get(price, 0.0):g}")
+        differences = audit_differences(self.book, snap)
         if differences:
             named = "; ".join(differences[:_AUDIT_NAMED])
             more = len(differences) - _AUDIT_NAMED
@@ -167,6 +155,27 @@ class BookMachine:
         """Load ``snap`` as the whole book; True when it left the book good."""
         resync = self.state == "resyncing"
         self._move(step, "snapshot", snap.received_at, reason, snap.seq)
+        if not self._load(snap, step):
+            return False
+        self.resyncs += resync
+        self._move(step, self.good, snap.received_at, "snapshot applied", snap.seq)
+        self._quote_row(snap, step)
+        return True
+
+    def _replace(self, msg: BookMessage, step: Step) -> None:
+        """A snapshot on the socket while live: it replaces the book (Bybit sends one
+        after a restart of its service, OKX after a repeated subscribe)."""
+        why = self.rule.follows(msg, self.last) if self.last is not None else None
+        if why is None:
+            if self._load(msg, step):
+                self._quote_row(msg, step)
+            return
+        self.not_live_since = msg.received_at
+        self._start(msg, step, f"new snapshot: {why}")
+
+    def _load(self, snap: BookMessage, step: Step) -> bool:
+        """Replace the whole book by ``snap`` (its rows ``is_snapshot`` 1); True when the
+        book it makes is right, else the desync is under way."""
         book = self.book
         book.clear()
         rows = step.deltas
@@ -183,46 +192,11 @@ class BookMachine:
                          snap.seq)
             return False
         book.trim()
-        self.last, self._snapshot = snap, snap
+        self.last = self._snapshot = snap
         if (why := self._wrong(snap)) is not None:
             self._desync(step, snap.received_at, why, snap.seq)
             return False
-        self.resyncs += resync
-        self._move(step, self.good, snap.received_at, "snapshot applied", snap.seq)
-        self._quote_row(snap, step)
         return True
-
-    def _replace(self, msg: BookMessage, step: Step) -> None:
-        """A snapshot on the socket while live: it replaces the book (Bybit sends one
-        after a restart of its service, OKX after a repeated subscribe)."""
-        why = self.rule.follows(msg, self.last) if self.last is not None else None
-        if why is None:
-            self._load_quietly(msg, step)
-            return
-        self.not_live_since = msg.received_at
-        self._start(msg, step, f"new snapshot: {why}")
-
-    def _load_quietly(self, msg: BookMessage, step: Step) -> None:
-        book = self.book
-        book.clear()
-        head = (self.venue, self.symbol, msg.timestamp, msg.received_at,
-                msg.seq if msg.seq is not None else 0, 1)
-        rows = step.deltas
-        try:
-            for side, is_ask, levels in (("bid", False, msg.bids), ("ask", True, msg.asks)):
-                for price, size in levels:
-                    p, s = book.set_level(is_ask, price, size)
-                    if s > 0.0:
-                        rows.append((*head, side, p, s))
-        except ValueError as exc:
-            self._desync(step, msg.received_at, f"unreadable level: {exc}", msg.seq)
-            return
-        book.trim()
-        self.last = self._snapshot = msg
-        if (why := self._wrong(msg)) is not None:
-            self._desync(step, msg.received_at, why, msg.seq)
-        else:
-            self._quote_row(msg, step)
 
     def _apply_delta(self, msg: BookMessage, step: Step) -> None:
         snap = self._snapshot
@@ -318,3 +292,22 @@ class BookMachine:
 
 def _seq(msg: BookMessage) -> str:
     return f" at seq {msg.seq}" if msg.seq is not None else ""
+
+
+def audit_differences(book: LocalBook, snap: BookMessage) -> list[str]:
+    """The levels of the top ``AUDIT_LEVELS`` of each side where ``book`` and the venue's
+    snapshot disagree, in words (``bid 99: local 5 venue 1``)."""
+    reference = LocalBook(None)
+    for text_price, text_size in snap.bids:
+        reference.set_level(False, text_price, text_size)
+    for text_price, text_size in snap.asks:
+        reference.set_level(True, text_price, text_size)
+    differences = []
+    for side in ("bid", "ask"):
+        ours = dict(book.float_levels(side, AUDIT_LEVELS))  # type: ignore[arg-type]
+        theirs = dict(reference.float_levels(side, AUDIT_LEVELS))  # type: ignore[arg-type]
+        for price in sorted(set(ours) | set(theirs)):
+            if ours.get(price) != theirs.get(price):
+                differences.append(f"{side} {price:g}: local {ours.get(price, 0.0):g} "
+                                   f"venue {theirs.get(price, 0.0):g}")
+    return differences
