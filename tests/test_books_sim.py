@@ -86,7 +86,7 @@ def detected_or_blind(fault_log, events):
     heals = [e[4] for e in events if e[0] == "resyncing" and e[1] == "snapshot"]
     windows = list(zip([e[4] for e in desyncs], heals, strict=False))
     detected, blind, matched = [], [], set()
-    for fault, _, seq in fault_log:
+    for _, _, seq in fault_log:
         hit = next((i for i, e in enumerate(desyncs) if e[4] in (seq, seq + 1)
                     and i not in matched), None)
         if hit is not None:
