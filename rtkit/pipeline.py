@@ -185,6 +185,7 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
         parse, max_bytes = self.adapter.parse, self.max_frame_bytes
         symbols, anomaly = self.symbols, self.anomaly
         accepted: list = []
+        book_messages: list = []
         controls: list[Control] = []
         tick_frames = 0
         for frame in frames:
@@ -207,9 +208,9 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
             other = 0  # rows of the other kinds this frame carried
             if type(out) is Rows:
                 book = out.pop("book", None) if self.books is not None else None
-                if book:
+                if book:  # the batch's book messages go to the keeper together, below
                     other = len(book)
-                    self._book_rows(out, self.books.feed(book))  # type: ignore[union-attr]
+                    book_messages += book
                 if self.quote_ring is not None and (quotes := out.get("quotes")):
                     self.quote_ring.append(quotes)
                 other += self.records.add(out)
@@ -239,6 +240,8 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
                 tick_frames += 1
             else:
                 self.rejected_frames += 1
+        if book_messages:
+            self._take_book_messages(book_messages)
         self.frames += len(frames)
         self.tick_frames += tick_frames  # frames of other kinds only count too
         self.last_frame_ns = received_at_ns

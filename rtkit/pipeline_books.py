@@ -37,6 +37,15 @@ class BookRows:
         if step.quotes and "quotes" in self.records.kinds:
             rows["quotes"] = rows.get("quotes", []) + step.quotes
 
+    def _take_book_messages(self, messages: list) -> None:
+        """A batch's book messages through the keeper; their rows to the writer."""
+        step = self.books.feed(messages)  # type: ignore[union-attr]
+        rows: dict = {}
+        self._book_rows(rows, step)
+        if self.quote_ring is not None and step.quotes and rows.get("quotes"):
+            self.quote_ring.append(step.quotes)
+        self.records.add(rows)
+
     def book_tick(self, now_ns: int) -> list[str]:
         """Between reads, on the receive thread: the books' snapshots that came back and
         their audits (their rows stored), and the frames to send for the books that asked

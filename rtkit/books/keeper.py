@@ -81,10 +81,14 @@ class BookKeeper:
     def feed(self, messages: list[BookMessage]) -> Step:
         """The book messages of one frame (or batch): the rows they make."""
         out = Step()
+        machines = self.machines
         with self._lock:
             for msg in messages:
-                machine = self.machines.get(msg.symbol) or self._machine(msg.symbol)
-                self._merge(out, machine.feed(msg), msg.symbol, "resync")
+                machine = machines.get(msg.symbol) or self._machine(msg.symbol)
+                machine.feed(msg, out)  # its rows straight into out
+                if out.action is not None:
+                    self._act(out.action, msg.symbol)
+                    out.action = None
         return out
 
     def poll(self, now: int | None = None) -> Step:
@@ -143,10 +147,14 @@ class BookKeeper:
         out.deltas += step.deltas
         out.events += step.events
         out.quotes += step.quotes
-        if step.action == "fetch_snapshot":
+        if step.action is not None:
+            self._act(step.action, symbol)
+
+    def _act(self, action: str, symbol: str) -> None:
+        if action == "fetch_snapshot":
             if symbol not in self._asked:
                 self._ask(symbol, "resync")
-        elif step.action == "resubscribe" and symbol not in self._resubscribe:
+        elif action == "resubscribe" and symbol not in self._resubscribe:
             self._resubscribe.append(symbol)
 
     def _ask(self, symbol: str, purpose: str) -> None:

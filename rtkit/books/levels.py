@@ -71,6 +71,26 @@ class LocalBook:
             del keys[bisect_left(keys, key)]
         return p, s
 
+    def apply(self, is_ask: bool, levels: list[tuple[str, str]], head: tuple, side: str,
+              rows: list) -> None:
+        """``set_level`` for each of a message's levels of one side, each appending its
+        ``(*head, side, price, size)`` row: the hot path of a delta, in one loop.
+        Raises ValueError on text that is no number (levels before it are applied)."""
+        keys, book = self._keys[is_ask], self._levels[is_ask]
+        sign = 1.0 if is_ask else -1.0
+        append = rows.append
+        for level in levels:
+            price, size = level
+            p, s = float(price), float(size)
+            key = sign * p
+            if s > 0.0:
+                if key not in book:
+                    keys.insert(bisect_left(keys, key), key)
+                book[key] = level
+            elif book.pop(key, None) is not None:
+                del keys[bisect_left(keys, key)]
+            append((*head, side, p, s))
+
     def trim(self) -> None:
         """Drop the worst levels beyond ``max_levels`` on each side."""
         cap = self.max_levels

@@ -69,10 +69,12 @@ class BookMachine:
         self.refetches = 0  # snapshots that did not bridge the buffered deltas
 
     # --- inputs -------------------------------------------------------------------
-    def feed(self, msg: BookMessage) -> Step:
-        """One message from the socket."""
+    def feed(self, msg: BookMessage, step: Step | None = None) -> Step:
+        """One message from the socket; its rows are appended to ``step`` (a new one when
+        None), whose ``action`` says what to do next."""
         self.messages += 1
-        step = Step()
+        if step is None:
+            step = Step()
         state = self.state
         if state == self.good:
             if msg.is_snapshot:
@@ -211,15 +213,9 @@ class BookMachine:
         book = self.book
         head = (self.venue, self.symbol, msg.timestamp, msg.received_at,
                 msg.seq if msg.seq is not None else 0, 0)
-        rows = step.deltas
-        set_level = book.set_level
         try:
-            for price, size in msg.bids:
-                p, s = set_level(False, price, size)
-                rows.append((*head, "bid", p, s))
-            for price, size in msg.asks:
-                p, s = set_level(True, price, size)
-                rows.append((*head, "ask", p, s))
+            book.apply(False, msg.bids, head, "bid", step.deltas)
+            book.apply(True, msg.asks, head, "ask", step.deltas)
         except ValueError as exc:
             self._desync(step, msg.received_at, f"unreadable level: {exc}", msg.seq)
             return

@@ -16,8 +16,11 @@ from rtkit.validate import MAX_VALUE, Reject, plain_number_text
 MAX_LEVELS_PER_MESSAGE = 200_000
 
 
-def levels(raw, name: str) -> list[tuple[str, str]]:
-    """``[[price, size, ...], ...]`` → ``[(price, size)]`` of the venue's strings."""
+def levels(raw, name: str, plain: bool = False) -> list[tuple[str, str]]:
+    """``[[price, size, ...], ...]`` → ``[(price, size)]`` of the venue's strings.
+
+    ``plain``: the whole frame passed ``rtkit.venues.base.plain_text_frame``, which
+    stands for the per-value text checks (a cheaper loop)."""
     if type(raw) is not list:
         raise Reject("bad_number", f"{name}={raw!r:.40} is not a list of levels")
     if len(raw) > MAX_LEVELS_PER_MESSAGE:
@@ -26,8 +29,8 @@ def levels(raw, name: str) -> list[tuple[str, str]]:
     for level in raw:
         try:
             price, size = level[0], level[1]
-            if (type(price) is str and type(size) is str and plain_number_text(price)
-                    and plain_number_text(size)):
+            if (type(price) is str and type(size) is str
+                    and (plain or (plain_number_text(price) and plain_number_text(size)))):
                 p, s = float(price), float(size)
                 if 0.0 < p <= MAX_VALUE and 0.0 <= s <= MAX_VALUE:  # NaN fails both
                     out.append((price, size))

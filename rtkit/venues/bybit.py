@@ -138,7 +138,7 @@ class BybitAdapter(Adapter):
         if topic is None:
             return self._control(msg)
         if type(topic) is str and topic.startswith(_BOOK):
-            return self._book(msg, topic, received_at_ns)
+            return self._book(msg, topic, received_at_ns, plain_text_frame(frame))
         if type(topic) is not str or not topic.startswith(_TOPIC):
             raise Reject("unknown_message", f"topic={topic!r:.40}")
         trades = field(msg, "data")
@@ -178,7 +178,7 @@ class BybitAdapter(Adapter):
             side_code(field(trade, "S"), "Buy", "Sell"),
         )
 
-    def _book(self, msg: dict, topic: str, received_at_ns: int):
+    def _book(self, msg: dict, topic: str, received_at_ns: int, plain: bool):
         """An ``orderbook.1`` frame → a quotes row; ``orderbook.<depth>`` → a BookMessage."""
         data = field(msg, "data")
         if type(data) is not dict:
@@ -187,8 +187,11 @@ class BybitAdapter(Adapter):
         u = field(data, "u")
         if type(u) is not int or not 0 < u < 2**63:
             raise Reject("bad_number", f"sequence u={u!r:.40}")
-        ts = epoch_ns(field(msg, "ts"), "ms")
-        bids, asks = levels(data.get("b", []), "b"), levels(data.get("a", []), "a")
+        ms = msg.get("ts")
+        ts = ms * 1_000_000 if type(ms) is int and MIN_TS_MS <= ms <= MAX_TS_MS else \
+            epoch_ns(field(msg, "ts"), "ms")
+        bids = levels(data.get("b", []), "b", plain)
+        asks = levels(data.get("a", []), "a", plain)
         if topic.startswith(f"{_BOOK}1."):
             if self._last_quote.get(symbol) == u:  # resent unchanged after 3 s
                 return Control("heartbeat", f"{topic} unchanged at u {u}")
