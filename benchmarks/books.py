@@ -92,7 +92,22 @@ def book_frame_cost(n: int = 3_000) -> dict:
 
 
 # --- the feed process --------------------------------------------------------------------------
-async def serve(messages: int, final: Path, seed: int = 5) -> None:
+def _book_frames(books, dialect, n: int) -> list[str]:
+    """The next ``n`` book messages of the simulated books, as Bybit frames."""
+    frames = []
+    for _ in range(n):
+        symbol = books.rng.choice(SYMBOLS)
+        book = books.book(symbol)
+        prev = book.seq
+        bids, asks = book.step()
+        frames.append(dialect.encode_book(symbol, False, bids, asks, book.seq, prev,
+                                          book.ts_ns, book, 50))
+    return frames
+
+
+async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
+    """``ahead``: every frame made before the client comes (the server is then never
+    what limits it); else made as it goes (bounded memory, for the long run)."""
     from websockets.asyncio.server import serve as ws_serve
 
     from rtkit.sim.book import SimBooks
@@ -101,29 +116,32 @@ async def serve(messages: int, final: Path, seed: int = 5) -> None:
 
     dialect = get_dialect("bybit")
     books = SimBooks(seed)
+    starts = []
+    for symbol in SYMBOLS:
+        book = books.book(symbol)
+        bids, asks, seq = book.snapshot(50)
+        starts.append(dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns, book, 50))
+    made_ahead = b"".join(ws_frame(f.encode()) for f in starts + _book_frames(
+        books, dialect, messages)) if ahead else b""
 
     async def handler(ws):
         await ws.recv()  # the subscribe
-        transport, made = ws.transport, 0
-        frames = []
-        for symbol in SYMBOLS:
-            book = books.book(symbol)
-            bids, asks, seq = book.snapshot(50)
-            frames.append(dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns,
-                                              book, 50))
-        while made < messages:
-            for _ in range(min(2_000, messages - made)):
-                symbol = books.rng.choice(SYMBOLS)
-                book = books.book(symbol)
-                prev = book.seq
-                bids, asks = book.step()
-                frames.append(dialect.encode_book(symbol, False, bids, asks, book.seq, prev,
-                                                  book.ts_ns, book, 50))
-                made += 1
-            transport.write(b"".join(ws_frame(f.encode()) for f in frames))
-            frames = []
-            while transport.get_write_buffer_size() > 1 << 20:
-                await asyncio.sleep(0.0005)
+        transport = ws.transport
+        if ahead:
+            for i in range(0, len(made_ahead), 1 << 18):
+                transport.write(made_ahead[i : i + (1 << 18)])
+                while transport.get_write_buffer_size() > 1 << 20:
+                    await asyncio.sleep(0.0005)
+        else:
+            made, frames = 0, starts
+            while made < messages:
+                n = min(2_000, messages - made)
+                frames += _book_frames(books, dialect, n)
+                made += n
+                transport.write(b"".join(ws_frame(f.encode()) for f in frames))
+                frames = []
+                while transport.get_write_buffer_size() > 1 << 20:
+                    await asyncio.sleep(0.0005)
         final.write_text(json.dumps({s: books.book(s).snapshot()[:2] for s in SYMBOLS}))
         await ws.wait_closed()
 
@@ -134,9 +152,11 @@ async def serve(messages: int, final: Path, seed: int = 5) -> None:
 
 
 @contextmanager
-def feed_process(messages: int, final: Path):
-    proc = subprocess.Popen([PY, "-m", "benchmarks.books", "serve", "--messages", str(messages),
-                             "--final", str(final)], stdout=subprocess.PIPE, text=True)
+def feed_process(messages: int, final: Path, ahead: bool):
+    args = [PY, "-m", "benchmarks.books", "serve", "--messages", str(messages), "--final",
+            str(final)]
+    proc = subprocess.Popen(args + (["--ahead"] if ahead else []), stdout=subprocess.PIPE,
+                            text=True)
     try:
         port = int(proc.stdout.readline())  # type: ignore[union-attr]
         yield f"ws://127.0.0.1:{port}/v5/public/spot"
@@ -145,13 +165,13 @@ def feed_process(messages: int, final: Path):
         proc.wait(10)
 
 
-def through_pipeline(messages: int) -> dict:
-    """Book messages/s from the socket to SQLite, and the long run's verdict."""
+def through_pipeline(messages: int, ahead: bool) -> dict:
+    """Book messages/s from the socket to SQLite, the books' verdict at the end."""
     import rtkit
 
     with tempfile.TemporaryDirectory() as folder:
         final = Path(folder) / "final.json"
-        with feed_process(messages, final) as url:
+        with feed_process(messages, final, ahead) as url:
             c = rtkit.Collector("bybit", list(SYMBOLS), url=url, db=Path(folder) / "b.sqlite",
                                 kinds=["book"], depth=50)
             start = time.perf_counter()
@@ -171,19 +191,29 @@ def through_pipeline(messages: int) -> dict:
             c.stop()
             expected = json.loads(final.read_text()) if final.exists() else None
     return {
-        "book_pipeline_messages": s["book_messages"],
-        "book_messages_per_s_stored": s["book_messages"] / elapsed,
-        "book_rows_stored": s["book_deltas_stored"],
-        "book_clean_false_desyncs": s["book_desyncs"],
-        "book_clean_final_books_equal": float(local == expected),
+        "messages": s["book_messages"],
+        "per_s_stored": s["book_messages"] / elapsed,
+        "rows_stored": s["book_deltas_stored"],
+        "false_desyncs": s["book_desyncs"],
+        "final_books_equal": float(local == expected),
     }
 
 
-def run(messages: int = 1_000_000) -> dict:
+def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
+    """The micro figures; books/s through the pipeline with frames made ahead (the
+    feed never the limit); the long clean run with frames made as they go."""
     out = {}
     out.update(delta_cost())
     out.update(book_frame_cost())
-    out.update(through_pipeline(messages))
+    speed = through_pipeline(speed_messages, ahead=True)
+    out["book_messages_per_s_stored"] = speed["per_s_stored"]
+    out["book_speed_run_final_books_equal"] = speed["final_books_equal"]
+    clean = through_pipeline(messages, ahead=False)
+    out["book_pipeline_messages"] = clean["messages"]
+    out["book_clean_run_messages_per_s"] = clean["per_s_stored"]
+    out["book_clean_rows_stored"] = clean["rows_stored"]
+    out["book_clean_false_desyncs"] = clean["false_desyncs"] + speed["false_desyncs"]
+    out["book_clean_final_books_equal"] = clean["final_books_equal"]
     return out
 
 
@@ -192,9 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", nargs="?", default="bench", choices=("bench", "serve"))
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--final", type=Path)
+    parser.add_argument("--ahead", action="store_true")
     args = parser.parse_args(argv)
     if args.mode == "serve":
-        asyncio.run(serve(args.messages, args.final))
+        asyncio.run(serve(args.messages, args.final, args.ahead))
         return 0
     for key, value in run(args.messages).items():
         print(f"{key:<40} {value:>14,.2f}")

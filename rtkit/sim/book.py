@@ -71,7 +71,7 @@ class SimBook:
                 ranked = sorted(side) if is_ask else sorted(side, reverse=True)
                 tick = ranked[min(len(ranked) - 1, int(rng.expovariate(0.2)))]
                 side[tick] = changes[tick] = self._size()
-            elif r < 0.7 and len(side) > 2:  # a level goes (filled or cancelled)
+            elif r < 0.7 and len(side) > self.levels // 2:  # a level goes (filled, cancelled)
                 tick = rng.choice(list(side))
                 del side[tick]
                 changes[tick] = "0"
