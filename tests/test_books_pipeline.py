@@ -131,3 +131,19 @@ def test_a_bad_level_rejects_the_whole_book_frame():
                       book_frame(11, [["99", "-1"]], [])], 1)
     s = p.stats()
     assert s["rejected_by_reason"] == {"bad_number": 2} and s["book_messages"] == 0
+
+
+def test_the_quotes_ring_keeps_the_newest_in_order_with_the_kinds_dtypes():
+    from rtkit.books.quote_ring import QUOTE_BYTES, QuoteRing
+
+    ring = QuoteRing(3)
+    ring.append([("bybit", f"S{i % 2}-USDT", 10 + i, 20 + i, 1.0, 2.0, 3.0, 4.0, i)
+                 for i in range(5)])
+    frame = ring.snapshot()
+    assert list(frame["seq"]) == [2, 3, 4] and list(frame["symbol"]) == ["S0-USDT", "S1-USDT",
+                                                                          "S0-USDT"]
+    assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert frame["timestamp"].iloc[0].value == 12 and ring.nbytes == 3 * QUOTE_BYTES == 186
+    assert len(QuoteRing(2).snapshot()) == 0
+    with pytest.raises(ValueError, match="capacity"):
+        QuoteRing(0)

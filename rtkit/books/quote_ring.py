@@ -14,8 +14,10 @@ import threading
 import numpy as np
 import pandas as pd
 
+from rtkit.frame import _category, _times
 from rtkit.kinds.quotes import QUOTES
 
+_INT8_CODES = 127  # pandas keeps categorical codes as int8 below this many categories
 #: quotes the ring keeps by default
 DEFAULT_QUOTES_CAPACITY = 1_000_000
 #: bytes one quote costs in the ring (the README's memory formula)
@@ -67,18 +69,22 @@ class QuoteRing:
         with self._lock:
             n, cap = len(self), self.capacity
             start = self.total % cap if self.total > cap else 0
-            order = np.r_[start:cap, 0:start] if start else slice(0, n)
-            copied = {name: col[order].copy() if start else col[:n].copy()
-                      for name, col in self.columns.items()}
             names = {key: list(codes) for key, codes in self._codes.items()}
+            copied = {}
+            for name, col in self.columns.items():
+                # codes of few categories as int8, which pandas keeps without a cast
+                small = name in names and len(names[name]) < _INT8_CODES
+                dtype = np.int8 if small else col.dtype
+                copied[name] = (np.concatenate((col[start:], col[:start]), dtype=dtype,
+                                               casting="unsafe") if start
+                                else col[:n].astype(dtype))
         data = {}
         for c in QUOTES.columns:
             values = copied[c.name]
             if c.frame == "category":
-                data[c.name] = pd.Categorical.from_codes(values.astype(np.int32),
-                                                         categories=names[c.name])
+                data[c.name] = _category(values, names[c.name])  # type: ignore[arg-type]
             elif c.frame.startswith("datetime64"):
-                data[c.name] = pd.to_datetime(values, utc=True)
+                data[c.name] = _times(values)
             else:
                 data[c.name] = values
-        return pd.DataFrame(data)
+        return pd.DataFrame(data, copy=False)
