@@ -147,3 +147,12 @@ def test_the_quotes_ring_keeps_the_newest_in_order_with_the_kinds_dtypes():
     assert len(QuoteRing(2).snapshot()) == 0
     with pytest.raises(ValueError, match="capacity"):
         QuoteRing(0)
+
+
+def test_the_command_line_collects_books_with_comma_kinds_and_a_depth(tmp_path, capsys):
+    from rtkit.cli import main
+
+    db = tmp_path / "c.sqlite"
+    assert main(["collect", "bybit", "BTC-USDT", "--db", str(db), "--kinds", "trades,book",
+                 "--depth", "25", "--duration", "0.1"]) == 2
+    assert "pass --depth one of those, not 25" in capsys.readouterr().err
