@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import foundation, live, rest, soak
+from benchmarks import books, foundation, live, rest, soak
 
 TARGETS = {
     # issue 17: rtkit until stored (on disk) against baselines that store nothing
@@ -31,6 +31,13 @@ TARGETS = {
     "rest_200_usdm_depth100_peak_budget_share": ("<=", 0.5),
     "rest_200_usdm_depth1000_429s": ("<=", 0),
     "rest_200_usdm_depth1000_peak_budget_share": ("<=", 0.5),
+    # issue 13: order books (benchmarks/books.py)
+    "book_delta_20_levels_p99_us": ("<=", 30),
+    "book_frame_depth25_us": ("<=", 200),
+    "book_messages_per_s_stored": (">=", 20_000),
+    "book_pipeline_messages": (">=", 1_000_000),
+    "book_clean_false_desyncs": ("<=", 0),
+    "book_clean_final_books_equal": (">=", 1),
 }
 
 
@@ -57,7 +64,7 @@ def main() -> int:
     out = Path("data") / "bench.json"
     out.parent.mkdir(exist_ok=True)
     print(f"{'figure':<53} {'value':>14}  target")
-    for module in (foundation, live, soak, rest):
+    for module in (foundation, live, soak, rest, books):
         print(f"running {module.__name__} …", file=sys.stderr, flush=True)
         try:
             part = module.run()

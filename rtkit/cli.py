@@ -226,8 +226,9 @@ def cmd_collect(args) -> int:
     collector = Collector(args.venue, args.symbols, db=args.db, url=args.url,
                           rest_url=args.rest_url, record_raw=record,
                           flush_interval_s=args.flush_interval,
-                          kinds=args.kinds, lake=args.lake, name=args.name,
-                          venue_options=options)
+                          kinds=[k for item in args.kinds for k in item.split(",") if k],
+                          lake=args.lake, name=args.name, venue_options=options,
+                          depth=args.depth, audit_every_s=args.audit_every)
     if record is not None:
         _say_where_recording_goes(record, collector, existed)
     _run_until(collector, args.duration, _Progress())
@@ -353,7 +354,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--record", help="also write every raw frame to this .jsonl[.gz] file")
     c.add_argument("--flush-interval", type=float, default=1.0, help="seconds between flushes")
     c.add_argument("--kinds", nargs="+", default=["trades"], metavar="KIND",
-                   help="kinds of record to collect (default: trades)")
+                   help="kinds of record to collect (default: trades), e.g. trades,quotes,book")
+    c.add_argument("--depth", type=int, help="order book depth, where the venue offers a choice")
+    c.add_argument("--audit-every", type=float, default=60.0, metavar="SECONDS",
+                   help="check an unverified order book against a REST snapshot this often "
+                   "(default: 60; 0: never)")
     c.add_argument("--lake", help="also write the records as Parquet under this folder")
     c.add_argument("--name", help="the run's name in the database (default: VENUE:SYMBOLS)")
     c.add_argument("--option", action="append", type=_venue_option, default=[],
@@ -397,7 +402,8 @@ def _parser() -> argparse.ArgumentParser:
 
 #: keyword arguments the API's messages name, and the option that sets each on the command line
 _KEYWORD_OPTIONS = {"db": "--db", "lake": "--lake", "record_raw": "--record", "url": "--url",
-                   "rest_url": "--rest-url"}
+                   "rest_url": "--rest-url",
+                   "depth": "--depth", "audit_every_s": "--audit-every"}
 
 
 def _as_cli_words(message: str) -> str:

@@ -29,6 +29,8 @@ from typing import Any, Self
 
 import pandas as pd
 
+from rtkit.books.frame import BookReading
+from rtkit.books.keeper import DEFAULT_AUDIT_EVERY_S, books_of
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline
 from rtkit.recording import recording_path
@@ -60,7 +62,7 @@ __all__ = ["STATES", "Collector", "Status", "collect", "stop_all"]
 log = logging.getLogger("rtkit")
 
 
-class Collector:
+class Collector(BookReading):
     """Real-time trades of ``symbols`` on ``venue``, kept in memory and in SQLite.
 
     ``symbols`` are normalised (``BTC-USDT``) or in the venue's own form.
@@ -82,6 +84,8 @@ class Collector:
     simulator, a proxy; rtkit appends the venue's paths); without it, a ``url``
     pointing at a simulator of this process finds that simulator's REST side, any
     other ``url`` the same host and port, and no ``url`` the venue's own API.
+    ``depth``: the venue's book depth; ``audit_every_s``: how often an ``unverified``
+    book is checked against a REST snapshot (see ``rtkit.books.frame.BookReading``).
     """
 
     def __init__(
@@ -107,6 +111,8 @@ class Collector:
         kinds: Sequence[str] = ("trades",),
         lake: str | Path | None = None,
         rest_url: str | None = None,
+        depth: int | None = None,
+        audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
         **more_venue_options,
     ) -> None:
         venue_options = venue_options_from(venue, venue_options, more_venue_options)
@@ -114,9 +120,11 @@ class Collector:
         self.config = config = CollectorConfig(
             venue, symbols, db, url, capacity, flush_interval_s, record_raw, name, anomaly,
             max_frame_bytes, pending_limit, stale_after_s, backoff_initial_s, backoff_max_s,
-            connect_timeout_s, sslopt, venue_options, kinds, lake, rest_url)
+            connect_timeout_s, sslopt, venue_options, kinds, lake, rest_url, depth,
+            audit_every_s)
         self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
         self.kinds = checked_kinds(kinds, self.adapter)
+        self.adapter.configure(self.kinds, depth)
         if isinstance(symbols, str):
             symbols = [symbols]
         if not symbols:
@@ -132,10 +140,11 @@ class Collector:
         #: ``rest_url``, else derived from ``url`` (rtkit.rest.endpoints.resolve_rest_url)
         self.rest_url = resolve_rest_url(self.venue, rest_url, url)
         self.ring = RingBuffer(capacity)
+        books = books_of(self.adapter, self.symbols, self.kinds, audit_every_s)
         # the adapter's stage, if it has one, says what its items become and their store
         self.pipeline = Pipeline(self.adapter, self.ring, anomaly=anomaly,
                                  max_frame_bytes=max_frame_bytes, pending_limit=pending_limit,
-                                 symbols=self.symbols, kinds=self.kinds)
+                                 symbols=self.symbols, kinds=self.kinds, books=books)
         self.db = Path(db).expanduser()
         self.sink = SQLiteSink(self.db, self.pipeline.store_type)
         self.sink.probe()  # fail now, in the caller's cell, if it cannot be written
@@ -201,6 +210,7 @@ class Collector:
                     thread.join(max(0.05, deadline - time.monotonic()))
         finally:
             self._flush_now.set()
+            self.pipeline.close_books()
             if not self.running:
                 registry.unregister(self.name, self)
                 self._machine.finish()

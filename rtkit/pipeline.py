@@ -40,9 +40,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from rtkit.books.keeper import BookKeeper, keeper_for
+from rtkit.books.quote_ring import DEFAULT_QUOTES_CAPACITY, QuoteRing
 from rtkit.buffer import RingBuffer
 from rtkit.kinds import Rows
 from rtkit.kinds.pending import PendingRecords
+from rtkit.pipeline_books import BookRows
 from rtkit.pipeline_counters import PipelineCounters
 from rtkit.pipeline_ids import IdChecks
 from rtkit.pipeline_queue import (
@@ -80,7 +83,7 @@ def quote(text, limit: int = 200) -> str:
     return repr(text[:limit])[1:-1] + ("…" if cut else "")
 
 
-class Pipeline(IdChecks, PendingQueue, PipelineCounters):
+class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
     """Adapter → validation → ring and pending queue, with exact accounting."""
 
     def __init__(
@@ -93,10 +96,18 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
         pending_limit: int = DEFAULT_PENDING_LIMIT,
         symbols: Iterable[str] | None = None,
         kinds: Iterable[str] = ("trades",),
+        books: BookKeeper | None = None,
+        quotes_capacity: int = DEFAULT_QUOTES_CAPACITY,
     ) -> None:
         """``symbols``: the normalised symbols subscribed; trades of any other are
         ``unsubscribed_symbol`` rejects (ignored by adapters whose
-        ``trades_of_subscribed_symbols_only`` is False, such as ``generic``)."""
+        ``trades_of_subscribed_symbols_only`` is False, such as ``generic``).
+
+        With ``book`` among the ``kinds``, the adapter's ``BookMessage`` rows (key
+        ``book``) go to ``books`` (a :class:`rtkit.books.keeper.BookKeeper`; one
+        without REST snapshots is made when none is given), whose ``book_deltas``,
+        ``book_events`` and derived ``quotes`` rows are stored like any kind's.
+        With ``quotes``, the quotes are also kept in ``quote_ring`` (``c.quotes``)."""
         self.adapter = adapter
         self.venue = adapter.name
         self.ring = ring
@@ -119,6 +130,11 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
         self._adapter_failures = 0  # frames the adapter raised on, for bounded logging
         #: the rows of the collected kinds other than trades (``Rows`` from the adapter)
         kinds = () if self.stage is not None else tuple(kinds)
+        self.books: BookKeeper | None = None
+        if "book" in kinds:
+            self.books = books or keeper_for(adapter, sorted(self.symbols))
+            kinds = (*kinds, "book_events")
+        self.quote_ring = QuoteRing(quotes_capacity) if "quotes" in kinds else None
         self.records = PendingRecords(kinds, pending_limit)
         self._trades = "trades" in kinds
         if self.stage is not None:
@@ -169,6 +185,7 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
         parse, max_bytes = self.adapter.parse, self.max_frame_bytes
         symbols, anomaly = self.symbols, self.anomaly
         accepted: list = []
+        book_messages: list = []
         controls: list[Control] = []
         tick_frames = 0
         for frame in frames:
@@ -190,7 +207,13 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
                 continue
             other = 0  # rows of the other kinds this frame carried
             if type(out) is Rows:
-                other = self.records.add(out)
+                book = out.pop("book", None) if self.books is not None else None
+                if book:  # the batch's book messages go to the keeper together, below
+                    other = len(book)
+                    book_messages += book
+                if self.quote_ring is not None and (quotes := out.get("quotes")):
+                    self.quote_ring.append(quotes)
+                other += self.records.add(out)
                 out = out.get("trades", []) if self._trades else []
                 if not out and other:
                     tick_frames += 1
@@ -217,6 +240,8 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
                 tick_frames += 1
             else:
                 self.rejected_frames += 1
+        if book_messages:
+            self._take_book_messages(book_messages)
         self.frames += len(frames)
         self.tick_frames += tick_frames  # frames of other kinds only count too
         self.last_frame_ns = received_at_ns

@@ -39,7 +39,7 @@ def test_the_sqlite_schema_is_byte_for_byte_the_one_before_kinds(tmp_path, store
 
 def test_every_kind_is_described_whole():
     found = kinds()
-    assert {"trades", "quotes", "book_deltas", "book_snapshots", "blocks", "swaps"} <= set(found)
+    assert {"trades", "quotes", "book", "book_events", "blocks", "swaps"} <= set(found)
     for name, kind in found.items():
         assert kind.name == name and kind.continuity in CONTINUITY and kind.key
         assert kind.counters is not None and len(set(kind.counters)) == 4
@@ -61,8 +61,8 @@ def test_a_new_kind_gets_its_table_from_its_description(tmp_path):
     assert [c[1] for c in columns] == [c.sql for c in quotes.columns]
     key = [c[0] for c in sorted((c for c in columns if c[3]), key=lambda c: c[3])]
     assert key == list(quotes.key)
-    db.execute(quotes.insert_sql(), ("binance", "BTC-USDT", "7", 1, 2, 1.0, 2.0, 1.5, 3.0))
-    db.execute(quotes.insert_sql(), ("binance", "BTC-USDT", "7", 1, 2, 1.0, 2.0, 1.5, 3.0))
+    db.execute(quotes.insert_sql(), ("binance", "BTC-USDT", 1, 2, 1.0, 2.0, 1.5, 3.0, 7))
+    db.execute(quotes.insert_sql(), ("binance", "BTC-USDT", 1, 3, 1.0, 2.0, 1.5, 3.0, 7))
     assert db.execute("SELECT count(*) FROM quotes").fetchone()[0] == 1  # the key dedups
 
 
@@ -158,8 +158,8 @@ class QuotingVenue:
                 if "t" in m:
                     rows["trades"] = [("BTC-USDT", m["t"], m["ts"], m["p"], 0.5, 0)]
                 if "u" in m:
-                    rows["quotes"] = [(self.name, "BTC-USDT", str(m["u"]), m["ts"],
-                                       received_at_ns, m["b"], 1.0, m["a"], 2.0)]
+                    rows["quotes"] = [(self.name, "BTC-USDT", m["ts"], received_at_ns,
+                                       m["b"], 1.0, m["a"], 2.0, m["u"])]
                 return rows
 
         return Quoting()
@@ -193,12 +193,12 @@ def test_a_new_kind_flows_from_the_adapter_to_its_table_with_its_own_accounting(
     with TickStore(tmp_path / "q.sqlite") as store:
         inserted = store.write(*batch)
         p.done(batch, inserted)
-        rows = store.conn.execute("SELECT * FROM quotes ORDER BY update_id").fetchall()
+        rows = store.conn.execute("SELECT * FROM quotes ORDER BY seq").fetchall()
     s = p.stats()
     assert s["frames"] == s["tick_frames"] == 5 and s["stored"] == 2
     assert (s["quotes"], s["quotes_stored"], s["quote_duplicates"], s["quotes_pending"]) == (
         4, 3, 1, 0)
-    assert [r[2] for r in rows] == ["10", "11", "12"] and rows[0][5:] == (99.5, 1.0, 100.5, 2.0)
+    assert [r[8] for r in rows] == [10, 11, 12] and rows[0][4:8] == (99.5, 1.0, 100.5, 2.0)
     assert len(p.ring) == 2  # the ring keeps trades
 
 
@@ -215,9 +215,9 @@ def test_kinds_an_adapter_offers_are_what_a_collector_may_collect(tmp_path):
     c = rtkit.Collector(QuotingVenue.make(), ["BTC-USDT"], db=tmp_path / "q.sqlite",
                         kinds=["quotes", "trades"])
     assert c.kinds == ("quotes", "trades") and set(c.pipeline.records.kinds) == {"quotes"}
-    with pytest.raises(ValueError, match="offers trades, quotes, not book_deltas"):
+    with pytest.raises(ValueError, match="offers trades, quotes, not book"):
         rtkit.Collector(QuotingVenue.make(), ["BTC-USDT"], db=tmp_path / "q.sqlite",
-                        kinds=["book_deltas"])
+                        kinds=["book"])
 
 
 def test_frames_that_carry_only_other_kinds_count_as_tick_frames():

@@ -186,13 +186,13 @@ def test_kinds_are_checked_against_what_the_venue_offers(tmp_path, capsys):
     db = tmp_path / "t.sqlite"
     c = rtkit.Collector("binance", ["BTC-USDT"], db=db)
     assert c.kinds == ("trades",)
-    with pytest.raises(ValueError, match="venue 'binance' offers trades, not quotes"):
-        rtkit.Collector("binance", ["BTC-USDT"], db=db, kinds=["quotes"])
+    with pytest.raises(ValueError, match="venue 'binance' offers trades.*, not blocks"):
+        rtkit.Collector("binance", ["BTC-USDT"], db=db, kinds=["blocks"])
     with pytest.raises(ValueError, match="unknown kind of record 'trade'"):
         rtkit.Collector("binance", ["BTC-USDT"], db=db, kinds=["trade"])
-    assert main(["collect", "binance", "BTC-USDT", "--db", str(db), "--kinds", "book_deltas",
+    assert main(["collect", "binance", "BTC-USDT", "--db", str(db), "--kinds", "swaps",
                  "--duration", "0.1"]) == 2
-    assert "offers trades, not book_deltas" in capsys.readouterr().err
+    assert "not swaps" in capsys.readouterr().err
 
 
 def test_a_lake_that_cannot_be_written_fails_in_the_callers_cell(tmp_path):
@@ -235,8 +235,8 @@ def test_a_kind_beside_trades_reaches_the_lake_as_sqlite_has_it_through_a_refusa
     assert (s["quotes"], s["quotes_stored"], s["quote_duplicates"], s["quotes_pending"]) == (
         3, 3, 0, 0)
     assert s["stored"] == 2 and s["duplicates"] == 0
-    columns = "venue, symbol, update_id, timestamp, received_at, bid_price, bid_size, " \
-              "ask_price, ask_size"
+    columns = "venue, symbol, timestamp, received_at, bid_price, bid_size, " \
+              "ask_price, ask_size, seq"
     in_sqlite = sorted(sqlite3.connect(tmp_path / "t.sqlite").execute(
         f"SELECT {columns} FROM quotes").fetchall())
     as_ns = columns.replace("timestamp", "epoch_ns(timestamp)").replace(

@@ -24,8 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-#: the states of a book, in the order a good start passes them
-STATES = ("subscribing", "buffering", "snapshot", "live", "desynced", "resyncing")
+#: the states of a book, in the order a good start passes them; ``unverified`` stands
+#: for ``live`` on a venue that gives no proof (its book is audited instead)
+STATES = ("subscribing", "buffering", "snapshot", "live", "desynced", "resyncing",
+          "unverified")
 #: what a machine asks of the runtime after a message
 Action = Literal["fetch_snapshot", "resubscribe"]
 

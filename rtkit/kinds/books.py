@@ -1,11 +1,18 @@
-"""Order book deltas and snapshots (L2), in the shape of tardis' ``incremental_book_L2``
-plus the venue's sequence numbers.
+"""Order books: their deltas (L2, tardis' ``incremental_book_L2`` shape plus the venue's
+sequence) and their health record (``book_events``).
 
-A delta sets one price level of one side to an amount (0 removes it); a
-snapshot is every level at one moment, one row per level, ``is_snapshot`` true.
-Continuity: deltas carry the venue's sequence (``first_seq``..``last_seq`` of
-the message they came in; a jump is a desync) or a checksum of the book after
-them. Described ahead of the book adapters, which no venue module has yet.
+``book`` (table ``book_deltas``): one row per price level a message set, a
+size of 0 removing the level; rows of one message share ``received_at``;
+each (re)sync starts with the full snapshot, one row per level with
+``is_snapshot`` 1 (a reader clears its book at the first such row of a
+message). ``seq`` is the venue's sequence of the message (0 where the venue
+numbers nothing). The key is the row itself at its venue time and sequence,
+so a replay or an overlapping collector doubles nothing.
+
+``book_events``: every transition of every book (``rtkit.books.machine``):
+when (``at``, the receive time of the message that caused it), from and to
+which state, why (with the numbers), the sequence involved, and on a return
+to ``live`` how long the book was not (``not_live_s``). Collected with ``book``.
 """
 
 from __future__ import annotations
@@ -13,44 +20,47 @@ from __future__ import annotations
 from rtkit.kinds import Column, Kind
 from rtkit.kinds.trades import UTC_NS
 
-_LEVEL = (
-    Column("venue", "TEXT", "category", "int16", not_null=True),
-    Column("symbol", "TEXT", "category", "int32", not_null=True),
-    Column("timestamp", "INTEGER", UTC_NS, "int64", not_null=True),
-    Column("received_at", "INTEGER", UTC_NS, "int64", not_null=True),
-    Column("first_seq", "INTEGER", "Int64", "int64"),
-    Column("last_seq", "INTEGER", "Int64", "int64"),
-    Column("level", "INTEGER", "int64", "int32", not_null=True),  # row within the message
-    Column("side", "TEXT", "category", "int8", not_null=True),  # bid / ask
-    Column("price", "REAL", "float64", "float64", not_null=True),
-    Column("amount", "REAL", "float64", "float64", not_null=True),
-)
-_KEY = ("venue", "symbol", "received_at", "level")
-
 BOOK_DELTAS = Kind(
-    name="book_deltas",
+    name="book",
     table="book_deltas",
-    columns=_LEVEL,
-    key=_KEY,
+    columns=(
+        Column("venue", "TEXT", "category", "int16", not_null=True),
+        Column("symbol", "TEXT", "category", "int32", not_null=True),
+        Column("timestamp", "INTEGER", UTC_NS, "int64", not_null=True),
+        Column("received_at", "INTEGER", UTC_NS, "int64", not_null=True),
+        Column("seq", "INTEGER", "int64", "int64", not_null=True),
+        Column("is_snapshot", "INTEGER", "int64", "int8", not_null=True),
+        Column("side", "TEXT", "category", "int8", not_null=True),  # bid / ask
+        Column("price", "REAL", "float64", "float64", not_null=True),
+        Column("size", "REAL", "float64", "float64", not_null=True),
+    ),
+    key=("venue", "symbol", "timestamp", "seq", "is_snapshot", "side", "price", "size"),
     continuity="venue_sequence",
-    indexes=(("venue", "symbol", "timestamp"),),
     without_rowid=True,
     counters=("book_deltas", "book_deltas_stored", "book_delta_duplicates",
               "book_deltas_pending"),
-    doc="one price level changed",
+    doc="one price level of an order book set (a snapshot: every level)",
 )
 
-BOOK_SNAPSHOTS = Kind(
-    name="book_snapshots",
-    table="book_snapshots",
-    columns=_LEVEL,
-    key=_KEY,
-    continuity="checksum",
-    indexes=(("venue", "symbol", "timestamp"),),
+BOOK_EVENTS = Kind(
+    name="book_events",
+    table="book_events",
+    columns=(
+        Column("venue", "TEXT", "category", None, not_null=True),
+        Column("symbol", "TEXT", "category", None, not_null=True),
+        Column("at", "INTEGER", UTC_NS, None, not_null=True),
+        Column("from_state", "TEXT", "category", None, not_null=True),
+        Column("to_state", "TEXT", "category", None, not_null=True),
+        Column("reason", "TEXT", "string", None, not_null=True),
+        Column("seq", "INTEGER", "Int64", None),
+        Column("not_live_s", "REAL", "float64", None),
+    ),
+    key=("venue", "symbol", "at", "from_state", "to_state"),
+    continuity="none",
     without_rowid=True,
-    counters=("book_snapshots", "book_snapshots_stored", "book_snapshot_duplicates",
-              "book_snapshots_pending"),
-    doc="every level of a book at one moment",
+    counters=("book_events", "book_events_stored", "book_event_duplicates",
+              "book_events_pending"),
+    doc="a transition of an order book's state, with why and how long it was not live",
 )
 
-KINDS = {"book_deltas": BOOK_DELTAS, "book_snapshots": BOOK_SNAPSHOTS}
+KINDS = {"book": BOOK_DELTAS, "book_events": BOOK_EVENTS}

@@ -1,8 +1,10 @@
-"""Quotes: the best bid and offer (BBO) as the venue changes it.
+"""Quotes: the best bid and offer (BBO), one row per change.
 
-Described so that the ring, the table and the lake have their shape ready; no
-adapter emits quotes yet. A venue's update id is the key where it has one
-(``update_id``), else the receive time orders them.
+``seq`` is the venue's update id where it numbers its quotes (Bybit ``u``,
+Binance ``u``), else 0. The key is the whole quote at its venue time and
+sequence: a replay, or two collectors overlapping on the same venue, store a
+quote once, and two different quotes never collide (whatever the venue
+numbers). The ring (``c.quotes``) keeps the same columns.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ QUOTES = Kind(
     columns=(
         Column("venue", "TEXT", "category", "int16", not_null=True),
         Column("symbol", "TEXT", "category", "int32", not_null=True),
-        Column("update_id", "TEXT", "string", None, not_null=True),
         Column("timestamp", "INTEGER", UTC_NS, "int64", not_null=True),
         Column("received_at", "INTEGER", UTC_NS, "int64", not_null=True),
         Column("bid_price", "REAL", "float64", "float64", not_null=True),
         Column("bid_size", "REAL", "float64", "float64", not_null=True),
         Column("ask_price", "REAL", "float64", "float64", not_null=True),
         Column("ask_size", "REAL", "float64", "float64", not_null=True),
+        Column("seq", "INTEGER", "int64", "int64", not_null=True),
     ),
-    key=("venue", "symbol", "update_id"),
+    key=("venue", "symbol", "timestamp", "seq", "bid_price", "bid_size", "ask_price",
+         "ask_size"),
     continuity="venue_sequence",
-    indexes=(("venue", "symbol", "timestamp"),),
     without_rowid=True,
     counters=("quotes", "quotes_stored", "quote_duplicates", "quotes_pending"),
     doc="best bid and offer, as changed",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from rtkit.books.keeper import DEFAULT_AUDIT_EVERY_S
 from rtkit.buffer import DEFAULT_CAPACITY
 from rtkit.kinds import get_kind
 from rtkit.params import checked
@@ -49,6 +50,8 @@ class CollectorConfig:
     kinds: Sequence[str] = ("trades",)
     lake: str | Path | None = None
     rest_url: str | None = None
+    depth: int | None = None
+    audit_every_s: float = DEFAULT_AUDIT_EVERY_S
 
     def check(self) -> None:
         """A numeric parameter outside its range, a URL that is no WebSocket's, or a
@@ -63,6 +66,12 @@ class CollectorConfig:
             ws_url(self.url)
         if self.rest_url is not None:
             http_base(self.rest_url)
+        if self.depth is not None and (type(self.depth) is not int or self.depth < 1):
+            raise ValueError(f"depth must be a whole number of levels >= 1 (e.g. 50), "
+                             f"not {self.depth!r}")
+        if not (type(self.audit_every_s) in (int, float) and self.audit_every_s >= 0):
+            raise ValueError(f"audit_every_s must be seconds >= 0 (0: no audits), "
+                             f"not {self.audit_every_s!r}")
 
     def arguments(self) -> dict[str, Any]:
         """The keyword arguments that build the same collector."""

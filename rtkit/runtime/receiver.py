@@ -179,6 +179,7 @@ class Receiver:
         reader = FrameReader(pipeline.max_frame_bytes)
         feed, recv = reader.feed, sock.recv
         process, process_frames = pipeline.process, pipeline.process_frames
+        books = pipeline.books is not None  # snapshots to take in, resubscribes to send
         ping_every_ns = int((adapter.ping_interval_s or 0) * 1e9)
         stale_ns = int(self.stale_after_s * 1e9)
         # timers run on the monotonic clock (a wall-clock step must not fake silence
@@ -207,6 +208,9 @@ class Receiver:
                 if texts:
                     for control in process_frames(texts, now):
                         reconnect = self._on_control(control) or reconnect
+                    if books:
+                        for frame in pipeline.book_tick(now):
+                            ws.send(frame)
                 pings = []  # answered after the loop: a pong that fails (the peer gone)
                 # must not cost the frames after the ping in this read their count
                 if len(texts) < len(messages):
@@ -245,6 +249,9 @@ class Receiver:
                     return
                 if self.status.current != "live":
                     self.status.move("live", self._refused_reason())
+                if books:
+                    for frame in pipeline.book_tick(time.time_ns()):
+                        ws.send(frame)
                 if ping_every_ns and tick >= next_ping:
                     next_ping = tick + ping_every_ns
                     message = adapter.ping_message()

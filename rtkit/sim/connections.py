@@ -11,6 +11,7 @@ from http import HTTPStatus
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from rtkit.sim.book_sending import BookSender
 from rtkit.sim.dialects import Dialect, Session
 from rtkit.sim.faults import Link
 from rtkit.sim.market import Market
@@ -23,7 +24,7 @@ _FAST_STEP = 2_000
 _RATE_STEP = 50
 
 
-class ConnectionHandler(FrameSender):
+class ConnectionHandler(FrameSender, BookSender):
     """What the simulator's server does with each connection (on the simulator's loop)."""
 
     # set by the Simulator that this handler is part of
@@ -53,6 +54,8 @@ class ConnectionHandler(FrameSender):
         session = Session(path=ws.request.path if ws.request else "/")
         subscribed = asyncio.Event()
         reader = asyncio.create_task(self._read(ws, session, subscribed))
+        books = (asyncio.create_task(self._stream_books(ws, session))
+                 if self.dialect.has_books else None)
         try:
             for frame in self.dialect.greeting(session):
                 await self._emit(ws, frame, "control")
@@ -63,6 +66,8 @@ class ConnectionHandler(FrameSender):
             pass
         finally:
             reader.cancel()
+            if books is not None:
+                books.cancel()
 
     async def _read(self, ws: ServerConnection, session: Session, subscribed: asyncio.Event):
         faults = self.faults

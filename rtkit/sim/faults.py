@@ -48,6 +48,23 @@ class Faults:
         None, "the hostile frames to cycle through (default: the venue's list)", None)
     throttle_frames_per_s: float | None = _fault(
         None, "send at most this many trade frames per second, whatever the rate", float)
+    # --- order books: counted over the book deltas of the whole run (any venue's dialect)
+    book_drop_every: int | None = _fault(
+        None, "leave out every Nth book delta (the book moved on without it)")
+    book_duplicate_every: int | None = _fault(None, "send every Nth book delta twice")
+    book_reorder_every: int | None = _fault(
+        None, "send every Nth book delta after the one that follows it")
+    book_reset_every: int | None = _fault(
+        None, "after every Nth book delta the venue restarts: its sequence starts again")
+    book_corrupt_every: int | None = _fault(
+        None, "every Nth book delta carries one level with a wrong size (the book keeps "
+        "the right one: a checksum sees it)")
+    book_cross_every: int | None = _fault(
+        None, "every Nth book delta sets a bid above the best ask (a crossed book)")
+    book_close_every: int | None = _fault(
+        None, "close the connection (code close_code) after every Nth book delta")
+    stale_snapshot_every: int | None = _fault(
+        None, "every Nth REST depth snapshot is an old one, older than the stream")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -64,6 +81,13 @@ class Faults:
         return any((self.drop_every, self.close_every, self.stall_every, self.duplicate_every,
                     self.reorder_every, self.bad_frame_every, self.throttle_frames_per_s))
 
+    @property
+    def book_per_frame(self) -> bool:
+        """Whether book frames must go out one by one (a book fault acts between them)."""
+        return any((self.book_drop_every, self.book_duplicate_every, self.book_reorder_every,
+                    self.book_reset_every, self.book_corrupt_every, self.book_cross_every,
+                    self.book_close_every))
+
 
 @dataclass
 class Link:
@@ -72,3 +96,4 @@ class Link:
     trade_frames: int = 0
     held: str | None = None  # a frame held back by reorder_every
     next_send: float = 0.0  # throttle clock (monotonic s)
+    held_book: str | None = None  # a book frame held back by book_reorder_every

@@ -129,10 +129,13 @@ class FrameSender:
         while ws.transport.get_write_buffer_size() and time.monotonic() < deadline:
             await asyncio.sleep(0.001)
 
-    async def _send_blob(self, ws: ServerConnection, frames: list[str]) -> None:
+    async def _send_blob(self, ws: ServerConnection, frames: list[str],
+                         category: str = "trades") -> None:
         """The fast path: frames pre-encoded into one write, paced by the transport's buffer."""
+        if ws.transport.is_closing():
+            raise ConnectionClosed(None, None)
         ws.transport.write(b"".join(ws_frame(f.encode()) for f in frames))
-        self.sent["trades"] += len(frames)
+        self.sent[category] += len(frames)
         while ws.transport.get_write_buffer_size() > _HIGH_WATER:
             if ws.transport.is_closing():
                 raise ConnectionClosed(None, None)

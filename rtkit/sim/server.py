@@ -29,6 +29,7 @@ from collections import Counter
 
 from websockets.asyncio.server import serve
 
+from rtkit.sim.book import DEFAULT_LEVELS, SimBooks
 from rtkit.sim.connections import ConnectionHandler
 from rtkit.sim.dialects import Dialect, get_dialect
 from rtkit.sim.faults import Faults
@@ -66,6 +67,10 @@ class Simulator(ConnectionHandler):
         faults: Faults | None = None,
         common: CommonFactor | None = None,
         tls: ssl.SSLContext | None = None,
+        book_rate: float | None = 1_000.0,
+        book_count: int | None = None,
+        book_levels: int = DEFAULT_LEVELS,
+        keep_book_history: bool = False,
         **dialect_options,
     ) -> None:
         if rate is not None and not rate > 0:
@@ -89,6 +94,16 @@ class Simulator(ConnectionHandler):
         if self.faults.bad_frame_every:
             self._bad_frames = tuple(self.faults.bad_frames or hostile_frames(venue))
         self.market = Market(seed, skip_id_every=self.faults.skip_id_every, common=common)
+        #: the order books a client may subscribe (where the dialect has them): book
+        #: messages made at ``book_rate`` a second (None: as fast as the socket takes),
+        #: ``book_count`` at most; ``books.depth_snapshot`` answers the REST side
+        self.books = SimBooks(seed, book_levels, keep_book_history,
+                              self.faults.stale_snapshot_every)
+        self.book_rate, self.book_count = book_rate, book_count
+        self.book_faults: Counter[str] = Counter()  # book faults injected, by class
+        #: each book fault injected: (class, symbol, sequence of the message it hit)
+        self.book_fault_log: list[tuple[str, str, int]] = []
+        self._book_deltas = 0  # book deltas over the whole run, for the every-N faults
         self.connections = 0
         self.refused = 0
         self.pings_ignored = 0

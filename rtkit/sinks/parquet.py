@@ -72,7 +72,8 @@ class _Layout:
         names = kind.names
         self.kind, self.schema = kind, arrow_schema(kind)
         self.venue, self.symbol = names.index("venue"), names.index("symbol")
-        self.time = names.index("timestamp")
+        # the day a row belongs to: its venue time (``at`` for a kind of events)
+        self.time = names.index("timestamp" if "timestamp" in names else "at")
         self.kept = [i for i, n in enumerate(names) if n not in PARTITIONS]
 
 

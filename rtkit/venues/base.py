@@ -200,6 +200,42 @@ class Adapter:
     #: seconds of silence on a subscribed stream before it counts as stale
     stale_after_s: ClassVar[float] = 30.0
 
+    # --- quotes and order books (``rtkit.books``) -----------------------------------
+    #: the venue whose continuity rule (``rtkit.books.rules``) keeps this adapter's books
+    #: (None: the adapter's ``name``)
+    book_rule: ClassVar[str | None] = None
+    #: True when the venue has a BBO channel for ``quotes``; False: the quotes are
+    #: derived from the local book when its top changes
+    quotes_channel: ClassVar[bool] = True
+    #: the kinds the collector collects and the book depth it asked (``configure``)
+    collected: tuple[str, ...] = ("trades",)
+    depth: int | None = None
+
+    def configure(self, kinds: tuple[str, ...], depth: int | None) -> None:
+        """Told before the first subscribe which kinds are collected (so that
+        ``subscribe_messages`` asks for their channels) and the book depth asked for;
+        a depth the venue does not offer is a ValueError that lists those it does."""
+        if depth is not None and "book" not in self.kinds:
+            raise ValueError(f"depth= is for order books; venue {self.name!r} offers "
+                             f"{', '.join(self.kinds)}")
+        self.collected, self.depth = tuple(kinds), depth
+
+    def book_max_levels(self) -> int | None:
+        """Levels per side a local book keeps (its memory bound); None: the default."""
+        return self.depth
+
+    def book_snapshot_fetch(self, rest_url: str | None):
+        """For a venue whose books start from a REST snapshot (or are audited against
+        one): a function ``symbol -> BookMessage`` (``source="rest"``) that asks the
+        venue (``rest_url``: its base, None for the public one) within its request
+        budget; called on a worker thread. None: the venue needs none."""
+        return None
+
+    def book_resubscribe_messages(self, symbols: list[str]) -> list[str]:
+        """Frames that make the venue send these symbols' book snapshots again (a
+        venue whose snapshot comes on the socket)."""
+        raise NotImplementedError(f"venue {self.name!r} cannot resubscribe a book")
+
     def __init__(self, **options) -> None:
         if options:
             names = ", ".join(sorted(options))

@@ -1,4 +1,6 @@
-"""Bybit v5 ``publicTrade.<symbol>``, spot or linear.
+"""Bybit v5 ``publicTrade.<symbol>``, spot or linear; with the ``quotes`` and ``book``
+kinds also ``orderbook.1.<symbol>`` (the best bid and offer) and
+``orderbook.<depth>.<symbol>`` (the L2 book: a snapshot, then deltas).
 
 Wire format: Bybit's v5 WebSocket "Trade" reference (docs/v5/websocket/public/trade in
 the bybit-exchange/docs repository), https://bybit-exchange.github.io/docs/v5/websocket/public/trade
@@ -14,6 +16,9 @@ from __future__ import annotations
 
 import orjson
 
+from rtkit.books import BookMessage
+from rtkit.books.wire import levels
+from rtkit.kinds import Rows
 from rtkit.validate import (
     BUY,
     MAX_TRADE_ID_CHARS,
@@ -48,6 +53,10 @@ _ARGS_PER_REQUEST = {"spot": 10, "linear": 500}
 #: characters of one request's ``args``, half of the documented 21,000
 _ARGS_CHARS = 10_500
 _TOPIC = "publicTrade."
+_BOOK = "orderbook."
+#: the book depths Bybit offers (``orderbook.<depth>``), and the one taken without depth=
+BOOK_DEPTHS = (50, 200, 1000)
+DEFAULT_BOOK_DEPTH = 50
 _SIDES = {"Buy": BUY, "Sell": SELL}
 
 
@@ -65,12 +74,44 @@ class BybitAdapter(Adapter):
     native_example = "BTCUSDT"
     ids_consecutive = False  # ``i`` is a string (UUID on derivatives), not a sequence
     ping_interval_s = 20.0  # Bybit recommends a ping every 20 s
+    kinds = ("trades", "quotes", "book")
     stale_after_s = 45.0  # pongs every 20 s keep even a quiet symbol's stream fresh
 
     def __init__(self, category: str = "spot") -> None:
         self.category = checked_category(category)
         self._symbols = NativeSymbols(split_glued)
         self._plain_frame = False  # the frame being read passed plain_text_frame
+        self._last_quote: dict[str, int] = {}  # symbol → u of its last quote
+
+    def configure(self, kinds: tuple[str, ...], depth: int | None) -> None:
+        if depth is not None and depth not in BOOK_DEPTHS:
+            raise ValueError(f"bybit books come at depth {', '.join(map(str, BOOK_DEPTHS))}; "
+                             f"pass depth= one of those, not {depth!r}")
+        super().configure(kinds, depth)
+
+    def book_max_levels(self) -> int | None:
+        return self.depth or DEFAULT_BOOK_DEPTH
+
+    def _topics(self, native: str) -> list[str]:
+        collected = self.collected
+        topics = [_TOPIC + native] if "trades" in collected else []
+        if "quotes" in collected:
+            topics.append(f"{_BOOK}1.{native}")
+        if "book" in collected:
+            topics.append(f"{_BOOK}{self.depth or DEFAULT_BOOK_DEPTH}.{native}")
+        return topics
+
+    def book_resubscribe_messages(self, symbols: list[str]) -> list[str]:
+        """Unsubscribe then subscribe the books: Bybit answers with a fresh snapshot."""
+        depth = self.depth or DEFAULT_BOOK_DEPTH
+        topics = [f"{_BOOK}{depth}.{self.native_symbol(s)}" for s in symbols]
+        out = []
+        for op in ("unsubscribe", "subscribe"):
+            for i, run in enumerate(chunks(topics, _ARGS_PER_REQUEST[self.category],
+                                           _ARGS_CHARS), 1):
+                out.append(orjson.dumps({"req_id": f"book-{op}-{i}", "op": op,
+                                         "args": run}).decode())
+        return out
 
     def url(self, base_url: str | None, symbols: list[str]) -> str:
         return base_url or _URL.format(category=self.category)
@@ -81,7 +122,7 @@ class BybitAdapter(Adapter):
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
         for s in symbols:
             self._symbols.learn(self.native_symbol(s), s)
-        topics = [_TOPIC + self.native_symbol(s) for s in symbols]
+        topics = [t for s in symbols for t in self._topics(self.native_symbol(s))]
         runs = chunks(topics, _ARGS_PER_REQUEST[self.category], _ARGS_CHARS)
         return [orjson.dumps({"req_id": f"trades-{i}", "op": "subscribe", "args": run}).decode()
                 for i, run in enumerate(runs, 1)]
@@ -96,6 +137,8 @@ class BybitAdapter(Adapter):
         topic = msg.get("topic")
         if topic is None:
             return self._control(msg)
+        if type(topic) is str and topic.startswith(_BOOK):
+            return self._book(msg, topic, received_at_ns, plain_text_frame(frame))
         if type(topic) is not str or not topic.startswith(_TOPIC):
             raise Reject("unknown_message", f"topic={topic!r:.40}")
         trades = field(msg, "data")
@@ -134,6 +177,37 @@ class BybitAdapter(Adapter):
             positive(trade.get("v"), "v"),
             side_code(field(trade, "S"), "Buy", "Sell"),
         )
+
+    def _book(self, msg: dict, topic: str, received_at_ns: int, plain: bool):
+        """An ``orderbook.1`` frame → a quotes row; ``orderbook.<depth>`` → a BookMessage."""
+        data = field(msg, "data")
+        if type(data) is not dict:
+            raise Reject("missing_field", f"data={data!r:.40}")
+        symbol = self._symbols(field(data, "s"))
+        u = field(data, "u")
+        if type(u) is not int or not 0 < u < 2**63:
+            raise Reject("bad_number", f"sequence u={u!r:.40}")
+        ms = msg.get("ts")
+        ts = ms * 1_000_000 if type(ms) is int and MIN_TS_MS <= ms <= MAX_TS_MS else \
+            epoch_ns(field(msg, "ts"), "ms")
+        bids = levels(data.get("b", []), "b", plain)
+        asks = levels(data.get("a", []), "a", plain)
+        if topic.startswith(f"{_BOOK}1."):
+            if self._last_quote.get(symbol) == u:  # resent unchanged after 3 s
+                return Control("heartbeat", f"{topic} unchanged at u {u}")
+            if not bids or not asks:
+                raise Reject("missing_field", f"{topic} u {u} has an empty side")
+            self._last_quote[symbol] = u
+            (bp, bs), (ap, asz) = bids[0], asks[0]
+            return Rows(quotes=[(self.name, symbol, ts, received_at_ns, float(bp), float(bs),
+                                 float(ap), float(asz), u)])
+        kind = msg.get("type")
+        if kind not in ("snapshot", "delta"):
+            raise Reject("unknown_message", f"{topic} type={kind!r:.40}")
+        # u 1 is a snapshot after a restart of Bybit's service, whatever the type says
+        book = BookMessage(symbol, ts, received_at_ns, kind == "snapshot" or u == 1, bids, asks,
+                           seq=u)
+        return Rows(book=[book])
 
     @staticmethod
     def _control(msg: dict) -> Control:

@@ -50,6 +50,20 @@ class Session:
     channels: set[str] = field(default_factory=set)  # subscribed side channels (heartbeats)
     #: channel → the subscription id the server issued (JSON-RPC routes notifications by it)
     subscriptions: dict[str, str] = field(default_factory=dict)
+    #: order books subscribed: symbol → depth; ``book_fresh`` those owed a snapshot
+    books: dict[str, int] = field(default_factory=dict)
+    book_fresh: set[str] = field(default_factory=set)
+    #: symbols whose best bid and offer (quotes channel) is subscribed
+    quotes: set[str] = field(default_factory=set)
+
+    def subscribe_book(self, symbol: str, depth: int) -> None:
+        """A book subscribed (again): its snapshot goes out before its next delta."""
+        self.books[symbol] = depth
+        self.book_fresh.add(symbol)
+
+    def unsubscribe_book(self, symbol: str) -> None:
+        self.books.pop(symbol, None)
+        self.book_fresh.discard(symbol)
 
     def subscribe(self, symbols) -> list[str]:
         """Add symbols; returns those that were not subscribed yet."""
@@ -90,6 +104,31 @@ class Dialect:
         return self.encode(trades)
 
     def heartbeat(self, session: Session) -> str | None:
+        return None
+
+    # --- order books (a dialect that has them sets ``has_books`` and the encoders) ----
+    #: True when the dialect speaks book channels (``encode_book``/``encode_quote``)
+    has_books: bool = False
+
+    def encode_book(self, symbol: str, snapshot: bool, bids: list[tuple[str, str]],
+                    asks: list[tuple[str, str]], seq: int, prev_seq: int, ts_ns: int,
+                    book, depth: int) -> str:
+        """One book message of ``symbol``: its snapshot (every level, best first) or a
+        delta (the levels set; size ``"0"`` removes), with sequence ``seq`` following
+        ``prev_seq``, on the channel of the subscribed ``depth``. ``book`` (a
+        :class:`rtkit.sim.book.SimBook`) is the true book after it, for a checksum (a
+        corrupted delta's checksum is the true book's)."""
+        raise NotImplementedError
+
+    def encode_restart(self, symbol: str, book, ts_ns: int, depth: int) -> str:
+        """What the venue sends when its service restarts (``book.seq`` starts again):
+        by default its snapshot at the new sequence."""
+        bids, asks, seq = book.snapshot(depth)
+        return self.encode_book(symbol, True, bids, asks, seq, 0, ts_ns, book, depth)
+
+    def encode_quote(self, symbol: str, bid: tuple[str, str], ask: tuple[str, str], seq: int,
+                     ts_ns: int) -> str | None:
+        """The best bid and offer of ``symbol`` changed (None: no quotes channel)."""
         return None
 
     def expected_trade_id(self, trade: SimTrade) -> str:

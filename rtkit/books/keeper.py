@@ -1,0 +1,235 @@
+"""The runtime side of a venue's books: one machine per symbol, and their actions done.
+
+The receive thread hands every ``BookMessage`` to :meth:`BookKeeper.feed`
+(through the pipeline) and calls :meth:`BookKeeper.poll` after each read and
+every quarter second; both return the rows to store (a merged
+:class:`rtkit.books.Step`). What the machines ask for is carried out here:
+
+* ``fetch_snapshot``: the injected ``fetch(symbol) -> BookMessage`` (the REST
+  client, within its venue's budget) runs on a worker thread, never on the
+  receive thread; its answer is given to the machine at the next ``poll``.
+  One request per symbol at a time; a failed one is asked again after
+  ``RETRY_S`` (doubling up to ``RETRY_MAX_S``);
+* ``resubscribe``: the symbol waits in :meth:`take_resubscribes` for the
+  receiver, which sends the adapter's resubscribe frames;
+* an ``unverified`` book (a venue without proof) is audited every
+  ``audit_every_s`` against a fetched snapshot.
+
+A lock guards the machines, so a notebook's ``c.book(...)`` reads a whole book.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from rtkit.books import BookMessage, ContinuityRule, Step
+from rtkit.books.levels import DEFAULT_MAX_LEVELS, LocalBook
+from rtkit.books.machine import BookMachine
+
+log = logging.getLogger("rtkit")
+
+#: seconds between two audits of an ``unverified`` book against a REST snapshot
+DEFAULT_AUDIT_EVERY_S = 60.0
+#: seconds before a failed snapshot request is asked again (doubling per failure)
+RETRY_S = 1.0
+RETRY_MAX_S = 30.0
+#: worker threads fetching snapshots (the REST client's budget paces them further)
+FETCH_WORKERS = 2
+
+Fetch = Callable[[str], BookMessage]
+
+
+class BookKeeper:
+    """The books of ``symbols`` on one venue, kept by ``make_rule()`` each."""
+
+    def __init__(self, venue: str, symbols: Iterable[str], make_rule: Callable[[], ContinuityRule],
+                 *, fetch: Fetch | None = None, max_levels: int | None = DEFAULT_MAX_LEVELS,
+                 derive_quotes: bool = False, audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
+                 clock: Callable[[], int] = time.time_ns) -> None:
+        self.venue = venue
+        self._make_rule, self._fetch, self._clock = make_rule, fetch, clock
+        self._max_levels, self._derive_quotes = max_levels, derive_quotes
+        self.audit_every_ns = int(audit_every_s * 1e9)
+        self.machines: dict[str, BookMachine] = {}
+        self._lock = threading.Lock()
+        self._answers: queue.SimpleQueue = queue.SimpleQueue()  # (symbol, purpose, msg, error)
+        self._asked: set[str] = set()  # symbols with a request in flight
+        self._retry: dict[str, tuple[int, float, str]] = {}  # symbol → (due ns, delay, purpose)
+        self._next_audit: dict[str, int] = {}
+        self._resubscribe: list[str] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self.snapshot_requests = 0
+        self.snapshot_failures = 0
+        self.last_fetch_error = ""
+        for symbol in symbols:
+            self._machine(symbol)
+
+    def _machine(self, symbol: str) -> BookMachine:
+        machine = self.machines.get(symbol)
+        if machine is None:
+            machine = self.machines[symbol] = BookMachine(
+                self.venue, symbol, self._make_rule(), max_levels=self._max_levels,
+                derive_quotes=self._derive_quotes, started_at=self._clock())
+        return machine
+
+    # --- the receive thread ------------------------------------------------------------
+    def feed(self, messages: list[BookMessage]) -> Step:
+        """The book messages of one frame (or batch): the rows they make."""
+        out = Step()
+        machines = self.machines
+        with self._lock:
+            for msg in messages:
+                machine = machines.get(msg.symbol) or self._machine(msg.symbol)
+                machine.feed(msg, out)  # its rows straight into out
+                if out.action is not None:
+                    self._act(out.action, msg.symbol)
+                    out.action = None
+        return out
+
+    def poll(self, now: int | None = None) -> Step:
+        """Snapshots that came back, retries and audits that are due: their rows."""
+        now = self._clock() if now is None else now
+        out = Step()
+        with self._lock:
+            while True:
+                try:
+                    symbol, purpose, msg, error = self._answers.get_nowait()
+                except queue.Empty:
+                    break
+                self._asked.discard(symbol)
+                machine = self.machines[symbol]
+                if msg is None:
+                    self.snapshot_failures += 1
+                    self.last_fetch_error = error
+                    delay = min(RETRY_MAX_S, self._retry.get(symbol, (0, RETRY_S / 2, ""))[1] * 2)
+                    self._retry[symbol] = (now + int(delay * 1e9), delay, purpose)
+                    continue
+                self._retry.pop(symbol, None)
+                step = machine.audit(msg) if purpose == "audit" else machine.snapshot(msg)
+                self._merge(out, step, symbol, purpose)
+            for symbol, (due, _, purpose) in list(self._retry.items()):
+                if due <= now and symbol not in self._asked:
+                    self._ask(symbol, purpose)
+            if self.audit_every_ns > 0 and self._fetch is not None:
+                for symbol, machine in self.machines.items():
+                    if machine.state != "unverified":
+                        continue
+                    due = self._next_audit.setdefault(symbol, now + self.audit_every_ns)
+                    if due <= now and symbol not in self._asked:
+                        self._next_audit[symbol] = now + self.audit_every_ns
+                        self._ask(symbol, "audit")
+        return out
+
+    def connection_opened(self, at: int, first: bool) -> Step:
+        """A (re)connect: every book starts over, its snapshot coming again."""
+        out = Step()
+        if first:
+            return out
+        with self._lock:
+            for symbol, machine in self.machines.items():
+                self._merge(out, machine.restart(at, "the connection was opened again"), symbol,
+                            "resync")
+            self._resubscribe.clear()  # the new connection subscribes every book anyway
+        return out
+
+    def take_resubscribes(self) -> list[str]:
+        """Symbols whose book asked to be subscribed again (for the receiver)."""
+        with self._lock:
+            symbols, self._resubscribe = self._resubscribe, []
+        return symbols
+
+    def _merge(self, out: Step, step: Step, symbol: str, purpose: str) -> None:
+        out.deltas += step.deltas
+        out.events += step.events
+        out.quotes += step.quotes
+        if step.action is not None:
+            self._act(step.action, symbol)
+
+    def _act(self, action: str, symbol: str) -> None:
+        if action == "fetch_snapshot":
+            if symbol not in self._asked:
+                self._ask(symbol, "resync")
+        elif action == "resubscribe" and symbol not in self._resubscribe:
+            self._resubscribe.append(symbol)
+
+    def _ask(self, symbol: str, purpose: str) -> None:
+        """Fetch ``symbol``'s snapshot on a worker thread (the answer waits for ``poll``)."""
+        fetch = self._fetch
+        if fetch is None:
+            self.last_fetch_error = (f"{self.venue} books need a REST snapshot but no fetch was "
+                                     "given")
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="rtkit-book")
+        self._asked.add(symbol)
+        self.snapshot_requests += 1
+        answers = self._answers
+
+        def run() -> None:
+            try:
+                answers.put((symbol, purpose, fetch(symbol), ""))
+            except Exception as exc:  # the REST client's failure: retried, never fatal
+                answers.put((symbol, purpose, None, f"{type(exc).__name__}: {exc}"))
+
+        self._pool.submit(run)
+
+    def close(self) -> None:
+        """Stop the fetch workers (requests in flight are abandoned)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    # --- any thread ----------------------------------------------------------------------
+    def read(self, symbol: str, reader: Callable[[LocalBook], object]):
+        """``reader(book)`` under the lock: a whole book, never half a message."""
+        with self._lock:
+            machine = self.machines.get(symbol)
+            if machine is None:
+                raise KeyError(symbol)
+            return reader(machine.book)
+
+    def state(self, symbol: str) -> tuple[str, int]:
+        """``(state, since ns)`` of ``symbol``'s book."""
+        with self._lock:
+            machine = self.machines[symbol]
+            return machine.state, machine.since
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            machines = list(self.machines.values())
+            return {
+                "book_messages": sum(m.messages for m in machines),
+                "book_desyncs": sum(m.desyncs for m in machines),
+                "book_resyncs": sum(m.resyncs for m in machines),
+                "books_good": sum(m.state == m.good for m in machines),
+                "book_snapshot_requests": self.snapshot_requests,
+                "book_snapshot_failures": self.snapshot_failures,
+            }
+
+
+def keeper_for(adapter, symbols: Iterable[str], *, fetch: Fetch | None = None,
+               audit_every_s: float = DEFAULT_AUDIT_EVERY_S) -> BookKeeper:
+    """The keeper of ``adapter``'s books: its venue's rule (``adapter.book_rule`` or its
+    name), its depth cap, quotes derived where it has no BBO channel."""
+    from rtkit.books.rules import rule_for
+
+    venue_rule = adapter.book_rule or adapter.name
+    rule_for(venue_rule)  # a venue without a rule fails now, with the venues that have one
+    return BookKeeper(adapter.name, symbols, lambda: rule_for(venue_rule), fetch=fetch,
+                      max_levels=adapter.book_max_levels() or DEFAULT_MAX_LEVELS,
+                      derive_quotes=not adapter.quotes_channel, audit_every_s=audit_every_s)
+
+
+def books_of(adapter, symbols: Iterable[str], kinds: tuple[str, ...],
+             audit_every_s: float = DEFAULT_AUDIT_EVERY_S) -> BookKeeper | None:
+    """A collector's keeper when it collects ``book`` (REST snapshots through the
+    adapter's ``book_snapshot_fetch``), else None."""
+    if "book" not in kinds:
+        return None
+    return keeper_for(adapter, symbols, fetch=adapter.book_snapshot_fetch(None),
+                      audit_every_s=audit_every_s)
