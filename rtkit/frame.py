@@ -17,7 +17,7 @@ SIDE_CATEGORIES = ("buy", "sell")
 _UTC = pd.DatetimeTZDtype("ns", "UTC")
 
 
-def _times(ns: np.ndarray) -> pd.arrays.DatetimeArray:
+def utc_times(ns: np.ndarray) -> pd.arrays.DatetimeArray:
     """UTC times over the int64 ns array itself, without the validating copy.
 
     ``_simple_new`` is pandas-internal; it saves 0.6 ms per million rows, so it
@@ -30,7 +30,7 @@ def _times(ns: np.ndarray) -> pd.arrays.DatetimeArray:
         return pd.arrays.DatetimeArray._from_sequence(values, dtype=_UTC)
 
 
-def _category(codes: np.ndarray, categories) -> pd.Categorical:
+def categorical(codes: np.ndarray, categories) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object),
                                      validate=False)
 
@@ -51,13 +51,13 @@ def tick_frame(
     """A tick DataFrame from fresh column arrays (they are used without copying)."""
     return pd.DataFrame(
         {
-            "timestamp": _times(timestamp),
-            "received_at": _times(received_at),
-            "venue": _category(venue_codes, venues),
-            "symbol": _category(symbol_codes, symbols),
+            "timestamp": utc_times(timestamp),
+            "received_at": utc_times(received_at),
+            "venue": categorical(venue_codes, venues),
+            "symbol": categorical(symbol_codes, symbols),
             "price": price,
             "volume": volume,
-            "side": _category(side_codes, SIDE_CATEGORIES),
+            "side": categorical(side_codes, SIDE_CATEGORIES),
             "trade_id": trade_id if trade_id.dtype != object else pd.array(trade_id, "string"),
         },
         copy=False,

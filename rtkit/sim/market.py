@@ -19,7 +19,7 @@ import threading
 import time
 from typing import NamedTuple
 
-_START_PRICES = {"BTC": 65_000.0, "ETH": 3_200.0, "SOL": 150.0, "XRP": 0.6, "DOGE": 0.15}
+START_PRICES = {"BTC": 65_000.0, "ETH": 3_200.0, "SOL": 150.0, "XRP": 0.6, "DOGE": 0.15}
 
 
 class SimTrade(NamedTuple):
@@ -32,7 +32,7 @@ class SimTrade(NamedTuple):
 
 
 def _start_price(base: str, rng: random.Random) -> float:
-    return _START_PRICES.get(base, 10.0 + rng.random() * 90.0)
+    return START_PRICES.get(base, 10.0 + rng.random() * 90.0)
 
 
 class CommonFactor:

@@ -24,7 +24,7 @@ from rtkit.rest.endpoints import (
     venue_rest,
 )
 from rtkit.sim.dialects.base import iso_time
-from rtkit.sim.market import _START_PRICES, SimTrade
+from rtkit.sim.market import START_PRICES, SimTrade
 from rtkit.venues.base import split_glued
 from rtkit.venues.kraken import COMMON_TO_LEGACY, kraken_symbol_parts
 
@@ -50,7 +50,7 @@ def default_depth(venue: str, symbol: str, limit: int) -> tuple[list, list, int,
     apart, sizes from a hash of the level (the same answer every time), sequence from
     the clock in ms so that it rises."""
     base = symbol.split("-")[0]
-    mid = _START_PRICES.get(base, 100.0)
+    mid = START_PRICES.get(base, 100.0)
     tick = 0.01 if mid >= 100 else 0.0001
     decimals = 2 if mid >= 100 else 4
 
