@@ -62,30 +62,36 @@ __all__ = ["STATES", "Collector", "Status", "collect", "stop_all"]
 log = logging.getLogger("rtkit")
 
 
+#: what each option of :class:`Collector` does (joined to its docstring below)
+COLLECTOR_OPTIONS = """
+``symbols`` are normalised (``BTC-USDT``) or in the venue's own form.
+``url`` replaces the venue's public ``wss://`` endpoint (a simulator, a
+testnet, a proxy); keys in it (user info, query values, path tokens) are
+used to connect but never stored or shown: ``runs.url``, ``.status``,
+``stats`` and the log carry ``redacted_url``. ``record_raw`` names a
+``.jsonl``/``.jsonl.gz`` file that receives every frame for exact replay.
+``name`` (default: venue and symbols) identifies the collector: starting
+one stops a running one of the same name, so re-running a notebook cell
+never leaves two writers. A numeric parameter outside its range
+(``rtkit.params.RANGES``) is a ValueError that names the range.
+``venue_options``: the adapter's options (``{"channel": "aggTrade"}``; plain
+keywords work too, an unknown one is a TypeError naming the closest).
+``venue`` may also be an adapter instance (``rtkit.onchain`` passes its own).
+``kinds``: the kinds of record to collect (``rtkit.kinds``), some of those the
+venue offers. ``lake``: a folder that also gets the records as Parquet.
+``rest_url``: the base ``http(s)://host:port`` of the venue's REST API (a
+simulator, a proxy; rtkit appends the venue's paths); without it, a ``url``
+pointing at a simulator of this process finds that simulator's REST side, any
+other ``url`` the same host and port, and no ``url`` the venue's own API.
+``depth``: the venue's book depth; ``audit_every_s``: how often an ``unverified``
+book is checked against a REST snapshot (see ``rtkit.books.frame.BookReading``).
+"""
+
+
 class Collector(BookReading):
     """Real-time trades of ``symbols`` on ``venue``, kept in memory and in SQLite.
 
-    ``symbols`` are normalised (``BTC-USDT``) or in the venue's own form.
-    ``url`` replaces the venue's public ``wss://`` endpoint (a simulator, a
-    testnet, a proxy); keys in it (user info, query values, path tokens) are
-    used to connect but never stored or shown: ``runs.url``, ``.status``,
-    ``stats`` and the log carry ``redacted_url``. ``record_raw`` names a
-    ``.jsonl``/``.jsonl.gz`` file that receives every frame for exact replay.
-    ``name`` (default: venue and symbols) identifies the collector: starting
-    one stops a running one of the same name, so re-running a notebook cell
-    never leaves two writers. A numeric parameter outside its range
-    (``rtkit.params.RANGES``) is a ValueError that names the range.
-    ``venue_options``: the adapter's options (``{"channel": "aggTrade"}``; plain
-    keywords work too, an unknown one is a TypeError naming the closest).
-    ``venue`` may also be an adapter instance (``rtkit.onchain`` passes its own).
-    ``kinds``: the kinds of record to collect (``rtkit.kinds``), some of those the
-    venue offers. ``lake``: a folder that also gets the records as Parquet.
-    ``rest_url``: the base ``http(s)://host:port`` of the venue's REST API (a
-    simulator, a proxy; rtkit appends the venue's paths); without it, a ``url``
-    pointing at a simulator of this process finds that simulator's REST side, any
-    other ``url`` the same host and port, and no ``url`` the venue's own API.
-    ``depth``: the venue's book depth; ``audit_every_s``: how often an ``unverified``
-    book is checked against a REST snapshot (see ``rtkit.books.frame.BookReading``).
+    The options are described in ``COLLECTOR_OPTIONS`` (shown by ``help(Collector)``).
     """
 
     def __init__(
@@ -318,6 +324,9 @@ class Collector(BookReading):
         from rtkit.widgets import Panel  # ipywidgets and bqplot load only when asked for
 
         return Panel(self, **options)
+
+
+Collector.__doc__ = f"{Collector.__doc__}\n{COLLECTOR_OPTIONS}"
 
 
 def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Writer]:

@@ -2,7 +2,7 @@
 
 Kraken (v1 and v2) and OKX (legacy) hash a text built from the top levels of
 the book. The text must be the venue's: a float round-trip turns ``0.80386470``
-into ``0.8038647`` and the checksum no longer matches (BOOKS.md §2b.4), so the
+into ``0.8038647`` and the checksum no longer matches (seen in real captures), so the
 local book keeps the strings it was sent and these functions read only those.
 
 * Kraken: CRC32 of the top 10 asks (low→high) then the top 10 bids

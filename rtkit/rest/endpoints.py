@@ -3,7 +3,7 @@ the weight of each call, and how to read the venue's answers.
 
 Pure (no I/O): :mod:`rtkit.rest.client` sends what this module builds, and the
 simulator (:mod:`rtkit.sim.rest`) serves the same paths in the same JSON shapes.
-The wire facts are those of shared/BOOKS.md §2–4, checked against the venues'
+The wire facts are the venues' published ones (depth, trades, instruments), checked in their
 documentation; limits are the published public (per IP) limits, of which the
 budget (:mod:`rtkit.rest.budget`) uses at most half.
 """

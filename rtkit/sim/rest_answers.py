@@ -2,7 +2,7 @@
 state (its trade tape, its books through a provider, its market list) to the
 status, JSON body and headers the venue would send. :mod:`rtkit.sim.rest` serves them.
 
-The shapes follow each venue's documentation (shared/BOOKS.md §2–4); the paths are
+The shapes follow each venue's documentation; the paths are
 those of :mod:`rtkit.rest.endpoints`, which the client uses.
 """
 

@@ -53,7 +53,7 @@ def test_kraken_checksum_covers_only_the_top_ten():
 
 
 def test_a_float_round_trip_breaks_the_kraken_checksum():
-    """BOOKS.md §2b.4: '0.80386470' → 0.8038647 → another checksum."""
+    """Real captures: '0.80386470' → 0.8038647 → another checksum."""
     bids, asks, checksum = _kraken_v2_example()
     asks = [("45285.2", "0.80386470")] + asks[1:]
     from_strings = kraken_crc32(asks, bids)

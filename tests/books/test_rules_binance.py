@@ -38,7 +38,7 @@ def test_each_next_event_starts_at_previous_u_plus_one():
 
 
 def test_stale_diffs_at_start_up_are_dropped_not_desyncs():
-    """BOOKS.md §2b.2: diffs older than the REST snapshot arrive first."""
+    """Real captures: diffs older than the REST snapshot arrive first."""
     buffered = [diff(90, 94), diff(95, 97), diff(98, 99), diff(100, 100),
                 diff(101, 105), diff(106, 106), diff(107, 111)]
     assert run(RULE, SNAP, buffered) == []
@@ -50,7 +50,7 @@ def test_a_lost_diff_is_a_desync():
 
 
 def test_removing_a_level_the_book_does_not_hold_is_not_a_desync():
-    """BOOKS.md §2b.1 (and Binance's own docs): a size-0 level the book never had."""
+    """Real captures (and Binance's own docs): a size-0 level the book never had."""
     stream = [diff(101, 102, bids=[("9.5", "0.00000000")]),
               diff(103, 104, asks=[("10.5", "0"), ("11.0", "2")])]
     assert run(RULE, SNAP, stream) == []

@@ -36,7 +36,7 @@ def test_pu_chains_on_previous_u():
 
 
 def test_u_is_never_previous_u_plus_one_and_that_is_fine():
-    """BOOKS.md §2b.3: on USD-M, U was never previous u + 1 (6,190 of 6,190)."""
+    """Real captures: on USD-M, U was never previous u + 1 (6,190 of 6,190)."""
     stream = [diff(80, 99, 79), diff(95, 103, 99), diff(101, 109, 103), diff(106, 112, 109),
               diff(110, 118, 112, bids=[("1.0", "0")])]  # a removal of an absent level too
     assert all(b.first_seq != a.seq + 1 for a, b in zip(stream[:-1], stream[1:], strict=True))

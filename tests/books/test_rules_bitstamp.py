@@ -13,7 +13,7 @@ def test_facts():
 
 
 def test_bitstamp_drops_diffs_older_than_the_snapshot_microtimestamp():
-    """BOOKS.md §2b.8: they arrive first."""
+    """Real captures: they arrive first."""
     t = 1_643_643_584_684_047 * US
     snap = msg(snapshot=True, source="rest", ts=t, bids=[("36906", "1")], asks=[("36934", "1")])
     older = msg(ts=t - US, bids=[("36906", "5")])

@@ -43,7 +43,7 @@ def test_facts():
 
 
 def test_other_channels_and_products_between_two_book_messages_are_not_gaps():
-    """BOOKS.md §2b.7: the counter runs across all channels of the connection."""
+    """Real captures: the counter runs across all channels of the connection."""
     conn = ConnectionSequence()
     frames = [heartbeat(0), l2(1, "BTC-USD", "snapshot", qty="2"),
               l2(2, "ETH-USD", "snapshot", side="offer"), trades(3), heartbeat(4),

@@ -36,7 +36,7 @@ def test_a_broken_chain_is_a_desync_with_its_numbers():
 
 
 def test_a_second_snapshot_mid_stream_replaces_the_book():
-    """BOOKS.md §2b.5 (after a repeated subscribe)."""
+    """Real captures (after a repeated subscribe)."""
     again = msg(seq=400, snapshot=True, bids=[("98", "1")], asks=[("103", "1")])
     assert RULE.follows(again, upd(10, 15)) is None
     assert run(RULE, SNAP, [upd(10, 15), again, upd(400, 402)]) == []

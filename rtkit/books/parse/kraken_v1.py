@@ -5,7 +5,7 @@ Frames are arrays ``[channelID, payload…, channelName, pair]``. A book
 snapshot's payload has ``as``/``bs``; an update has ``a`` and/or ``b`` in one
 or two objects, the checksum ``c`` (text) in the last. Levels are
 ``[price, volume, timestamp]``, with a 4th field ``"r"`` when Kraken
-republishes a level — a normal update (BOOKS.md §2b.4). Levels are kept in the
+republishes a level — a normal update (seen in real captures). Levels are kept in the
 order sent (a price repeated in one message: the last wins when applied). The
 message's ``timestamp`` is its latest level's. ``spread`` is
 ``[bid, ask, timestamp, bidVolume, askVolume]``.

@@ -7,7 +7,7 @@ websocket-market-streams): fetch ``GET /fapi/v1/depth``, drop events with
 after it each event's ``pu`` equals the previous event's ``u``.
 
 NOT the spot rule: on USD-M ``U`` is never the previous ``u`` + 1 (6,190 of
-6,190 consecutive diffs in real captures, BOOKS.md §2b.3), so a spot check
+6,190 consecutive diffs in real captures), so a spot check
 would desync on every message. ``seq`` is ``u``, ``first_seq`` ``U``,
 ``prev_seq`` ``pu``.
 """

@@ -3,7 +3,7 @@
 No proof (no sequence, no checksum): the book is ``unverified`` and audited
 against a REST snapshot. Start-up: buffer the diffs, fetch
 ``GET /api/v2/order_book/{pair}/``, drop the diffs older than its
-``microtimestamp`` (they arrive first in real traffic, BOOKS.md §2b.8), apply
+``microtimestamp`` (they arrive first in real traffic), apply
 the rest. A diff at the very microsecond of the snapshot is kept: Bitstamp's
 diffs give absolute amounts, so re-applying one the snapshot holds changes
 nothing, while dropping a newer one would lose it. ``timestamp`` is the

@@ -3,7 +3,7 @@
 The book starts from the ``snapshot`` event sent after subscribing (full depth)
 and proves continuity only through the envelope's ``sequence_num``, which
 counts every message of the CONNECTION across all channels and products
-(heartbeats, trades, other books; BOOKS.md §2b.7). Seen from one symbol, the
+(heartbeats, trades, other books). Seen from one symbol, the
 counter jumps by design between two of its book messages, so a per-symbol
 ``seq == previous + 1`` check would desync all the time.
 

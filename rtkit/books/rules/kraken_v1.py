@@ -2,7 +2,7 @@
 
 Same checksum as v2 (Kraken's guide "Book checksum (WebSocket v1)"), field
 ``c`` of an update; snapshots carry none (so a snapshot verifies trivially).
-Real traffic (BOOKS.md §2b.4): a level republished with a 4th field ``"r"``
+Real traffic (seen in real captures): a level republished with a 4th field ``"r"``
 is a normal update, and a price repeated inside one message is applied in the
 order sent — the parser keeps both as they come, and the local book applies
 levels in order. Truncate to the subscribed depth before checking.

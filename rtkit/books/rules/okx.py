@@ -7,7 +7,7 @@ nothing; after maintenance ``seqId`` may drop below ``prevSeqId`` (a reset) and
 the chain goes on from the smaller id. All three are the one check
 ``prevSeqId == previous seqId``. A snapshot has ``prevSeqId = -1``; a second
 snapshot mid-stream (after a repeated subscribe) replaces the book
-(BOOKS.md §2b.5), so it always follows.
+ (seen in real captures), so it always follows.
 
 The legacy checksum (CRC32 of the interleaved top 25, signed) is checked when
 sent; OKX deprecated it in June 2026 and now sends ``0``, which the parser
