@@ -54,9 +54,10 @@ __all__ = [
 ]
 
 #: submodules that are attributes of ``rtkit`` without an import of their own
-#: (``rtkit.analysis.ohlcv(...)``, ``rtkit.sim.Simulator``), imported on first use so that
-#: ``import rtkit`` stays light: no ipywidgets or bqplot, no simulator, no on-chain code
-LAZY_SUBMODULES = ("analysis", "onchain", "sim", "widgets")
+#: (``rtkit.analysis.ohlcv(...)``, ``rtkit.sim.Simulator``, ``rtkit.lake.read(...)``), imported
+#: on first use so that ``import rtkit`` stays light: no ipywidgets or bqplot, no simulator,
+#: no on-chain code, no DuckDB
+LAZY_SUBMODULES = ("analysis", "lake", "onchain", "sim", "widgets")
 
 
 def __getattr__(name: str) -> ModuleType:
