@@ -18,13 +18,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rtkit.lake.duck import connect, query
-from rtkit.lake.export import export
+from rtkit.lake.export import export, to_store
 from rtkit.lake.read import read
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
 
-__all__ = ["connect", "export", "query", "read", "to_dask"]
+__all__ = ["connect", "export", "query", "read", "to_dask", "to_store"]
 
 
 def to_dask(root, kind: str = "trades", venue=None, symbol=None, start=None,

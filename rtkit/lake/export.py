@@ -8,6 +8,8 @@ rename) under a writer id of their own. Exporting again, or into a lake a
 collector also wrote, adds files but no record: readers keep each record once
 (:mod:`rtkit.lake.frames`), and ``rtkit lake compact`` merges the files.
 Rejects, gaps, runs and blocks (no venue or symbol) stay in SQLite.
+
+Back, for slices small enough for pandas: :func:`to_store` (``rtkit import``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from rtkit.kinds import get_kind
+from rtkit.kinds.trades import UTC_NS
 from rtkit.lake.duck import lake_kinds
 from rtkit.sinks.parquet import ParquetSink
 from rtkit.store import TickStore
@@ -78,3 +83,29 @@ def _export_kind(store: TickStore, name: str, root: Path, progress: bool,
         if bar is not None:
             bar.close()
     return written, total - placed
+
+
+def to_store(df: pd.DataFrame, db: str | Path | TickStore, kind: str = "trades") -> int:
+    """Write a slice read from the lake (``rtkit.lake.read(...)``) into an SQLite file,
+    without DuckDB: ``rtkit.lake.read(root, symbol=…).pipe(rtkit.lake.to_store, db)``.
+    Rows the file holds already (same key) are skipped; returns how many were new."""
+    found = get_kind(kind)
+    columns = []
+    for c in found.columns:
+        values = df[c.name]
+        if c.frame == UTC_NS:
+            columns.append(values.array.asi8.tolist())
+        elif c.sql == "TEXT":
+            text = values.astype(object)
+            columns.append([None if pd.isna(v) else str(v) for v in text])
+        else:
+            columns.append([None if pd.isna(v) else v for v in values.astype(object)])
+    rows = list(zip(*columns, strict=True))
+    store = db if isinstance(db, TickStore) else TickStore(db)
+    try:
+        if found.name == "trades":
+            return int(store.write(rows))
+        return store.write(records={found.name: rows}).kinds.get(found.name, 0)
+    finally:
+        if store is not db:
+            store.close()
