@@ -107,6 +107,18 @@ def test_read_duckdb_and_pyarrow_give_each_record_once_with_overlapping_writers(
         == digest(expected)
 
 
+def test_copies_received_at_the_same_time_are_decided_by_the_other_columns(tmp_path):
+    """The same trade from two writers with one receive time but another price: every
+    reader keeps the same copy (the lesser price), whichever file it read first."""
+    rows = [trade(i) for i in range(50)]
+    dearer = [r[:5] + (r[5] + 1.0,) + r[6:] for r in rows[10:20]]
+    write(tmp_path, dearer)
+    write(tmp_path, rows[::-1])
+    write(tmp_path, [trade(i, 5) for i in range(15, 25)])  # later copies
+    got = rows_of(rtkit.lake.read(tmp_path))
+    assert digest(got) == digest(duckdb_rows(tmp_path)) == digest(rows)
+
+
 def test_read_has_the_dtypes_and_order_of_c_df(tmp_path):
     rows = [trade(i) for i in range(300)]
     write(tmp_path / "lake", rows[::-1])  # written newest first

@@ -130,31 +130,47 @@ def _records(kind: Kind, table: pa.Table, venue_codes, venues, symbol_codes,
 def _once(kind: Kind, df: pd.DataFrame, folder: np.ndarray) -> pd.DataFrame:
     """Each key once per partition ``folder``: of rows sharing both, the one received
     first (then by the other columns in order, nulls last)."""
-    key = ["_folder", *kind.key]
-    df = df.assign(_folder=folder)
-    repeated = df.duplicated(key, keep=False).to_numpy()
+    # venue and symbol are the folder's: the rest of the key tells its rows apart
+    key = ["_folder", *(c for c in kind.key if c not in PARTITIONS)]
+    work = df[key[1:]].assign(_folder=folder)
+    repeated = work.duplicated(key, keep=False).to_numpy()
     if not repeated.any():
-        return df.drop(columns="_folder")
-    copies = df[repeated]
-    rest = [c for c in kind.names if c not in kind.key and c != "received_at"]
-    by = ["received_at", *rest] if "received_at" in df.columns else rest
-    sortable = copies.assign(**{c: copies[c].astype(str).where(copies[c].notna())
-                                for c in rest if isinstance(copies[c].dtype, pd.CategoricalDtype)})
-    first = sortable.sort_values(by, kind="stable", na_position="last").drop_duplicates(key)
-    return df[~repeated | df.index.isin(first.index)].drop(columns="_folder")
+        return df
+    copies = work[repeated]
+    group = copies.groupby(key, sort=False).ngroup().to_numpy()
+    received = df["received_at"].array.asi8[repeated] if "received_at" in df.columns \
+        else np.zeros(len(group), np.int64)
+    order = np.lexsort((received, group))
+    g, r = group[order], received[order]
+    starts = np.r_[True, g[1:] != g[:-1]]
+    # a group whose first two copies were received at the same time: the other columns
+    # decide (rare: two writers stamp their own receive times)
+    tied = np.r_[starts[:-1] & ~starts[1:] & (r[1:] == r[:-1]), False]
+    kept = copies.index[order[starts & ~tied]]
+    if tied.any():
+        tied_rows = df.loc[copies.index[np.isin(group, g[tied])]]
+        rest = [c for c in kind.names if c not in kind.key and c != "received_at"]
+        rest = ["received_at", *rest] if "received_at" in df.columns else rest
+        sortable = tied_rows.assign(**{
+            c: tied_rows[c].astype(str).where(tied_rows[c].notna())
+            for c in rest if isinstance(tied_rows[c].dtype, pd.CategoricalDtype)})
+        first = sortable.assign(_folder=folder[df.index.get_indexer(tied_rows.index)]) \
+            .sort_values(rest, kind="stable", na_position="last").drop_duplicates(key)
+        kept = kept.append(first.index)
+    return df[~repeated | df.index.isin(kept)]
 
 
 def _ordered(kind: Kind, df: pd.DataFrame) -> pd.DataFrame:
     if kind is TRADES:
         ids = df["trade_id"]
         if ids.dtype == np.int64:
-            order = np.lexsort((ids.to_numpy(), df["received_at"].to_numpy(),
-                                df["timestamp"].to_numpy()))
+            order = np.lexsort((ids.to_numpy(), df["received_at"].array.asi8,
+                                df["timestamp"].array.asi8))
         else:
             text = ids.to_numpy(dtype=object, na_value="")
             lengths = np.fromiter((len(t) for t in text), np.int64, len(text))
-            order = np.lexsort((text.astype(str), lengths, df["received_at"].to_numpy(),
-                                df["timestamp"].to_numpy()))
+            order = np.lexsort((text.astype(str), lengths, df["received_at"].array.asi8,
+                                df["timestamp"].array.asi8))
         out = df.iloc[order][list(COLUMNS)]
     else:
         by = order_columns(kind)
