@@ -10,6 +10,7 @@ then ``rtkit.lake.export`` of an SQLite file of N trades. Medians of 3 runs.
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 import time
@@ -79,7 +80,8 @@ def run(n: int = 1_000_000) -> dict:
     results: dict = {"trades": n}
     with tempfile.TemporaryDirectory() as tmp, \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                     dashboard_address=None) as cluster, \
+                                     dashboard_address=":0",
+                                     silence_logs=logging.ERROR) as cluster, \
             distributed.Client(cluster) as client:
         root = Path(tmp) / "lake"
         write_lake(root, rows)

@@ -7,6 +7,8 @@ starts in about half a second."""
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import pytest
 
@@ -19,7 +21,8 @@ distributed = pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0",
+                                  silence_logs=logging.ERROR) as cluster, \
             distributed.Client(cluster) as c:
         yield c
 

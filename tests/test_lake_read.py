@@ -266,3 +266,12 @@ def test_ids_keep_their_text_when_compared(tmp_path):
     df = rtkit.lake.read(tmp_path)
     assert str(2**63) in set(df["trade_id"].astype(str))
     assert pc.cast(pa.array(["1"]), pa.int64()).to_pylist() == [1]
+
+
+def test_rtkit_lake_is_an_attribute_imported_on_first_use():
+    from tests.test_lazy_import import fresh
+
+    out = fresh("import sys, rtkit\n"
+                "print('duckdb' in sys.modules or 'rtkit.lake' in sys.modules)\n"
+                "print(rtkit.lake.read.__module__, 'lake' in dir(rtkit), 'dask' in sys.modules)")
+    assert out.splitlines() == ["False", "rtkit.lake.read True False"]
