@@ -61,6 +61,11 @@ def test_analysis_on_dask_gives_the_numbers_of_pandas(client, lake):
     pd.testing.assert_series_equal(a.vwap(ddf, "1D", by="venue"), a.vwap(df, "1D", by="venue"))
     pd.testing.assert_frame_equal(a.imbalance(ddf, "15min"), a.imbalance(df, "15min"))
     pd.testing.assert_frame_equal(a.quality(ddf), a.quality(df))
+    rejects = pd.DataFrame({"venue": ["binance", "okx", "binance"],
+                            "reason": ["bad_json", "bad_price", "bad_price"]})
+    gaps = pd.DataFrame({"venue": ["kraken", "binance"], "kind": ["ids", "reconnect"],
+                         "missing": [5, None]})
+    pd.testing.assert_frame_equal(a.quality(ddf, rejects, gaps), a.quality(df, rejects, gaps))
     legs = ("binance", "BTC-USDT"), ("kraken", "BTC-USDT")
     pd.testing.assert_frame_equal(a.spread(ddf, *legs, "7s"), a.spread(df, *legs, "7s"))
     assert len(a.ohlcv(ddf, "1h")) > 24

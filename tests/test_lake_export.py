@@ -75,3 +75,21 @@ def test_a_slice_goes_back_into_sqlite_without_duckdb(tmp_path, capsys):
         assert digest(rows_of(store.ticks())) == digest(rows_of(
             rtkit.lake.read(lake, venue="kraken")))
     assert rtkit.lake.read(lake, "quotes").pipe(rtkit.lake.to_store, back, "quotes") == 30
+
+
+def test_swaps_without_a_block_time_stay_in_sqlite_and_are_counted(tmp_path):
+    from rtkit.kinds.onchain import BLOCKS, SWAPS
+
+    def swap(i: int, ts: int | None) -> tuple:
+        return (f"0x{i:064x}", 0, 100 + i, f"0xb{i}", ts, DAY + 5, "uniswap", "WETH-USDC",
+                "0xpool", 3, "0xs", "0xr", "-1000000000000000000000", "5", "7922816251", "1",
+                -5, 3000.5, 1.2, "buy")
+
+    with TickStore(tmp_path / "c.sqlite", kinds=(BLOCKS, SWAPS)) as store:
+        store.write(records={"swaps": [swap(1, DAY), swap(2, None), swap(3, DAY + 86_400 * 10**9)],
+                             "blocks": [("0xb1", 101, "0xb0", DAY, None, 5, DAY)]})
+    counts = rtkit.lake.export(tmp_path / "c.sqlite", tmp_path / "lake")
+    assert counts == {"trades": 0, "swaps": 2, "skipped_swaps": 1}
+    swaps = rtkit.lake.read(tmp_path / "lake", "swaps")
+    assert swaps["amount0"].tolist() == ["-1000000000000000000000"] * 2  # exact, as text
+    assert not (tmp_path / "lake" / "blocks").exists()
