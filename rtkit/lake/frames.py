@@ -131,33 +131,66 @@ def _once(kind: Kind, df: pd.DataFrame, folder: np.ndarray) -> pd.DataFrame:
     """Each key once per partition ``folder``: of rows sharing both, the one received
     first (then by the other columns in order, nulls last)."""
     # venue and symbol are the folder's: the rest of the key tells its rows apart
-    key = ["_folder", *(c for c in kind.key if c not in PARTITIONS)]
-    work = df[key[1:]].assign(_folder=folder)
-    repeated = work.duplicated(key, keep=False).to_numpy()
+    key = [c for c in kind.key if c not in PARTITIONS]
+    work = df[key].assign(_folder=folder)
+    repeated = work.duplicated(["_folder", *key], keep=False).to_numpy()
     if not repeated.any():
         return df
-    copies = work[repeated]
-    group = copies.groupby(key, sort=False).ngroup().to_numpy()
-    received = df["received_at"].array.asi8[repeated] if "received_at" in df.columns \
-        else np.zeros(len(group), np.int64)
-    order = np.lexsort((received, group))
-    g, r = group[order], received[order]
-    starts = np.r_[True, g[1:] != g[:-1]]
-    # a group whose first two copies were received at the same time: the other columns
-    # decide (rare: two writers stamp their own receive times)
-    tied = np.r_[starts[:-1] & ~starts[1:] & (r[1:] == r[:-1]), False]
-    kept = copies.index[order[starts & ~tied]]
+    at = np.flatnonzero(repeated)  # positions of the rows that have copies
+    codes = [folder[at], *(pd.factorize(work[c].to_numpy()[at])[0] for c in key)]
+    received = (df["received_at"].array.asi8[at] if "received_at" in df.columns
+                else np.zeros(len(at), np.int64))
+    order = np.lexsort((received, *codes[::-1]))
+    same = np.ones(len(at) - 1, bool)
+    for c in codes:
+        ordered = c[order]
+        same &= ordered[1:] == ordered[:-1]
+    starts = np.r_[True, ~same]
+    r = received[order]
+    # a key with another copy received at the same time as its first, that differs from
+    # it: the other columns decide (rare: each writer stamps its own receive times;
+    # identical copies, as exporting twice gives, need nothing)
+    positions = np.arange(len(order))
+    first = np.maximum.accumulate(np.where(starts, positions, 0))
+    with_first = ~starts & (r == r[first])
+    differs = np.zeros(len(order), bool)
+    if with_first.any():
+        a, b = at[order[with_first]], at[order[first[with_first]]]
+        for values in _comparable(df):
+            x, y = values[a], values[b]
+            differs[with_first] |= ~((x == y) | (pd.isna(x) & pd.isna(y)))
+    group = np.cumsum(starts)
+    tied = starts & np.isin(group, group[differs])
+    keep = ~repeated
+    keep[at[order[starts & ~tied]]] = True
     if tied.any():
-        tied_rows = df.loc[copies.index[np.isin(group, g[tied])]]
+        tied_at = at[order[np.isin(group, group[tied])]]
         rest = [c for c in kind.names if c not in kind.key and c != "received_at"]
         rest = ["received_at", *rest] if "received_at" in df.columns else rest
-        sortable = tied_rows.assign(**{
-            c: tied_rows[c].astype(str).where(tied_rows[c].notna())
-            for c in rest if isinstance(tied_rows[c].dtype, pd.CategoricalDtype)})
-        first = sortable.assign(_folder=folder[df.index.get_indexer(tied_rows.index)]) \
-            .sort_values(rest, kind="stable", na_position="last").drop_duplicates(key)
-        kept = kept.append(first.index)
-    return df[~repeated | df.index.isin(kept)]
+        rows = df.iloc[tied_at]
+        sortable = rows.assign(_at=tied_at, _folder=folder[tied_at], **{
+            c: rows[c].astype(str).where(rows[c].notna())
+            for c in rest if isinstance(rows[c].dtype, pd.CategoricalDtype)})
+        chosen = sortable.sort_values(rest, kind="stable", na_position="last") \
+            .drop_duplicates(["_folder", *key])
+        keep[chosen["_at"].to_numpy()] = True
+    return df[keep]
+
+
+def _comparable(df: pd.DataFrame) -> list[np.ndarray]:
+    """Each column as a numpy array that ``==`` compares fast (codes, int ns)."""
+    out = []
+    for name in df.columns:
+        values = df[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            out.append(values.cat.codes.to_numpy())
+        elif isinstance(values.dtype, pd.DatetimeTZDtype):
+            out.append(values.array.asi8)
+        elif isinstance(values.dtype, np.dtype) and values.dtype != object:
+            out.append(values.to_numpy())
+        else:  # strings, nullable integers: None for a missing value (None == None)
+            out.append(values.to_numpy(dtype=object, na_value=None))
+    return out
 
 
 def _ordered(kind: Kind, df: pd.DataFrame) -> pd.DataFrame:
