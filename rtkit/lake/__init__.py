@@ -7,10 +7,11 @@ The lake is what :mod:`rtkit.sinks.parquet` writes::
 
 Files are immutable once renamed in (a writer's temporaries start with ``_`` and are
 never read), written without coordination by any number of collectors. Parquet
-has no key, so every reader here applies one rule: rows with the same natural key
-(``Kind.key``) are one record, and the copy kept is the one received first
-(:mod:`rtkit.lake.frames`). A file that vanishes while listed (compaction swapped
-it for its merged file) makes a reader list again.
+has no key, so every reader here applies one rule: rows of one partition folder
+with the same natural key (``Kind.key``) are one record, and the copy kept is the
+one received first (:mod:`rtkit.lake.frames`); a record's copies always share its
+folder. A file that vanishes while listed (compaction swapped it for its merged
+file) makes a reader list again.
 """
 
 from __future__ import annotations
