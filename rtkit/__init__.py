@@ -53,9 +53,10 @@ __all__ = [
 ]
 
 #: submodules that are attributes of ``rtkit`` without an import of their own
-#: (``rtkit.analysis.ohlcv(...)``, ``rtkit.sim.Simulator``), imported on first use so that
-#: ``import rtkit`` stays light: no ipywidgets or bqplot, no simulator, no on-chain code
-LAZY_SUBMODULES = ("analysis", "onchain", "rest", "sim", "widgets")
+#: (``rtkit.analysis.ohlcv(...)``, ``rtkit.sim.Simulator``, ``rtkit.lake.read(...)``), imported
+#: on first use so that ``import rtkit`` stays light: no ipywidgets or bqplot, no simulator,
+#: no on-chain code, no DuckDB, no HTTP client
+LAZY_SUBMODULES = ("analysis", "lake", "onchain", "rest", "sim", "widgets")
 #: functions of lazily imported modules that are attributes of ``rtkit`` (no httpx at import)
 LAZY_FUNCTIONS = {"markets": "rtkit.rest.markets", "check_symbols": "rtkit.rest.markets"}
 

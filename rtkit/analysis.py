@@ -5,6 +5,10 @@ takes either one: bars, VWAP and buy/sell imbalance per symbol (optionally per
 time bucket), and a per-venue data-quality summary. Cross-venue spreads
 (``spread``, ``opportunities``) live in :mod:`rtkit.spread` and are re-exported
 here.
+
+Each also takes a Dask DataFrame (``rtkit.lake.to_dask``) and returns the same
+pandas result with the same numbers, computed on the cluster
+(:mod:`rtkit.lake.dask`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ __all__ = ["imbalance", "ohlcv", "opportunities", "quality", "spread", "vwap"]
 
 _BAR_COLUMNS = ["open", "high", "low", "close", "volume", "trades", "vwap"]
 _IMBALANCE_COLUMNS = ["buy_volume", "sell_volume", "unknown_volume", "imbalance"]
+
+
+def _on_dask(df) -> bool:
+    """A Dask DataFrame (told without importing dask)."""
+    return type(df).__module__.split(".")[0] == "dask"
 
 
 def _keys(by: str | Sequence[str]) -> list[str]:
@@ -53,6 +62,10 @@ def ohlcv(df: pd.DataFrame, freq: str = "1min", by: str | list[str] = "symbol") 
     (``by``…, ``timestamp``) with each bar labelled by its start. Bars without
     trades are left out.
     """
+    if _on_dask(df):
+        from rtkit.lake import dask as lake_dask
+
+        return lake_dask.grouped("ohlcv", df, freq, by)
     require_columns(df)
     keys = _keys(by)
     if df.empty:
@@ -69,6 +82,10 @@ def ohlcv(df: pd.DataFrame, freq: str = "1min", by: str | list[str] = "symbol") 
 
 def vwap(df: pd.DataFrame, freq: str | None = None, by: str | list[str] = "symbol") -> pd.Series:
     """Volume-weighted average price per ``by`` group, over all ticks or per ``freq`` bucket."""
+    if _on_dask(df):
+        from rtkit.lake import dask as lake_dask
+
+        return lake_dask.grouped("vwap", df, freq, by)
     require_columns(df)
     keys = _keys(by)
     if df.empty:
@@ -87,6 +104,10 @@ def imbalance(df: pd.DataFrame, freq: str | None = None,
     Trades whose venue does not say the side are in ``unknown_volume`` and
     left out of the ratio.
     """
+    if _on_dask(df):
+        from rtkit.lake import dask as lake_dask
+
+        return lake_dask.grouped("imbalance", df, freq, by)
     require_columns(df, ("timestamp", "symbol", "volume", "side"))
     keys = _keys(by)
     if df.empty:
@@ -116,6 +137,10 @@ def quality(ticks: pd.DataFrame, rejects: pd.DataFrame | None = None,
     ``id_gaps``, ``missing_trades`` and ``reconnects``; left out, those columns
     are absent rather than a misleading zero.
     """
+    if _on_dask(ticks):
+        from rtkit.lake import dask as lake_dask
+
+        return lake_dask.quality(ticks, rejects, gaps, percentiles)
     require_columns(ticks, ("timestamp", "received_at", "venue", "symbol"))
     if not all(0 < p < 1 for p in percentiles):
         raise ValueError(f"percentiles are fractions between 0 and 1 (e.g. 0.99), "

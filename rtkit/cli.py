@@ -276,6 +276,32 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from rtkit.lake import export
+
+    started = time.perf_counter()
+    counts = export(args.db, args.lake, progress=not args.json)
+    took = time.perf_counter() - started
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        rows = sum(v for k, v in counts.items() if not k.startswith("skipped_"))
+        shown = ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "no records"
+        print(f"exported {shown} from {args.db} into {args.lake} "
+              f"({rows / max(took, 1e-9):,.0f} rows/s)")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from rtkit.lake import read, to_store
+
+    df = read(args.lake, args.kind, venue=args.venue, symbol=args.symbol, start=args.start,
+              end=args.end)
+    new = to_store(df, args.db, args.kind)
+    print(f"imported {new:,} new {args.kind} of {len(df):,} read from {args.lake} into {args.db}")
+    return 0
+
+
 def _fault_fields() -> list[dataclasses.Field]:
     """The Faults fields that have a command-line flag of the same name."""
     return [f for f in dataclasses.fields(Faults) if f.metadata.get("kind")]
@@ -375,6 +401,22 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--lake", help="also write the records as Parquet under this folder")
     r.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
     r.set_defaults(func=cmd_replay)
+
+    x = sub.add_parser("export", help="copy every record of an SQLite file into a Parquet lake")
+    x.add_argument("db", help="the SQLite file (a collector's db=)")
+    x.add_argument("--lake", required=True, help="the lake's folder (created if absent)")
+    x.add_argument("--json", action="store_true", help="stdout: the rows per kind as JSON")
+    x.set_defaults(func=cmd_export)
+
+    m = sub.add_parser("import", help="a slice of a Parquet lake into an SQLite file")
+    m.add_argument("lake", help="the lake's folder")
+    m.add_argument("--db", default=str(DEFAULT_DB), help="database file (default: %(default)s)")
+    m.add_argument("--kind", default="trades", help="kind of record (default: trades)")
+    m.add_argument("--venue")
+    m.add_argument("--symbol")
+    m.add_argument("--start", help="first time (inclusive), e.g. '2026-11-24 10:00' (UTC)")
+    m.add_argument("--end", help="end time (exclusive)")
+    m.set_defaults(func=cmd_import)
 
     s = sub.add_parser("sim", help="run the local exchange simulator on 127.0.0.1")
     s.add_argument("venue", choices=dialect_names())

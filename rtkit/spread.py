@@ -78,6 +78,10 @@ def spread(ticks: pd.DataFrame, leg_a: tuple[str, str], leg_b: tuple[str, str],
     mid price, in basis points). ``quote_map`` (e.g. ``{"USDT": "USD"}``)
     names quotes to treat as one currency.
     """
+    if type(ticks).__module__.split(".")[0] == "dask":  # rtkit.lake.to_dask(...)
+        from rtkit.lake import dask as lake_dask
+
+        return lake_dask.spread(ticks, leg_a, leg_b, freq, quote_map=quote_map)
     require_columns(ticks, ("timestamp", "venue", "symbol", "price"))
     leg_a, leg_b = _leg(leg_a), _leg(leg_b)
     _check_comparable(leg_a, leg_b, quote_map or {})
