@@ -1,0 +1,1 @@
+"""The Parquet lake: reading it, and keeping it compact (rtkit.lake.compact)."""
