@@ -79,7 +79,7 @@ def test_young_files_and_temporaries_are_left_alone(tmp_path, capsys):
     fresh = max(folder.glob("part-*.parquet"), key=lambda p: p.stat().st_mtime)
     being_written = folder / "_part-0123456789ab-000001.parquet.tmp"
     being_written.write_bytes(b"PAR1 half a file")
-    age([being_written])
+    age([being_written], 60)  # a minute: a slow writer on a shared folder, still writing
     assert main(["lake", "compact", str(lake)]) == 0
     out = capsys.readouterr().out
     assert "merged 3 files of" in out and "1 files younger than 10 s left" in out
@@ -108,3 +108,15 @@ def test_the_copy_kept_is_the_first_received_whatever_the_file_order(tmp_path):
 def test_compact_of_a_missing_lake_says_what_to_give(tmp_path, capsys):
     assert main(["lake", "compact", str(tmp_path / "nowhere")]) == 2
     assert "no lake at" in capsys.readouterr().err
+
+
+def test_temporaries_a_killed_writer_left_an_hour_ago_are_removed(tmp_path):
+    lake = tmp_path / "lake"
+    small_lake(lake, writers=1, flushes=1)
+    folder = lake_files(lake)[0].parent
+    old, fresh = folder / "_part-dead-000001.parquet.tmp", folder / "_part-live-000001.parquet.tmp"
+    old.write_bytes(b"PAR1 half")
+    fresh.write_bytes(b"PAR1 half")
+    age([old], 2 * 3600)
+    assert compact(lake).stale_temporaries_removed == 1
+    assert not old.exists() and fresh.exists()

@@ -36,7 +36,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rtkit.kinds import Kind, kinds
-from rtkit.sinks.parquet import PARTITIONS, PartWriter, arrow_schema, write_file
+from rtkit.sinks.parquet import (
+    PARTITIONS,
+    STALE_TEMPORARY_S,
+    PartWriter,
+    arrow_schema,
+    write_file,
+)
 
 #: files last changed less than this long ago are left alone: a writer's rename that
 #: a shared folder shows late, a clock a little apart between machines
@@ -98,6 +104,7 @@ class Compaction:
     partitions_seen: int = 0
     files_left_young: int = 0
     removed_late: int = 0  # inputs another compaction had removed first
+    stale_temporaries_removed: int = 0  # what killed writers or compactions left
 
     def summary(self) -> dict:
         m = self.merged
@@ -108,6 +115,7 @@ class Compaction:
                 "duplicates_dropped": sum(x.duplicates for x in m),
                 "bytes_in": sum(x.bytes_in for x in m), "bytes_out": sum(x.bytes_out for x in m),
                 "files_left_young": self.files_left_young,
+                "stale_temporaries_removed": self.stale_temporaries_removed,
                 "merged": [asdict(x) for x in m]}
 
 
@@ -123,6 +131,8 @@ def _settled_files(folder: Path, now: float, min_age_s: float,
     """The partition's whole files old enough and small enough to merge, with sizes."""
     out = []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith("_") and entry.name.endswith(".parquet.tmp"):
+            _remove_if_stale(entry, now, report)
         if not entry.name.endswith(".parquet") or entry.name.startswith(("_", ".")):
             continue
         try:
@@ -134,6 +144,17 @@ def _settled_files(folder: Path, now: float, min_age_s: float,
         elif st.st_size < TARGET_FILE_BYTES:
             out.append((Path(entry.path), st.st_size))
     return out
+
+
+def _remove_if_stale(entry: os.DirEntry, now: float, report: Compaction) -> None:
+    """A writer's temporary file untouched for :data:`STALE_TEMPORARY_S` was left by a
+    ``kill -9``: nobody will rename it in."""
+    try:
+        if now - entry.stat().st_mtime >= STALE_TEMPORARY_S:
+            os.unlink(entry.path)
+            report.stale_temporaries_removed += 1
+    except FileNotFoundError:
+        pass
 
 
 def _read(path: Path, schema: pa.Schema) -> pa.Table | None:
