@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import foundation, live, soak
+from benchmarks import foundation, lake, live, soak
 
 TARGETS = {
     # issue 17: rtkit until stored (on disk) against baselines that store nothing
@@ -26,6 +26,11 @@ TARGETS = {
     "ring_bytes_per_tick": ("<=", 48),
     "soak_frames_unaccounted": ("<=", 0),
     "soak_rss_growth_second_half_mib": ("<=", 8),
+    # issue 15: the Parquet lake (benchmarks/lake.py), against SQLite in the same run
+    "lake_append_trades_per_s": (">=", 1_000_000),
+    "ws_rtkit_lake_vs_websocket_app": (">=", 2.0),
+    "duckdb_vwap_1day_s": ("<=", 1.5),
+    "lake_bytes_per_trade": ("<=", 12),
 }
 
 
@@ -52,7 +57,7 @@ def main() -> int:
     out = Path("data") / "bench.json"
     out.parent.mkdir(exist_ok=True)
     print(f"{'figure':<53} {'value':>14}  target")
-    for module in (foundation, live, soak):
+    for module in (foundation, live, soak, lake):
         print(f"running {module.__name__} …", file=sys.stderr, flush=True)
         try:
             part = module.run()
