@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -42,44 +43,53 @@ from rtkit.store import TickStore
 #: trades in the synthetic lake (a quick run: RTKIT_BENCH_LAKE_TRADES=2000000)
 LAKE_TRADES = int(os.environ.get("RTKIT_BENCH_LAKE_TRADES", 20_000_000))
 VENUES = ("binance", "bybit")
-SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT", "DOGE-USDT")
+#: in key order, so that SQLite's inserts append to its trees as a collector's would
+SYMBOLS = ("BTC-USDT", "DOGE-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT")
 DAYS = 2
 DAY0 = 1_764_028_800_000_000_000 // 86_400_000_000_000  # 2025-11-25, as a day number
 NS_PER_DAY = 86_400 * 10**9
 QUERY = ("binance", "BTC-USDT", "2025-11-25")
 
 
-def synthetic_trades(n: int, venue: str, symbol: str, day: int, seed: int) -> pa.Table:
+def synthetic_columns(n: int, day: int, seed: int) -> dict[str, np.ndarray]:
     """``n`` trades of one venue, symbol and UTC day, shaped like a busy market's:
     millisecond trade times (exponential gaps), received 2–40 ms later to the
     nanosecond, a random walk on a 0.01 tick, sizes log-normal to 5 decimals,
-    consecutive ids."""
+    consecutive ids, buys and sells at random."""
     rng = np.random.default_rng(seed)
     gaps = rng.exponential(NS_PER_DAY / 1e6 / n * 0.98, n)
     ms = np.minimum(np.cumsum(gaps).astype(np.int64), NS_PER_DAY // 1_000_000 - 1)
     ts = day * NS_PER_DAY + ms * 1_000_000
-    received = ts + rng.integers(2_000_000, 40_000_000, n)
-    price = np.round(30_000 + np.cumsum(rng.integers(-3, 4, n)) * 0.01, 2)
-    volume = np.maximum(np.round(rng.lognormal(-5, 1.5, n), 5), 0.00001)
     first = 4_000_000_000 + seed * 10_000_000
-    return pa.table([
-        pa.array(np.full(n, venue)), pa.array(np.full(n, symbol)),
-        pa.array(np.arange(first, first + n).astype(str)),
-        pa.array(ts, pa.timestamp("ns", tz="UTC")),
-        pa.array(received, pa.timestamp("ns", tz="UTC")),
-        pa.array(price), pa.array(volume),
-        pa.array(np.where(rng.random(n) < 0.5, "buy", "sell"))], schema=full_schema(TRADES))
+    return {"trade_id": np.arange(first, first + n).astype(str), "timestamp": ts,
+            "received_at": ts + rng.integers(2_000_000, 40_000_000, n),
+            "price": np.round(30_000 + np.cumsum(rng.integers(-3, 4, n)) * 0.01, 2),
+            "volume": np.maximum(np.round(rng.lognormal(-5, 1.5, n), 5), 0.00001),
+            "side": np.where(rng.random(n) < 0.5, "buy", "sell")}
+
+
+def as_table(venue: str, symbol: str, columns: dict[str, np.ndarray]) -> pa.Table:
+    n = len(columns["timestamp"])
+    utc = pa.timestamp("ns", tz="UTC")
+    arrays = {"venue": pa.array(np.full(n, venue)), "symbol": pa.array(np.full(n, symbol)),
+              **{k: pa.array(v, utc if k in ("timestamp", "received_at") else None)
+                 for k, v in columns.items()}}
+    return pa.table([arrays[name] for name in TRADES.names], schema=full_schema(TRADES))
+
+
+def as_rows(venue: str, symbol: str, columns: dict[str, np.ndarray]) -> list[tuple]:
+    """The same trades as the rows a sink or ``TickStore.write`` takes."""
+    n = len(columns["timestamp"])
+    return list(zip(repeat(venue, n), repeat(symbol, n),
+                    *(columns[k].tolist() for k in TRADES.names[2:]), strict=True))
+
+
+def synthetic_trades(n: int, venue: str, symbol: str, day: int, seed: int) -> pa.Table:
+    return as_table(venue, symbol, synthetic_columns(n, day, seed))
 
 
 def _partitions() -> list[tuple[str, str, int]]:
     return [(v, s, DAY0 + d) for v in VENUES for s in SYMBOLS for d in range(DAYS)]
-
-
-def _rows(table: pa.Table) -> list[tuple]:
-    """A table as the rows a sink or ``TickStore.write`` takes (times as int ns)."""
-    cols = [table.column(n) for n in TRADES.names]
-    cols[3], cols[4] = cols[3].cast(pa.int64()), cols[4].cast(pa.int64())
-    return list(zip(*(c.to_pylist() for c in cols), strict=True))
 
 
 def _timed(f) -> float:
@@ -89,11 +99,12 @@ def _timed(f) -> float:
 
 
 def bench_append(tmp: Path, n: int = 1_000_000, runs: int = 3) -> dict:
-    table = pa.concat_tables([synthetic_trades(n // 2, "binance", s, DAY0, i)
-                              for i, s in enumerate(SYMBOLS[:2])])
+    parts = [("binance", s, synthetic_columns(n // 2, DAY0, i)) for i, s in enumerate(SYMBOLS[:2])]
+    table = pa.concat_tables([as_table(*p) for p in parts])
     lake = median_of(lambda: n / _timed(lambda: append(tmp / f"a-{time.monotonic_ns()}", table)),
                      runs)
-    rows, m = _rows(table.slice(0, 200_000)), 200_000
+    m = 200_000
+    rows = as_rows(*parts[0])[:m]
 
     def sqlite() -> float:
         with TickStore(tmp / f"a-{time.monotonic_ns()}.sqlite") as store:
@@ -147,8 +158,7 @@ def _flush_cost(sink, batch, runs: int = 5) -> tuple[float, float, float]:
 
 def bench_flush_stall(tmp: Path, n: int = 20_000) -> dict:
     """One flush of ``n`` trades (a second of a busy feed at 20k trades/s)."""
-    table = synthetic_trades(n, "binance", "BTC-USDT", DAY0, 7)
-    rows = _rows(table)
+    rows = as_rows("binance", "BTC-USDT", synthetic_columns(n, DAY0, 7))
     out = {}
     lake = ParquetSink(tmp / "stall-lake")
     lake.open()
@@ -222,16 +232,27 @@ def build(root: Path, db: Path, n: int) -> dict:
     TickStore(db).close()
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-262144")  # 256 MiB: the key tree stays cached
+    # the time index is made once after the load (faster than row by row): the same file
+    indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
+                           "tbl_name = 'ticks' AND sql IS NOT NULL").fetchall()
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX {name}")
     lake_s = sqlite_s = 0.0
     for seed, (venue, symbol, day) in enumerate(_partitions()):
-        table = synthetic_trades(per, venue, symbol, day, seed)
+        columns = synthetic_columns(per, day, seed)
+        table = as_table(venue, symbol, columns)
         lake_s += _timed(lambda table=table: append(root, table))
-        rows = _rows(table)
+        rows = as_rows(venue, symbol, columns)
         t = time.perf_counter()
         with conn:
             conn.executemany(TRADES.insert_sql(), rows)
         sqlite_s += time.perf_counter() - t
         print(f"  built {seed + 1}/{len(_partitions())} partitions", file=sys.stderr, flush=True)
+    t = time.perf_counter()
+    for _, sql in indexes:
+        conn.execute(sql)
+    sqlite_s += time.perf_counter() - t
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     size = sum(f.stat().st_size for f in root.glob("trades/**/*.parquet"))
