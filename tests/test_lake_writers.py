@@ -146,3 +146,43 @@ def test_writers_in_several_processes_never_share_a_file(tmp_path):
     # of the three copies of each trade, the one received first (writer 0's) is kept
     assert {r[4] for r in unique} == {1_764_000_000_000_000_000}
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+
+
+def test_a_batch_append_writes_one_new_file_per_partition_in_time_order(tmp_path):
+    from rtkit.kinds.trades import TRADES
+    from rtkit.sinks.parquet import append, full_schema
+
+    day = 1_764_000_000_000_000_000 // 86_400_000_000_000 * 86_400_000_000_000
+    rows = [(v, s, str(i), day + (i % 2) * 86_400_000_000_000 + (1000 - i) * 1_000_000,
+             day + 7, 1.0 + i, 0.5, "sell" if i % 3 else None)
+            for v in ("binance", "bybit") for s in ("BTC-USDT", "ETH-USDT") for i in range(40)]
+    schema = full_schema(TRADES)
+    table = pa.table([pa.array([r[i] for r in rows]).cast(f.type) for i, f in enumerate(schema)],
+                     schema=schema)
+    first = append(tmp_path, table)
+    second = append(tmp_path, table)  # another writer, the same trades: new files beside
+    assert len(first) == len(second) == 8 and not set(first) & set(second)
+    assert set(lake_files(tmp_path)) == set(first) | set(second)
+    for path in first:
+        ts = pq.read_table(path).column("timestamp").cast(pa.int64()).to_pylist()
+        assert ts == sorted(ts) and len({t // 86_400_000_000_000 for t in ts}) == 1
+    raw, unique = lake_rows(tmp_path)
+    assert len(raw) == 2 * len(unique) == 2 * len(rows)
+    assert unique == sorted(rows)
+
+
+def test_files_are_encoded_for_size(tmp_path):
+    """Deltas for times, shared prefixes for trade ids, dictionaries for the rest."""
+    from rtkit.sinks.parquet import ParquetSink
+
+    sink = ParquetSink(tmp_path)
+    sink.open()
+    sink.write([("binance", "BTC-USDT", str(4_000_000 + i), 1_764_000_000_000_000_000 + i,
+                 1_764_000_000_000_000_000 + i, 100.0 + i % 5, 0.5, "buy") for i in range(500)])
+    meta = pq.ParquetFile(lake_files(tmp_path)[0]).metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: set(meta.column(i).encodings)
+                 for i in range(meta.num_columns)}
+    assert "DELTA_BINARY_PACKED" in encodings["timestamp"]
+    assert "DELTA_BINARY_PACKED" in encodings["received_at"]
+    assert "DELTA_BYTE_ARRAY" in encodings["trade_id"]
+    assert "RLE_DICTIONARY" in encodings["price"] and "RLE_DICTIONARY" in encodings["side"]
