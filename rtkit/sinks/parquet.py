@@ -65,6 +65,9 @@ ZSTD_LEVEL = 3
 #: rows per row group: a compacted partition-day of one busy symbol stays a few groups,
 #: each large enough for the encodings to work over
 ROW_GROUP_ROWS = 1 << 20
+#: rows turned into Arrow columns per step of a live flush: the receive thread waits
+#: at most one step (~1 ms) for the interpreter lock, not the whole flush
+ROWS_PER_CONVERSION = 4096
 _NS_PER_DAY = 86_400 * 10**9
 
 
@@ -193,11 +196,16 @@ def append(root: str | Path, table: pa.Table, kind: Kind = TRADES) -> list[Path]
 
 
 def _table_of_rows(kind: Kind, rows: list) -> pa.Table:
-    """Rows in ``kind``'s column order as an Arrow table of every column."""
+    """Rows in ``kind``'s column order as an Arrow table of every column, converted
+    :data:`ROWS_PER_CONVERSION` at a time: each conversion holds the interpreter lock
+    from start to end, so a whole flush in one would stall the receive thread as long."""
     schema = full_schema(kind)
-    columns = list(zip(*rows, strict=True))
-    return pa.table([pa.array(columns[i], type=f.type) for i, f in enumerate(schema)],
-                    schema=schema)
+    batches = []
+    for start in range(0, len(rows), ROWS_PER_CONVERSION):
+        columns = list(zip(*rows[start:start + ROWS_PER_CONVERSION], strict=True))
+        batches.append(pa.record_batch(
+            [pa.array(columns[i], type=f.type) for i, f in enumerate(schema)], schema=schema))
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 class ParquetSink:
