@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import books, foundation, live, rest, soak
+from benchmarks import books, foundation, lake, live, rest, soak
 
 TARGETS = {
     # issue 17: rtkit until stored (on disk) against baselines that store nothing
@@ -38,6 +38,11 @@ TARGETS = {
     "book_pipeline_messages": (">=", 1_000_000),
     "book_clean_false_desyncs": ("<=", 0),
     "book_clean_final_books_equal": (">=", 1),
+    # issue 15: the Parquet lake (benchmarks/lake.py), against SQLite in the same run
+    "lake_append_trades_per_s": (">=", 1_000_000),
+    "ws_rtkit_lake_vs_websocket_app": (">=", 2.0),
+    "duckdb_vwap_1day_s": ("<=", 1.5),
+    "lake_bytes_per_trade": ("<=", 12),
 }
 
 
@@ -64,7 +69,7 @@ def main() -> int:
     out = Path("data") / "bench.json"
     out.parent.mkdir(exist_ok=True)
     print(f"{'figure':<53} {'value':>14}  target")
-    for module in (foundation, live, soak, rest, books):
+    for module in (foundation, live, soak, rest, books, lake):
         print(f"running {module.__name__} …", file=sys.stderr, flush=True)
         try:
             part = module.run()

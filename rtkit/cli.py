@@ -302,6 +302,30 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_lake_compact(args) -> int:
+    from rtkit.lake.compact import MIN_AGE_S, compact  # pyarrow loads only for the lake
+
+    min_age = MIN_AGE_S if args.min_age is None else args.min_age
+
+    def say(m) -> None:
+        if not args.json:
+            print(f"merged {m.files:,} files of {m.partition}: {m.rows_in:,} rows → "
+                  f"{m.rows_out:,} ({m.duplicates:,} duplicates dropped), "
+                  f"{m.bytes_in:,} → {m.bytes_out:,} bytes as {m.output}", flush=True)
+
+    report = compact(args.root, kind=args.kind, min_age_s=min_age, progress=say)
+    summary = report.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"compacted {summary['partitions_merged']:,} of {summary['partitions_seen']:,} "
+              f"partitions: {summary['files_in']:,} files → {summary['files_out']:,}, "
+              f"{summary['duplicates_dropped']:,} duplicates dropped, "
+              f"{summary['bytes_in']:,} → {summary['bytes_out']:,} bytes; "
+              f"{summary['files_left_young']:,} files younger than {min_age:g} s left")
+    return 0
+
+
 def _fault_fields() -> list[dataclasses.Field]:
     """The Faults fields that have a command-line flag of the same name."""
     return [f for f in dataclasses.fields(Faults) if f.metadata.get("kind")]
@@ -439,6 +463,18 @@ def _parser() -> argparse.ArgumentParser:
             injected.add_argument(flag, type=kind, default=f.default, help=text,
                                   metavar=_fault_metavar(f.name))
     s.set_defaults(func=cmd_sim)
+
+    lake = sub.add_parser("lake", help="keep a Parquet lake (--lake) in shape")
+    lake_sub = lake.add_subparsers(dest="lake_command", required=True)
+    k = lake_sub.add_parser("compact", help="merge each partition's small files into one, "
+                            "dropping duplicates; safe while collectors write and readers read")
+    k.add_argument("root", help="the lake's folder")
+    k.add_argument("--kind", help="only this kind of record (default: all)")
+    k.add_argument("--min-age", type=float, metavar="SECONDS",
+                   help="leave files younger than this (default: rtkit.lake.compact.MIN_AGE_S, "
+                        "10)")
+    k.add_argument("--json", action="store_true", help="print the summary as JSON")
+    k.set_defaults(func=cmd_lake_compact)
     return p
 
 

@@ -17,7 +17,20 @@ hidden names, so a prefix alone would not hide it), and directory discovery
 Parquet has no unique key: a record SQLite's key found to be a duplicate that
 the pipeline's own dedup did not catch is written here again (see the README's
 accounting). The lake keeps records only; rejects, gaps and runs stay in SQLite.
+
+Many writers share one lake without coordinating: every file name carries its
+writer's id (random per sink, :data:`WRITER_ID_HEX` hex digits), and a writer
+only ever creates new names, so no file is written by two and none changes once
+renamed in. Two collectors on one market write the same trades twice; readers
+drop the copies by the kind's natural key (``Kind.key``), and ``rtkit lake
+compact`` (:mod:`rtkit.lake.compact`) merges a partition's small files into one
+without them.
+
+Each file is sorted by time and encoded per column for size (:func:`encodings`):
+integers and times as deltas, text keys (trade ids) as shared prefixes, prices,
+sizes and other text through a dictionary, all under zstd.
 """
+
 
 from __future__ import annotations
 
@@ -25,12 +38,12 @@ import contextlib
 import os
 import time
 import uuid
-from collections import defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rtkit.kinds import Kind, get_kind
@@ -43,38 +56,162 @@ SCHEMA_VERSION = "1"
 STALE_TEMPORARY_S = 3600
 #: the columns that are directories, not file columns
 PARTITIONS = ("venue", "symbol")
+#: hex digits of a writer's random id: 48 bits, so two writers of one lake all but never
+#: draw the same (about 2 in a billion for a thousand writers)
+WRITER_ID_HEX = 12
+#: zstd level of every file. On 1M synthetic trades (benchmarks/lake.py's): level 1
+#: 10.3 bytes/trade at 6.3 M trades/s, 3 9.7 at 5.9 M/s, 5 9.0 at 5.2 M/s, 7 no smaller
+ZSTD_LEVEL = 3
+#: rows per row group: a compacted partition-day of one busy symbol stays a few groups,
+#: each large enough for the encodings to work over
+ROW_GROUP_ROWS = 1 << 20
+#: rows turned into Arrow columns per step of a live flush: the receive thread waits
+#: at most one step (~1 ms) for the interpreter lock, not the whole flush
+ROWS_PER_CONVERSION = 4096
 _NS_PER_DAY = 86_400 * 10**9
 
 
 def arrow_schema(kind: Kind) -> pa.Schema:
     """The file schema of ``kind`` (its columns but the partition ones)."""
+    fields = [f for f in full_schema(kind) if f.name not in PARTITIONS]
+    meta = {"rtkit.kind": kind.name, "rtkit.schema_version": SCHEMA_VERSION}
+    return pa.schema(fields, metadata=meta)
+
+
+def full_schema(kind: Kind) -> pa.Schema:
+    """Every column of ``kind`` as Arrow types, the partition ones included: what
+    :func:`append` takes."""
     fields = []
     for c in kind.columns:
-        if c.name in PARTITIONS:
-            continue
         if c.frame == UTC_NS:
             typ = pa.timestamp("ns", tz="UTC")
         else:
             typ = {"TEXT": pa.string(), "INTEGER": pa.int64(), "REAL": pa.float64()}[c.sql]
         fields.append(pa.field(c.name, typ, nullable=not c.not_null))
-    meta = {"rtkit.kind": kind.name, "rtkit.schema_version": SCHEMA_VERSION}
-    return pa.schema(fields, metadata=meta)
+    return pa.schema(fields)
+
+
+def encodings(kind: Kind) -> dict:
+    """``pq.write_table`` options for ``kind``'s files: integers and times as deltas
+    (DELTA_BINARY_PACKED: sorted times and stepping ids cost a few bits), text key
+    columns as shared prefixes (DELTA_BYTE_ARRAY: ``4123456789``, ``4123456790``),
+    every other column through a dictionary (sides, and the few prices and sizes a
+    market repeats; Parquet falls back to plain where a dictionary grows too big).
+    Byte-stream-split floats were larger than dictionaries on trades."""
+    delta, dictionary = {}, []
+    for field in arrow_schema(kind):
+        if pa.types.is_integer(field.type) or pa.types.is_timestamp(field.type):
+            delta[field.name] = "DELTA_BINARY_PACKED"
+        elif pa.types.is_string(field.type) and field.name in kind.key:
+            delta[field.name] = "DELTA_BYTE_ARRAY"
+        else:
+            dictionary.append(field.name)
+    return {"compression": "zstd", "compression_level": ZSTD_LEVEL, "use_dictionary": dictionary,
+            "column_encoding": delta, "row_group_size": ROW_GROUP_ROWS}
 
 
 def _segment(name: str, value: str) -> str:
     return f"{name}={quote(str(value), safe='-_.')}"
 
 
-class _Layout:
-    """Where a kind's partition columns are in its rows, and its file schema."""
+def partition_folder(root: Path, kind: Kind, venue: str, symbol: str, day: int) -> Path:
+    """The folder of ``kind``'s records of ``venue``, ``symbol`` and UTC day number ``day``."""
+    date = str(np.datetime64(day, "D"))
+    return (root / kind.name / _segment("venue", venue) / _segment("symbol", symbol)
+            / _segment("date", date))
 
-    def __init__(self, kind: Kind) -> None:
-        names = kind.names
-        self.kind, self.schema = kind, arrow_schema(kind)
-        self.venue, self.symbol = names.index("venue"), names.index("symbol")
-        # the day a row belongs to: its venue time (``at`` for a kind of events)
-        self.time = names.index("timestamp" if "timestamp" in names else "at")
-        self.kept = [i for i, n in enumerate(names) if n not in PARTITIONS]
+
+def time_column(kind: Kind) -> str:
+    """The column whose UTC day names a record's folder: its venue time, ``at`` for a
+    kind of events (``book_events``)."""
+    return "timestamp" if "timestamp" in kind.names else "at"
+
+
+def new_writer_id() -> str:
+    return uuid.uuid4().hex[:WRITER_ID_HEX]
+
+
+def write_file(table: pa.Table, final: Path, kind: Kind) -> None:
+    """Write ``table`` (file columns only) as ``final``, atomically: under a ``_…tmp``
+    name no reader lists, then renamed. Rows are put in time order first."""
+    ts = table.column(time_column(kind))
+    if len(ts) > 1:
+        values = ts.cast(pa.int64()).to_numpy()
+        if (values[1:] < values[:-1]).any():
+            table = table.take(pa.array(np.argsort(values, kind="stable")))
+    temporary = final.with_name(f"_{final.name}.tmp")
+    try:
+        pq.write_table(table, temporary, **encodings(kind))
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+class PartWriter:
+    """One writer of the lake: names its files ``part-<writer id>-<seq>.parquet``
+    (never a name another writer uses) and writes each partition's rows of a table."""
+
+    def __init__(self, root: str | Path, writer_id: str | None = None) -> None:
+        self.root = Path(root)
+        self.writer_id = writer_id or new_writer_id()
+        self._seq = 0
+
+    def next_name(self) -> str:
+        self._seq += 1
+        return f"part-{self.writer_id}-{self._seq:06d}.parquet"
+
+    def append(self, table: pa.Table, kind: Kind = TRADES) -> list[Path]:
+        """Write ``table`` (every column of ``kind``, :func:`full_schema`) as one new file
+        per (venue, symbol, UTC day) it holds; returns the files written."""
+        if table.num_rows == 0:
+            return []
+        schema = arrow_schema(kind)
+        table = table.select(list(full_schema(kind).names)).cast(full_schema(kind))
+        venues = pc.dictionary_encode(table.column("venue")).combine_chunks()
+        symbols = pc.dictionary_encode(table.column("symbol")).combine_chunks()
+        ts = table.column(time_column(kind)).cast(pa.int64()).to_numpy()
+        days = ts // _NS_PER_DAY
+        v_idx = venues.indices.to_numpy().astype(np.int64)
+        s_idx = symbols.indices.to_numpy().astype(np.int64)
+        first_day = int(days.min())
+        span = int(days.max()) - first_day + 1
+        group = (v_idx * len(symbols.dictionary) + s_idx) * span + (days - first_day)
+        files = table.select(schema.names).replace_schema_metadata(schema.metadata)
+        if (group[1:] != group[:-1]).any():
+            order = np.argsort(group, kind="stable")
+            group, files = group[order], files.take(pa.array(order))
+            v_idx, s_idx, days = v_idx[order], s_idx[order], days[order]
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        ends = np.r_[starts[1:], len(group)]
+        written = []
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            folder = partition_folder(self.root, kind, venues.dictionary[v_idx[start]].as_py(),
+                                      symbols.dictionary[s_idx[start]].as_py(), int(days[start]))
+            folder.mkdir(parents=True, exist_ok=True)
+            final = folder / self.next_name()
+            write_file(files.slice(start, end - start), final, kind)
+            written.append(final)
+        return written
+
+
+def append(root: str | Path, table: pa.Table, kind: Kind = TRADES) -> list[Path]:
+    """Batch append: ``table`` (a pyarrow Table with every column of ``kind``, as
+    :func:`full_schema`) into the lake at ``root`` as a new writer; the files written."""
+    return PartWriter(root).append(table, kind)
+
+
+def _table_of_rows(kind: Kind, rows: list) -> pa.Table:
+    """Rows in ``kind``'s column order as an Arrow table of every column, converted
+    :data:`ROWS_PER_CONVERSION` at a time: each conversion holds the interpreter lock
+    from start to end, so a whole flush in one would stall the receive thread as long."""
+    schema = full_schema(kind)
+    batches = []
+    for start in range(0, len(rows), ROWS_PER_CONVERSION):
+        columns = list(zip(*rows[start:start + ROWS_PER_CONVERSION], strict=True))
+        batches.append(pa.record_batch(
+            [pa.array(columns[i], type=f.type) for i, f in enumerate(schema)], schema=schema))
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 class ParquetSink:
@@ -86,11 +223,10 @@ class ParquetSink:
         self.where = str(self.root)
         self.kind = kind
         self.schema = arrow_schema(kind)
+        self._writer = PartWriter(self.root)
         #: names this writer's files apart from any other writing the same partitions
-        self.writer_id = uuid.uuid4().hex[:12]
-        self._seq = 0
+        self.writer_id = self._writer.writer_id
         self._open = False
-        self._layouts: dict[str, _Layout] = {}
 
     def probe(self) -> None:
         """Make the lake's folder now, so that a path that cannot be written fails at once."""
@@ -129,41 +265,13 @@ class ParquetSink:
         ``records`` of other kinds, one file per (kind, venue, symbol, day); returns how
         many trades were written (all of them: the lake has no key to refuse one)."""
         rows = batch.ticks if hasattr(batch, "ticks") else batch
-        self._write_kind(self.kind, rows)
+        if rows:
+            self._writer.append(_table_of_rows(self.kind, rows), self.kind)
         for name, kind_rows in (getattr(batch, "records", None) or {}).items():
-            self._write_kind(get_kind(name), kind_rows)
+            if kind_rows:
+                kind = get_kind(name)
+                self._writer.append(_table_of_rows(kind, kind_rows), kind)
         return len(rows)
-
-    def _write_kind(self, kind: Kind, rows: list) -> None:
-        layout = self._layouts.get(kind.name)
-        if layout is None:
-            layout = self._layouts[kind.name] = _Layout(kind)
-        groups: dict[tuple, list] = defaultdict(list)
-        v, s, t = layout.venue, layout.symbol, layout.time
-        for row in rows:
-            groups[(row[v], row[s], row[t] // _NS_PER_DAY)].append(row)
-        for (venue, symbol, day), group in groups.items():
-            self._write_file(layout, venue, symbol, int(day), group)
-
-    def _write_file(self, layout: _Layout, venue: str, symbol: str, day: int,
-                    rows: list) -> None:
-        date = str(np.datetime64(day, "D"))
-        folder = (self.root / layout.kind.name / _segment("venue", venue)
-                  / _segment("symbol", symbol) / _segment("date", date))
-        folder.mkdir(parents=True, exist_ok=True)
-        columns = list(zip(*rows, strict=True))
-        table = pa.table([pa.array(columns[i], type=f.type)
-                          for i, f in zip(layout.kept, layout.schema, strict=True)],
-                         schema=layout.schema)
-        self._seq += 1
-        final = folder / f"part-{self.writer_id}-{self._seq:06d}.parquet"
-        temporary = final.with_name(f"_{final.name}.tmp")
-        try:
-            pq.write_table(table, temporary, compression="zstd")
-            os.replace(temporary, final)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
 
     def close(self, end: RunEnd | None = None) -> None:
         self._open = False

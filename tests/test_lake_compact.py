@@ -1,0 +1,190 @@
+"""``rtkit lake compact``: small files merged per partition, duplicates dropped, the
+merged file swapped in atomically; settled files only; a second run does nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pyarrow.parquet as pq
+
+from rtkit.cli import main
+from rtkit.lake.compact import compact
+from rtkit.sinks.parquet import ParquetSink
+from tests.test_lake_writers import lake_files, lake_rows
+
+DAY = 1_764_000_000_000_000_000  # 2025-11-24
+
+
+def trade(symbol: str, i: int, received: int = 0, price: float = 1.0) -> tuple:
+    return ("binance", symbol, str(i), DAY + i * 1_000_000, DAY + received, price, 0.5, "buy")
+
+
+def age(paths, seconds: float = 3600) -> None:
+    then = time.time() - seconds
+    for p in paths:
+        os.utime(p, (then, then))
+
+
+def small_lake(root, writers: int = 2, flushes: int = 5) -> None:
+    """``writers`` sinks writing the same trades of two symbols in ``flushes`` files each
+    (a redundant pair of collectors): every trade ``writers`` times."""
+    for w in range(writers):
+        sink = ParquetSink(root)
+        sink.open()
+        for f in range(flushes):
+            sink.write([trade(s, f * 100 + i, received=w) for s in ("BTC-USDT", "ETH-USDT")
+                        for i in range(100)])
+    age(lake_files(root))
+
+
+def test_compact_merges_each_partition_into_one_file_without_duplicates(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    small_lake(lake)
+    raw, before = lake_rows(lake)
+    assert len(raw) == 2 * len(before) == 2000 and len(lake_files(lake)) == 20
+    assert main(["lake", "compact", str(lake), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["partitions_merged"], summary["files_in"], summary["files_out"]) == (2, 20, 2)
+    assert (summary["rows_in"], summary["rows_out"], summary["duplicates_dropped"]) == (
+        2000, 1000, 1000)
+    files = lake_files(lake)
+    assert len(files) == 2 and {f.parent.name for f in files} == {"date=2025-11-24"}
+    raw, after = lake_rows(lake)
+    assert sorted(raw) == after == before  # the same records, each once, now in the files
+    for f in files:  # time order inside the merged file
+        ts = pq.read_table(f).column("timestamp").to_pylist()
+        assert ts == sorted(ts)
+    assert not list(lake.glob("**/*.tmp"))
+
+
+def test_a_second_run_does_nothing(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    small_lake(lake)
+    compact(lake, min_age_s=0)
+    state = {f: f.stat().st_mtime_ns for f in lake_files(lake)}
+    assert main(["lake", "compact", str(lake), "--min-age", "0"]) == 0
+    assert "compacted 0 of 2 partitions: 0 files → 0" in capsys.readouterr().out
+    assert {f: f.stat().st_mtime_ns for f in lake_files(lake)} == state
+
+
+def test_young_files_and_temporaries_are_left_alone(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    small_lake(lake, writers=1, flushes=3)
+    sink = ParquetSink(lake)
+    sink.open()
+    sink.write([trade("BTC-USDT", 9000 + i) for i in range(10)])  # just written
+    folder = lake / "trades" / "venue=binance" / "symbol=BTC-USDT" / "date=2025-11-24"
+    fresh = max(folder.glob("part-*.parquet"), key=lambda p: p.stat().st_mtime)
+    being_written = folder / "_part-0123456789ab-000001.parquet.tmp"
+    being_written.write_bytes(b"PAR1 half a file")
+    age([being_written], 60)  # a minute: a slow writer on a shared folder, still writing
+    assert main(["lake", "compact", str(lake)]) == 0
+    out = capsys.readouterr().out
+    assert "merged 3 files of" in out and "1 files younger than 10 s left" in out
+    assert fresh.exists() and being_written.read_bytes() == b"PAR1 half a file"
+    assert len(list(folder.glob("part-*.parquet"))) == 2  # the merged file and the fresh one
+    assert len(lake_rows(lake)[1]) == 2 * 300 + 10
+
+
+def test_the_copy_kept_is_the_first_received_whatever_the_file_order(tmp_path):
+    """Compaction keeps the copy a reader's dedup keeps: the lake reads the same before
+    and after, whichever writer's file sorts first."""
+    for name, first_writer_received in (("a", 5), ("b", 1)):
+        lake = tmp_path / name
+        for received, price in ((first_writer_received, 10.0), (3, 30.0)):
+            sink = ParquetSink(lake)
+            sink.open()
+            sink.write([trade("BTC-USDT", 1, received=received, price=price)])
+        age(lake_files(lake))
+        before = lake_rows(lake)[1]
+        compact(lake)
+        raw, after = lake_rows(lake)
+        assert sorted(raw) == after == before
+        assert after[0][5] == (10.0 if first_writer_received < 3 else 30.0)
+
+
+def test_compact_of_a_missing_lake_says_what_to_give(tmp_path, capsys):
+    assert main(["lake", "compact", str(tmp_path / "nowhere")]) == 2
+    assert "no lake at" in capsys.readouterr().err
+
+
+def test_temporaries_a_killed_writer_left_an_hour_ago_are_removed(tmp_path):
+    lake = tmp_path / "lake"
+    small_lake(lake, writers=1, flushes=1)
+    folder = lake_files(lake)[0].parent
+    old, fresh = folder / "_part-dead-000001.parquet.tmp", folder / "_part-live-000001.parquet.tmp"
+    old.write_bytes(b"PAR1 half")
+    fresh.write_bytes(b"PAR1 half")
+    age([old], 2 * 3600)
+    assert compact(lake).stale_temporaries_removed == 1
+    assert not old.exists() and fresh.exists()
+
+
+def duckdb_unique_rows(lake) -> list[tuple]:
+    """The lake through DuckDB, one row per key by the rule compaction keeps."""
+    import duckdb
+
+    sql = f"""
+        SELECT venue, symbol, trade_id, epoch_ns(timestamp), epoch_ns(received_at), price,
+               volume, side
+        FROM read_parquet('{lake}/trades/*/*/*/*.parquet', hive_partitioning = true)
+        QUALIFY row_number() OVER (PARTITION BY venue, symbol, trade_id
+                                   ORDER BY received_at, timestamp, price, volume, side) = 1"""
+    return sorted(duckdb.sql(sql).fetchall())
+
+
+def test_duckdb_and_pyarrow_read_the_same_rows_before_and_after_compaction(tmp_path):
+    """Copies of a key that differ (two collectors' receive times, a corrected price):
+    every reader keeps the first received, before compaction and after."""
+    import hashlib
+
+    lake = tmp_path / "lake"
+    for received, price in ((9, 2.0), (4, 3.0), (6, 1.0)):
+        sink = ParquetSink(lake)
+        sink.open()
+        for f in range(3):
+            sink.write([trade(s, f * 50 + i, received=received + (i % 3), price=price + i)
+                        for s in ("BTC-USDT", "ETH-USDT") for i in range(50)])
+    age(lake_files(lake))
+
+    def digest(rows) -> str:
+        return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+    before = {digest(lake_rows(lake)[1]), digest(duckdb_unique_rows(lake))}
+    assert len(before) == 1
+    compact(lake)
+    assert {digest(lake_rows(lake)[1]), digest(duckdb_unique_rows(lake))} == before
+    assert len(lake_files(lake)) == 2
+
+
+def test_compaction_while_a_collector_writes_loses_nothing(tmp_path):
+    """Files renamed in during a run are either merged (they were whole) or left for
+    the next; only the files a run read are removed."""
+    import threading
+
+    lake, written = tmp_path / "lake", []
+    lake.mkdir()
+    done = threading.Event()
+
+    def write() -> None:
+        sink = ParquetSink(lake)
+        sink.open()
+        for f in range(60):
+            rows = [trade("BTC-USDT", f * 20 + i) for i in range(20)]
+            sink.write(rows)
+            written.extend(r[:3] for r in rows)
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    runs = 0
+    while not done.is_set() or runs < 2:
+        compact(lake, min_age_s=0)
+        runs += 1
+    writer.join(30)
+    compact(lake, min_age_s=0)
+    raw, unique = lake_rows(lake)
+    assert sorted(raw) == unique and [r[:3] for r in unique] == sorted(written)
+    assert len(lake_files(lake)) == 1
