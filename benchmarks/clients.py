@@ -41,7 +41,7 @@ def _wait_for(c, counter: str, n: int, poll_s: float, deadline: float) -> None:
         time.sleep(poll_s)
 
 
-def _received_and_stored(c, n: int, intervals: int) -> dict:
+def received_and_stored(c, n: int, intervals: int) -> dict:
     """Wait until ``n`` ticks are received, then until they are stored; both rates from
     the first tick's ``received_at`` (``intervals`` ticks counted over each span)."""
     deadline = time.monotonic() + TIMEOUT_S
@@ -137,7 +137,7 @@ def rtkit_collector_batches(url: str, n: int) -> dict:
     with tempfile.TemporaryDirectory() as d:
         c = rtkit.collect("bybit", ["BTC-USDT"], url=url, db=Path(d) / "batches.sqlite")
         try:
-            out = _received_and_stored(c, n, n)  # as the baseline: n ticks from the 1st frame
+            out = received_and_stored(c, n, n)  # as the baseline: n ticks from the 1st frame
         finally:
             c.stop()
         stats = c.stats
@@ -205,7 +205,7 @@ def rtkit_collector(url: str, n: int) -> dict:
         c = rtkit.collect("binance", ["BTC-USDT"], url=url, db=Path(d) / "bench.sqlite",
                           sslopt=SSLOPT, channel=channel)
         try:
-            out = _received_and_stored(c, n, n - 1)
+            out = received_and_stored(c, n, n - 1)
         finally:
             c.stop()
         stats = c.stats

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.clients import SSLOPT, _received_and_stored
+from benchmarks.clients import SSLOPT, received_and_stored
 
 
 def rtkit_collector_lake(url: str, n: int) -> dict:
@@ -26,7 +26,7 @@ def rtkit_collector_lake(url: str, n: int) -> dict:
         c.writer.sink = c.lake  # the lake is the only sink: no SQLite write at all
         c.start()
         try:
-            out = _received_and_stored(c, n, n - 1)
+            out = received_and_stored(c, n, n - 1)
         finally:
             c.stop()
         stats = c.stats

@@ -79,9 +79,9 @@ def spread(ticks: pd.DataFrame, leg_a: tuple[str, str], leg_b: tuple[str, str],
     names quotes to treat as one currency.
     """
     if type(ticks).__module__.split(".")[0] == "dask":  # rtkit.lake.to_dask(...)
-        from rtkit.lake import dask as lake_dask
+        from rtkit.lake import dask_spread
 
-        return lake_dask.spread(ticks, leg_a, leg_b, freq, quote_map=quote_map)
+        return dask_spread.spread(ticks, leg_a, leg_b, freq, quote_map=quote_map)
     require_columns(ticks, ("timestamp", "venue", "symbol", "price"))
     leg_a, leg_b = _leg(leg_a), _leg(leg_b)
     _check_comparable(leg_a, leg_b, quote_map or {})

@@ -17,7 +17,7 @@ from tests.test_lake_read import DAY, digest, duckdb_rows, rows_of, trade
 
 def quote(i: int) -> tuple:
     ts = DAY + i * 10**9
-    return ("binance", "BTC-USDT", str(1000 + i), ts, ts + 5, 99.5 + i, 1.0, 100.5 + i, 2.0)
+    return ("binance", "BTC-USDT", ts, ts + 5, 99.5 + i, 1.0, 100.5 + i, 2.0, 1000 + i)
 
 
 def filled_db(path) -> list[tuple]:
@@ -39,7 +39,7 @@ def test_export_writes_every_kind_with_the_sinks_layout_and_reads_back_equal(tmp
         from_sqlite = store.ticks()
     pd.testing.assert_frame_equal(rtkit.lake.read(lake), from_sqlite, check_categorical=False)
     quotes = rtkit.lake.read(lake, "quotes")
-    assert quotes["update_id"].tolist() == [str(1000 + i) for i in range(30)]
+    assert quotes["seq"].tolist() == [1000 + i for i in range(30)]
     files = sorted(lake.glob("*/venue=*/symbol=*/date=*/part-*.parquet"))
     assert {f.relative_to(lake).parts[0] for f in files} == {"trades", "quotes"}
     for f in files:

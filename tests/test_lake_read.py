@@ -250,7 +250,7 @@ def test_every_lake_kind_has_a_view_and_kinds_the_lake_cannot_hold_are_refused(t
     con = rtkit.lake.connect(tmp_path)
     views = {name for (name,) in con.execute(
         "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-    assert {"trades", "quotes", "book_deltas", "book_snapshots", "swaps"} <= views
+    assert {"trades", "quotes", "book", "swaps"} <= views
     assert con.execute("SELECT count(*) FROM quotes").fetchall() == [(0,)]
     assert rtkit.lake.read(tmp_path, "quotes").empty
     with pytest.raises(ValueError, match="no venue, symbol column"):

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from rtkit.kinds import Kind, get_kind
+from rtkit.lake.dask_spread import lake_order
 from rtkit.lake.files import Partition, lake_kind, partitions, retrying
 from rtkit.lake.frames import frame, read_partition
 from rtkit.lake.read import between
@@ -67,22 +68,11 @@ def read_folder(part: Partition, *, kind: str, venues: list[str], symbols: list[
                                   venues=venues, symbols=symbols, text_ids=True))
 
 
-def _lake_order(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` in the order ``rtkit.lake.read`` gives: time, arrival, then id."""
-    by = [c for c in ("timestamp", "received_at") if c in df.columns]
-    if "trade_id" in df.columns:
-        ids = df["trade_id"].astype(str)
-        df = df.assign(_id_length=ids.str.len().to_numpy(np.int64), _id=ids)
-        by += ["_id_length", "_id"]
-    return df.sort_values(by, kind="stable").drop(columns=["_id_length", "_id"],
-                                                   errors="ignore")
-
-
 def _apply(name: str, part: pd.DataFrame, args: tuple, kwargs: dict):
     """The pandas analysis function ``name`` on one shuffled partition (on a worker)."""
     import rtkit.analysis
 
-    part = _lake_order(part.drop(columns=["_day"], errors="ignore"))
+    part = lake_order(part.drop(columns=["_day"], errors="ignore"))
     if part.empty:
         return None
     return getattr(rtkit.analysis, name)(part, *args, **kwargs)
@@ -146,32 +136,3 @@ def quality(ticks: dd.DataFrame, rejects=None, gaps=None, percentiles=(0.5, 0.9,
     counts = [c for c in out.columns if c in _COUNTS or c.startswith("rejected_")]
     out[counts] = out[counts].fillna(0).astype(np.int64)
     return out
-
-
-def _last_per_bucket(part: pd.DataFrame, legs: list[tuple[str, str]], freq) -> pd.DataFrame:
-    """Each leg's last trade per ``freq`` bucket (the grid time at or after it): all an
-    as-of grid reads of a leg."""
-    mask = np.zeros(len(part), bool)
-    venue, symbol = part["venue"].astype(str), part["symbol"].astype(str)
-    for v, s in legs:
-        mask |= ((venue == v) & (symbol == s)).to_numpy()
-    rows = _lake_order(part[mask])
-    bucket = rows["timestamp"].dt.ceil(freq)
-    return rows[~pd.DataFrame({"v": rows["venue"].astype(str), "s": rows["symbol"].astype(str),
-                               "b": bucket}).duplicated(keep="last").to_numpy()]
-
-
-def spread(ticks: dd.DataFrame, leg_a, leg_b, freq: str = "1s", *, quote_map=None):
-    """``rtkit.analysis.spread`` of a Dask DataFrame: each partition keeps its legs' last
-    trade per bucket, and the pandas function runs on what the client gathers."""
-    import rtkit.analysis
-
-    legs = [tuple(leg_a), tuple(leg_b)]
-    columns = [c for c in ("timestamp", "received_at", "venue", "symbol", "price", "trade_id")
-               if c in ticks.columns]
-    reduced = ticks[columns].map_partitions(_last_per_bucket, legs, freq,
-                                            meta=ticks[columns]._meta).compute()
-    last = _last_per_bucket(reduced, legs, freq) if len(reduced) else reduced
-    return rtkit.analysis.spread(_lake_order(last).reset_index(drop=True), leg_a, leg_b, freq,
-                                 quote_map=quote_map)
-

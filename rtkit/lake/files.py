@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from rtkit.kinds import Kind, get_kind
-from rtkit.sinks.parquet import PARTITIONS, _segment
+from rtkit.sinks.parquet import PARTITIONS, partition_segment
 from rtkit.store import to_ns
 
 #: lists and reads a partition at most this many times when files vanish under it
@@ -65,7 +65,7 @@ def _values(value: str | Iterable[str] | None) -> list[str] | None:
 def _subfolders(folder: str, name: str, wanted: list[str] | None) -> list[tuple[str, str]]:
     """``(value, path)`` of the ``name=value`` folders in ``folder`` (only ``wanted`` ones)."""
     if wanted is not None:
-        paths = [(v, os.path.join(folder, _segment(name, v))) for v in wanted]
+        paths = [(v, os.path.join(folder, partition_segment(name, v))) for v in wanted]
         return [(v, p) for v, p in paths if os.path.isdir(p)]
     prefix = f"{name}="
     try:

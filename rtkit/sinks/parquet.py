@@ -110,15 +110,15 @@ def encodings(kind: Kind) -> dict:
             "column_encoding": delta, "row_group_size": ROW_GROUP_ROWS}
 
 
-def _segment(name: str, value: str) -> str:
+def partition_segment(name: str, value: str) -> str:
     return f"{name}={quote(str(value), safe='-_.')}"
 
 
 def partition_folder(root: Path, kind: Kind, venue: str, symbol: str, day: int) -> Path:
     """The folder of ``kind``'s records of ``venue``, ``symbol`` and UTC day number ``day``."""
     date = str(np.datetime64(day, "D"))
-    return (root / kind.name / _segment("venue", venue) / _segment("symbol", symbol)
-            / _segment("date", date))
+    return (root / kind.name / partition_segment("venue", venue)
+            / partition_segment("symbol", symbol) / partition_segment("date", date))
 
 
 def time_column(kind: Kind) -> str:
