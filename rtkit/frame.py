@@ -35,6 +35,11 @@ def _category(codes: np.ndarray, categories) -> pd.Categorical:
                                      validate=False)
 
 
+#: the two builders above under public names, for the other rings (``rtkit.books.quote_ring``)
+utc_times = _times
+category_from_codes = _category
+
+
 def tick_frame(
     *,
     timestamp: np.ndarray,

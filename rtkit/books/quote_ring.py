@@ -14,7 +14,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from rtkit.frame import _category, _times
+from rtkit.frame import category_from_codes, utc_times
 from rtkit.kinds.quotes import QUOTES
 
 _INT8_CODES = 127  # pandas keeps categorical codes as int8 below this many categories
@@ -82,9 +82,9 @@ class QuoteRing:
         for c in QUOTES.columns:
             values = copied[c.name]
             if c.frame == "category":
-                data[c.name] = _category(values, names[c.name])  # type: ignore[arg-type]
+                data[c.name] = category_from_codes(values, names[c.name])  # type: ignore[arg-type]
             elif c.frame.startswith("datetime64"):
-                data[c.name] = _times(values)
+                data[c.name] = utc_times(values)
             else:
                 data[c.name] = values
         return pd.DataFrame(data, copy=False)
