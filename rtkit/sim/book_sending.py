@@ -30,6 +30,8 @@ from rtkit.sim.faults import Faults, Link
 BOOK_FAST_STEP = 200
 #: most book messages made per step at a rate
 BOOK_RATE_STEP = 50
+#: seconds between two looks at a connection that subscribed no book yet
+IDLE_S = 0.05
 
 
 class BookSender:
@@ -60,7 +62,9 @@ class BookSender:
         tops: dict[str, tuple] = {}
         while not self._stopping.is_set():
             if not session.books and not session.quotes:
-                await asyncio.sleep(0.005)
+                # a client that never asked for books is looked at 20 times a second; one
+                # between an unsubscribe and its subscribe, at once
+                await asyncio.sleep(IDLE_S if not tops and made_here == 0 else 0.002)
                 continue
             if session.book_fresh:
                 for frame in self._snapshots(session):

@@ -53,6 +53,15 @@ class Simulator(ConnectionHandler):
 
     ``common``: a :class:`~rtkit.sim.market.CommonFactor` shared with other
     simulators, so that their prices move together (cross-venue spreads).
+
+    Order books (dialects with ``has_books``): ``books`` (:mod:`rtkit.sim.book`)
+    evolve ``book_rate`` messages a second (None: as fast as the socket takes),
+    ``book_count`` at most, ``book_levels`` a side; a client that subscribes one
+    gets its snapshot, then its deltas and quotes (:mod:`rtkit.sim.book_sending`,
+    which applies the ``Faults.book_*``; ``book_faults`` and ``book_fault_log`` say
+    what was injected). ``keep_book_history`` keeps every state by sequence, for
+    a test to compare a client's book with. ``books.depth_snapshot`` is the REST
+    side's depth provider.
     """
 
     def __init__(
