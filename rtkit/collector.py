@@ -23,6 +23,7 @@ import inspect
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -59,6 +60,14 @@ __all__ = ["STATES", "Collector", "Status", "collect", "stop_all"]
 log = logging.getLogger("rtkit")
 
 
+class CollectorReplaced(UserWarning):
+    """A collector was stopped because another of the same name started (a re-run cell)."""
+
+
+# shown every time, not once per line of code: each replacement is news to the user
+warnings.simplefilter("always", CollectorReplaced)
+
+
 class Collector:
     """Real-time trades of ``symbols`` on ``venue``, kept in memory and in SQLite.
 
@@ -68,9 +77,10 @@ class Collector:
     used to connect but never stored or shown: ``runs.url``, ``.status``,
     ``stats`` and the log carry ``redacted_url``. ``record_raw`` names a
     ``.jsonl``/``.jsonl.gz`` file that receives every frame for exact replay.
-    ``name`` (default: venue and symbols) identifies the collector: starting
-    one stops a running one of the same name, so re-running a notebook cell
-    never leaves two writers. A numeric parameter outside its range
+    ``name`` (default: venue and symbols, sorted: the same symbols in any order
+    are the same market) identifies the collector: starting one stops a running
+    one of the same name, with a ``CollectorReplaced`` warning, so re-running a
+    notebook cell never leaves two writers. A numeric parameter outside its range
     (``rtkit.params.RANGES``) is a ValueError that names the range.
     ``venue_options``: the adapter's options (``{"channel": "aggTrade"}``; plain
     keywords work too, an unknown one is a TypeError naming the closest).
@@ -131,7 +141,8 @@ class Collector:
         self.sink = SQLiteSink(self.db, self.pipeline.store_type)
         self.sink.probe()  # fail now, in the caller's cell, if it cannot be written
         self.lake = lake_sink(lake, self.kinds)  # None, or the Parquet sink beside SQLite
-        self.name = name or f"{self.venue}:{','.join(self.symbols)}"
+        # the symbols as a set: the same market in another order is the same collector
+        self.name = name or f"{self.venue}:{','.join(sorted(self.symbols))}"
         self.flush_interval_s = flush_interval_s
         # fail now too; "~/raw.jsonl" is in the home folder
         self.record_raw = recording_path(Path(record_raw).expanduser()) if record_raw else None
@@ -158,8 +169,11 @@ class Collector:
             )
         previous = registry.running(self.name)
         if previous is not None and previous is not self:
-            log.warning("rtkit: a collector named %r is running (writing to %s); stopping it "
-                        "first. Pass name= to run both.", self.name, previous.db)
+            text = (f"rtkit: a collector named {self.name!r} is running (writing to "
+                    f"{previous.db}); stopping it first. Pass name= to run both.")
+            log.warning("%s", text)
+            # the logger may have no handler: a warning is what a notebook shows
+            warnings.warn(text, CollectorReplaced, stacklevel=_caller_level())
             previous.stop()
         self.started_at_ns = time.time_ns()
         self._machine.move("connecting")
@@ -299,6 +313,14 @@ class Collector:
         from rtkit.widgets import Panel  # ipywidgets and bqplot load only when asked for
 
         return Panel(self, **options)
+
+
+def _caller_level() -> int:
+    """The stack level of the first frame outside this module (``collect`` or user code)."""
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame, level = frame.f_back, level + 1
+    return max(level - 1, 1)
 
 
 def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Writer]:
