@@ -31,6 +31,7 @@ from typing import Any, Self
 import pandas as pd
 
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
+from rtkit.hooks import Hooks, LiveHooks
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline
 from rtkit.recording import recording_path
 from rtkit.redact import redactor_for
@@ -68,7 +69,7 @@ class CollectorReplaced(UserWarning):
 warnings.simplefilter("always", CollectorReplaced)
 
 
-class Collector:
+class Collector(LiveHooks):
     """Real-time trades of ``symbols`` on ``venue``, kept in memory and in SQLite.
 
     ``symbols`` are normalised (``BTC-USDT``) or in the venue's own form.
@@ -143,6 +144,8 @@ class Collector:
         self.lake = lake_sink(lake, self.kinds)  # None, or the Parquet sink beside SQLite
         # the symbols as a set: the same market in another order is the same collector
         self.name = name or f"{self.venue}:{','.join(sorted(self.symbols))}"
+        #: live hooks (``on``/``off``): the pipeline offers them each new batch
+        self.hooks = self.pipeline.hooks = Hooks(self.name, self.venue, self.kinds)
         self.flush_interval_s = flush_interval_s
         # fail now too; "~/raw.jsonl" is in the home folder
         self.record_raw = recording_path(Path(record_raw).expanduser()) if record_raw else None
@@ -169,12 +172,7 @@ class Collector:
             )
         previous = registry.running(self.name)
         if previous is not None and previous is not self:
-            text = (f"rtkit: a collector named {self.name!r} is running (writing to "
-                    f"{previous.db}); stopping it first. Pass name= to run both.")
-            log.warning("%s", text)
-            # the logger may have no handler: a warning is what a notebook shows
-            warnings.warn(text, CollectorReplaced, stacklevel=_caller_level())
-            previous.stop()
+            _replace(previous)
         self.started_at_ns = time.time_ns()
         self._machine.move("connecting")
         self._write_thread = threading.Thread(target=self._thread_body, args=(self.writer.run,),
@@ -185,6 +183,7 @@ class Collector:
         registry.register(self.name, self)
         self._recv_thread.start()
         self._write_thread.start()
+        self.hooks.start(lambda: self.running)
         return self
 
     def stop(self, timeout_s: float = 2.0) -> Self:
@@ -204,6 +203,7 @@ class Collector:
                 if thread is not None and thread is not threading.current_thread():
                     self._flush_now.set()
                     thread.join(max(0.05, deadline - time.monotonic()))
+            self.hooks.stop(deadline)
         finally:
             self._flush_now.set()
             if not self.running:
@@ -275,7 +275,10 @@ class Collector:
     @property
     def stats(self) -> dict:
         """Counters as a plain dict (same keys as ``rtkit replay --json`` and more)."""
-        return collector_stats(self)
+        stats = collector_stats(self)
+        if self.hooks:
+            stats["hooks"] = self.hooks.stats()
+        return stats
 
     @property
     def last_error(self) -> str:
@@ -313,6 +316,16 @@ class Collector:
         from rtkit.widgets import Panel  # ipywidgets and bqplot load only when asked for
 
         return Panel(self, **options)
+
+
+def _replace(previous: Collector) -> None:
+    """Stop ``previous``, saying so where the user sees it: the logger may have no
+    handler, a warning is what a notebook shows (at the caller's line)."""
+    text = (f"rtkit: a collector named {previous.name!r} is running (writing to "
+            f"{previous.db}); stopping it first. Pass name= to run both.")
+    log.warning("%s", text)
+    warnings.warn(text, CollectorReplaced, stacklevel=_caller_level())
+    previous.stop()
 
 
 def _caller_level() -> int:

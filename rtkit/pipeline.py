@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rtkit.buffer import RingBuffer
 from rtkit.kinds import Rows
@@ -55,6 +56,9 @@ from rtkit.pipeline_queue import (
 from rtkit.store import TickStore
 from rtkit.validate import AnomalyFilter, Reject
 from rtkit.venues.base import Adapter, Control
+
+if TYPE_CHECKING:
+    from rtkit.hooks import Hooks
 
 log = logging.getLogger("rtkit")
 
@@ -121,6 +125,8 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
         kinds = () if self.stage is not None else tuple(kinds)
         self.records = PendingRecords(kinds, pending_limit)
         self._trades = "trades" in kinds
+        #: the collector's live hooks (``rtkit.hooks.Hooks``), offered each new batch
+        self.hooks: Hooks | None = None
         if self.stage is not None:
             self.stage.bind(self)
 
@@ -191,6 +197,8 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
             other = 0  # rows of the other kinds this frame carried
             if type(out) is Rows:
                 other = self.records.add(out)
+                if other and self.hooks is not None:
+                    self.hooks.offer_rows(received_at_ns, out)
                 out = out.get("trades", []) if self._trades else []
                 if not out and other:
                     tick_frames += 1
@@ -267,6 +275,8 @@ class Pipeline(IdChecks, PendingQueue, PipelineCounters):
             return
         n = len(ticks)
         self.ring.append(self.venue, received_at_ns, ticks)
+        if self.hooks is not None:
+            self.hooks.offer("trades", received_at_ns, ticks)
         if self.pending + n > self.pending_limit:
             self.dropped_overflow += n
             return
