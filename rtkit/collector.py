@@ -233,10 +233,11 @@ class Collector(LiveHooks):
     close = stop
 
     def again(self) -> Self:
-        """A new, unstarted collector with this one's configuration: a collector
-        runs once, so this is how a notebook's Start button starts it again."""
+        """A new, unstarted collector with this one's configuration and live hooks: a
+        collector runs once, so this is how a notebook's Start button starts it again."""
         clone = type(self).__new__(type(self))
         Collector.__init__(clone, **self.config.arguments())
+        self.hooks.copy_to(clone.hooks)
         return clone
 
     @property

@@ -213,6 +213,13 @@ class Hooks:
             hook.end(drop=True)
         return len(gone)
 
+    def copy_to(self, other: Hooks) -> None:
+        """Add these hooks (functions and bounds) to ``other``: a collector made again
+        (``Collector.again``, the panel's Start) keeps its hooks."""
+        for hooks in self._by_kind.values():
+            for hook in hooks:
+                other.on(hook.kind, hook.fn, max_pending=hook.max_pending)
+
     def offer(self, kind: str, received_at_ns: int, rows: list) -> None:
         """New rows of ``kind`` (receive thread): queued for each of its hooks."""
         for hook in self._by_kind.get(kind, ()):

@@ -164,3 +164,19 @@ def test_a_hook_on_another_kind_gets_that_kinds_columns():
     assert quotes["update_id"].tolist() == ["10", "11", "11", "12"]
     trades = pd.concat(got["trades"], ignore_index=True)
     assert trades["trade_id"].tolist() == [1, 2] and str(trades["side"][0]) == "buy"
+
+
+def test_a_collector_made_again_keeps_its_hooks(db):
+    """The panel's Start after Stop makes the collector again: its hooks come along."""
+    seen: list[int] = []
+    with Simulator("binance", rate=2000, count=500, seed=5) as sim:
+        first = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1)
+        first.on("trades", lambda df: seen.append(len(df)), max_pending=1234)
+        again = first.again()
+        assert [(h["kind"], h["rows"]) for h in again.stats["hooks"]] == [("trades", 0)]
+        assert again.hooks._by_kind["trades"][0].max_pending == 1234
+        again.start()
+        try:
+            wait_for(lambda: sum(seen) == 500, 30)
+        finally:
+            again.stop()
