@@ -22,6 +22,7 @@ Whose file it is and the tables made in it: :mod:`rtkit.store_schema`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -405,9 +406,16 @@ def _read_int_ids(conn: sqlite3.Connection, where: str, args: list) -> pd.DataFr
                 # the chunk's last id, in the text order it was read in (canonical ids:
                 # the text is the number's)
                 last = str(ints[3][-1])
-                floats = np.array(conn.execute(
-                    floats_sql, [*args, venue, symbol, after, last]).fetchall(), np.float64)
-                if len(floats) != n or any(len(c) != n for c in ints):
+                # the (price, volume) rows flattened straight into one array: no list
+                # of a million tuples kept alive
+                cursor = conn.execute(floats_sql, [*args, venue, symbol, after, last])
+                try:
+                    floats = np.fromiter(itertools.chain.from_iterable(cursor), np.float64,
+                                         count=2 * n).reshape(n, 2)
+                except ValueError:  # fewer rows than the integer columns had
+                    floats = np.empty((0, 2))
+                if (len(floats) != n or cursor.fetchone() is not None
+                        or any(len(c) != n for c in ints)):
                     raise StoreError(f"the ticks of {venue} {symbol} changed while they were "
                                      "read; read them again")
                 parts.append((code, ints, floats))
