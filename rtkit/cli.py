@@ -264,7 +264,7 @@ def _warnings_on_stderr():
 def cmd_replay(args) -> int:
     try:
         with _warnings_on_stderr():
-            summary = replay(args.file, db=args.db, lake=args.lake)
+            summary = replay(args.file, db=args.db, lake=args.lake, progress=args.progress)
     except FileNotFoundError:
         raise
     except OSError as exc:  # a read error half-way: what came before is stored
@@ -273,6 +273,11 @@ def cmd_replay(args) -> int:
         print(json.dumps(summary))
     else:
         _print_summary(summary, args.db)
+    if summary.get("interrupted"):
+        print(f"rtkit replay: interrupted (Ctrl-C): the summary above is what was stored; "
+              f"replay '{args.file}' again to finish (a tick already stored is not stored "
+              "twice)", file=sys.stderr)
+        return 130  # the shell's code for a run ended by SIGINT
     return 0
 
 
@@ -335,13 +340,14 @@ def cmd_sim(args) -> int:
     faults = Faults(**{f.name: getattr(args, f.name) for f in _fault_fields()})
     sim = Simulator(args.venue, port=args.port, rate=args.rate or None, count=args.count,
                     seed=args.seed, overlap=args.overlap, faults=faults).start()
-    print(f"rtkit sim: {args.venue} on {sim.url} (Ctrl-C to stop)", flush=True)
     rest = SimRest(sim).start() if args.venue in REST_VENUES else None
-    if rest is not None:  # its own line: the first one is read by scripts for the url
-        print(f"REST API on {rest.url} (collect with --url {sim.url} --rest-url {rest.url})",
-              flush=True)
     try:
-        sim.run_for(args.duration)
+        with _sigterm_as_ctrl_c():  # before the line that says it is ready
+            print(f"rtkit sim: {args.venue} on {sim.url} (Ctrl-C to stop)", flush=True)
+            if rest is not None:  # its own line: the first one is read by scripts for the url
+                print(f"REST API on {rest.url} (collect with --url {sim.url} "
+                      f"--rest-url {rest.url})", flush=True)
+            sim.run_for(args.duration)
     except KeyboardInterrupt:
         sim.stop()
     finally:
@@ -352,6 +358,24 @@ def cmd_sim(args) -> int:
     sent = ", ".join(f"{k} {v:,}" for k, v in sorted(sim.sent.items()))
     print(f"frames by category: {sent or 'none'}")
     return 0
+
+
+def _ctrl_c(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (kill, a service manager, a test) ends the command as Ctrl-C does: with
+    its summary. Main thread only, where signals arrive; the old handler comes back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _venue_option(text: str) -> tuple[str, object]:
@@ -424,6 +448,8 @@ def _parser() -> argparse.ArgumentParser:
                         "rtkit collect fills)")
     r.add_argument("--lake", help="also write the records as Parquet under this folder")
     r.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
+    r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar on stderr with rate and ETA (default: on a terminal)")
     r.set_defaults(func=cmd_replay)
 
     x = sub.add_parser("export", help="copy every record of an SQLite file into a Parquet lake")

@@ -23,6 +23,7 @@ import inspect
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -32,6 +33,7 @@ import pandas as pd
 from rtkit.books.frame import BookReading
 from rtkit.books.keeper import DEFAULT_AUDIT_EVERY_S, books_of
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
+from rtkit.hooks import Hooks, LiveHooks
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline
 from rtkit.recording import recording_path
 from rtkit.redact import redactor_for
@@ -62,6 +64,14 @@ __all__ = ["STATES", "Collector", "Status", "collect", "stop_all"]
 log = logging.getLogger("rtkit")
 
 
+class CollectorReplaced(UserWarning):
+    """A collector was stopped because another of the same name started (a re-run cell)."""
+
+
+# shown every time, not once per line of code: each replacement is news to the user
+warnings.simplefilter("always", CollectorReplaced)
+
+
 #: what each option of :class:`Collector` does (joined to its docstring below)
 COLLECTOR_OPTIONS = """
 ``symbols`` are normalised (``BTC-USDT``) or in the venue's own form.
@@ -70,9 +80,10 @@ testnet, a proxy); keys in it (user info, query values, path tokens) are
 used to connect but never stored or shown: ``runs.url``, ``.status``,
 ``stats`` and the log carry ``redacted_url``. ``record_raw`` names a
 ``.jsonl``/``.jsonl.gz`` file that receives every frame for exact replay.
-``name`` (default: venue and symbols) identifies the collector: starting
-one stops a running one of the same name, so re-running a notebook cell
-never leaves two writers. A numeric parameter outside its range
+``name`` (default: venue and symbols, sorted: the same symbols in any order
+are the same market) identifies the collector: starting one stops a running
+one of the same name, with a ``CollectorReplaced`` warning, so re-running a
+notebook cell never leaves two writers. A numeric parameter outside its range
 (``rtkit.params.RANGES``) is a ValueError that names the range.
 ``venue_options``: the adapter's options (``{"channel": "aggTrade"}``; plain
 keywords work too, an unknown one is a TypeError naming the closest).
@@ -88,7 +99,7 @@ book is checked against a REST snapshot (see ``rtkit.books.frame.BookReading``).
 """
 
 
-class Collector(BookReading):
+class Collector(BookReading, LiveHooks):
     """Real-time trades of ``symbols`` on ``venue``, kept in memory and in SQLite.
 
     The options are described in ``COLLECTOR_OPTIONS`` (shown by ``help(Collector)``).
@@ -155,7 +166,10 @@ class Collector(BookReading):
         self.sink = SQLiteSink(self.db, self.pipeline.store_type)
         self.sink.probe()  # fail now, in the caller's cell, if it cannot be written
         self.lake = lake_sink(lake, self.kinds)  # None, or the Parquet sink beside SQLite
-        self.name = name or f"{self.venue}:{','.join(self.symbols)}"
+        # the symbols as a set: the same market in another order is the same collector
+        self.name = name or f"{self.venue}:{','.join(sorted(self.symbols))}"
+        #: live hooks (``on``/``off``): the pipeline offers them each new batch
+        self.hooks = self.pipeline.hooks = Hooks(self.name, self.venue, self.kinds)
         self.flush_interval_s = flush_interval_s
         # fail now too; "~/raw.jsonl" is in the home folder
         self.record_raw = recording_path(Path(record_raw).expanduser()) if record_raw else None
@@ -182,9 +196,7 @@ class Collector(BookReading):
             )
         previous = registry.running(self.name)
         if previous is not None and previous is not self:
-            log.warning("rtkit: a collector named %r is running (writing to %s); stopping it "
-                        "first. Pass name= to run both.", self.name, previous.db)
-            previous.stop()
+            _replace(previous)
         self.started_at_ns = time.time_ns()
         self._machine.move("connecting")
         self._write_thread = threading.Thread(target=self._thread_body, args=(self.writer.run,),
@@ -195,6 +207,7 @@ class Collector(BookReading):
         registry.register(self.name, self)
         self._recv_thread.start()
         self._write_thread.start()
+        self.hooks.start(lambda: self.running)
         return self
 
     def stop(self, timeout_s: float = 2.0) -> Self:
@@ -214,6 +227,7 @@ class Collector(BookReading):
                 if thread is not None and thread is not threading.current_thread():
                     self._flush_now.set()
                     thread.join(max(0.05, deadline - time.monotonic()))
+            self.hooks.stop(deadline)
         finally:
             self._flush_now.set()
             self.pipeline.close_books()
@@ -244,10 +258,11 @@ class Collector(BookReading):
     close = stop
 
     def again(self) -> Self:
-        """A new, unstarted collector with this one's configuration: a collector
-        runs once, so this is how a notebook's Start button starts it again."""
+        """A new, unstarted collector with this one's configuration and live hooks: a
+        collector runs once, so this is how a notebook's Start button starts it again."""
         clone = type(self).__new__(type(self))
         Collector.__init__(clone, **self.config.arguments())
+        self.hooks.copy_to(clone.hooks)
         return clone
 
     @property
@@ -286,7 +301,10 @@ class Collector(BookReading):
     @property
     def stats(self) -> dict:
         """Counters as a plain dict (same keys as ``rtkit replay --json`` and more)."""
-        return collector_stats(self)
+        stats = collector_stats(self)
+        if self.hooks:
+            stats["hooks"] = self.hooks.stats()
+        return stats
 
     @property
     def last_error(self) -> str:
@@ -327,6 +345,24 @@ class Collector(BookReading):
 
 
 Collector.__doc__ = f"{Collector.__doc__}\n{COLLECTOR_OPTIONS}"
+
+
+def _replace(previous: Collector) -> None:
+    """Stop ``previous``, saying so where the user sees it: the logger may have no
+    handler, a warning is what a notebook shows (at the caller's line)."""
+    text = (f"rtkit: a collector named {previous.name!r} is running (writing to "
+            f"{previous.db}); stopping it first. Pass name= to run both.")
+    log.warning("%s", text)
+    warnings.warn(text, CollectorReplaced, stacklevel=_caller_level())
+    previous.stop()
+
+
+def _caller_level() -> int:
+    """The stack level of the first frame outside this module (``collect`` or user code)."""
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame, level = frame.f_back, level + 1
+    return max(level - 1, 1)
 
 
 def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Writer]:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rtkit.books.keeper import BookKeeper, keeper_for
 from rtkit.books.quote_ring import DEFAULT_QUOTES_CAPACITY, QuoteRing
@@ -58,6 +59,9 @@ from rtkit.pipeline_queue import (
 from rtkit.store import TickStore
 from rtkit.validate import AnomalyFilter, Reject
 from rtkit.venues.base import Adapter, Control
+
+if TYPE_CHECKING:
+    from rtkit.hooks import Hooks
 
 log = logging.getLogger("rtkit")
 
@@ -137,6 +141,8 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
         self.quote_ring = QuoteRing(quotes_capacity) if "quotes" in kinds else None
         self.records = PendingRecords(kinds, pending_limit)
         self._trades = "trades" in kinds
+        #: the collector's live hooks (``rtkit.hooks.Hooks``), offered each new batch
+        self.hooks: Hooks | None = None
         if self.stage is not None:
             self.stage.bind(self)
 
@@ -213,7 +219,10 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
                     book_messages += book
                 if self.quote_ring is not None and (quotes := out.get("quotes")):
                     self.quote_ring.append(quotes)
-                other += self.records.add(out)
+                added = self.records.add(out)
+                if added and self.hooks is not None:
+                    self.hooks.offer_rows(received_at_ns, out)
+                other += added
                 out = out.get("trades", []) if self._trades else []
                 if not out and other:
                     tick_frames += 1
@@ -292,6 +301,8 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
             return
         n = len(ticks)
         self.ring.append(self.venue, received_at_ns, ticks)
+        if self.hooks is not None:
+            self.hooks.offer("trades", received_at_ns, ticks)
         if self.pending + n > self.pending_limit:
             self.dropped_overflow += n
             return

@@ -25,7 +25,7 @@ import io
 import logging
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -311,7 +311,18 @@ def _entries(fh, limit: int) -> Iterator[Frame | Event | BadLine]:
                           len(line))
 
 
-def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+#: entries read between two calls of read_recording's ``progress``
+PROGRESS_EVERY_ENTRIES = 1024
+
+
+def file_position(fh) -> int:
+    """Bytes of the file on disk read so far (compressed ones for a ``.gz``)."""
+    raw = fh.raw
+    return getattr(raw, "_raw", raw).tell()
+
+
+def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                   progress: Callable[[int], None] | None = None
                    ) -> Iterator[Frame | Event | BadLine]:
     """Frames and connection events of a recording, in order, and its bad lines.
 
@@ -320,7 +331,8 @@ def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME
     ValueError when the file is not a recording at all (its first line is not
     one, or a ``.gz`` that is not gzip). A last line cut by a crash and a gzip
     stream cut short or damaged end the reading with a warning: what came
-    before is kept.
+    before is kept. ``progress`` is called now and then with the bytes of the file
+    read so far (of its size on disk), and once at the end.
     """
     path = Path(path)
     if not path.is_file():
@@ -340,7 +352,11 @@ def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME
                     f"({entry.detail}); each line must be "
                     "{\"received_at\": ns, \"venue\": name, \"frame\": text}")
             read += 1
+            if progress is not None and not read % PROGRESS_EVERY_ENTRIES:
+                progress(file_position(fh))
             yield entry
+        if progress is not None:
+            progress(file_position(fh))
         damage = getattr(fh.raw, "damage", None)
         if damage and not fh.raw.position and not fh.raw.cut_short:
             raise ValueError(f"'{path}' is not a gzip file, or is damaged from its start "

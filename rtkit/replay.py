@@ -18,6 +18,7 @@ from rtkit.kinds import Kind
 from rtkit.kinds.trades import TRADES
 from rtkit.params import checked_int
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, MAX_SYMBOLS, Pipeline, frame_text, quote
+from rtkit.progress import StopOnInterrupt, advance_to, bar
 from rtkit.recording import BAD_LINE, BadLine, Event, Frame, read_recording
 from rtkit.runtime.config import lake_sink
 from rtkit.store import RowStore, StoreError, TickStore
@@ -81,6 +82,8 @@ class Replay:
         #: symbols the 'open' events subscribed, per venue (at most MAX_SYMBOLS each)
         self._subscribed: dict[str, set[str]] = {}
         self._path: str | Path = ""
+        #: the replay stopped on Ctrl-C before the end of the file (what came before is stored)
+        self.interrupted = False
 
     def pipeline(self, venue: str) -> Pipeline:
         p = self.pipelines.get(venue)
@@ -90,22 +93,39 @@ class Replay:
                                                  max_frame_bytes=self.max_frame_bytes)
         return p
 
-    def run(self, path: str | Path) -> dict:
-        """Replay ``path``; an error half-way still stores everything before it."""
-        try:
-            self._replay(path)
-        finally:
-            self.flush()
+    def run(self, path: str | Path, *, progress: bool | None = False) -> dict:
+        """Replay ``path``; an error half-way still stores everything before it.
+
+        ``progress``: a bar of the file's bytes with rate and ETA (None: where someone
+        watches, ``rtkit.progress.watched``). A Ctrl-C stops between two frames: what
+        came before is stored, the summary says ``interrupted``, nothing raises.
+        """
+        path = Path(path)
+        size = path.stat().st_size if path.is_file() else None
+        with bar(size, desc=f"replay {path.name}", show=progress) as shown, \
+                StopOnInterrupt() as ctrl_c:
+            try:
+                self._replay(path, ctrl_c, lambda n: advance_to(shown, n))
+            finally:
+                self.flush()
+            self.interrupted = ctrl_c.requested
         if self.bad_lines > 1:
             log.warning("rtkit: %d lines of %s were not recording lines; they are counted "
                         "as rejects (%s) and kept in the rejects table", self.bad_lines, path,
                         ", ".join(f"{k} {v}" for k, v in sorted(self.bad_lines_by_reason.items())))
+        if self.interrupted:
+            log.warning("rtkit: replay of %s interrupted (Ctrl-C); what came before is stored",
+                        path)
         return self.summary()
 
-    def _replay(self, path: str | Path) -> None:
+    def _replay(self, path: Path, ctrl_c: StopOnInterrupt,
+                progress: Callable[[int], None]) -> None:
         self._path = path
         since_flush = 0
-        for entry in read_recording(path, max_frame_bytes=self.max_frame_bytes):
+        for entry in read_recording(path, max_frame_bytes=self.max_frame_bytes,
+                                    progress=progress):
+            if ctrl_c.requested:  # between two entries: every counter is whole
+                break
             if type(entry) is Frame:
                 if entry.too_large:
                     self.pipeline(entry.venue).reject_oversized(entry.frame, entry.too_large,
@@ -222,13 +242,15 @@ class Replay:
         out["db"] = str(self.store.path)
         if self.lake is not None:
             out["lake"] = str(self.lake.root)
+        if self.interrupted:
+            out["interrupted"] = True
         return out
 
 
 def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_000_000,
            anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
-           max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None
-           ) -> dict[str, Any]:
+           max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None,
+           progress: bool | None = None) -> dict[str, Any]:
     """Push every frame of a recording through the pipeline into ``db``; returns the summary.
 
     The summary has ``frames``, ``ticks``, ``stored``, ``duplicates``,
@@ -236,11 +258,14 @@ def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_00
     counters of :class:`rtkit.pipeline.Pipeline`). ``venue_options`` maps a venue
     to its adapter options and ``max_frame_bytes`` is the collector's limit, for a
     run recorded with other than the defaults. ``lake`` adds the Parquet lake beside
-    ``db`` (``rtkit.sinks.parquet``): it gets the same rows.
+    ``db`` (``rtkit.sinks.parquet``): it gets the same rows. ``progress``: a bar with
+    rate and ETA, in a terminal or a notebook (None), always (True) or never (False).
+    Ctrl-C (or a notebook's interrupt) stops the replay cleanly: the summary of what
+    was stored comes back with ``interrupted: True``.
     """
     r = Replay(db, capacity=capacity, anomaly=anomaly, venue_options=venue_options,
                max_frame_bytes=max_frame_bytes, lake=lake)
     try:
-        return r.run(Path(path).expanduser())
+        return r.run(Path(path).expanduser(), progress=progress)
     finally:
         r.store.close()
