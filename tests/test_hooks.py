@@ -161,7 +161,7 @@ def test_a_hook_on_another_kind_gets_that_kinds_columns():
         hooks.stop(time.monotonic() + 5)
     quotes = pd.concat(got["quotes"], ignore_index=True)
     assert list(quotes.columns) == list(rtkit.kinds.get_kind("quotes").names)
-    assert quotes["update_id"].tolist() == ["10", "11", "11", "12"]
+    assert quotes["seq"].tolist() == [10, 11, 11, 12]
     trades = pd.concat(got["trades"], ignore_index=True)
     assert trades["trade_id"].tolist() == [1, 2] and str(trades["side"][0]) == "buy"
 
