@@ -308,7 +308,11 @@ def run(client, code, timeout_s=20):
     """Execute ``code``; returns the iopub messages it caused (fails on an error)."""
     msg_id = client.execute(code)
     reply = client.get_shell_msg(timeout=timeout_s)
-    assert reply["parent_header"]["msg_id"] == msg_id
+    # a reply to an earlier request (start_new_kernel may ask kernel_info more than once on
+    # a slow machine, and its late answers wait on the shell channel) is not this one's
+    while reply["parent_header"].get("msg_id") != msg_id:
+        assert reply["msg_type"] != "execute_reply", reply  # every execute is awaited
+        reply = client.get_shell_msg(timeout=timeout_s)
     assert reply["content"]["status"] == "ok", reply["content"]
     messages = []
     while True:

@@ -71,4 +71,7 @@ def test_reconnect_overlap_is_not_a_gap(venue, db):
         wait_for(lambda: c.stats["stored"] >= 900, 20)
         c.stop()
         assert rows(db) == expected(dialect, sim.trades)
-    assert c.stats["gaps"] == 0 and c.stats["reconnects"] >= 2
+    # venues that batch trades send fewer frames, hence fewer drops: at least one, each a
+    # reconnect, none of them a gap
+    assert c.stats["gaps"] == 0 and sim.connections >= 2
+    assert c.stats["reconnects"] == sim.connections - 1
