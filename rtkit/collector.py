@@ -30,6 +30,7 @@ from typing import Any, Self
 import pandas as pd
 
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
+from rtkit.instruments import ContractSetup
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline
 from rtkit.recording import recording_path
 from rtkit.redact import redactor_for
@@ -150,6 +151,10 @@ class Collector:
         self._stop = threading.Event()
         self._flush_now = threading.Event()
         self.receiver, self.writer = _threads_parts(self, config)
+        #: contract values of the SWAP/FUTURES/inverse symbols, learnt before the first connect
+        self.contracts = ContractSetup(self.adapter, self.symbols, self.rest_url, self.db)
+        if self.contracts:
+            self.receiver.before_connect = self.contracts
         self._recv_thread: threading.Thread | None = None
         self._write_thread: threading.Thread | None = None
         self._threads_left = 0  # of the two, guarded by _threads_lock

@@ -1,4 +1,4 @@
-"""Bybit v5 ``publicTrade.<symbol>``, spot or linear.
+"""Bybit v5 ``publicTrade.<symbol>``, spot, linear or inverse.
 
 Wire format: Bybit's v5 WebSocket "Trade" reference (docs/v5/websocket/public/trade in
 the bybit-exchange/docs repository), https://bybit-exchange.github.io/docs/v5/websocket/public/trade
@@ -8,12 +8,19 @@ answer subscribes and pings in slightly different shapes; both are read. One
 frame carries up to 1024 trades of one symbol. ``S`` is the taker's side
 (checked against recorded frames). The trade id ``i`` is a string, a UUID on
 derivatives, with no order, so gaps cannot be seen from ids.
+
+``inverse`` (``BTCUSD``, stored as ``BTC-USD``) sizes are USD, one contract
+being 1 USD: the stored volume is ``size / price`` in the base currency
+(:func:`rtkit.instruments.bybit_inverse` holds the fact).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import orjson
 
+from rtkit.instruments import Contract
 from rtkit.validate import (
     BUY,
     MAX_TRADE_ID_CHARS,
@@ -40,11 +47,11 @@ from rtkit.venues.base import (
     split_glued,
 )  # fmt: skip
 
-CATEGORIES = ("spot", "linear")
+CATEGORIES = ("spot", "linear", "inverse")
 _URL = "wss://stream.bybit.com/v5/public/{category}"
 #: args per subscribe request: spot refuses more than 10 ("args size >10");
 #: linear documents no cap, so the character budget below decides
-_ARGS_PER_REQUEST = {"spot": 10, "linear": 500}
+_ARGS_PER_REQUEST = {"spot": 10, "linear": 500, "inverse": 500}
 #: characters of one request's ``args``, half of the documented 21,000
 _ARGS_CHARS = 10_500
 _TOPIC = "publicTrade."
@@ -54,7 +61,7 @@ _SIDES = {"Buy": BUY, "Sell": SELL}
 def checked_category(category) -> str:
     """``category`` if Bybit's trade feed is supported for it, else a ValueError."""
     if category not in CATEGORIES:
-        raise ValueError("bybit category must be 'spot' or 'linear' (pass e.g. "
+        raise ValueError("bybit category must be 'spot', 'linear' or 'inverse' (pass e.g. "
                          f"category='linear'), not {category!r}")
     return category
 
@@ -71,6 +78,9 @@ class BybitAdapter(Adapter):
         self.category = checked_category(category)
         self._symbols = NativeSymbols(split_glued)
         self._plain_frame = False  # the frame being read passed plain_text_frame
+        #: symbol → its contract's facts (inverse: 1 USD a contract), for the record
+        self.contracts: dict[str, Contract] = {}
+        self._to_tick = self._inverse_tick if category == "inverse" else self._tick
 
     def url(self, base_url: str | None, symbols: list[str]) -> str:
         return base_url or _URL.format(category=self.category)
@@ -102,7 +112,7 @@ class BybitAdapter(Adapter):
         if type(trades) is not list or not trades:
             raise Reject("missing_field", f"data={trades!r:.40}")
         self._plain_frame = plain_text_frame(frame)
-        return each_trade(trades, self._tick)
+        return each_trade(trades, self._to_tick)
 
     def _tick(self, trade) -> tuple:
         # Fast path for a well-formed trade; the careful path below names what is wrong.
@@ -122,6 +132,22 @@ class BybitAdapter(Adapter):
         except (KeyError, TypeError, ValueError):
             pass
         return self._tick_carefully(trade)
+
+    def _inverse_tick(self, trade) -> tuple:
+        """An inverse trade: its size of USD contracts (1 USD each) → base units."""
+        symbol, tid, ts, price, usd, side = self._tick(trade)
+        volume = usd / price
+        if not 0.0 < volume <= MAX_VALUE:
+            raise Reject("out_of_range", f"{usd!r} USD at {price!r} is {volume!r} base units")
+        return symbol, tid, ts, price, volume, side
+
+    def contract_symbols(self, symbols: list[str]) -> list[str]:
+        """Inverse symbols are contracts (their fact is fixed: 1 USD a contract)."""
+        return list(symbols) if self.category == "inverse" else []
+
+    def set_contracts(self, contracts: Iterable[Contract]) -> None:
+        for contract in contracts:
+            self.contracts[contract.symbol] = contract
 
     def _tick_carefully(self, trade) -> tuple:
         symbol = self._symbols(field(trade, "s"))

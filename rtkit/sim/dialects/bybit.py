@@ -1,6 +1,6 @@
-"""Bybit v5 spot or linear, server side: the category's ack and pong shapes, spot's
-cap of 10 args per subscribe, and ``publicTrade`` frames of up to 1024 trades of
-one symbol with UUID trade ids."""
+"""Bybit v5 spot, linear or inverse, server side: the category's ack and pong shapes,
+spot's cap of 10 args per subscribe, and ``publicTrade`` frames of up to 1024 trades
+of one symbol with UUID trade ids (on ``inverse`` the size text is USD contracts)."""
 
 from __future__ import annotations
 
