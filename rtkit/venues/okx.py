@@ -82,6 +82,7 @@ class OkxAdapter(Adapter):
     def set_contracts(self, contracts: Iterable[Contract]) -> None:
         for contract in contracts:
             self.contracts[contract.symbol] = contract
+            self._symbols.learn(contract.symbol, contract.symbol)
 
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
         args = [{"channel": "trades", "instId": self.native_symbol(s)} for s in symbols]
@@ -110,8 +111,15 @@ class OkxAdapter(Adapter):
 
     def _tick(self, trade) -> tuple:
         native = field(trade, "instId")
-        contract = self.contracts.get(native) if self.contracts and type(native) is str else None
-        symbol = native if contract is not None else self._symbol(native)
+        try:
+            symbol = self._symbols(native)  # a contract's id is learnt with its value
+        except Reject:
+            if okx_contract_id(native) == native:
+                raise Reject("unknown_symbol", f"{native} is a contract of unknown value: "
+                             "collect it by name (its value is fetched) or pass "
+                             "contract_values=") from None
+            raise
+        contract = self.contracts.get(symbol) if self.contracts else None
         last = whole_number(field(trade, "tradeId"), "tradeId")
         count = trade.get("count")  # absent on ``trades-all``: one trade per push
         count = 1 if count is None else whole_number(count, "count")
@@ -124,16 +132,6 @@ class OkxAdapter(Adapter):
             volume = _base_units(contract, volume, price)
         return (symbol, last, ts, price, volume, side_code(field(trade, "side"), "buy", "sell"),
                 last - count + 1)
-
-    def _symbol(self, native) -> str:
-        try:
-            return self._symbols(native)
-        except Reject:
-            if okx_contract_id(native) == native:
-                raise Reject("unknown_symbol", f"{native} is a contract of unknown value: "
-                             "collect it by name (its value is fetched) or pass "
-                             "contract_values=") from None
-            raise
 
     @staticmethod
     def _control(msg: dict) -> Control:
