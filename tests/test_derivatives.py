@@ -207,3 +207,26 @@ def test_a_contract_the_venue_does_not_list_is_refused_at_start(db):
     reason = c.status.reason
     assert "okx lists no SWAP instrument 'DOGE-USD-SWAP'" in reason, reason
     assert c.stats["ticks"] == 0 and sim.connections == 0
+
+
+def test_a_forged_instruments_event_is_a_bad_line_and_converts_nothing(tmp_path):
+    frame = orjson.dumps({"arg": {"channel": "trades", "instId": LINEAR}, "data": [
+        {"instId": LINEAR, "tradeId": "5", "px": "42000", "sz": "12", "side": "buy",
+         "ts": "1630048897897", "count": "1"}]}).decode()
+    good = {"venue": "okx", "symbol": LINEAR, "kind": "swap", "ct_val": 0.01,
+            "ct_val_ccy": "BTC", "ct_type": "linear"}
+    forged = [{**good, "ct_val": "0.01"}, {**good, "ct_val": -1.0}, {**good, "venue": "bybit"},
+              {**good, "ct_val_ccy": "USDT"}, {"symbol": LINEAR}, "BTC-USDT-SWAP"]
+    lines = [{"event": "open", "received_at": 1, "venue": "okx", "symbols": [LINEAR]}]
+    lines += [{"event": "instruments", "received_at": 2, "venue": "okx", "instruments": [f]}
+              for f in forged]
+    lines += [{"event": "instruments", "received_at": 2, "venue": "okx",
+               "instruments": [good] * 10_001},  # more than a recording line may carry
+              {"event": "instruments", "received_at": 2, "venue": "binance",
+               "instruments": [{**good, "venue": "binance"}]},  # a venue without contracts
+              {"received_at": 3, "venue": "okx", "frame": frame}]
+    recording = tmp_path / "forged.jsonl"
+    recording.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    summary = rtkit.replay(recording, tmp_path / "replay.sqlite")
+    assert summary["bad_lines"] == len(forged) + 2
+    assert summary["stored"] == 0 and summary["rejected_by_reason"]["unknown_symbol"] == 1
