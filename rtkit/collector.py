@@ -83,6 +83,10 @@ class Collector:
     simulator, a proxy; rtkit appends the venue's paths); without it, a ``url``
     pointing at a simulator of this process finds that simulator's REST side, any
     other ``url`` the same host and port, and no ``url`` the venue's own API.
+    OKX ``SWAP``/``FUTURES`` ids and Bybit ``category="inverse"`` trade contracts: their
+    sizes are stored in base units with each contract's value, learnt from the venue
+    before the first connection (or given as ``contract_values={...}``) and kept in the
+    ``instruments`` table (:mod:`rtkit.instruments`).
     """
 
     def __init__(

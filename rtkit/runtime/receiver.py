@@ -94,10 +94,12 @@ class Receiver:
         try:
             if self.record_raw:
                 recorder = self.recorder = RecordingWriter(self.record_raw)
-            if self.before_connect is not None and (problem := self.before_connect(recorder)):
-                self._error(problem)
-                self.status.move("failed", problem)
-                return
+            if self.before_connect is not None:
+                self.status.move("connecting", "learning the contract values first")
+                if problem := self.before_connect(recorder):
+                    self._error(problem)
+                    self.status.move("failed", problem)
+                    return
             attempt = 0
             while not self._stop.is_set():
                 got_ticks = self._session(recorder)
