@@ -78,6 +78,8 @@ class Contract:
     ct_type: str  # 'linear' (ct_val in the base) or 'inverse' (ct_val in the quote)
 
     def __post_init__(self) -> None:
+        if type(self.ct_val) is int:
+            object.__setattr__(self, "ct_val", float(self.ct_val))
         if not (isinstance(self.ct_val, float) and math.isfinite(self.ct_val)
                 and 0.0 < self.ct_val <= MAX_VALUE):
             raise ContractError(f"{self.venue} {self.symbol}: a contract value must be a number "

@@ -230,3 +230,13 @@ def test_a_forged_instruments_event_is_a_bad_line_and_converts_nothing(tmp_path)
     summary = rtkit.replay(recording, tmp_path / "replay.sqlite")
     assert summary["bad_lines"] == len(forged) + 2
     assert summary["stored"] == 0 and summary["rejected_by_reason"]["unknown_symbol"] == 1
+
+
+def test_a_stop_during_the_fetch_never_connects(db):
+    with Simulator("okx", rate=3000, count=50, seed=10) as sim, SimRest(sim) as rest:
+        rest.inject(200, delay_s=1.0, path="/api/v5/public/instruments")  # a slow venue
+        c = rtkit.Collector("okx", [LINEAR], url=sim.url, db=db, flush_interval_s=0.1).start()
+        wait_for(lambda: c.status.reason == "learning the contract values first", 5)
+        c.stop(timeout_s=0.1)
+        wait_for(lambda: not c.running, 10)
+        assert c.status == "stopped" and sim.connections == 0 and c.stats["ticks"] == 0
