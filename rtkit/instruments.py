@@ -189,7 +189,7 @@ def fetch_contracts(venue: str, symbols: list[str], rest_url: str | None,
         return [bybit_inverse(s) for s in symbols]
     if venue != "okx":
         raise ContractError(f"{venue} has no contract values to fetch")
-    from rtkit.rest.client import RestClient
+    from rtkit.rest import RestClient  # httpx loads only when a contract needs it
 
     out = []
     with RestClient("okx", rest_url, timeout_s=timeout_s, max_retries=1) as client:
@@ -249,7 +249,7 @@ class ContractSetup:
         return bool(self.symbols)
 
     def __call__(self, recorder=None) -> str:
-        from rtkit.rest.budget import RestError
+        from rtkit.rest import RestError
 
         adapter, venue = self.adapter, self.adapter.name
         known = adapter.contracts
