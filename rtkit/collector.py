@@ -83,10 +83,6 @@ class Collector:
     simulator, a proxy; rtkit appends the venue's paths); without it, a ``url``
     pointing at a simulator of this process finds that simulator's REST side, any
     other ``url`` the same host and port, and no ``url`` the venue's own API.
-    OKX ``SWAP``/``FUTURES`` ids and Bybit ``category="inverse"`` trade contracts: their
-    sizes are stored in base units with each contract's value, learnt from the venue
-    before the first connection (or given as ``contract_values={...}``) and kept in the
-    ``instruments`` table (:mod:`rtkit.instruments`).
     """
 
     def __init__(
@@ -155,10 +151,6 @@ class Collector:
         self._stop = threading.Event()
         self._flush_now = threading.Event()
         self.receiver, self.writer = _threads_parts(self, config)
-        #: contract values of the SWAP/FUTURES/inverse symbols, learnt before the first connect
-        self.contracts = ContractSetup(self.adapter, self.symbols, self.rest_url, self.db)
-        if self.contracts:
-            self.receiver.before_connect = self.contracts
         self._recv_thread: threading.Thread | None = None
         self._write_thread: threading.Thread | None = None
         self._threads_left = 0  # of the two, guarded by _threads_lock
@@ -328,6 +320,8 @@ def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Wri
         backoff_initial_s=config.backoff_initial_s, backoff_max_s=config.backoff_max_s,
         connect_timeout_s=config.connect_timeout_s, sslopt=config.sslopt,
         record_raw=c.record_raw, name=c.name)
+    # SWAP/FUTURES/inverse symbols: their contract values, learnt before the first connect
+    receiver.before_connect = ContractSetup(c.adapter, c.symbols, c.rest_url, c.db) or None
     writer = Writer(
         c.pipeline, c.sink if c.lake is None else Fanout(c.sink, c.lake), name=c.name,
         flush_interval_s=c.flush_interval_s, stop=c._stop, flush_now=c._flush_now,
