@@ -34,6 +34,7 @@ from rtkit.books.frame import BookReading
 from rtkit.books.keeper import DEFAULT_AUDIT_EVERY_S, books_of
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
 from rtkit.hooks import Hooks, LiveHooks
+from rtkit.instruments import ContractSetup
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline
 from rtkit.recording import recording_path
 from rtkit.redact import redactor_for
@@ -374,6 +375,8 @@ def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Wri
         backoff_initial_s=config.backoff_initial_s, backoff_max_s=config.backoff_max_s,
         connect_timeout_s=config.connect_timeout_s, sslopt=config.sslopt,
         record_raw=c.record_raw, name=c.name)
+    # SWAP/FUTURES/inverse symbols: their contract values, learnt before the first connect
+    receiver.before_connect = ContractSetup(c.adapter, c.symbols, c.rest_url, c.db) or None
     writer = Writer(
         c.pipeline, c.sink if c.lake is None else Fanout(c.sink, c.lake), name=c.name,
         flush_interval_s=c.flush_interval_s, stop=c._stop, flush_now=c._flush_now,

@@ -4,6 +4,10 @@ One object per line::
 
     {"received_at": <int ns>, "venue": "binance", "frame": "<text exactly as received>"}
     {"event": "open" | "close", "received_at": <int ns>, "venue": "binance"}
+    {"event": "instruments", "received_at": <int ns>, "venue": "okx", "instruments": [...]}
+
+(``instruments``: the contract values a run converted sizes with, see
+:mod:`rtkit.instruments`, so that its replay converts alike.)
 
 A frame that is not valid UTF-8 (or was a binary WebSocket frame) is kept
 byte-exact as ``"frame_b64"`` with ``"binary": true`` when it came in a binary
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import orjson
 
+from rtkit.instruments import MAX_RECORDED_CONTRACTS
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES
 
 log = logging.getLogger("rtkit")
@@ -90,6 +95,8 @@ class Event:
     venue: str
     #: on "open": the symbols subscribed, so a replay subscribes its adapter alike
     symbols: tuple[str, ...] = ()
+    #: on "instruments": the contract facts (``rtkit.instruments.Contract.record()``)
+    instruments: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +260,8 @@ def parse_line(line: bytes) -> Frame | Event:
                          f"not {_short(venue)}")
     if "event" in obj:
         event, symbols = obj["event"], obj.get("symbols", [])
+        if event == "instruments":
+            return _instruments_event(obj, received_at, venue)
         if event not in ("open", "close"):
             raise ValueError(f"'event' must be \"open\" or \"close\", not {_short(event)}")
         if type(symbols) is not list or not all(type(s) is str for s in symbols):
@@ -387,6 +396,15 @@ def encode_frame(received_at: int, venue: str, frame: bytes | str, binary: bool 
     return orjson.dumps(obj) + b"\n"
 
 
+def _instruments_event(obj: dict, received_at: int, venue: str) -> Event:
+    facts = obj.get("instruments")
+    if type(facts) is not list or len(facts) > MAX_RECORDED_CONTRACTS \
+            or not all(type(f) is dict for f in facts):
+        raise ValueError(f"'instruments' must be a list of at most {MAX_RECORDED_CONTRACTS:,} "
+                         f"objects, not {_short(facts)}")
+    return Event("instruments", received_at, venue, instruments=tuple(facts))
+
+
 def encode_event(event: str, received_at: int, venue: str, symbols=()) -> bytes:
     line = {"event": event, "received_at": received_at, "venue": venue}
     if symbols:
@@ -515,6 +533,11 @@ class RecordingWriter:
 
     def event(self, event: str, received_at: int, venue: str, symbols=()) -> None:
         self._write(encode_event(event, received_at, venue, symbols))
+
+    def instruments(self, received_at: int, venue: str, facts: list[dict]) -> None:
+        """The contract values the run converts sizes with (a replay reads them)."""
+        self._write(orjson.dumps({"event": "instruments", "received_at": received_at,
+                                  "venue": venue, "instruments": facts}) + b"\n")
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rtkit.buffer import RingBuffer
+from rtkit.instruments import Contract, ContractError, save_contracts
 from rtkit.kinds import Kind
 from rtkit.kinds.trades import TRADES
 from rtkit.params import checked_int
@@ -136,6 +137,8 @@ class Replay:
             elif type(entry) is Event:  # counted below too: an 'open' adds a gaps row
                 if entry.event == "open":
                     self._opened(entry)
+                elif entry.event == "instruments":
+                    self._instruments(entry)
             elif type(entry) is BadLine:
                 if entry.reason == "frame_too_large" and entry.venue:
                     # the head names its venue: the frame the live run refused, refused alike
@@ -166,6 +169,23 @@ class Replay:
             except ValueError as exc:
                 self._bad_line(BAD_LINE, f"symbols of an 'open' event: {exc}"[:500],
                                repr(event.symbols).encode(), 0, event.received_at, event.venue)
+
+    def _instruments(self, event: Event) -> None:
+        """Teach the venue's adapter the contract values the live run converted with,
+        and keep them in the replay's database as the live run did."""
+        adapter = self.pipeline(event.venue).adapter
+        try:
+            contracts = [Contract.from_record(f) for f in event.instruments]
+            if any(c.venue != event.venue for c in contracts) \
+                    or not hasattr(adapter, "set_contracts"):
+                raise ContractError(f"{event.venue} takes no contract values of these")
+        except ContractError as exc:
+            self._bad_line(BAD_LINE, f"an 'instruments' event: {exc}"[:500],
+                           repr(event.instruments[:3]).encode()[:4096], 0, event.received_at,
+                           event.venue)
+            return
+        adapter.set_contracts(contracts)
+        save_contracts(self.store.path, contracts, event.received_at)
 
     def _too_many_symbols(self, event: Event) -> str:
         """Why the symbols of an 'open' event are not subscribed, or "": a recording

@@ -15,6 +15,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -77,6 +78,9 @@ class Receiver:
         #: symbols the venue refused (named in its error) → its message, in order
         self.refused: dict[str, str] = {}
         self._refused_here: set[str] = set()  # on this connection
+        #: run on this thread before the first connect (the collector's contract values,
+        #: rtkit.instruments.ContractSetup): returns why the collector cannot start, or ""
+        self.before_connect: Callable[[RecordingWriter | None], str] | None = None
 
     def abort(self) -> None:
         """Cut the socket now (from ``stop()``): a blocked read or connect returns."""
@@ -90,6 +94,12 @@ class Receiver:
         try:
             if self.record_raw:
                 recorder = self.recorder = RecordingWriter(self.record_raw)
+            if self.before_connect is not None:
+                self.status.move("connecting", "learning the contract values first")
+                if problem := self.before_connect(recorder):
+                    self._error(problem)
+                    self.status.move("failed", problem)
+                    return
             attempt = 0
             while not self._stop.is_set():
                 got_ticks = self._session(recorder)

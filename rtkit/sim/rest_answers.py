@@ -272,7 +272,9 @@ class _KrakenOkxBybitBitstamp(_VenueBase):
 
     def _okx_instruments(self, inst_type: str) -> Answer:
         rows = []
-        for s in self.symbols():
+        symbols = self.symbols()
+        # a traded SWAP/FUTURES id (BTC-USD-SWAP) stands for its pair here
+        for s in dict.fromkeys("-".join(s.split("-")[:2]) for s in symbols):
             base, quote = s.split("-")
             if inst_type == "SPOT":
                 rows.append({"instType": "SPOT", "instId": s, "baseCcy": base, "quoteCcy": quote,

@@ -1,5 +1,5 @@
-"""Bybit v5 ``publicTrade.<symbol>``, spot or linear; with the ``quotes`` and ``book``
-kinds also ``orderbook.1.<symbol>`` (the best bid and offer) and
+"""Bybit v5 ``publicTrade.<symbol>``, spot, linear or inverse; with the ``quotes`` and
+``book`` kinds also ``orderbook.1.<symbol>`` (the best bid and offer) and
 ``orderbook.<depth>.<symbol>`` (the L2 book: a snapshot, then deltas).
 
 Wire format: Bybit's v5 WebSocket "Trade" reference (docs/v5/websocket/public/trade in
@@ -10,14 +10,21 @@ answer subscribes and pings in slightly different shapes; both are read. One
 frame carries up to 1024 trades of one symbol. ``S`` is the taker's side
 (checked against recorded frames). The trade id ``i`` is a string, a UUID on
 derivatives, with no order, so gaps cannot be seen from ids.
+
+``inverse`` (``BTCUSD``, stored as ``BTC-USD``) sizes are USD, one contract
+being 1 USD: the stored volume is ``size / price`` in the base currency
+(:func:`rtkit.instruments.bybit_inverse` holds the fact).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import orjson
 
 from rtkit.books import BookMessage
 from rtkit.books.wire import levels
+from rtkit.instruments import Contract
 from rtkit.kinds import Rows
 from rtkit.validate import (
     BUY,
@@ -45,11 +52,11 @@ from rtkit.venues.base import (
     split_glued,
 )  # fmt: skip
 
-CATEGORIES = ("spot", "linear")
+CATEGORIES = ("spot", "linear", "inverse")
 _URL = "wss://stream.bybit.com/v5/public/{category}"
 #: args per subscribe request: spot refuses more than 10 ("args size >10");
 #: linear documents no cap, so the character budget below decides
-_ARGS_PER_REQUEST = {"spot": 10, "linear": 500}
+_ARGS_PER_REQUEST = {"spot": 10, "linear": 500, "inverse": 500}
 #: characters of one request's ``args``, half of the documented 21,000
 _ARGS_CHARS = 10_500
 _TOPIC = "publicTrade."
@@ -63,7 +70,7 @@ _SIDES = {"Buy": BUY, "Sell": SELL}
 def checked_category(category) -> str:
     """``category`` if Bybit's trade feed is supported for it, else a ValueError."""
     if category not in CATEGORIES:
-        raise ValueError("bybit category must be 'spot' or 'linear' (pass e.g. "
+        raise ValueError("bybit category must be 'spot', 'linear' or 'inverse' (pass e.g. "
                          f"category='linear'), not {category!r}")
     return category
 
@@ -82,6 +89,9 @@ class BybitAdapter(Adapter):
         self._symbols = NativeSymbols(split_glued)
         self._plain_frame = False  # the frame being read passed plain_text_frame
         self._last_quote: dict[str, int] = {}  # symbol → u of its last quote
+        #: symbol → its contract's facts (inverse: 1 USD a contract), for the record
+        self.contracts: dict[str, Contract] = {}
+        self._to_tick = self._inverse_tick if category == "inverse" else self._tick
 
     def configure(self, kinds: tuple[str, ...], depth: int | None) -> None:
         if depth is not None and depth not in BOOK_DEPTHS:
@@ -145,7 +155,7 @@ class BybitAdapter(Adapter):
         if type(trades) is not list or not trades:
             raise Reject("missing_field", f"data={trades!r:.40}")
         self._plain_frame = plain_text_frame(frame)
-        return each_trade(trades, self._tick)
+        return each_trade(trades, self._to_tick)
 
     def _tick(self, trade) -> tuple:
         # Fast path for a well-formed trade; the careful path below names what is wrong.
@@ -165,6 +175,22 @@ class BybitAdapter(Adapter):
         except (KeyError, TypeError, ValueError):
             pass
         return self._tick_carefully(trade)
+
+    def _inverse_tick(self, trade) -> tuple:
+        """An inverse trade: its size of USD contracts (1 USD each) → base units."""
+        symbol, tid, ts, price, usd, side = self._tick(trade)
+        volume = usd / price
+        if not 0.0 < volume <= MAX_VALUE:
+            raise Reject("out_of_range", f"{usd!r} USD at {price!r} is {volume!r} base units")
+        return symbol, tid, ts, price, volume, side
+
+    def contract_symbols(self, symbols: list[str]) -> list[str]:
+        """Inverse symbols are contracts (their fact is fixed: 1 USD a contract)."""
+        return list(symbols) if self.category == "inverse" else []
+
+    def set_contracts(self, contracts: Iterable[Contract]) -> None:
+        for contract in contracts:
+            self.contracts[contract.symbol] = contract
 
     def _tick_carefully(self, trade) -> tuple:
         symbol = self._symbols(field(trade, "s"))

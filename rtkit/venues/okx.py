@@ -10,13 +10,31 @@ element, the group's first id (``tradeId - count + 1``), and the gap detector
 sees that a group 121..123 after 120 misses nothing. Everything is a string
 except ``seqId``; ``side`` is the taker's. The keep-alive is the plain text
 ``ping``, answered by the plain text ``pong``.
+
+``SWAP`` and ``FUTURES`` instruments (``BTC-USDT-SWAP``, ``BTC-USD-220527``) keep
+their id as the symbol, so they never mix with the spot pair, and their ``sz`` is
+a number of contracts: it becomes base units with the contract's value
+(:mod:`rtkit.instruments`), which the adapter must be taught (``contract_values=``
+or the collector's fetch at start). A contract whose value is unknown is an
+``unknown_symbol`` reject, never a size stored in the wrong unit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import orjson
 
-from rtkit.validate import Reject, epoch_ns, field, positive, side_code, whole_number
+from rtkit.instruments import Contract, contracts_from_option, okx_contract_id
+from rtkit.validate import (
+    MAX_VALUE,
+    Reject,
+    epoch_ns,
+    field,
+    positive,
+    side_code,
+    whole_number,
+)  # fmt: skip
 from rtkit.venues.base import (
     Adapter,
     Control,
@@ -43,11 +61,28 @@ class OkxAdapter(Adapter):
     ping_interval_s = 20.0  # OKX drops a connection after 30 s without traffic
     stale_after_s = 45.0  # pongs every 20 s keep even a quiet instrument's stream fresh
 
-    def __init__(self) -> None:
+    def __init__(self, contract_values: Mapping | None = None) -> None:
         self._symbols = NativeSymbols(split_symbol)
+        #: contract id → its facts: the SWAP/FUTURES whose sizes can be converted
+        self.contracts: dict[str, Contract] = {}
+        if contract_values:
+            self.set_contracts(contracts_from_option(self.name, contract_values).values())
+
+    def normalise_symbol(self, symbol: str) -> str:
+        """``BTC-USDT``, ``btc/usdt``…; a SWAP/FUTURES id stays itself, upper case."""
+        return okx_contract_id(symbol) or super().normalise_symbol(symbol)
 
     def native_symbol(self, symbol: str) -> str:
         return self.normalise_symbol(symbol)
+
+    def contract_symbols(self, symbols: list[str]) -> list[str]:
+        """The SWAP/FUTURES among (normalised) ``symbols``: they need a contract value."""
+        return [s for s in symbols if okx_contract_id(s)]
+
+    def set_contracts(self, contracts: Iterable[Contract]) -> None:
+        for contract in contracts:
+            self.contracts[contract.symbol] = contract
+            self._symbols.learn(contract.symbol, contract.symbol)
 
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
         args = [{"channel": "trades", "instId": self.native_symbol(s)} for s in symbols]
@@ -75,21 +110,28 @@ class OkxAdapter(Adapter):
         return each_trade(trades, self._tick)
 
     def _tick(self, trade) -> tuple:
-        symbol = self._symbols(field(trade, "instId"))
+        native = field(trade, "instId")
+        try:
+            symbol = self._symbols(native)  # a contract's id is learnt with its value
+        except Reject:
+            if okx_contract_id(native) == native:
+                raise Reject("unknown_symbol", f"{native} is a contract of unknown value: "
+                             "collect it by name (its value is fetched) or pass "
+                             "contract_values=") from None
+            raise
+        contract = self.contracts.get(symbol) if self.contracts else None
         last = whole_number(field(trade, "tradeId"), "tradeId")
         count = trade.get("count")  # absent on ``trades-all``: one trade per push
         count = 1 if count is None else whole_number(count, "count")
         if not 1 <= count <= last:
             raise Reject("bad_number", f"count={count} for tradeId={last}")
-        return (
-            symbol,
-            last,
-            epoch_ns(field(trade, "ts"), "ms"),
-            positive(trade.get("px"), "px"),
-            positive(trade.get("sz"), "sz"),
-            side_code(field(trade, "side"), "buy", "sell"),
-            last - count + 1,
-        )
+        ts = epoch_ns(field(trade, "ts"), "ms")
+        price = positive(trade.get("px"), "px")
+        volume = positive(trade.get("sz"), "sz")
+        if contract is not None:
+            volume = _base_units(contract, volume, price)
+        return (symbol, last, ts, price, volume, side_code(field(trade, "side"), "buy", "sell"),
+                last - count + 1)
 
     @staticmethod
     def _control(msg: dict) -> Control:
@@ -103,6 +145,15 @@ class OkxAdapter(Adapter):
             return Control("reconnect" if str(msg.get("code")) == _SERVICE_UPGRADE else "info",
                            detail)
         raise Reject("unknown_message", f"event={event!r:.40}")
+
+
+def _base_units(contract: Contract, contracts: float, price: float) -> float:
+    """A size in contracts → base units, still a stored volume's range."""
+    volume = contract.base_volume(contracts, price)
+    if not 0.0 < volume <= MAX_VALUE:
+        raise Reject("out_of_range", f"{contracts!r} contracts of {contract.symbol} are "
+                     f"{volume!r} base units")
+    return volume
 
 
 ADAPTERS = {"okx": OkxAdapter}

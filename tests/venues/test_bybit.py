@@ -42,9 +42,11 @@ def test_category_picks_the_endpoint_and_is_checked():
     linear = get_adapter("bybit", category="linear")
     assert linear.url(None, []) == "wss://stream.bybit.com/v5/public/linear"
     assert linear.url("ws://127.0.0.1:1/x", []) == "ws://127.0.0.1:1/x"
-    for bad in ["inverse", "SPOT", None]:
-        with pytest.raises(ValueError, match=r"category must be 'spot' or 'linear' \(pass e.g. "
-                                             r"category='linear'\), not"):
+    inverse = get_adapter("bybit", category="inverse")
+    assert inverse.url(None, []) == "wss://stream.bybit.com/v5/public/inverse"
+    for bad in ["option", "SPOT", None]:
+        with pytest.raises(ValueError, match=r"category must be 'spot', 'linear' or 'inverse' "
+                                             r"\(pass e.g. category='linear'\), not"):
             get_adapter("bybit", category=bad)
     with pytest.raises(TypeError):
         get_adapter("bybit", channel="trade")

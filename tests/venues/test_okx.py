@@ -39,7 +39,7 @@ def test_symbol_forms():
     assert a.native_symbol("eth/usdc") == "ETH-USDC"
 
 
-@pytest.mark.parametrize("bad", ["BTC-USDT-SWAP", "BTC-", "", "BTC USDT", 7])
+@pytest.mark.parametrize("bad", ["BTC-USDT-PERP", "BTC-USD-2205", "BTC-", "", "BTC USDT", 7])
 def test_bad_symbol_says_what_is_expected(bad):
     with pytest.raises(ValueError, match=r"not in okx form \(expected e.g. 'BTC-USDT'"):
         get_adapter("okx").normalise_symbol(bad)

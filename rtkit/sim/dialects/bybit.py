@@ -1,8 +1,9 @@
-"""Bybit v5 spot or linear, server side: the category's ack and pong shapes, spot's
-cap of 10 args per subscribe, ``publicTrade`` frames of up to 1024 trades of
-one symbol with UUID trade ids, and the books: ``orderbook.<depth>`` (a
-snapshot, then deltas, ``u`` one up per message; a restart's snapshot has
-``u`` 1) and ``orderbook.1`` (the best bid and offer); unsubscribe too."""
+"""Bybit v5 spot, linear or inverse, server side: the category's ack and pong shapes,
+spot's cap of 10 args per subscribe, ``publicTrade`` frames of up to 1024 trades of
+one symbol with UUID trade ids (on ``inverse`` the size text is USD contracts), and the
+books: ``orderbook.<depth>`` (a snapshot, then deltas, ``u`` one up per message; a
+restart's snapshot has ``u`` 1) and ``orderbook.1`` (the best bid and offer); unsubscribe
+too."""
 
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
 """OKX v5 public, server side: one ack (or 60018 error) per subscribe arg, the
 plain-text ``ping`` → ``pong``, and one ``trades`` push per trade (``count`` 1,
-so the stored rows are exactly the simulated trades)."""
+so the stored rows are exactly the simulated trades). A SWAP or FUTURES id
+(``BTC-USDT-SWAP``, ``BTC-USD-261225``) is a symbol of its own whose simulated
+size text is its number of contracts, as OKX sends it."""
 
 from __future__ import annotations
 
 import orjson
 
+from rtkit.instruments import okx_contract_id
 from rtkit.sim.dialects.base import Dialect, Session
 from rtkit.sim.market import SimTrade
 
@@ -38,7 +41,8 @@ class OkxDialect(Dialect):
         for arg in args:
             inst = arg.get("instId") if isinstance(arg, dict) else None
             base, _, quote = inst.partition("-") if isinstance(inst, str) else ("", "", "")
-            known = isinstance(inst, str) and base.isalnum() and quote.isalnum() and inst.isupper()
+            known = isinstance(inst, str) and inst.isupper() and (
+                (base.isalnum() and quote.isalnum()) or okx_contract_id(inst) == inst)
             if not known or arg.get("channel") != "trades":
                 replies.append(self.subscription_error(f"{inst!s:.40}"))
                 continue
