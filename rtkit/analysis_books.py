@@ -199,11 +199,39 @@ def book_quality(events: pd.DataFrame, until=None) -> pd.DataFrame:
     return out.astype({"desyncs": np.int64, "resyncs": np.int64, "outages": np.int64})
 
 
+def _chained(book: pd.DataFrame) -> list[tuple[int, str, str]]:
+    """``(at, to_state, reason)`` in the order the transitions happened. Several share one
+    ``at`` (``live → desynced → resyncing`` on one message), and the table gives those in
+    key order (alphabetical), so within a time each next one is the one leaving the state
+    the previous one entered."""
+    rows = list(zip(book["at"].tolist(), book["from_state"].tolist(),
+                    book["to_state"].tolist(), book["reason"].tolist(), strict=True))
+    out: list[tuple[int, str, str]] = []
+    state = None
+    i = 0
+    while i < len(rows):
+        j = i
+        while j < len(rows) and rows[j][0] == rows[i][0]:
+            j += 1
+        tied = rows[i:j]
+        while tied:
+            k = next((n for n, r in enumerate(tied) if r[1] == state), None)
+            if k is None:  # nothing leaves the current state: the one no other tied one enters
+                entered = {r[2] for r in tied}
+                k = next((n for n, r in enumerate(tied) if r[1] not in entered), 0)
+            at, _, to_state, reason = tied.pop(k)
+            out.append((at, to_state, reason))
+            state = to_state
+        i = j
+    return out
+
+
 def _one_book(book: pd.DataFrame, end: int) -> list:
     """Walk one book's transitions in time order: how long in each state, and its outages."""
-    ats = book["at"].to_numpy()
-    to_states = book["to_state"].to_numpy()
-    reasons = book["reason"].to_numpy()
+    chain = _chained(book)
+    ats = np.array([r[0] for r in chain], dtype=np.int64)
+    to_states = [r[1] for r in chain]
+    reasons = [r[2] for r in chain]
     start = int(ats[0])
     live_ns = 0
     good_since: int | None = None  # when the book last became good (while it is)

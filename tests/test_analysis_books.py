@@ -212,3 +212,22 @@ def test_book_quality_of_no_events_is_an_empty_table():
     assert q.empty and "live_s" in q.columns and q.index.names == ["venue", "symbol"]
     with pytest.raises(ValueError, match="book_events"):
         book_quality(pd.DataFrame({"at": [1]}))
+
+
+def test_book_quality_orders_transitions_of_one_moment_by_their_chain():
+    """The table's key order puts transitions of the same ``at`` alphabetically
+    (``snapshot → live`` before ``subscribing → snapshot``): the report must follow
+    the chain of states, not the rows' order."""
+    tied = events(("BTC-USDT", 0, "subscribing", "snapshot", "snapshot on the socket"),
+                  ("BTC-USDT", 0, "snapshot", "live", "snapshot applied"),
+                  ("BTC-USDT", 10, "live", "desynced", "u 9 != previous u 7 + 1"),
+                  ("BTC-USDT", 10, "desynced", "resyncing", "resubscribe asked"),
+                  ("BTC-USDT", 12, "resyncing", "snapshot", "snapshot on the socket"),
+                  ("BTC-USDT", 12, "snapshot", "live", "snapshot applied"))
+    as_stored = tied.sort_values(["venue", "symbol", "at", "from_state", "to_state"])
+    assert list(as_stored["from_state"][:2]) == ["snapshot", "subscribing"]  # the trap
+    until = T0 + pd.Timedelta(seconds=20)
+    q = book_quality(as_stored, until=until)
+    pd.testing.assert_frame_equal(q, book_quality(tied, until=until))
+    btc = q.loc[("bybit", "BTC-USDT")]
+    assert (btc["live_s"], btc["longest_outage_s"], btc["resyncs"]) == (18.0, 2.0, 1)
