@@ -231,3 +231,12 @@ def test_book_quality_orders_transitions_of_one_moment_by_their_chain():
     pd.testing.assert_frame_equal(q, book_quality(tied, until=until))
     btc = q.loc[("bybit", "BTC-USDT")]
     assert (btc["live_s"], btc["longest_outage_s"], btc["resyncs"]) == (18.0, 2.0, 1)
+
+
+def test_quotes_spread_of_a_dask_frame_reads_only_the_legs_and_gives_the_same_numbers():
+    dd = pytest.importorskip("dask.dataframe")
+    other = quotes(("kraken", "BTC-USDT", 0.7, 1.0, 1, 2.0, 1))  # neither leg: left out
+    frame = dd.from_pandas(pd.concat([QUOTES, other], ignore_index=True), npartitions=2)
+    expected = spread(QUOTES, BYBIT, OTHER, "1s", on="quotes", fees_bps=3)
+    pd.testing.assert_frame_equal(spread(frame, BYBIT, OTHER, "1s", on="quotes", fees_bps=3),
+                                  expected)
