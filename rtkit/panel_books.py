@@ -103,13 +103,13 @@ class PanelBooks:
             if card.value != text:
                 card.value = text
 
-    def _newest_quotes(self, collector: Collector, stats: dict) -> pd.DataFrame | None:
+    def _newest_quotes(self, collector: Collector) -> pd.DataFrame | None:
         """The quotes the charts' window needs (None when the collector keeps none)."""
         ring = getattr(collector.pipeline, "quote_ring", None)
         if ring is None or len(ring) == 0:
             return None
         started = collector.started_at_ns
-        quotes = stats.get("quotes") or len(ring)
+        quotes = ring.total  # every quote the ring was given this run
         elapsed_s = (time.time_ns() - started) / 1e9 if started else 0.0
         rate = quotes / elapsed_s if elapsed_s > 1 else 0.0
         rows = MAX_QUOTE_ROWS if not rate else min(

@@ -303,7 +303,7 @@ class Panel(PanelCharts, PanelBooks, PanelStatus, PanelRefresher, widgets.VBox):
             self.run_note.value = self._run_text(collector)
             newest = collector.tail(self._rows_to_read(stats))
             self.table.value = _tick_table(newest.tail(self.rows))
-            self._draw_charts(newest, self._newest_quotes(collector, stats))
+            self._draw_charts(newest, self._newest_quotes(collector))
             self._draw_books(collector)
 
     def _run_text(self, collector: Collector) -> str:
