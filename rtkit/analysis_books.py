@@ -175,7 +175,7 @@ def book_quality(events: pd.DataFrame, until=None) -> pd.DataFrame:
     first snapshot is not an outage); ``last_desync`` (its reason).
 
     Read the table with ``pd.read_sql("SELECT * FROM book_events", sqlite3.connect(db))``
-    (``at`` as ns integers) or from the lake; ``at`` may also be UTC timestamps.
+    (``at`` as ns integers, rows in any order); ``at`` may also be UTC timestamps.
     """
     require_columns(events, _EVENT_COLUMNS, "the book_events table")
     if events.empty:
