@@ -4,7 +4,10 @@ Both give the same columns and dtypes (``rtkit.frame``), so every helper here
 takes either one: bars, VWAP and buy/sell imbalance per symbol (optionally per
 time bucket), and a per-venue data-quality summary. Cross-venue spreads
 (``spread``, ``opportunities``) live in :mod:`rtkit.spread` and are re-exported
-here.
+here. Measures of quotes and books (``mid``, ``quoted_spread``,
+``relative_spread``, ``microprice``, ``book_imbalance``, ``top_of_book``) and
+the books' health report (``book_quality``) live in
+:mod:`rtkit.analysis_books` and are re-exported here.
 
 Each also takes a Dask DataFrame (``rtkit.lake.to_dask``) and returns the same
 pandas result with the same numbers, computed on the cluster
@@ -18,10 +21,21 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from rtkit.analysis_books import (
+    book_imbalance,
+    book_quality,
+    microprice,
+    mid,
+    quoted_spread,
+    relative_spread,
+    top_of_book,
+)
 from rtkit.columns import require_columns
 from rtkit.spread import opportunities, spread
 
-__all__ = ["imbalance", "ohlcv", "opportunities", "quality", "spread", "vwap"]
+__all__ = ["book_imbalance", "book_quality", "imbalance", "microprice", "mid", "ohlcv",
+           "opportunities", "quality", "quoted_spread", "relative_spread", "spread",
+           "top_of_book", "vwap"]
 
 _BAR_COLUMNS = ["open", "high", "low", "close", "volume", "trades", "vwap"]
 _IMBALANCE_COLUMNS = ["buy_volume", "sell_volume", "unknown_volume", "imbalance"]

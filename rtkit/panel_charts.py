@@ -17,6 +17,8 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from rtkit.panel_books import quote_lines
+
 #: most points one chart draws; a window with more trades is thinned evenly (newest kept)
 DEFAULT_CHART_POINTS = 1_000
 #: most rows of the ring one refresh reads for the charts (~10 MB of DataFrame)
@@ -62,15 +64,19 @@ class PanelCharts:
             return MAX_CHART_ROWS
         return max(self.rows, min(MAX_CHART_ROWS, int(rate * self.window_s * 1.5) + 1_000))
 
-    def _draw_charts(self, ticks: pd.DataFrame) -> None:
+    def _draw_charts(self, ticks: pd.DataFrame, quotes: pd.DataFrame | None = None) -> None:
         """Each symbol's prices over the same window, ending at the newest trade (of any
-        symbol, so the charts share their time axis)."""
+        symbol, so the charts share their time axis); with ``quotes`` (the newest of the
+        quotes ring), its best bid and ask as step lines around them, the window then
+        ending at the newest trade or quote."""
         if ticks.empty:
             for chart in self._charts.values():
                 chart.draw_nothing()
             return
         times = ticks["timestamp"].dt.tz_localize(None).to_numpy()
         end = times.max()
+        if quotes is not None and not quotes.empty:  # quotes newer than the last trade too
+            end = max(end, quotes["timestamp"].max().tz_localize(None).to_datetime64())
         # the last window_s seconds; a collection younger than that fills the whole width
         start = max(end - np.timedelta64(int(self.window_s * 1e9), "ns"), times.min())
         recent = times >= start
@@ -79,7 +85,7 @@ class PanelCharts:
         for symbol, chart in self._charts.items():
             mine = recent & (symbols == symbol)
             chart.draw(times[mine], prices[mine], start, end, self.chart_ticks,
-                       self.window_s)
+                       self.window_s, quote_lines(quotes, symbol, start, end))
 
 
 class PriceChart:
@@ -96,11 +102,18 @@ class PriceChart:
         self.symbol = symbol
         self.line = bqplot.Lines(x=np.array([], "datetime64[ns]"), y=np.array([], float),
                                  scales={"x": bqplot.DateScale(), "y": bqplot.LinearScale()})
+        # the best bid and ask (collected quotes) as steps: each holds until the next quote
+        self.bid_line, self.ask_line = (
+            bqplot.Lines(x=np.array([], "datetime64[ns]"), y=np.array([], float),
+                         scales=self.line.scales, colors=[colour], stroke_width=1,
+                         interpolation="step-after", labels=[label])
+            for colour, label in (("#2e7d32", "bid"), ("#c62828", "ask")))
         self.x_axis = bqplot.Axis(scale=self.line.scales["x"], side="bottom", visible=False)
         self.y_axis = bqplot.Axis(scale=self.line.scales["y"], side="left", visible=False,
                                   tick_format=",.2f")
         self.figure = bqplot.Figure(
-            marks=[self.line], axes=[self.x_axis, self.y_axis], title=self._empty_title(),
+            marks=[self.bid_line, self.ask_line, self.line], axes=[self.x_axis, self.y_axis],
+            title=self._empty_title(),
             animation_duration=0,
             fig_margin={"top": 40, "bottom": 30, "left": 80, "right": 35},
             layout=widgets.Layout(width="420px", height="240px"),
@@ -115,22 +128,28 @@ class PriceChart:
         with self.figure.hold_sync(), self.line.hold_sync():
             self.line.x = np.array([], "datetime64[ns]")
             self.line.y = np.array([], float)
+            self._draw_quotes(None)
             self.x_axis.visible = self.y_axis.visible = False
             self.figure.title = self._empty_title(window_s)
 
     def draw(self, times: np.ndarray, prices: np.ndarray, start: np.datetime64,
-             end: np.datetime64, most_points: int, window_s: float) -> None:
+             end: np.datetime64, most_points: int, window_s: float,
+             quotes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         """``times`` (datetime64[ns], UTC, oldest first) and ``prices`` within
-        ``start``..``end``, thinned evenly to ``most_points`` (the newest kept)."""
+        ``start``..``end``, thinned evenly to ``most_points`` (the newest kept); ``quotes``
+        (times, bids, asks) the same way, drawn as the bid and ask lines."""
         if len(times) == 0:
             self.draw_nothing(window_s)
             return
-        if len(times) > most_points:
-            keep = np.unique(np.linspace(0, len(times) - 1, most_points).round().astype(int))
-            times, prices = times[keep], prices[keep]
+        times, prices = _thinned(most_points, times, prices)
+        if quotes is not None:
+            quotes = _thinned(most_points, *quotes)
+        low, high = float(prices.min()), float(prices.max())
+        if quotes is not None:  # the axis holds the quotes too
+            low, high = min(low, float(np.nanmin(quotes[1]))), max(high,
+                                                                   float(np.nanmax(quotes[2])))
         x_ticks, x_format = time_ticks(start, end)
-        y_min, y_max, y_ticks, y_format = price_ticks(float(prices.min()),
-                                                      float(prices.max()))
+        y_min, y_max, y_ticks, y_format = price_ticks(low, high)
         x_scale, y_scale = self.line.scales["x"], self.line.scales["y"]
         with self.figure.hold_sync(), self.line.hold_sync(), x_scale.hold_sync(), \
                 y_scale.hold_sync(), self.x_axis.hold_sync(), self.y_axis.hold_sync():
@@ -140,7 +159,25 @@ class PriceChart:
             self.y_axis.tick_values, self.y_axis.tick_format = y_ticks, y_format
             self.x_axis.visible = self.y_axis.visible = True
             self.line.x, self.line.y = times, prices
+            self._draw_quotes(quotes)
             self.figure.title = self.symbol
+
+    def _draw_quotes(self, quotes: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> None:
+        if quotes is None:
+            quotes = (np.array([], "datetime64[ns]"), np.array([], float), np.array([], float))
+        times, bids, asks = quotes
+        with self.bid_line.hold_sync(), self.ask_line.hold_sync():
+            self.bid_line.x, self.bid_line.y = times, bids
+            self.ask_line.x, self.ask_line.y = times, asks
+
+
+def _thinned(most_points: int, *columns: np.ndarray):
+    """The columns thinned evenly to ``most_points`` rows (the first and newest kept)."""
+    n = len(columns[0])
+    if n <= most_points:
+        return columns
+    keep = np.unique(np.linspace(0, n - 1, most_points).round().astype(int))
+    return tuple(c[keep] for c in columns)
 
 
 def time_ticks(start: np.datetime64, end: np.datetime64,

@@ -11,6 +11,11 @@ A leg is ``(venue, symbol)``. The two symbols must have the same base, and
 the same quote unless ``quote_map`` says which quotes to treat as one:
 USDT is not USD (it trades near one dollar, not at it), so rtkit never
 equates them on its own.
+
+``spread(quotes, ..., on="quotes")`` does the same on the quotes table
+(``c.quotes``): each leg's best bid and ask as of each grid time, and the two
+trades one could actually make — buy at a's ask and sell at b's bid, or the
+reverse — in basis points of the price paid, net of each venue's taker fee.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ import pandas as pd
 from rtkit.columns import require_columns
 
 _COLUMNS = ["price_a", "price_b", "staleness_a", "staleness_b", "spread", "spread_bps"]
+_QUOTE_COLUMNS = ["bid_a", "ask_a", "bid_b", "ask_b", "staleness_a", "staleness_b",
+                  "buy_a_sell_b_bps", "buy_b_sell_a_bps", "best_bps"]
+#: what ``on=`` may say: the prices a spread is made of
+_ON = ("trades", "quotes")
 
 
 def _leg(leg) -> tuple[str, str]:
@@ -52,21 +61,93 @@ def _check_comparable(leg_a: tuple[str, str], leg_b: tuple[str, str],
             f"quote_map={{{quote_a!r}: {quote_b!r}}}")
 
 
-def _leg_trades(ticks: pd.DataFrame, leg: tuple[str, str]) -> pd.DataFrame:
-    """One leg's trades, ``last_trade`` and ``price``, in trade-time order."""
+def _leg_rows(ticks: pd.DataFrame, leg: tuple[str, str], what: str = "ticks") -> pd.DataFrame:
+    """One leg's rows in venue-time order (then arrival order)."""
     rows = ticks[(ticks["venue"] == leg[0]) & (ticks["symbol"] == leg[1])]
     if rows.empty:
         present = sorted({(str(v), str(s)) for v, s in
                           zip(ticks["venue"], ticks["symbol"], strict=True)})
-        raise ValueError(f"no ticks for leg {leg}; the ticks hold {present or 'nothing'}")
+        raise ValueError(f"no {what} for leg {leg}; the {what} hold {present or 'nothing'}")
     order = ["timestamp", "received_at"] if "received_at" in rows.columns else ["timestamp"]
-    rows = rows.sort_values(order, kind="stable")
+    return rows.sort_values(order, kind="stable")
+
+
+def _leg_trades(ticks: pd.DataFrame, leg: tuple[str, str]) -> pd.DataFrame:
+    """One leg's trades, ``last_trade`` and ``price``, in trade-time order."""
+    rows = _leg_rows(ticks, leg)
     return pd.DataFrame({"last_trade": rows["timestamp"].to_numpy(),
                          "price": rows["price"].to_numpy(np.float64)})
 
 
+def _leg_quotes(quotes: pd.DataFrame, leg: tuple[str, str]) -> pd.DataFrame:
+    """One leg's quotes, ``last_trade`` (the quote's time), ``bid`` and ``ask``."""
+    rows = _leg_rows(quotes, leg, "quotes")
+    times = rows["timestamp"]
+    if not pd.api.types.is_datetime64_any_dtype(times):  # the table's ns integers
+        times = pd.to_datetime(times.to_numpy(np.int64), unit="ns", utc=True)
+    return pd.DataFrame({"last_trade": np.asarray(times),
+                         "bid": rows["bid_price"].to_numpy(np.float64),
+                         "ask": rows["ask_price"].to_numpy(np.float64)})
+
+
+def _grid(a: pd.DataFrame, b: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """The ``freq`` grid from the first time both legs have a price to the first time at or
+    after the last one."""
+    try:
+        start = max(a["last_trade"].iloc[0], b["last_trade"].iloc[0]).ceil(freq)
+        end = max(a["last_trade"].iloc[-1], b["last_trade"].iloc[-1]).ceil(freq)
+        return pd.DataFrame({"time": pd.date_range(start, end, freq=freq)})
+    except ValueError as exc:
+        raise ValueError(f"freq must be a pandas frequency such as '1s', '250ms' or '1min', "
+                         f"not {freq!r} ({exc})") from None
+
+
+def _fees(fees_bps, leg_a: tuple[str, str], leg_b: tuple[str, str]) -> tuple[float, float]:
+    """Each leg's taker fee in bps from one number, ``(fee_a, fee_b)`` or ``{venue: fee}``."""
+    if isinstance(fees_bps, Mapping):
+        missing = [v for v in (leg_a[0], leg_b[0]) if v not in fees_bps]
+        if missing:
+            raise ValueError(f"fees_bps has no fee for {', '.join(missing)}; give every "
+                             f"leg's venue, e.g. {{{leg_a[0]!r}: 10, {leg_b[0]!r}: 10}}")
+        return float(fees_bps[leg_a[0]]), float(fees_bps[leg_b[0]])
+    if isinstance(fees_bps, (int, float, np.number)):
+        return float(fees_bps), float(fees_bps)
+    if isinstance(fees_bps, tuple) and len(fees_bps) == 2:
+        return float(fees_bps[0]), float(fees_bps[1])
+    raise TypeError(f"fees_bps is one fee in bps, (fee_a, fee_b) or {{venue: fee}}, "
+                    f"not {fees_bps!r}")
+
+
+def _quote_spread(quotes: pd.DataFrame, leg_a: tuple[str, str], leg_b: tuple[str, str],
+                  freq: str, fees_bps) -> pd.DataFrame:
+    """``spread(..., on="quotes")``: executable prices as of each grid time."""
+    require_columns(quotes, ("timestamp", "venue", "symbol", "bid_price", "ask_price"),
+                    "a quotes table (c.quotes, or the quotes table of the database)")
+    fee_a, fee_b = _fees(fees_bps, leg_a, leg_b)
+    a, b = _leg_quotes(quotes, leg_a), _leg_quotes(quotes, leg_b)
+    grid = _grid(a, b, freq)
+    out = grid.set_index("time")
+    for name, legq in (("a", a), ("b", b)):
+        aligned = pd.merge_asof(grid, legq, left_on="time", right_on="last_trade",
+                                direction="backward")
+        out[f"bid_{name}"] = aligned["bid"].to_numpy()
+        out[f"ask_{name}"] = aligned["ask"].to_numpy()
+        out[f"staleness_{name}"] = (aligned["time"] - aligned["last_trade"]).to_numpy()
+    fees = fee_a + fee_b
+    out["buy_a_sell_b_bps"] = (out["bid_b"] - out["ask_a"]) / out["ask_a"] * 1e4 - fees
+    out["buy_b_sell_a_bps"] = (out["bid_a"] - out["ask_b"]) / out["ask_b"] * 1e4 - fees
+    out["best_bps"] = out[["buy_a_sell_b_bps", "buy_b_sell_a_bps"]].max(axis=1)
+    out = out[_QUOTE_COLUMNS]
+    out.attrs["legs"] = {"a": leg_a, "b": leg_b}
+    out.attrs["on"] = "quotes"
+    out.attrs["fees_bps"] = (fee_a, fee_b)
+    return out
+
+
 def spread(ticks: pd.DataFrame, leg_a: tuple[str, str], leg_b: tuple[str, str],
-           freq: str = "1s", *, quote_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+           freq: str = "1s", *, quote_map: Mapping[str, str] | None = None,
+           on: str = "trades", fees_bps: float | tuple[float, float] | Mapping[str, float] = 0.0
+           ) -> pd.DataFrame:
     """Leg a minus leg b on a ``freq`` grid, as of each grid time (no look-ahead).
 
     ``ticks``: ``Collector.df``, ``CollectorGroup.df``, ``TickStore.ticks()``
@@ -77,7 +158,31 @@ def spread(ticks: pd.DataFrame, leg_a: tuple[str, str], leg_b: tuple[str, str],
     ``spread`` (``price_a - price_b``) and ``spread_bps`` (the spread over the
     mid price, in basis points). ``quote_map`` (e.g. ``{"USDT": "USD"}``)
     names quotes to treat as one currency.
+
+    ``on="quotes"``: ``ticks`` is a quotes table (``c.quotes``, or the
+    ``quotes`` table of the database) and the spread is on executable prices.
+    Columns: ``bid_a``, ``ask_a``, ``bid_b``, ``ask_b`` (each leg's best bid and
+    ask as of the grid time), ``staleness_a``, ``staleness_b`` (how old that
+    quote is), ``buy_a_sell_b_bps`` (buy at a's ask, sell at b's bid:
+    ``(bid_b - ask_a) / ask_a``, in bps, minus both fees), ``buy_b_sell_a_bps``
+    (the reverse) and ``best_bps`` (the better of the two; above 0 it pays).
+    ``fees_bps``: each venue's taker fee in bps, as ``{venue: fee}``,
+    ``(fee_a, fee_b)`` or one number for both.
     """
+    if on not in _ON:
+        raise ValueError(f"on is 'trades' (last traded prices) or 'quotes' (best bid and "
+                         f"ask: executable prices), not {on!r}")
+    if on == "quotes":
+        leg_a, leg_b = _leg(leg_a), _leg(leg_b)
+        _check_comparable(leg_a, leg_b, quote_map or {})
+        if type(ticks).__module__.split(".")[0] == "dask":  # only the two legs' rows come back
+            legs = ticks[((ticks["venue"] == leg_a[0]) & (ticks["symbol"] == leg_a[1]))
+                         | ((ticks["venue"] == leg_b[0]) & (ticks["symbol"] == leg_b[1]))]
+            ticks = legs.compute()
+        return _quote_spread(ticks, leg_a, leg_b, freq, fees_bps)
+    if fees_bps:
+        raise ValueError("fees_bps applies to on='quotes'; for a spread of last traded "
+                         "prices give the fees to opportunities(..., fees_bps=...)")
     if type(ticks).__module__.split(".")[0] == "dask":  # rtkit.lake.to_dask(...)
         from rtkit.lake import dask_spread
 
@@ -86,13 +191,7 @@ def spread(ticks: pd.DataFrame, leg_a: tuple[str, str], leg_b: tuple[str, str],
     leg_a, leg_b = _leg(leg_a), _leg(leg_b)
     _check_comparable(leg_a, leg_b, quote_map or {})
     a, b = _leg_trades(ticks, leg_a), _leg_trades(ticks, leg_b)
-    try:
-        start = max(a["last_trade"].iloc[0], b["last_trade"].iloc[0]).ceil(freq)
-        end = max(a["last_trade"].iloc[-1], b["last_trade"].iloc[-1]).ceil(freq)
-        grid = pd.DataFrame({"time": pd.date_range(start, end, freq=freq)})
-    except ValueError as exc:
-        raise ValueError(f"freq must be a pandas frequency such as '1s', '250ms' or '1min', "
-                         f"not {freq!r} ({exc})") from None
+    grid = _grid(a, b, freq)
     out = grid.set_index("time")
     for name, trades in (("a", a), ("b", b)):
         aligned = pd.merge_asof(grid, trades, left_on="time", right_on="last_trade",
@@ -116,7 +215,13 @@ def opportunities(spreads: pd.DataFrame, *, fees_bps: float | tuple[float, float
     ``"2s"``): leave out rows where either leg's last trade is older. Adds
     ``buy`` and ``sell`` (the legs, as ``venue symbol``), ``gross_bps``
     (``|spread_bps|``) and ``net_bps`` (after fees).
+
+    On ``spread(..., on="quotes")`` (fees already taken there): the rows whose
+    ``best_bps`` is above ``threshold_bps``, with ``buy``/``sell`` the legs of the
+    better direction, ``net_bps`` its edge and ``gross_bps`` the edge before fees.
     """
+    if "best_bps" in spreads.columns:
+        return _quote_opportunities(spreads, fees_bps, threshold_bps, max_staleness)
     missing = [c for c in _COLUMNS if c not in spreads.columns]
     if missing:
         raise ValueError(f"expected the result of rtkit.analysis.spread(...); missing "
@@ -136,3 +241,27 @@ def opportunities(spreads: pd.DataFrame, *, fees_bps: float | tuple[float, float
     return rows.assign(
         buy=np.where(a_dearer, label_b, label_a), sell=np.where(a_dearer, label_a, label_b),
         gross_bps=gross[keep], net_bps=net[keep])
+
+
+def _quote_opportunities(spreads: pd.DataFrame, fees_bps, threshold_bps: float,
+                         max_staleness) -> pd.DataFrame:
+    """``opportunities`` of a spread on quotes: the better direction where it pays."""
+    missing = [c for c in _QUOTE_COLUMNS if c not in spreads.columns]
+    if missing:
+        raise ValueError(f"expected the result of rtkit.analysis.spread(..., on='quotes'); "
+                         f"missing column(s): {', '.join(missing)}")
+    if fees_bps:
+        raise ValueError("this spread is on quotes and already net of fees: give them to "
+                         "spread(..., on='quotes', fees_bps=...), not to opportunities")
+    keep = spreads["best_bps"] > threshold_bps
+    if max_staleness is not None:
+        limit = pd.Timedelta(max_staleness)
+        keep &= (spreads["staleness_a"] <= limit) & (spreads["staleness_b"] <= limit)
+    legs = spreads.attrs.get("legs", {"a": ("a", ""), "b": ("b", "")})
+    label_a, label_b = (" ".join(legs[k]).strip() for k in ("a", "b"))
+    fee_a, fee_b = spreads.attrs.get("fees_bps", (0.0, 0.0))
+    rows = spreads[keep]
+    buy_a = rows["buy_a_sell_b_bps"] >= rows["buy_b_sell_a_bps"]
+    return rows.assign(buy=np.where(buy_a, label_a, label_b),
+                       sell=np.where(buy_a, label_b, label_a),
+                       gross_bps=rows["best_bps"] + fee_a + fee_b, net_bps=rows["best_bps"])

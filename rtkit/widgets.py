@@ -3,7 +3,9 @@
 ``Panel(collector)`` (or ``collector.panel()``) shows Start / Stop buttons, a
 status light with ``collector.status``, live counters from ``collector.stats``,
 the newest ticks as a table and one live price chart per symbol over the last
-``window_s`` seconds. ``Panel()``
+``window_s`` seconds; with quotes collected, each chart also draws the best bid
+and ask, and with books collected, each book's state as a light beside a depth
+ladder of its top ``LADDER_DEPTH`` levels (:mod:`rtkit.panel_books`). ``Panel()``
 without a collector adds venue, symbols and URL inputs and creates the
 collector when Start is clicked.
 
@@ -49,6 +51,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets
 import pandas as pd
 
+from rtkit.panel_books import PanelBooks
 from rtkit.panel_charts import (
     DEFAULT_CHART_POINTS,
     MAX_CHART_ROWS,
@@ -107,7 +110,7 @@ def counter_text(key: str, stats: dict, running: bool = True) -> str:
     return f"{value:,}"
 
 
-class Panel(PanelCharts, PanelStatus, PanelRefresher, widgets.VBox):
+class Panel(PanelCharts, PanelBooks, PanelStatus, PanelRefresher, widgets.VBox):
     """A live ipywidgets view of one collector, with Start and Stop.
 
     ``collector``: the collector to show and control. Without one, the panel
@@ -163,6 +166,7 @@ class Panel(PanelCharts, PanelStatus, PanelRefresher, widgets.VBox):
         self._collector_options = collector_options
         self._ui_lock = threading.RLock()
         self._charts = {}
+        self._ladders = {}
         self._refreshes = 0
         self._restarted = False  # Start began a second run: its counters restarted
 
@@ -200,6 +204,8 @@ class Panel(PanelCharts, PanelStatus, PanelRefresher, widgets.VBox):
             for key, label in COUNTERS
         ]
         self.charts = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
+        self.books = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap",
+                                                        grid_gap="24px"))
         self.table = widgets.HTML().add_class("rtkit-table")
         header = widgets.HBox([self.start_button, self.stop_button, self.status],
                               layout=widgets.Layout(align_items="flex-start"))
@@ -207,7 +213,7 @@ class Panel(PanelCharts, PanelStatus, PanelRefresher, widgets.VBox):
         if self.inputs:
             parts.append(widgets.HBox(list(self.inputs.values())))
         parts += [widgets.HBox(counter_boxes, layout=widgets.Layout(flex_flow="row wrap")),
-                  self.run_note, self.charts, self.table]
+                  self.run_note, self.charts, self.books, self.table]
         super().__init__(parts)
         self.add_class("rtkit-panel")
         if collector is not None:
@@ -268,6 +274,7 @@ class Panel(PanelCharts, PanelStatus, PanelRefresher, widgets.VBox):
         self.collector = collector
         with self._ui_lock:
             self._show_symbols(collector.symbols)
+            self._show_books(collector)
         self.refresh()
 
     def _forget(self, name: str) -> None:
@@ -296,7 +303,8 @@ class Panel(PanelCharts, PanelStatus, PanelRefresher, widgets.VBox):
             self.run_note.value = self._run_text(collector)
             newest = collector.tail(self._rows_to_read(stats))
             self.table.value = _tick_table(newest.tail(self.rows))
-            self._draw_charts(newest)
+            self._draw_charts(newest, self._newest_quotes(collector))
+            self._draw_books(collector)
 
     def _run_text(self, collector: Collector) -> str:
         if collector.started_at_ns is None:

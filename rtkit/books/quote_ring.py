@@ -64,20 +64,23 @@ class QuoteRing:
                     i = 0
             self.total += len(rows)
 
-    def snapshot(self) -> pd.DataFrame:
-        """A fresh DataFrame of every quote in the ring, oldest first."""
+    def snapshot(self, last: int | None = None) -> pd.DataFrame:
+        """A fresh DataFrame of every quote in the ring, or of the ``last`` newest (the
+        panel's chart reads those), oldest first."""
         with self._lock:
             n, cap = len(self), self.capacity
-            start = self.total % cap if self.total > cap else 0
+            if last is not None:
+                n = min(n, max(0, int(last)))
+            begin = (self.total - n) % cap  # where the oldest quote asked for sits
             names = {key: list(codes) for key, codes in self._codes.items()}
             copied = {}
             for name, col in self.columns.items():
                 # codes of few categories as int8, which pandas keeps without a cast
                 small = name in names and len(names[name]) < _INT8_CODES
                 dtype = np.int8 if small else col.dtype
-                copied[name] = (np.concatenate((col[start:], col[:start]), dtype=dtype,
-                                               casting="unsafe") if start
-                                else col[:n].astype(dtype))
+                copied[name] = (np.concatenate((col[begin:], col[:begin + n - cap]),
+                                               dtype=dtype, casting="unsafe")
+                                if begin + n > cap else col[begin:begin + n].astype(dtype))
         data = {}
         for c in QUOTES.columns:
             values = copied[c.name]
