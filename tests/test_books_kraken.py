@@ -21,6 +21,7 @@ import pytest
 
 import rtkit
 from benchmarks.books_kraken import replay_drops
+from rtkit.books import Step
 from rtkit.books.checksum import kraken_crc32
 from rtkit.books.machine import BookMachine
 from rtkit.books.rules import rule_for
@@ -191,13 +192,17 @@ def run(venue, db, faults, count, depth=10, book_levels=10, kinds=("trades", "bo
     keeper = c.pipeline.books
     feed, seen = keeper.feed, []
 
-    def watched(messages):
-        step = feed(messages)
-        for event in step.events:
-            if event[4] == "live":
-                book = keeper.machines[event[1]].book
-                seen.append((event[1], book.levels("bid", 10_000), book.levels("ask", 10_000)))
-        return step
+    def watched(messages):  # one message at a time: the book right after its snapshot
+        out = Step()
+        for msg in messages:
+            step = feed([msg])
+            out.deltas += step.deltas
+            out.events += step.events
+            out.quotes += step.quotes
+            if any(event[4] == "live" for event in step.events):
+                book = keeper.machines[msg.symbol].book
+                seen.append((msg.symbol, book.levels("bid", 10_000), book.levels("ask", 10_000)))
+        return out
 
     keeper.feed = watched
     c.start()

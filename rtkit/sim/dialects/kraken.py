@@ -17,10 +17,11 @@ top 10 levels computed from that text (:func:`rtkit.books.checksum.kraken_crc32`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zlib import crc32
 
 import orjson
 
-from rtkit.books.checksum import KRAKEN_LEVELS, kraken_crc32
+from rtkit.books.checksum import KRAKEN_LEVELS, kraken_text
 from rtkit.sim.dialects.base import Dialect, Session, batches_by_symbol, iso_time
 from rtkit.sim.market import SimTrade
 from rtkit.venues.kraken import BOOK_DEPTHS, KrakenAdapter
@@ -115,11 +116,27 @@ class BookViews:
         return ViewChange(*out)
 
 
-def checksum(book, price_text) -> int:
-    """Kraken's CRC32 of the true book's top 10, from the text Kraken writes."""
-    bids, asks, _ = book.snapshot(KRAKEN_LEVELS)
-    return kraken_crc32([(price_text(p), fixed(q, QTY_DECIMALS)) for p, q in asks],
-                        [(price_text(p), fixed(q, QTY_DECIMALS)) for p, q in bids])
+#: levels whose checksum text a dialect remembers (it is made again past that)
+_DIGITS_KEPT = 100_000
+
+
+def checksum(book, price_text, digits: dict) -> int:
+    """Kraken's CRC32 of the true book's top 10 (:func:`kraken_crc32`'s text), from the
+    text Kraken writes; ``digits`` remembers each level's part of that text, which
+    the feed of a long run would otherwise spend most of its time making again."""
+    parts = []
+    for side, ticks in ((book.asks, sorted(book.asks)[:KRAKEN_LEVELS]),
+                        (book.bids, sorted(book.bids, reverse=True)[:KRAKEN_LEVELS])):
+        for t in ticks:
+            key = (book.tick, t, side[t])
+            part = digits.get(key)
+            if part is None:
+                if len(digits) >= _DIGITS_KEPT:
+                    digits.clear()
+                part = digits[key] = kraken_text(
+                    [(price_text(book.price_text(t)), fixed(side[t], QTY_DECIMALS))], [])
+            parts.append(part)
+    return crc32("".join(parts).encode("ascii"))
 
 
 def book_depth(value) -> int | None:
@@ -140,6 +157,7 @@ class KrakenDialect(Dialect):
     def __init__(self) -> None:
         self._symbols = KrakenAdapter()  # the venue's own symbol rules
         self.views = BookViews()
+        self._digits: dict = {}  # a level → its part of the checksum's text
 
     def greeting(self, session: Session) -> list[str]:
         return [_STATUS]
@@ -250,7 +268,8 @@ class KrakenDialect(Dialect):
             self._symbols.native_symbol(symbol),
             ",".join('{"price":%s,"qty":%s}' % level for level in bid_levels),
             ",".join('{"price":%s,"qty":%s}' % level for level in ask_levels),
-            checksum(book, price), "" if snapshot else ',"timestamp":"%s"' % iso_time(ts_ns))
+            checksum(book, price, self._digits),
+            "" if snapshot else ',"timestamp":"%s"' % iso_time(ts_ns))
         return '{"channel":"book","type":"%s","data":[%s]}' % (
             "snapshot" if snapshot else "update", item)
 

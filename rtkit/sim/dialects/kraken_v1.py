@@ -68,6 +68,7 @@ class KrakenV1Dialect(Dialect):
         self._symbols = KrakenV1Adapter()  # the venue's own symbol rules
         self.views = BookViews()
         self._updates = 0
+        self._digits: dict = {}  # a level → its part of the checksum's text
 
     def greeting(self, session: Session) -> list[str]:
         return [_STATUS]
@@ -187,7 +188,7 @@ class KrakenV1Dialect(Dialect):
                 out.append(level)
             parts[key] = out
         objects: list[dict[str, object]] = [{key: levels} for key, levels in parts.items()]
-        objects[-1]["c"] = str(checksum(book, price))
+        objects[-1]["c"] = str(checksum(book, price, self._digits))
         return head + ",".join(orjson.dumps(o).decode() for o in objects) + tail
 
     def encode_quote(self, symbol: str, bid: tuple[str, str], ask: tuple[str, str], seq: int,
