@@ -318,6 +318,21 @@ def test_a_duplicated_update_leaves_the_book_right(venue, db):
 
 @pytest.mark.usefixtures("no_thread_leak")
 @pytest.mark.parametrize("venue", VENUES)
+def test_a_snapshot_sent_again_mid_stream_replaces_the_book(venue, db):
+    """Kraken has no sequence to reset: what a restart sends is a new snapshot, which
+    replaces the book without a desync."""
+    sim, c, seen, _ = run(venue, db, Faults(book_reset_every=300), count=1_300, trades=0)
+    try:
+        wait_for(lambda: sim.books.messages >= 1_300 and caught_up(c, sim, [SYMBOL], 10), 30)
+    finally:
+        c.stop()
+        sim.stop()
+    assert sim.book_faults["reset"] >= 4 and c.stats["book_desyncs"] == 0
+    assert c.stats["book_messages"] >= 1_000
+
+
+@pytest.mark.usefixtures("no_thread_leak")
+@pytest.mark.parametrize("venue", VENUES)
 def test_a_forced_close_reconnects_and_the_book_starts_over(venue, db):
     sim, c, seen, _ = run(venue, db, Faults(book_close_every=400), count=1_300, trades=0)
     try:
