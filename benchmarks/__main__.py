@@ -45,6 +45,18 @@ TARGETS = {
     "ws_rtkit_lake_vs_websocket_app": (">=", 2.0),
     "duckdb_vwap_1day_s": ("<=", 1.5),
     "lake_bytes_per_trade": ("<=", 12),
+    # issue 13: Kraken v2 and v1 books, every update's checksum checked (benchmarks/books.py)
+    "book_kraken_clean_messages_checksummed": (">=", 1_000_000),
+    "book_kraken_clean_false_desyncs": ("<=", 0),
+    "book_kraken_clean_final_books_equal": (">=", 1),
+    "book_kraken_v1_clean_messages_checksummed": (">=", 1_000_000),
+    "book_kraken_v1_clean_false_desyncs": ("<=", 0),
+    "book_kraken_v1_clean_final_books_equal": (">=", 1),
+    # lost updates the top-10 checksum can see, missed (benchmarks/books_kraken.py)
+    "kraken_kraken_depth10_missed": ("<=", 0),
+    "kraken_kraken_depth25_missed": ("<=", 0),
+    "kraken_kraken_v1_depth10_missed": ("<=", 0),
+    "kraken_kraken_v1_depth25_missed": ("<=", 0),
 }
 
 

@@ -5,7 +5,11 @@ show no false desync and end with the local book equal to the feed's.
 The feed is its own process (``python -m benchmarks.books serve``): Bybit
 ``orderbook.50`` frames of simulated books (:mod:`rtkit.sim.book`), made as it
 goes and written as fast as the socket takes them; at the end it writes each
-book's last state to a file for the client to compare, level by level.
+book's last state to a file for the client to compare, level by level. With
+``--venue kraken`` / ``kraken-v1`` it writes Kraken's ``book`` frames at depth 10
+of the same 50-level books instead (each update with the CRC32 of the top 10,
+which the client checks on every one; changes below the depth send nothing), and
+:mod:`benchmarks.books_kraken` measures what that checksum sees of lost updates.
 
 Run alone: ``python -m benchmarks.books [--messages 1000000]``.
 """
@@ -26,6 +30,9 @@ from pathlib import Path
 
 PY = sys.executable
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
+#: per venue of the clean run: (book depth subscribed, symbols)
+FEEDS = {"bybit": (50, SYMBOLS), "kraken": (10, ("BTC-USD", "ETH-USD")),
+         "kraken-v1": (10, ("BTC-USD", "ETH-USD"))}
 T0 = 1_764_000_000_000_000_000
 
 
@@ -92,20 +99,32 @@ def book_frame_cost(n: int = 3_000) -> dict:
 
 
 # --- the feed process --------------------------------------------------------------------------
-def _book_frames(books, dialect, n: int) -> list[str]:
-    """The next ``n`` book messages of the simulated books, as Bybit frames."""
-    frames = []
-    for _ in range(n):
-        symbol = books.rng.choice(SYMBOLS)
+def _book_frames(books, dialect, n: int, venue: str = "bybit") -> list[str]:
+    """The next ``n`` book messages of the simulated books, as the venue's frames (a
+    change the subscribed depth does not show sends nothing: not counted)."""
+    depth, symbols = FEEDS[venue]
+    frames: list[str] = []
+    while len(frames) < n:
+        symbol = books.rng.choice(symbols)
         book = books.book(symbol)
         prev = book.seq
         bids, asks = book.step()
-        frames.append(dialect.encode_book(symbol, False, bids, asks, book.seq, prev,
-                                          book.ts_ns, book, 50))
+        frame = dialect.encode_book(symbol, False, bids, asks, book.seq, prev, book.ts_ns, book,
+                                    depth)
+        if frame is not None:
+            frames.append(frame)
     return frames
 
 
-async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
+def _final(dialect, book, depth: int):
+    """A book's last state as the client must hold it (Kraken: its top ``depth``)."""
+    if hasattr(dialect, "book_text"):
+        return dialect.book_text(book, depth)
+    return book.snapshot()[:2]
+
+
+async def serve(messages: int, final: Path, ahead: bool, seed: int = 5,
+                venue: str = "bybit") -> None:
     """``ahead``: every frame made before the client comes (the server is then never
     what limits it); else made as it goes (bounded memory, for the long run)."""
     from websockets.asyncio.server import serve as ws_serve
@@ -114,15 +133,17 @@ async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
     from rtkit.sim.dialects import get_dialect
     from rtkit.sim.sending import ws_frame
 
-    dialect = get_dialect("bybit")
+    dialect = get_dialect(venue)
+    depth, symbols = FEEDS[venue]
     books = SimBooks(seed)
     starts = []
-    for symbol in SYMBOLS:
+    for symbol in symbols:
         book = books.book(symbol)
-        bids, asks, seq = book.snapshot(50)
-        starts.append(dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns, book, 50))
+        bids, asks, seq = book.snapshot(depth)
+        starts.append(dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns, book,
+                                          depth))
     made_ahead = b"".join(ws_frame(f.encode()) for f in starts + _book_frames(
-        books, dialect, messages)) if ahead else b""
+        books, dialect, messages, venue)) if ahead else b""
 
     async def handler(ws):
         await ws.recv()  # the subscribe
@@ -136,13 +157,14 @@ async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
             made, frames = 0, starts
             while made < messages:
                 n = min(2_000, messages - made)
-                frames += _book_frames(books, dialect, n)
+                frames += _book_frames(books, dialect, n, venue)
                 made += n
                 transport.write(b"".join(ws_frame(f.encode()) for f in frames))
                 frames = []
                 while transport.get_write_buffer_size() > 1 << 20:
                     await asyncio.sleep(0.0005)
-        final.write_text(json.dumps({s: books.book(s).snapshot()[:2] for s in SYMBOLS}))
+        final.write_text(json.dumps({s: _final(dialect, books.book(s), depth)
+                                     for s in symbols}))
         await ws.wait_closed()
 
     async with ws_serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None,
@@ -152,34 +174,37 @@ async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
 
 
 @contextmanager
-def feed_process(messages: int, final: Path, ahead: bool):
+def feed_process(messages: int, final: Path, ahead: bool, venue: str = "bybit"):
+    from rtkit.sim.dialects import get_dialect
+
     args = [PY, "-m", "benchmarks.books", "serve", "--messages", str(messages), "--final",
-            str(final)]
+            str(final), "--venue", venue]
     proc = subprocess.Popen(args + (["--ahead"] if ahead else []), stdout=subprocess.PIPE,
                             text=True)
     try:
         port = int(proc.stdout.readline())  # type: ignore[union-attr]
-        yield f"ws://127.0.0.1:{port}/v5/public/spot"
+        yield f"ws://127.0.0.1:{port}{get_dialect(venue).path}"
     finally:
         proc.kill()
         proc.wait(10)
 
 
-def through_pipeline(messages: int, ahead: bool) -> dict:
+def through_pipeline(messages: int, ahead: bool, venue: str = "bybit") -> dict:
     """Book messages/s from the socket to SQLite, the books' verdict at the end."""
     import rtkit
 
+    depth, symbols = FEEDS[venue]
     with tempfile.TemporaryDirectory() as folder:
         final = Path(folder) / "final.json"
-        with feed_process(messages, final, ahead) as url:
-            c = rtkit.Collector("bybit", list(SYMBOLS), url=url, db=Path(folder) / "b.sqlite",
-                                kinds=["book"], depth=50)
+        with feed_process(messages, final, ahead, venue) as url:
+            c = rtkit.Collector(venue, list(symbols), url=url, db=Path(folder) / "b.sqlite",
+                                kinds=["book"], depth=depth)
             start = time.perf_counter()
             c.start()
             deadline = start + 60 + messages / 2_000
             while time.perf_counter() < deadline:
                 s = c.stats
-                if s["book_messages"] >= messages + len(SYMBOLS) and s["book_deltas_pending"] == 0:
+                if s["book_messages"] >= messages + len(symbols) and s["book_deltas_pending"] == 0:
                     break
                 time.sleep(0.05)
             elapsed = time.perf_counter() - start
@@ -187,7 +212,7 @@ def through_pipeline(messages: int, ahead: bool) -> dict:
             books = c.pipeline.books
             local = {sym: books.read(sym, lambda b: [[list(x) for x in b.levels("bid", 1000)],
                                                      [list(x) for x in b.levels("ask", 1000)]])
-                     for sym in SYMBOLS}
+                     for sym in symbols}
             c.stop()
             expected = json.loads(final.read_text()) if final.exists() else None
     return {
@@ -214,6 +239,25 @@ def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
     out["book_clean_rows_stored"] = clean["rows_stored"]
     out["book_clean_false_desyncs"] = clean["false_desyncs"] + speed["false_desyncs"]
     out["book_clean_final_books_equal"] = clean["final_books_equal"]
+    out.update(kraken_clean_runs(messages))
+    return out
+
+
+def kraken_clean_runs(messages: int = 1_000_000) -> dict:
+    """Kraken v2 and v1: ``messages`` clean updates at depth 10 of 50-level books, each
+    one's CRC32 checked against the local book's top 10 (a v2 snapshot's too); no false
+    desync allowed, the final books equal the feed's. Then the lost-update replay."""
+    from benchmarks import books_kraken
+
+    out: dict = {}
+    for venue in ("kraken", "kraken-v1"):
+        key = "book_" + venue.replace("-", "_")
+        clean = through_pipeline(messages, ahead=False, venue=venue)
+        out[f"{key}_clean_messages_checksummed"] = clean["messages"]
+        out[f"{key}_clean_messages_per_s"] = clean["per_s_stored"]
+        out[f"{key}_clean_false_desyncs"] = clean["false_desyncs"]
+        out[f"{key}_clean_final_books_equal"] = clean["final_books_equal"]
+    out.update(books_kraken.run(updates=min(messages, 100_000)))
     return out
 
 
@@ -223,9 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--final", type=Path)
     parser.add_argument("--ahead", action="store_true")
+    parser.add_argument("--venue", default="bybit", choices=tuple(FEEDS))
+    parser.add_argument("--kraken-only", action="store_true",
+                        help="only the Kraken clean runs and the lost-update replay")
     args = parser.parse_args(argv)
     if args.mode == "serve":
-        asyncio.run(serve(args.messages, args.final, args.ahead))
+        asyncio.run(serve(args.messages, args.final, args.ahead, venue=args.venue))
+        return 0
+    if args.kraken_only:
+        for key, value in kraken_clean_runs(args.messages).items():
+            print(f"{key:<48} {value:>14,.2f}")
         return 0
     for key, value in run(args.messages).items():
         print(f"{key:<40} {value:>14,.2f}")

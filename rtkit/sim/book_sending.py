@@ -99,8 +99,10 @@ class BookSender:
                 book = self.books.book(symbol)
                 depth = session.books.get(symbol, book.levels)
                 bids, asks, seq = book.snapshot(depth)
-                frames.append(self.dialect.encode_book(symbol, True, bids, asks, seq, 0,
-                                                       book.ts_ns, book, depth))
+                frame = self.dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns,
+                                                 book, depth)
+                if frame is not None:
+                    frames.append(frame)
             session.book_fresh.clear()
         return frames
 
@@ -120,9 +122,10 @@ class BookSender:
                 bids, asks = book.step()
                 books.messages += 1
                 if symbol in session.books:
-                    deltas.append((symbol, dialect.encode_book(
-                        symbol, False, bids, asks, book.seq, prev, book.ts_ns, book,
-                        session.books[symbol])))
+                    frame = dialect.encode_book(symbol, False, bids, asks, book.seq, prev,
+                                                book.ts_ns, book, session.books[symbol])
+                    if frame is not None:  # None: nothing the subscribed depth shows
+                        deltas.append((symbol, frame))
                 if symbol in session.quotes:
                     top = book.top()
                     if top != tops.get(symbol):
@@ -177,7 +180,7 @@ class BookSender:
     def _wrong_frames(self, symbol: str, session: Session) -> list[str]:
         """The frames a corrupted level, a crossed book or a restart add after a delta."""
         faults, dialect = self.faults, self.dialect
-        out = []
+        out: list[str | None] = []
         with self.books.lock:
             book = self.books.book(symbol)
             if self._book_due(faults.book_corrupt_every):
@@ -193,10 +196,10 @@ class BookSender:
                 book.restart()
                 out.append(dialect.encode_restart(symbol, book, time.time_ns(),
                                                   session.books.get(symbol, book.levels)))
-        return out
+        return [frame for frame in out if frame is not None]
 
     def _no_change(self, symbol: str, book: SimBook, bids: list, asks: list,
-                   session: Session) -> str:
+                   session: Session) -> str | None:
         """A delta in sequence whose levels are wrong: the true book does not change."""
         prev = book.seq
         book.no_change()

@@ -1,7 +1,14 @@
-"""Kraken spot WebSocket v1 (legacy, frozen) ``trade``.
+"""Kraken spot WebSocket v1 (legacy, frozen) ``trade``; with the ``quotes`` and ``book``
+kinds also ``spread`` (the best bid and offer) and ``book`` (``book-<depth>``, depth
+10, 25, 100, 500 or 1000: an ``as``/``bs`` snapshot, then ``a``/``b`` updates whose
+last object carries the checksum ``c``).
 
-Wire format: Kraken's spot WebSocket v1 "trade" reference,
-https://docs.kraken.com/api/docs/websocket-v1/trade
+Wire format: Kraken's spot WebSocket v1 "trade", "spread" and "book" references,
+https://docs.kraken.com/api/docs/websocket-v1/trade (and ``/spread``, ``/book``).
+Book frames are read by :mod:`rtkit.books.parse.kraken_v1` (levels republished
+with ``"r"`` and a price repeated inside one message are applied in order); the
+local book is cut to the subscribed depth after every update. A resync is an
+unsubscribe and a subscribe of the pair's book, answered with a fresh snapshot.
 
 Trades arrive as arrays, ``[channelID, [[price, volume, time, side,
 orderType, misc], …], "trade", "XBT/USD"]``, every value a string, the time
@@ -19,9 +26,10 @@ import hashlib
 
 import orjson
 
+from rtkit.kinds import Rows
 from rtkit.validate import Reject, epoch_ns, positive, side_code
 from rtkit.venues.base import Control, each_trade, loads
-from rtkit.venues.kraken import COMMON_TO_LEGACY, KrakenBase
+from rtkit.venues.kraken import COMMON_TO_LEGACY, DEFAULT_BOOK_DEPTH, KrakenBase
 
 _ID_MASK = (1 << 63) - 1
 
@@ -46,6 +54,7 @@ class KrakenV1Adapter(KrakenBase):
     default_url = "wss://ws.kraken.com"
     native_example = "XBT/USD"
     ids_consecutive = False  # no trade ids on the wire; ours are hashes
+    kinds = ("trades", "quotes", "book")
 
     def native_symbol(self, symbol: str) -> str:
         """``BTC-USD`` → ``XBT/USD``: v1 wants Kraken's legacy asset codes."""
@@ -53,10 +62,34 @@ class KrakenV1Adapter(KrakenBase):
         return f"{COMMON_TO_LEGACY.get(base, base)}/{COMMON_TO_LEGACY.get(quote, quote)}"
 
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
-        """One request for all pairs (v1 documents no per-request limit)."""
-        request = {"event": "subscribe", "pair": [self.native_symbol(s) for s in symbols],
-                   "subscription": {"name": "trade"}, "reqid": self._next_request_id()}
-        return [orjson.dumps(request).decode()]
+        """One request per channel for all pairs (v1 documents no per-request limit);
+        books and spreads only when those kinds are collected."""
+        from rtkit.books.parse.kraken_v1 import SYMBOLS
+
+        pairs = [self.native_symbol(s) for s in symbols]
+        for pair, symbol in zip(pairs, symbols, strict=True):
+            SYMBOLS.learn(pair, self.normalise_symbol(symbol))
+        out = []
+        if "trades" in self.collected:
+            out.append(self._request("subscribe", pairs, {"name": "trade"}))
+        if "quotes" in self.collected:
+            out.append(self._request("subscribe", pairs, {"name": "spread"}))
+        if "book" in self.collected:
+            out.append(self._request("subscribe", pairs, self._book_subscription()))
+        return out
+
+    def book_resubscribe_messages(self, symbols: list[str]) -> list[str]:
+        """Unsubscribe then subscribe the books: Kraken answers with a fresh snapshot."""
+        pairs = [self.native_symbol(s) for s in symbols]
+        return [self._request(event, pairs, self._book_subscription())
+                for event in ("unsubscribe", "subscribe")]
+
+    def _book_subscription(self) -> dict:
+        return {"name": "book", "depth": self.depth or DEFAULT_BOOK_DEPTH}
+
+    def _request(self, event: str, pairs: list[str], subscription: dict) -> str:
+        return orjson.dumps({"event": event, "pair": pairs, "subscription": subscription,
+                             "reqid": self._next_request_id()}).decode()
 
     def ping_message(self) -> str:
         return '{"event":"ping","reqid":%d}' % self._next_request_id()
@@ -65,6 +98,8 @@ class KrakenV1Adapter(KrakenBase):
         msg = loads(frame)
         if type(msg) is dict:
             return self._control(msg)
+        if type(msg) is list and len(msg) >= 4 and msg[-2] != "trade":
+            return self._books(msg, received_at_ns)
         if type(msg) is not list or len(msg) != 4 or msg[2] != "trade":
             raise Reject("unknown_message", "not a v1 trade array or event object")
         entries = msg[1]
@@ -75,6 +110,22 @@ class KrakenV1Adapter(KrakenBase):
         symbol = self._symbol(msg[3])
         seen: dict[bytes, int] = {}
         return each_trade(entries, lambda entry: self._trade(symbol, entry, seen))
+
+    def _books(self, msg: list, received_at_ns: int):
+        """A ``book-<depth>`` frame → ``Rows(book=…)``; a ``spread`` frame → ``Rows(quotes=…)``
+        (v1 sends every number as text, so the parsed frame keeps the digits); either is
+        an ``unknown_message`` where its kind is not collected."""
+        from rtkit.books.parse import kraken_v1 as book_parser
+
+        if "book" not in self.collected and "quotes" not in self.collected:
+            raise Reject("unknown_message", f"a {msg[-2]!r:.20} frame, but neither books nor "
+                         "quotes are collected")
+        parsed = book_parser.parse(msg, received_at_ns)
+        if parsed.book:
+            return Rows(book=parsed.book)
+        if parsed.quotes:
+            return Rows(quotes=parsed.quotes)
+        raise Reject("unknown_message", f"channel {msg[-2]!r:.40}")
 
     @staticmethod
     def _trade(symbol: str, entry, seen: dict[bytes, int]) -> tuple:

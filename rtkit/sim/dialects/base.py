@@ -112,15 +112,16 @@ class Dialect:
 
     def encode_book(self, symbol: str, snapshot: bool, bids: list[tuple[str, str]],
                     asks: list[tuple[str, str]], seq: int, prev_seq: int, ts_ns: int,
-                    book, depth: int) -> str:
+                    book, depth: int) -> str | None:
         """One book message of ``symbol``: its snapshot (every level, best first) or a
         delta (the levels set; size ``"0"`` removes), with sequence ``seq`` following
         ``prev_seq``, on the channel of the subscribed ``depth``. ``book`` (a
         :class:`rtkit.sim.book.SimBook`) is the true book after it, for a checksum (a
-        corrupted delta's checksum is the true book's)."""
+        corrupted delta's checksum is the true book's). None: the venue sends nothing
+        for this change (Kraken: it is all below the subscribed depth)."""
         raise NotImplementedError
 
-    def encode_restart(self, symbol: str, book, ts_ns: int, depth: int) -> str:
+    def encode_restart(self, symbol: str, book, ts_ns: int, depth: int) -> str | None:
         """What the venue sends when its service restarts (``book.seq`` starts again):
         by default its snapshot at the new sequence."""
         bids, asks, seq = book.snapshot(depth)
