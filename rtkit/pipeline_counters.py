@@ -34,6 +34,9 @@ class PipelineCounters:
     rejects_dropped: int
     rejects_unstorable: int
     gaps_unstorable: int
+    gaps_pending: int
+    gaps_closed: int
+    backfilled: int
 
     def _init_counters(self) -> None:
         self._counting = threading.Lock()  # a batch's counter updates vs. stats()
@@ -93,6 +96,13 @@ class PipelineCounters:
             "id_resets": self.id_resets,
             "gap_windows_forgotten": self.gap_detector.forgotten if self.gap_detector else 0,
             "reconnect_marks": self.reconnect_marks,
+            "gaps_open": self.gaps_pending - self.gaps_closed,
+            "backfilled": self.backfilled,
+            # trades kept / trades the ids say existed (None where ids cannot say)
+            "completeness": (None if self.gap_detector is None else round(
+                (self.ticks - self.duplicates_seen)
+                / max(1, self.ticks - self.duplicates_seen + self.missing_trades
+                      - self.backfilled), 6)),
         }
         if self.stage is not None:
             out.update(self.stage.stats())

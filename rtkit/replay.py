@@ -116,6 +116,8 @@ class Replay:
             elif type(entry) is Event:  # counted below too: an 'open' adds a gaps row
                 if entry.event == "open":
                     self._opened(entry)
+                elif entry.event == "close":  # a make-before-break recording overlaps two
+                    self.pipeline(entry.venue).connection_closed()
             elif type(entry) is BadLine:
                 if entry.reason == "frame_too_large" and entry.venue:
                     # the head names its venue: the frame the live run refused, refused alike

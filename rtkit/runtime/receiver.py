@@ -126,7 +126,7 @@ class Receiver:
         ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=self.sslopt)
         self._ws = ws
         close_code = 1000  # normal closure
-        opened = False
+        opened = counted = False
         try:
             open_websocket(ws, self.url, self.connect_timeout_s)
             opened = True
@@ -135,6 +135,7 @@ class Receiver:
             self.connections += 1
             now = time.time_ns()
             pipeline.connection_opened(now)
+            counted = True
             if recorder:
                 recorder.event("open", now, self.venue, self.symbols)
             for message in self.adapter.subscribe_messages(self.symbols):
@@ -152,6 +153,8 @@ class Receiver:
                             else _unreachable(self.url, exc))
         finally:
             self._ws = None
+            if counted:
+                pipeline.connection_closed()
             # our close frame, then the socket is cut without waiting for the server's:
             # websocket-client's close() would read on with its own parser, which waits
             # for a frame's whole payload however long the server streams it
