@@ -98,11 +98,6 @@ class PipelineCounters:
             "reconnect_marks": self.reconnect_marks,
             "gaps_open": self.gaps_pending - self.gaps_closed,
             "backfilled": self.backfilled,
-            # trades kept / trades the ids say existed (None where ids cannot say)
-            "completeness": (None if self.gap_detector is None else round(
-                (self.ticks - self.duplicates_seen)
-                / max(1, self.ticks - self.duplicates_seen + self.missing_trades
-                      - self.backfilled), 6)),
         }
         if self.stage is not None:
             out.update(self.stage.stats())

@@ -43,9 +43,9 @@ class IdChecks:
         self.recent_ids = None if ids_consecutive else RecentIds()
         self._ids_consecutive = ids_consecutive
         self._connections = 0
-        #: connections feeding the pipeline now (two during a make-before-break overlap,
-        #: or with ``redundancy=2``); changed under ``_lock``
-        self.live_sources = 0
+        #: connections feeding the pipeline now, as the receiver counts them (two during
+        #: a make-before-break overlap, or with ``redundancy=2``): gaps are held while > 1
+        self.live_sources = 1
         #: gaps found while two connections fed it: (monotonic ns, symbol, first, last,
         #: kind, received_at ns), until GAP_HOLD_S says whether the other one filled them
         self._held: list[tuple] = []
@@ -54,16 +54,16 @@ class IdChecks:
         self.gaps_pending = 0
         self.gaps_closed = 0
         self.backfilled = 0
+        #: during a make-before-break handover, the receiver's set that collects the
+        #: symbols of duplicates (a trade seen on both connections); None otherwise
+        self.dup_watch: set | None = None
 
-    def connection_opened(self, at_ns: int) -> None:
+    def connection_opened(self, at_ns: int, covered: bool = False) -> None:
         """Mark a (re)connect: from the second one on, a ``gaps`` row of kind
         ``reconnect`` records the boundary, whatever the venue's ids allow, unless
-        another connection was feeding the pipeline all along (a make-before-break
-        handover, a redundant connection): then there was no hole to mark."""
-        with self._lock:
-            self._connections += 1
-            covered = self.live_sources > 0
-            self.live_sources += 1
+        ``covered``: another connection fed the pipeline all along (a make-before-break
+        handover, a redundant connection), so there was no hole to mark."""
+        self._connections += 1
         if self.gap_detector is not None:
             self.gap_detector.connection_opened()
         if self.recent_ids is not None:
@@ -71,11 +71,6 @@ class IdChecks:
         if self._connections > 1 and not covered:
             self.reconnect_marks += 1
             self._gap_row("*", None, None, None, at_ns, "reconnect")
-
-    def connection_closed(self) -> None:
-        """A connection that fed the pipeline ended (pairs with ``connection_opened``)."""
-        with self._lock:
-            self.live_sources = max(0, self.live_sources - 1)
 
     def gap_closed(self, filled: int) -> None:
         """A backfiller finished a pending gap having filled ``filled`` trades."""
@@ -136,6 +131,8 @@ class IdChecks:
                 kept.append(tick[:6] if grouped else tick)
             elif verdict == "duplicate":
                 self.duplicates_seen += 1
+                if self.dup_watch is not None:
+                    self.dup_watch.add(sym)
             elif verdict == "late":  # out of order: its gap row stays, the trade is kept
                 self.late_trades += 1
                 kept.append(tick[:6] if grouped else tick)
@@ -161,4 +158,7 @@ class IdChecks:
             recent_ids.connection_opened()  # two connections: each trade comes twice
         kept = recent_ids.new_ticks(ticks)
         self.duplicates_seen += len(ticks) - len(kept)
+        if self.dup_watch is not None and len(kept) < len(ticks):
+            new = {id(t) for t in kept}
+            self.dup_watch.update(t[0] for t in ticks if id(t) not in new)
         return kept

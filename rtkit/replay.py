@@ -73,6 +73,7 @@ class Replay:
         self.venue_options = venue_options or {}
         self.pipelines: dict[str, Pipeline] = {}
         self.connections = 0
+        self._live: dict[str, int] = {}  # venue → connections open (a handover's overlap)
         #: lines that were no recording entry (no venue's pipeline to count them)
         self.bad_lines = 0
         self.bad_lines_by_reason: dict[str, int] = {}
@@ -117,7 +118,7 @@ class Replay:
                 if entry.event == "open":
                     self._opened(entry)
                 elif entry.event == "close":  # a make-before-break recording overlaps two
-                    self.pipeline(entry.venue).connection_closed()
+                    self._live[entry.venue] = max(0, self._live.get(entry.venue, 0) - 1)
             elif type(entry) is BadLine:
                 if entry.reason == "frame_too_large" and entry.venue:
                     # the head names its venue: the frame the live run refused, refused alike
@@ -134,7 +135,9 @@ class Replay:
     def _opened(self, event: Event) -> None:
         self.connections += 1
         pipeline = self.pipeline(event.venue)
-        pipeline.connection_opened(event.received_at)
+        live = self._live.get(event.venue, 0)  # still open: this one was a handover's
+        self._live[event.venue] = live + 1
+        pipeline.connection_opened(event.received_at, covered=live > 0)
         if event.symbols:  # subscribe the adapter as the live one was
             if problem := self._too_many_symbols(event):
                 self._bad_line(BAD_LINE, f"symbols of an 'open' event: {problem}",
