@@ -77,6 +77,7 @@ class ConnectionSet:
     lifetime_s: float | None
     connections: int
     handovers: int
+    handover: bool
     refused: dict[str, str]
     status: StatusMachine
     last_error: LastError
@@ -123,6 +124,10 @@ class ConnectionSet:
         ws = conn.ws
         if ws in self._sockets:
             self._sockets.remove(ws)
+        if conn.successor is not None:  # handed over: the successor was live before this end
+            conn.successor.predecessor = None
+            conn.successor = None
+            self.handovers += 1
         if conn.counted:
             conn.counted = False
             self.pipeline.live_sources = max(1, self.pipeline.live_sources - 1)
@@ -169,11 +174,10 @@ class ConnectionSet:
                     continue
                 need = set(self.symbols) - set(self.refused)
                 if need <= successor.overlapped or tick >= conn.handover_deadline:
-                    successor.predecessor = None
                     conns.remove(conn)
                     self._end(conn, recorder)
-                    self.handovers += 1
-            elif open_new and conn.handover_at is not None and tick >= conn.handover_at \
+            elif open_new and self.handover and conn.handover_at is not None \
+                    and tick >= conn.handover_at \
                     and conn.predecessor is None and not self._stop.is_set():
                 conn.handover_at = None
                 try:

@@ -196,6 +196,9 @@ class Receiver(ConnectionSet):
             if tick < next_check:
                 continue
             next_check = tick + 250_000_000
+            for conn in conns:  # a handover due sooner is started on time
+                if conn.handover_at is not None:
+                    next_check = min(next_check, max(conn.handover_at, tick + 10_000_000))
             if self._stop.is_set():
                 return
             for conn in list(conns):
