@@ -77,6 +77,8 @@ class Collector:
     ``venue`` may also be an adapter instance (``rtkit.onchain`` passes its own).
     ``kinds``: the kinds of record to collect (``rtkit.kinds``), some of those the
     venue offers. ``lake``: a folder that also gets the records as Parquet.
+    ``redundancy=2``: two connections on the same streams, each trade kept once (a
+    frame one of them loses, the other brings), for completeness over bandwidth.
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class Collector:
         venue_options: Mapping[str, Any] | None = None,
         kinds: Sequence[str] = ("trades",),
         lake: str | Path | None = None,
+        redundancy: int = 1,
         **more_venue_options,
     ) -> None:
         venue_options = venue_options_from(venue, venue_options, more_venue_options)
@@ -108,7 +111,7 @@ class Collector:
         self.config = config = CollectorConfig(
             venue, symbols, db, url, capacity, flush_interval_s, record_raw, name, anomaly,
             max_frame_bytes, pending_limit, stale_after_s, backoff_initial_s, backoff_max_s,
-            connect_timeout_s, sslopt, venue_options, kinds, lake)
+            connect_timeout_s, sslopt, venue_options, kinds, lake, redundancy)
         self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
         self.kinds = checked_kinds(kinds, self.adapter)
         if isinstance(symbols, str):
@@ -309,7 +312,7 @@ def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Wri
         stale_after_s=config.stale_after_s or c.adapter.stale_after_s,
         backoff_initial_s=config.backoff_initial_s, backoff_max_s=config.backoff_max_s,
         connect_timeout_s=config.connect_timeout_s, sslopt=config.sslopt,
-        record_raw=c.record_raw, name=c.name)
+        record_raw=c.record_raw, name=c.name, redundancy=config.redundancy)
     writer = Writer(
         c.pipeline, c.sink if c.lake is None else Fanout(c.sink, c.lake), name=c.name,
         flush_interval_s=c.flush_interval_s, stop=c._stop, flush_now=c._flush_now,

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.usefixtures("no_thread_leak")
 
 RATE = 2_000  # trades/s
 COUNT = 7_000  # 3.5 s of trades
-LIFETIME_S = 0.7  # each connection's lifetime on the simulator
-NOTICE_S = 0.3  # OKX / Bitstamp announce the close this long before it
+LIFETIME_S = 1.0  # each connection's lifetime on the simulator
+NOTICE_S = 0.4  # OKX / Bitstamp announce the close this long before it
 OVERLAP = 20  # trades the simulator re-sends on a subscribe: less than a reconnect misses
 
 #: venue → (faults, venue options): Binance closes without notice, the client knows the
@@ -88,4 +88,5 @@ def test_without_the_handover_the_same_run_loses_trades(venue, db):
     kinds = {kind for kind, _, _ in gap_rows(db)}
     assert "reconnect" in kinds
     if venue != "bitstamp":  # ids show what was missed
-        assert "ids_across_reconnect" in kinds and c.stats["missing_trades"] == lost
+        # the ids show every trade lost but those of a break after the last trade
+        assert "ids_across_reconnect" in kinds and 0 < c.stats["missing_trades"] <= lost

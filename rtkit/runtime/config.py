@@ -47,12 +47,14 @@ class CollectorConfig:
     venue_options: Mapping[str, Any] = field(default_factory=dict)
     kinds: Sequence[str] = ("trades",)
     lake: str | Path | None = None
+    redundancy: int = 1
 
     def check(self) -> None:
         """A numeric parameter outside its range, or a URL that is no WebSocket's, is a
         ValueError that says what is allowed."""
         for parameter in ("capacity", "flush_interval_s", "max_frame_bytes", "pending_limit",
-                          "backoff_initial_s", "backoff_max_s", "connect_timeout_s"):
+                          "backoff_initial_s", "backoff_max_s", "connect_timeout_s",
+                          "redundancy"):
             checked(parameter, getattr(self, parameter))
         if self.stale_after_s is not None:
             checked("stale_after_s", self.stale_after_s)

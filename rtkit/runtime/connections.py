@@ -29,7 +29,7 @@ from rtkit.wsframes import FrameReader, ProtocolError
 #: seconds the receive socket blocks before the loop looks at its clocks
 RECV_TIMEOUT_S = 0.5
 #: how long before a connection's scheduled end (its lifetime, e.g. Binance's 24 h) its
-#: successor is opened, at most; a short lifetime starts it at a quarter of it before
+#: successor is opened, at most; a short lifetime starts it a third of it before
 HANDOVER_LEAD_S = 30.0
 #: longest the old and the new connection both run in a handover when no trade proves
 #: their overlap (a symbol without trades): then the old one is closed anyway
@@ -53,7 +53,7 @@ class Conn:
         self.handover_at: int | None = None
         if lifetime_s:
             self.ends_at = now + int(lifetime_s * 1e9)
-            lead = min(HANDOVER_LEAD_S, lifetime_s / 4)
+            lead = min(HANDOVER_LEAD_S, lifetime_s / 3)
             self.handover_at = self.ends_at - int(lead * 1e9)
         self.successor: Conn | None = None
         self.predecessor: Conn | None = None
