@@ -250,7 +250,9 @@ class RecentIds:
 
 
 # --- the ledger: what became of each gap ------------------------------------------------
-#: venues whose REST trade endpoint can fill an id range exactly (shared/BOOKS.md §3)
+#: venues whose REST trade endpoint can fill an id range exactly: Binance (historicalTrades,
+#: aggTrades by fromId), Coinbase (trades after an id), Kraken (Trades since), OKX
+#: (history-trades after an id); Bybit keeps only recent trades, Bitstamp only by time
 FILLABLE_VENUES = frozenset({"binance", "binance-futures", "coinbase", "coinbase-exchange",
                              "kraken", "okx"})
 #: the ``why`` of a gap on a venue that cannot fill by id (Bybit, Bitstamp, the rest)

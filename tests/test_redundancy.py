@@ -60,6 +60,8 @@ def test_frames_lost_on_one_connection_come_from_the_other(venue, db):
     s = c.stats
     assert s["stored"] == COUNT and s["duplicates"] >= COUNT - sim.lost_frames * 10
     assert (s["gaps"], s["reconnect_marks"]) == (0, 0)
+    assert s["ticks"] == (s["stored"] + s["duplicates"] + s["pending"] + s["dropped_overflow"]
+                          + s["unstorable"])  # every copy accounted for
 
 
 def test_without_redundancy_the_same_losses_are_gaps(db):

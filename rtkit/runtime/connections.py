@@ -187,10 +187,8 @@ class ConnectionSet:
                     conn.handover_at = tick + int(1e9)
                     continue
                 new.predecessor, conn.successor = conn, new
-                deadline = tick + int(HANDOVER_MAX_S * 1e9)
-                if conn.ends_at is not None:
-                    deadline = min(deadline, max(tick, conn.ends_at - int(0.1e9)))
-                conn.handover_deadline = deadline
+                # unproven, the old one reads on until the venue ends it, or until then
+                conn.handover_deadline = tick + int(HANDOVER_MAX_S * 1e9)
 
     def _on_control(self, control) -> str | None:
         """React to a venue's control message: ``'end'`` this connection now,

@@ -24,6 +24,7 @@ def collector_stats(collector) -> dict:
     out.update(
         reconnects=receiver.reconnects,
         connections=receiver.connections,
+        handovers=receiver.handovers,
         status=str(status),
         status_reason=status.reason,
         last_error=collector.last_error,
