@@ -96,6 +96,8 @@ class Replay:
         try:
             self._replay(path)
         finally:
+            for pipeline in self.pipelines.values():  # the recording is over: write the
+                pipeline.release_held_gaps(force=True)  # gaps held for a second connection
             self.flush()
         if self.bad_lines > 1:
             log.warning("rtkit: %d lines of %s were not recording lines; they are counted "
@@ -118,7 +120,8 @@ class Replay:
                 if entry.event == "open":
                     self._opened(entry)
                 elif entry.event == "close":  # a make-before-break recording overlaps two
-                    self._live[entry.venue] = max(0, self._live.get(entry.venue, 0) - 1)
+                    live = self._live[entry.venue] = max(0, self._live.get(entry.venue, 0) - 1)
+                    self.pipeline(entry.venue).live_sources = max(1, live)
             elif type(entry) is BadLine:
                 if entry.reason == "frame_too_large" and entry.venue:
                     # the head names its venue: the frame the live run refused, refused alike
@@ -138,6 +141,7 @@ class Replay:
         live = self._live.get(event.venue, 0)  # still open: this one was a handover's
         self._live[event.venue] = live + 1
         pipeline.connection_opened(event.received_at, covered=live > 0)
+        pipeline.live_sources = live + 1  # gaps wait for the other connection, as live
         if event.symbols:  # subscribe the adapter as the live one was
             if problem := self._too_many_symbols(event):
                 self._bad_line(BAD_LINE, f"symbols of an 'open' event: {problem}",

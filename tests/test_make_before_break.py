@@ -46,7 +46,7 @@ def gap_rows(db) -> list[tuple]:
     return sqlite3.connect(db).execute("SELECT kind, missing, status FROM gaps").fetchall()
 
 
-def collect_through_closes(venue: str, db, handover: bool):
+def collect_through_closes(venue: str, db, handover: bool, record_raw=None):
     """A run of COUNT trades across a scheduled close every LIFETIME_S; the collector
     (stopped), the simulator's trades and the simulator."""
     dialect = get_dialect(venue)
@@ -54,7 +54,8 @@ def collect_through_closes(venue: str, db, handover: bool):
     with Simulator(venue, rate=RATE, count=COUNT, seed=21, overlap=OVERLAP, faults=faults,
                    broadcast=True) as sim:
         c = rtkit.Collector(venue, list(dialect.example_symbols), url=sim.url, db=db,
-                            flush_interval_s=0.1, backoff_initial_s=0.2, **options)
+                            flush_interval_s=0.1, backoff_initial_s=0.2, record_raw=record_raw,
+                            **options)
         c.receiver.handover = handover  # False: the receiver as it was (break, then make)
         c.start()
         try:
@@ -67,14 +68,19 @@ def collect_through_closes(venue: str, db, handover: bool):
 
 
 @pytest.mark.parametrize("venue", list(CASES))
-def test_scheduled_and_announced_closes_leave_no_hole(venue, db):
-    c, dialect, sim = collect_through_closes(venue, db, handover=True)
+def test_scheduled_and_announced_closes_leave_no_hole(venue, db, tmp_path):
+    recording = tmp_path / "raw.jsonl.gz"
+    c, dialect, sim = collect_through_closes(venue, db, handover=True, record_raw=recording)
     assert c.stats["handovers"] >= 3  # about one per LIFETIME_S
     assert stored(db) == expected(dialect, sim.trades)  # each trade once, values exact
     assert gap_rows(db) == []  # no reconnect mark, no id gap
     s = c.stats
     assert (s["stored"], s["gaps"], s["reconnects"], s["reconnect_marks"]) == (COUNT, 0, 0, 0)
     assert s["duplicates"] > 0  # the overlap came twice and was kept once
+    # the recording (both connections' frames, interleaved) replays to the same rows
+    replayed = tmp_path / "replayed.sqlite"
+    assert rtkit.replay(recording, db=replayed)["stored"] == COUNT
+    assert stored(replayed) == stored(db) and gap_rows(replayed) == []
 
 
 @pytest.mark.parametrize("venue", list(CASES))

@@ -197,7 +197,8 @@ class Receiver(ConnectionSet):
                 continue
             next_check = tick + 250_000_000
             for conn in conns:  # a handover due sooner is started on time
-                if conn.handover_at is not None:
+                if conn.handover_at is not None and self.handover and conn.successor is None \
+                        and conn.predecessor is None:
                     next_check = min(next_check, max(conn.handover_at, tick + 10_000_000))
             if self._stop.is_set():
                 return
