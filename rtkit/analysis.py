@@ -33,8 +33,8 @@ from rtkit.analysis_books import (
 from rtkit.columns import require_columns
 from rtkit.spread import opportunities, spread
 
-__all__ = ["book_imbalance", "book_quality", "imbalance", "microprice", "mid", "ohlcv",
-           "opportunities", "quality", "quoted_spread", "relative_spread", "spread",
+__all__ = ["book_imbalance", "book_quality", "completeness", "imbalance", "microprice", "mid",
+           "ohlcv", "opportunities", "quality", "quoted_spread", "relative_spread", "spread",
            "top_of_book", "vwap"]
 
 _BAR_COLUMNS = ["open", "high", "low", "close", "volume", "trades", "vwap"]
@@ -148,8 +148,9 @@ def quality(ticks: pd.DataFrame, rejects: pd.DataFrame | None = None,
     the venue's own delay plus any clock offset, so compare venues, not
     absolute values). Pass ``store.rejects()`` to add ``rejected`` and one
     ``rejected_<reason>`` column per reason seen, and ``store.gaps()`` to add
-    ``id_gaps``, ``missing_trades`` and ``reconnects``; left out, those columns
-    are absent rather than a misleading zero.
+    ``id_gaps``, ``missing_trades``, ``reconnects``, ``gaps_open`` (gaps a backfill
+    may still fill) and ``completeness`` (see :func:`completeness`); left out, those
+    columns are absent rather than a misleading zero.
     """
     if _on_dask(ticks):
         from rtkit.lake import dask as lake_dask
@@ -175,9 +176,44 @@ def quality(ticks: pd.DataFrame, rejects: pd.DataFrame | None = None,
         parts.append(_gaps_by_venue(gaps))
     out = pd.concat(parts, axis=1).rename_axis("venue").sort_index()
     counts = [c for c in out.columns if c in ("ticks", "symbols", "rejected", "id_gaps",
-                                              "missing_trades", "reconnects")
+                                              "missing_trades", "reconnects", "gaps_open")
               or c.startswith("rejected_")]
     out[counts] = out[counts].fillna(0).astype(np.int64)
+    if gaps is not None and "symbol" in gaps:
+        per_symbol = completeness(ticks, gaps).groupby(level="venue")
+        sums = per_symbol[["stored", "still_missing"]].sum()
+        unknown = per_symbol["completeness"].apply(lambda c: c.isna().any())
+        ratio = sums["stored"] / (sums["stored"] + sums["still_missing"])
+        out["completeness"] = ratio.where(~unknown).reindex(out.index)
+    return out
+
+
+def completeness(ticks: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
+    """Per venue and symbol: trades ``stored``, trades the ids say are ``still_missing``
+    (missing in the gaps, less what a backfill filled), and ``completeness``, stored /
+    (stored + still missing), from 0 to 1.
+
+    ``completeness`` is NaN for a venue whose ids cannot say what a reconnect missed
+    (its ``reconnect`` gaps are ``unfillable``: Bybit, Bitstamp): 1.0 would claim
+    more than is known.
+    """
+    require_columns(ticks, ("venue", "symbol"))
+    require_columns(gaps, ("venue", "symbol", "kind", "missing"),
+                    "the gaps table (TickStore.gaps())")
+    stored = ticks.groupby([ticks["venue"].astype(str), ticks["symbol"].astype(str)],
+                           observed=True).size().rename("stored")
+    ids = gaps[gaps["kind"].isin(("ids", "ids_across_reconnect"))]
+    filled = (pd.to_numeric(ids["filled"]).fillna(0) if "filled" in ids
+              else pd.Series(0, index=ids.index))
+    still = (pd.to_numeric(ids["missing"]).fillna(0) - filled).clip(lower=0)
+    missing = still.groupby([ids["venue"].astype(str), ids["symbol"].astype(str)]).sum()
+    out = pd.concat([stored, missing.rename("still_missing")], axis=1).fillna(0)
+    out = out.astype(np.int64).rename_axis(["venue", "symbol"]).sort_index()
+    out["completeness"] = out["stored"] / (out["stored"] + out["still_missing"])
+    if "status" in gaps:
+        blind = gaps.loc[(gaps["kind"] == "reconnect") & (gaps["status"] == "unfillable"),
+                         "venue"].astype(str).unique()
+        out.loc[out.index.get_level_values("venue").isin(blind), "completeness"] = np.nan
     return out
 
 
@@ -199,6 +235,8 @@ def _gaps_by_venue(gaps: pd.DataFrame) -> pd.DataFrame:
         "id_gaps": (~is_reconnect).astype(np.int64),
         "missing_trades": pd.to_numeric(gaps["missing"]).where(~is_reconnect, 0).fillna(0),
         "reconnects": is_reconnect.astype(np.int64),
+        "gaps_open": ((gaps["status"] == "pending") if "status" in gaps
+                      else pd.Series(False, index=gaps.index)).astype(np.int64),
     })
     return work.groupby("venue").sum()
 

@@ -228,7 +228,8 @@ def cmd_collect(args) -> int:
                           flush_interval_s=args.flush_interval,
                           kinds=[k for item in args.kinds for k in item.split(",") if k],
                           lake=args.lake, name=args.name, venue_options=options,
-                          depth=args.depth, audit_every_s=args.audit_every)
+                          depth=args.depth, audit_every_s=args.audit_every,
+                          redundancy=args.redundancy)
     if record is not None:
         _say_where_recording_goes(record, collector, existed)
     _run_until(collector, args.duration, _Progress())
@@ -435,6 +436,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: 60; 0: never)")
     c.add_argument("--lake", help="also write the records as Parquet under this folder")
     c.add_argument("--name", help="the run's name in the database (default: VENUE:SYMBOLS)")
+    c.add_argument("--redundancy", type=int, default=1, choices=(1, 2),
+                   help="connections on the same streams, each trade kept once (default 1)")
     c.add_argument("--option", action="append", type=_venue_option, default=[],
                    metavar="KEY=VALUE", help="a venue option (Collector's venue_options), "
                    "repeatable; the value is read as JSON when it is a number, true/false or null")

@@ -97,6 +97,8 @@ pointing at a simulator of this process finds that simulator's REST side, any
 other ``url`` the same host and port, and no ``url`` the venue's own API.
 ``depth``: the venue's book depth; ``audit_every_s``: how often an ``unverified``
 book is checked against a REST snapshot (see ``rtkit.books.frame.BookReading``).
+``redundancy=2``: two connections on the same streams, each trade kept once (a
+frame one of them loses, the other brings), for completeness over bandwidth.
 """
 
 
@@ -131,6 +133,7 @@ class Collector(BookReading, LiveHooks):
         rest_url: str | None = None,
         depth: int | None = None,
         audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
+        redundancy: int = 1,
         **more_venue_options,
     ) -> None:
         venue_options = venue_options_from(venue, venue_options, more_venue_options)
@@ -139,7 +142,7 @@ class Collector(BookReading, LiveHooks):
             venue, symbols, db, url, capacity, flush_interval_s, record_raw, name, anomaly,
             max_frame_bytes, pending_limit, stale_after_s, backoff_initial_s, backoff_max_s,
             connect_timeout_s, sslopt, venue_options, kinds, lake, rest_url, depth,
-            audit_every_s)
+            audit_every_s, redundancy)
         self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
         self.kinds = checked_kinds(kinds, self.adapter)
         self.adapter.configure(self.kinds, depth)
@@ -374,7 +377,7 @@ def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Wri
         stale_after_s=config.stale_after_s or c.adapter.stale_after_s,
         backoff_initial_s=config.backoff_initial_s, backoff_max_s=config.backoff_max_s,
         connect_timeout_s=config.connect_timeout_s, sslopt=config.sslopt,
-        record_raw=c.record_raw, name=c.name)
+        record_raw=c.record_raw, name=c.name, redundancy=config.redundancy)
     # SWAP/FUTURES/inverse symbols: their contract values, learnt before the first connect
     receiver.before_connect = ContractSetup(c.adapter, c.symbols, c.rest_url, c.db) or None
     writer = Writer(

@@ -19,7 +19,10 @@ once and counts a repeat as a duplicate, so the accounting stays exact.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections import deque
+from typing import NamedTuple
 
 #: ids below a symbol's highest one whose fate (seen or not) is remembered, one bit
 #: each: a trade that arrives this late is still recognised and kept
@@ -173,6 +176,26 @@ class GapDetector:
     def _drop(self, window: _Window) -> None:
         self.bits -= window.unseen.bit_length()
 
+    def unseen_runs(self, symbol: str, first: int, last: int) -> list[tuple[int, int]]:
+        """The runs of ids in ``first … last`` never seen so far (a gap whose trades may
+        have come late, from another connection); the whole range where the window
+        no longer tells."""
+        window = self.windows.get(symbol)
+        if window is None or first <= window.floor or first < window.start:
+            return [(first, last)]
+        bits = (window.unseen >> (first - window.start)) & ((1 << (last - first + 1)) - 1)
+        runs = []
+        offset = 0
+        while bits:
+            skip = (bits & -bits).bit_length() - 1  # seen ids before the next unseen one
+            bits >>= skip
+            offset += skip
+            length = (bits ^ (bits + 1)).bit_length() - 1  # unseen ids in a row
+            runs.append((first + offset, first + offset + length - 1))
+            bits >>= length
+            offset += length
+        return runs
+
 
 class RecentIds:
     """Catches trades re-sent after a reconnect, for venues whose ids say nothing
@@ -202,6 +225,11 @@ class RecentIds:
                 self._before = set(self._recent)
             self._left = self.size
 
+    @property
+    def checking(self) -> bool:
+        """Whether trades are being looked up (after a reconnect)."""
+        return self._before is not None
+
     def new_ticks(self, ticks: list) -> list:
         """The ticks not seen before the last reconnect; remembers them all."""
         if self._before is not None:
@@ -219,3 +247,144 @@ class RecentIds:
             kept = ticks
         self._recent.extend([(t[0], t[1]) for t in kept])
         return kept
+
+
+# --- the ledger: what became of each gap ------------------------------------------------
+#: venues whose REST trade endpoint can fill an id range exactly: Binance (historicalTrades,
+#: aggTrades by fromId), Coinbase (trades after an id), Kraken (Trades since), OKX
+#: (history-trades after an id); Bybit keeps only recent trades, Bitstamp only by time
+FILLABLE_VENUES = frozenset({"binance", "binance-futures", "coinbase", "coinbase-exchange",
+                             "kraken", "okx"})
+#: the ``why`` of a gap on a venue that cannot fill by id (Bybit, Bitstamp, the rest)
+CANNOT_FILL = "venue cannot fill by id"
+#: the statuses a gap row of missing trades moves through: ``pending`` (a backfiller may
+#: claim it), then ``filled``, ``partial`` (some trades fetched, ``why`` says why not all)
+#: or ``unfillable`` (none can be, ``why`` says why)
+STATUSES = ("pending", "filled", "partial", "unfillable")
+#: kinds of gap row that stand for missing trades (the others are marks: id resets, and
+#: reconnects on a venue whose ids say what was missed)
+MISSING_KINDS = ("ids", "ids_across_reconnect", "reconnect")
+
+
+def ledger_status(venue: str, kind: str, ids_consecutive: bool) -> tuple[str | None, str | None]:
+    """``(status, why)`` of a new gap row: ``pending`` where the venue can fill it,
+    ``unfillable`` with why where it cannot, ``(None, None)`` for a mark that stands
+    for no trades of its own (an id reset; a reconnect where the ids tell the rest)."""
+    if kind == "id_reset" or (kind == "reconnect" and ids_consecutive):
+        return None, None
+    if kind == "reconnect" or venue not in FILLABLE_VENUES:
+        return "unfillable", CANNOT_FILL
+    return "pending", None
+
+
+class Gap(NamedTuple):
+    """A gap row as a backfiller reads it."""
+
+    id: int
+    venue: str
+    symbol: str
+    first_missing: str | None
+    last_missing: str | None
+    missing: int | None
+    seen_at: int
+    kind: str
+
+
+class GapLedger:
+    """The ``gaps`` table as a to-do list for a backfiller, over an open store's
+    connection (the backfiller's own, in its own thread).
+
+    A ``pending`` row is claimed once (``claim`` stamps ``claimed_at``; a claim older
+    than ``stale_claim_s`` is taken as abandoned and may be claimed again), then
+    ``finish``-ed as ``filled``, ``partial`` or ``unfillable`` with the number of
+    trades filled, or ``release``-d to be tried again later.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, stale_claim_s: float = 300.0) -> None:
+        self.conn = conn
+        self.stale_claim_s = stale_claim_s
+
+    def pending(self, venue: str | None = None) -> list[Gap]:
+        """Pending gaps, oldest first."""
+        where, args = "status = 'pending'", []
+        if venue is not None:
+            where += " AND venue = ?"
+            args.append(venue)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(Gap._fields)} FROM gaps WHERE {where} ORDER BY id", args)
+        return [Gap(*row) for row in rows]
+
+    def claim(self, venue: str | None = None, now_ns: int | None = None) -> Gap | None:
+        """The oldest pending gap no one works on, now claimed by the caller; None if none."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        abandoned = now_ns - int(self.stale_claim_s * 1e9)
+        for gap in self.pending(venue):
+            with self.conn:
+                taken = self.conn.execute(
+                    "UPDATE gaps SET claimed_at = ? WHERE id = ? AND status = 'pending' "
+                    "AND (claimed_at IS NULL OR claimed_at < ?)", (now_ns, gap.id, abandoned))
+            if taken.rowcount == 1:
+                return gap
+        return None
+
+    def release(self, gap_id: int) -> None:
+        """Give a claimed gap back (to be tried again)."""
+        with self.conn:
+            self.conn.execute("UPDATE gaps SET claimed_at = NULL WHERE id = ?", (gap_id,))
+
+    def finish(self, gap_id: int, status: str, filled: int, why: str | None = None,
+               at_ns: int | None = None) -> None:
+        """Record what became of a gap: ``filled``, ``partial`` or ``unfillable``, how many
+        trades were filled, and why not all (``partial``/``unfillable`` need a why)."""
+        if status not in STATUSES[1:]:
+            raise ValueError(f"a gap ends filled, partial or unfillable, not {status!r}")
+        if status != "filled" and not why:
+            raise ValueError(f"say why a gap ends {status} (why='older than the venue keeps')")
+        if filled < 0:
+            raise ValueError(f"filled counts trades: >= 0, not {filled!r}")
+        at_ns = time.time_ns() if at_ns is None else at_ns
+        with self.conn:
+            self.conn.execute(
+                "UPDATE gaps SET status = ?, why = ?, filled = ?, filled_at = ?, "
+                "claimed_at = NULL WHERE id = ?", (status, why, filled, at_ns, gap_id))
+
+
+def migrate_gaps(conn: sqlite3.Connection) -> None:
+    """Bring a ``gaps`` table made before the ledger up to date, in place: add the
+    ledger's columns and give the old rows a status as a new row would get."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(gaps)")}
+    added = [(name, sql) for name, sql in LEDGER_COLUMNS if name not in have]
+    if not added:
+        return
+    with conn:
+        for name, sql in added:
+            conn.execute(f"ALTER TABLE gaps ADD COLUMN {name} {sql}")
+        if "status" in dict(added):
+            fillable = ", ".join(f"'{v}'" for v in sorted(FILLABLE_VENUES))
+            conn.execute(
+                "UPDATE gaps SET status = CASE WHEN venue IN (" + fillable + ") THEN 'pending' "
+                "ELSE 'unfillable' END, why = CASE WHEN venue IN (" + fillable + ") THEN NULL "
+                "ELSE ? END WHERE kind IN ('ids', 'ids_across_reconnect')", (CANNOT_FILL,))
+            conn.execute("UPDATE gaps SET filled = 0 WHERE status IS NOT NULL")
+
+
+#: the ledger's columns of ``gaps`` (after ``kind``), as ``migrate_gaps`` adds them
+LEDGER_COLUMNS = (("status", "TEXT"), ("why", "TEXT"), ("filled_at", "INTEGER"),
+                  ("filled", "INTEGER"), ("claimed_at", "INTEGER"))
+
+
+#: an ``INSERT`` of a gap row of the seven columns from before the ledger (no status)
+INSERT_GAP_BEFORE_LEDGER = ("INSERT INTO gaps (venue, symbol, first_missing, last_missing, "
+                            "missing, seen_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+def insert_gaps(insert_rows, sql: str, gaps, refused) -> None:
+    """Gap rows through ``insert_rows`` (a store's): rows of the table's columns with
+    ``sql``, rows of the seven columns from before the ledger (a caller's own) without
+    a status. The rows themselves are passed, so a refused one is known by identity."""
+    gaps = gaps if isinstance(gaps, list) else list(gaps)
+    narrow = [g for g in gaps if len(g) == 7]
+    if narrow:
+        insert_rows(INSERT_GAP_BEFORE_LEDGER, narrow, "gaps", refused)
+        gaps = [g for g in gaps if len(g) != 7]
+    insert_rows(sql, gaps, "gaps", refused)

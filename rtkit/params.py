@@ -40,6 +40,9 @@ RANGES: dict[str, Range] = {
     "backoff_initial_s": Range(0.01, 600, "seconds", 0.5),
     "backoff_max_s": Range(0.01, 3600, "seconds", 30.0),
     "connect_timeout_s": Range(0.1, 600, "seconds", 10.0),
+    # connections on the same streams (rtkit.runtime.connections): 2 keeps each trade
+    # once from either, for completeness over bandwidth
+    "redundancy": Range(1, 2, "connections", 1, whole=True),
 }
 
 

@@ -64,10 +64,12 @@ class BookRows:
         symbols = books.take_resubscribes()
         return self.adapter.book_resubscribe_messages(symbols) if symbols else []
 
-    def connection_opened(self, at_ns: int) -> None:
+    def connection_opened(self, at_ns: int, covered: bool = False) -> None:
         first = self._connections == 0
-        super().connection_opened(at_ns)  # type: ignore[misc]  # IdChecks, after this
-        if self.books is not None:
+        super().connection_opened(at_ns, covered)  # type: ignore[misc]  # IdChecks, after this
+        # a connection opened beside a live one (a handover, redundancy) leaves the books
+        # to the stream they are on; a reconnect after a hole starts them over
+        if self.books is not None and not covered:
             step = self.books.connection_opened(at_ns, first)
             if step.events:
                 rows: dict = {}

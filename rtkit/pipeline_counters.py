@@ -34,6 +34,9 @@ class PipelineCounters:
     rejects_dropped: int
     rejects_unstorable: int
     gaps_unstorable: int
+    gaps_pending: int
+    gaps_closed: int
+    backfilled: int
 
     def _init_counters(self) -> None:
         self._counting = threading.Lock()  # a batch's counter updates vs. stats()
@@ -93,6 +96,8 @@ class PipelineCounters:
             "id_resets": self.id_resets,
             "gap_windows_forgotten": self.gap_detector.forgotten if self.gap_detector else 0,
             "reconnect_marks": self.reconnect_marks,
+            "gaps_open": self.gaps_pending - self.gaps_closed,
+            "backfilled": self.backfilled,
         }
         if self.stage is not None:
             out.update(self.stage.stats())

@@ -10,9 +10,16 @@ pipeline's batch (its counters change under ``_counting``).
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
-from rtkit.gaps import GapDetector, RecentIds
+from rtkit.gaps import GapDetector, RecentIds, ledger_status
+
+#: how long a gap found while two connections feed the pipeline (a make-before-break
+#: overlap, ``redundancy=2``) waits for the other connection's copy of its trades before
+#: what is still missing becomes a ``gaps`` row: two connections to one venue run
+#: milliseconds apart, so an id one of them skipped arrives on the other well within it
+GAP_HOLD_S = 2.0
 
 
 class IdChecks:
@@ -22,6 +29,7 @@ class IdChecks:
     venue: str
     adapter: Any
     _lock: threading.Lock
+    _counting: threading.Lock
     _gaps: list[tuple]
     duplicates_seen: int
     late_trades: int
@@ -33,20 +41,75 @@ class IdChecks:
     def _init_id_checks(self, ids_consecutive: bool) -> None:
         self.gap_detector = GapDetector() if ids_consecutive else None
         self.recent_ids = None if ids_consecutive else RecentIds()
+        self._ids_consecutive = ids_consecutive
         self._connections = 0
+        #: connections feeding the pipeline now, as the receiver counts them (two during
+        #: a make-before-break overlap, or with ``redundancy=2``): gaps are held while > 1
+        self.live_sources = 1
+        #: gaps found while two connections fed it: (monotonic ns, symbol, first, last,
+        #: kind, received_at ns), until GAP_HOLD_S says whether the other one filled them
+        self._held: list[tuple] = []
+        #: the ledger's counters: gap rows written ``pending``; those a backfiller closed
+        #: and the trades it filled (``gap_closed``, from the backfiller's thread)
+        self.gaps_pending = 0
+        self.gaps_closed = 0
+        self.backfilled = 0
+        #: during a make-before-break handover, the receiver's set that collects the
+        #: symbols of duplicates (a trade seen on both connections); None otherwise
+        self.dup_watch: set | None = None
 
-    def connection_opened(self, at_ns: int) -> None:
+    def connection_opened(self, at_ns: int, covered: bool = False) -> None:
         """Mark a (re)connect: from the second one on, a ``gaps`` row of kind
-        ``reconnect`` records the boundary, whatever the venue's ids allow."""
+        ``reconnect`` records the boundary, whatever the venue's ids allow, unless
+        ``covered``: another connection fed the pipeline all along (a make-before-break
+        handover, a redundant connection), so there was no hole to mark."""
         self._connections += 1
         if self.gap_detector is not None:
             self.gap_detector.connection_opened()
         if self.recent_ids is not None:
             self.recent_ids.connection_opened()
-        if self._connections > 1:
+        if self._connections > 1 and not covered:
             self.reconnect_marks += 1
-            with self._lock:
-                self._gaps.append((self.venue, "*", None, None, None, at_ns, "reconnect"))
+            self._gap_row("*", None, None, None, at_ns, "reconnect")
+
+    def gap_closed(self, filled: int) -> None:
+        """A backfiller finished a pending gap having filled ``filled`` trades."""
+        self.gaps_closed += 1
+        self.backfilled += filled
+
+    def _gap_row(self, symbol: str, first, last, missing, at_ns: int, kind: str) -> None:
+        status, why = ledger_status(self.venue, kind, self._ids_consecutive)
+        if status == "pending":
+            self.gaps_pending += 1
+        with self._lock:
+            self._gaps.append((self.venue, symbol, first, last, missing, at_ns, kind, status,
+                               why, None, None if status is None else 0, None))
+
+    def _gap(self, symbol: str, first: int, last: int, kind: str, at_ns: int) -> None:
+        self.gaps += 1
+        self.missing_trades += last - first + 1
+        self._gap_row(symbol, str(first), str(last), last - first + 1, at_ns, kind)
+
+    def release_held_gaps(self, force: bool = False) -> None:
+        """Write the held gaps whose wait is over (all of them with ``force``, at the end
+        of a run), each as the runs of its ids that are still unseen."""
+        with self._counting:
+            self._release_held(force)
+
+    def _release_held(self, force: bool) -> None:
+        detector = self.gap_detector
+        if detector is None or not self._held:
+            return
+        due = time.monotonic_ns() - int(GAP_HOLD_S * 1e9)
+        keep = []
+        for held in self._held:
+            at, symbol, first, last, kind, received_at_ns = held
+            if not force and at > due:
+                keep.append(held)
+                continue
+            for a, b in detector.unseen_runs(symbol, first, last):
+                self._gap(symbol, a, b, kind, received_at_ns)
+        self._held = keep
 
     def _check_ids(self, detector: GapDetector, ticks: list, received_at_ns: int) -> list:
         """Drop replayed ids (counted as duplicates) and record gaps.
@@ -68,27 +131,34 @@ class IdChecks:
                 kept.append(tick[:6] if grouped else tick)
             elif verdict == "duplicate":
                 self.duplicates_seen += 1
+                if self.dup_watch is not None:
+                    self.dup_watch.add(sym)
             elif verdict == "late":  # out of order: its gap row stays, the trade is kept
                 self.late_trades += 1
                 kept.append(tick[:6] if grouped else tick)
             elif verdict == "reset":  # the venue counts again from lower ids: say so, keep it
                 self.id_resets += 1
-                with self._lock:
-                    self._gaps.append((self.venue, sym, None, str(tid), None, received_at_ns,
-                                       "id_reset"))
+                self._gap_row(sym, None, str(tid), None, received_at_ns, "id_reset")
                 kept.append(tick[:6] if grouped else tick)
             else:
                 first_missing, last_missing, kind = verdict
-                self.gaps += 1
-                self.missing_trades += last_missing - first_missing + 1
-                with self._lock:
-                    self._gaps.append((self.venue, sym, str(first_missing), str(last_missing),
-                                       last_missing - first_missing + 1, received_at_ns, kind))
+                if self.live_sources > 1:  # the other connection may still bring them
+                    self._held.append((time.monotonic_ns(), sym, first_missing, last_missing,
+                                       kind, received_at_ns))
+                else:
+                    self._gap(sym, first_missing, last_missing, kind, received_at_ns)
                 kept.append(tick[:6] if grouped else tick)
+        if self._held:
+            self._release_held(False)
         return kept
 
     def _drop_repeats(self, recent_ids: RecentIds, ticks: list) -> list:
         """Ticks not re-sent after a reconnect; repeats counted as duplicates."""
+        if self.live_sources > 1 and not recent_ids.checking:
+            recent_ids.connection_opened()  # two connections: each trade comes twice
         kept = recent_ids.new_ticks(ticks)
         self.duplicates_seen += len(ticks) - len(kept)
+        if self.dup_watch is not None and len(kept) < len(ticks):
+            new = {id(t) for t in kept}
+            self.dup_watch.update(t[0] for t in ticks if id(t) not in new)
         return kept

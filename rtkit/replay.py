@@ -75,6 +75,7 @@ class Replay:
         self.venue_options = venue_options or {}
         self.pipelines: dict[str, Pipeline] = {}
         self.connections = 0
+        self._live: dict[str, int] = {}  # venue → connections open (a handover's overlap)
         #: lines that were no recording entry (no venue's pipeline to count them)
         self.bad_lines = 0
         self.bad_lines_by_reason: dict[str, int] = {}
@@ -108,6 +109,8 @@ class Replay:
             try:
                 self._replay(path, ctrl_c, lambda n: advance_to(shown, n))
             finally:
+                for pipeline in self.pipelines.values():  # the recording is over: write the
+                    pipeline.release_held_gaps(force=True)  # gaps held for a second connection
                 self.flush()
             self.interrupted = ctrl_c.requested
         if self.bad_lines > 1:
@@ -139,6 +142,9 @@ class Replay:
                     self._opened(entry)
                 elif entry.event == "instruments":
                     self._instruments(entry)
+                elif entry.event == "close":  # a make-before-break recording overlaps two
+                    live = self._live[entry.venue] = max(0, self._live.get(entry.venue, 0) - 1)
+                    self.pipeline(entry.venue).live_sources = max(1, live)
             elif type(entry) is BadLine:
                 if entry.reason == "frame_too_large" and entry.venue:
                     # the head names its venue: the frame the live run refused, refused alike
@@ -155,7 +161,10 @@ class Replay:
     def _opened(self, event: Event) -> None:
         self.connections += 1
         pipeline = self.pipeline(event.venue)
-        pipeline.connection_opened(event.received_at)
+        live = self._live.get(event.venue, 0)  # still open: this one was a handover's
+        self._live[event.venue] = live + 1
+        pipeline.connection_opened(event.received_at, covered=live > 0)
+        pipeline.live_sources = live + 1  # gaps wait for the other connection, as live
         if event.symbols:  # subscribe the adapter as the live one was
             if problem := self._too_many_symbols(event):
                 self._bad_line(BAD_LINE, f"symbols of an 'open' event: {problem}",

@@ -34,6 +34,7 @@ import pandas as pd
 import sqlite_utils
 
 from rtkit.frame import SIDE_CATEGORIES, empty_frame, tick_frame
+from rtkit.gaps import insert_gaps
 from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.sql import create_table
@@ -201,7 +202,7 @@ class TickStore:
         with conn:
             inserted = self.insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
             self.insert_rows(_INSERT_REJECT, rejects, "rejects", set_aside)
-            self.insert_rows(_INSERT_GAP, gaps, "gaps", set_aside)
+            insert_gaps(self.insert_rows, _INSERT_GAP, gaps, set_aside)
             new = {name: _insert_kind(self, name, rows, set_aside)
                    for name, rows in (records or {}).items()}
         if set_aside and refused is not None:

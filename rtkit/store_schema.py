@@ -11,6 +11,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from rtkit.gaps import migrate_gaps
 from rtkit.kinds import Kind
 from rtkit.kinds.ledger import TABLES
 from rtkit.kinds.sql import create_table
@@ -70,3 +71,4 @@ def create_schema(db: sqlite_utils.Database, kinds: tuple[Kind, ...]) -> None:
     # the tables as their kinds describe them (rtkit.kinds.trades, rtkit.kinds.ledger)
     for table in (TRADES, *TABLES, *kinds):
         create_table(db, table)
+    migrate_gaps(db.conn)  # a file from before the gap ledger gets its columns

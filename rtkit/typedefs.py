@@ -84,6 +84,8 @@ class PipelineStats(TypedDict):
     id_resets: int
     gap_windows_forgotten: int
     reconnect_marks: int
+    gaps_open: int  # gap rows still ``pending`` (a backfill may fill them)
+    backfilled: int  # trades a backfill filled
 
 
 class CollectorStats(PipelineStats):
@@ -91,6 +93,7 @@ class CollectorStats(PipelineStats):
 
     reconnects: int
     connections: int
+    handovers: int  # connections handed over without a hole (make-before-break)
     status: StatusState
     status_reason: str
     last_error: str
@@ -102,6 +105,7 @@ class CollectorStats(PipelineStats):
     ticks_per_s: float
     last_message_age_s: float | None  # None before the first frame
     ring_rows: int
+    completeness: float | None  # trades kept / trades the ids say existed (None: cannot say)
 
 
 class ChainStats(CollectorStats):

@@ -82,6 +82,8 @@ COUNTERS = (
     ("duplicates", "duplicates"),
     ("reconnects", "reconnects"),
     ("gaps", "gaps"),
+    ("gaps_open", "open gaps"),
+    ("completeness", "complete"),
     ("last_message_age_s", "last message"),
 )
 _TABLE_COLUMNS = ["time (UTC)", "venue", "symbol", "side", "price", "volume", "trade_id"]
@@ -105,6 +107,8 @@ def counter_text(key: str, stats: dict, running: bool = True) -> str:
         return "–"
     if key == "last_message_age_s":
         return f"{value:.1f} s"
+    if key == "completeness":
+        return f"{100 * value:.2f} %"
     if key == "ticks_per_s":
         return f"{value:,.0f}"
     return f"{value:,}"

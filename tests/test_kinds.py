@@ -18,6 +18,13 @@ from rtkit.onchain.store import ChainStore
 from rtkit.store import TickStore
 
 BEFORE = json.loads((Path(__file__).parent / "sqlite_schema_before.json").read_text())
+#: the gap ledger (rtkit.gaps) added these columns to ``gaps`` after the capture
+_LEDGER = ',\n   "status" TEXT,\n   "why" TEXT,\n   "filled_at" INTEGER,\n   "filled" INTEGER,' \
+    '\n   "claimed_at" INTEGER'
+for _schema in BEFORE.values():
+    for _row in _schema:
+        if _row[:2] == ["table", "gaps"]:
+            _row[3] = _row[3].replace('"kind" TEXT\n)', f'"kind" TEXT{_LEDGER}\n)')
 
 
 def schema(path) -> list[list]:

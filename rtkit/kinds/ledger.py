@@ -34,9 +34,16 @@ GAPS = Kind(
         Column("missing", "INTEGER", "Int64"),
         Column("seen_at", "INTEGER", "int64"),
         Column("kind", "TEXT", "object"),
+        # the ledger (rtkit.gaps.GapLedger): pending/filled/partial/unfillable, why,
+        # when and how many trades were filled, and a backfiller's claim
+        Column("status", "TEXT", "object"),
+        Column("why", "TEXT", "object"),
+        Column("filled_at", "INTEGER", "Int64"),
+        Column("filled", "INTEGER", "Int64"),
+        Column("claimed_at", "INTEGER", "Int64"),
     ),
     key=("id",),
-    doc="a range of missing records, a reconnect or an id reset",
+    doc="a range of missing records, a reconnect or an id reset, and what became of it",
 )
 RUNS = Kind(
     name="runs",

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from rtkit.gaps import insert_gaps
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.onchain import BLOCKS, SWAPS
 from rtkit.onchain.records import HEAD, REMOVED, SWAP
@@ -115,7 +116,7 @@ class ChainStore:
                 inserted[HEAD] += conn.total_changes - before
                 conn.executemany(_FILL_SWAP_TIMES, [(r[3], r[0]) for r in rows])
             self.store.insert_rows(_INSERT_REJECT, rejects, "rejects", refused)
-            self.store.insert_rows(_INSERT_GAP, gaps, "gaps", refused)
+            insert_gaps(self.store.insert_rows, _INSERT_GAP, gaps, refused)
         return ChainWrite(inserted[SWAP], inserted[HEAD], deleted)
 
     # --- reading --------------------------------------------------------------------------

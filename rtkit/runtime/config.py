@@ -52,13 +52,15 @@ class CollectorConfig:
     rest_url: str | None = None
     depth: int | None = None
     audit_every_s: float = DEFAULT_AUDIT_EVERY_S
+    redundancy: int = 1
 
     def check(self) -> None:
         """A numeric parameter outside its range, a URL that is no WebSocket's, or a
         ``rest_url`` that is no base ``http(s)://host:port``, is a ValueError that says
         what is allowed."""
         for parameter in ("capacity", "flush_interval_s", "max_frame_bytes", "pending_limit",
-                          "backoff_initial_s", "backoff_max_s", "connect_timeout_s"):
+                          "backoff_initial_s", "backoff_max_s", "connect_timeout_s",
+                          "redundancy"):
             checked(parameter, getattr(self, parameter))
         if self.stale_after_s is not None:
             checked("stale_after_s", self.stale_after_s)

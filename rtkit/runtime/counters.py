@@ -24,6 +24,7 @@ def collector_stats(collector) -> dict:
     out.update(
         reconnects=receiver.reconnects,
         connections=receiver.connections,
+        handovers=receiver.handovers,
         status=str(status),
         status_reason=status.reason,
         last_error=collector.last_error,
@@ -35,5 +36,14 @@ def collector_stats(collector) -> dict:
         ticks_per_s=round(tps, 1),
         last_message_age_s=round((time.time_ns() - last) / 1e9, 3) if last else None,
         ring_rows=len(collector.ring),
+        completeness=_completeness(pipeline, out),
     )
     return out
+
+
+def _completeness(pipeline, stats: dict) -> float | None:
+    """Trades kept / trades the ids say existed (None where the venue's ids cannot say)."""
+    if pipeline.gap_detector is None:
+        return None
+    kept = stats["ticks"] - pipeline.duplicates_seen
+    return round(kept / max(1, kept + stats["missing_trades"] - stats["backfilled"]), 6)

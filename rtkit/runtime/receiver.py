@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import select
 import socket
 import threading
 import time
@@ -23,17 +24,15 @@ import websocket
 
 from rtkit.pipeline import Pipeline, quote
 from rtkit.recording import RecordingWriter
-from rtkit.runtime.refusals import symbols_named
+from rtkit.runtime.connections import RECV_TIMEOUT_S, Conn, ConnectionSet
 from rtkit.runtime.status import LastError, StatusMachine
 from rtkit.venues import Adapter
-from rtkit.wsconnect import open_websocket
 from rtkit.wsframes import (
     BINARY,
     CLOSE,
     PING,
     TEXT,
     TOO_LARGE,
-    FrameReader,
     Oversized,
     ProtocolError,
 )
@@ -44,22 +43,19 @@ log = logging.getLogger("rtkit")
 #: receive thread some GIL time; few large flushes measured a lower p99 receive
 #: latency at 20k frames/s (0.2-0.8 ms) than many small ones (5k: 2.3-2.6 ms)
 FLUSH_BATCH = 50_000
-#: how long the receive socket blocks before the loop looks at its clocks
-RECV_TIMEOUT_S = 0.5
 #: bytes asked of the socket per read: hundreds of trade frames at a time
 RECV_BYTES = 1 << 18
 #: connections in a row that end with a venue error and no tick before giving up
 MAX_FUTILE_CONNECTIONS = 3
-
-
-class Receiver:
+class Receiver(ConnectionSet):
     """The loop of the receive thread, and its connection counters."""
 
     def __init__(self, adapter: Adapter, pipeline: Pipeline, *, url: str, symbols: list[str],
                  status: StatusMachine, last_error: LastError, stop: threading.Event,
                  flush_now: threading.Event, stale_after_s: float, backoff_initial_s: float,
                  backoff_max_s: float, connect_timeout_s: float, sslopt: dict | None,
-                 record_raw: Path | None, name: str) -> None:
+                 record_raw: Path | None, name: str, redundancy: int = 1,
+                 handover: bool = True) -> None:
         self.adapter, self.pipeline = adapter, pipeline
         self.venue = adapter.name
         self.url, self.symbols, self.name = url, symbols, name
@@ -72,7 +68,16 @@ class Receiver:
         self.recorder: RecordingWriter | None = None
         self.reconnects = 0
         self.connections = 0
-        self._ws: websocket.WebSocket | None = None
+        #: connections kept on the same streams (``redundancy=2``: each trade kept once)
+        self.redundancy = redundancy
+        #: make-before-break where the venue announces or schedules a connection's end
+        self.handover = handover
+        #: the venue's connection lifetime (Binance closes after 24 h), or None
+        self.lifetime_s: float | None = getattr(adapter, "connection_lifetime_s", None)
+        #: handovers completed (an old connection closed after its successor took over)
+        self.handovers = 0
+        self._sockets: list[websocket.WebSocket] = []  # open or opening, for abort()
+        self._flush_mark = 0
         self._futile = 0
         self._venue_errors = 0
         #: symbols the venue refused (named in its error) → its message, in order
@@ -83,11 +88,11 @@ class Receiver:
         self.before_connect: Callable[[RecordingWriter | None], str] | None = None
 
     def abort(self) -> None:
-        """Cut the socket now (from ``stop()``): a blocked read or connect returns."""
-        ws = self._ws
-        if ws is not None and ws.sock is not None:
-            with contextlib.suppress(OSError):
-                ws.sock.shutdown(socket.SHUT_RDWR)
+        """Cut the sockets now (from ``stop()``): a blocked read or connect returns."""
+        for ws in list(self._sockets):
+            if ws.sock is not None:
+                with contextlib.suppress(OSError):
+                    ws.sock.shutdown(socket.SHUT_RDWR)
 
     def run(self) -> None:
         recorder = None
@@ -111,198 +116,197 @@ class Receiver:
                                      f"{self.pipeline.last_venue_error}")
                     break
                 self.reconnects += 1
-                delay = min(self.backoff_max_s, self.backoff_initial_s * 2 ** min(attempt, 16))
-                delay *= random.uniform(0.5, 1.0)
+                delay = self._backoff(attempt)
                 self.status.move("backoff", f"retry in {delay:.1f}s after: {self.last_error.text}")
                 self._stop.wait(delay)
         except Exception as exc:  # a bug: say so in .status instead of dying silently
             log.exception("rtkit: receive thread of %s failed", self.name)
             self.status.move("failed", f"{type(exc).__name__}: {exc}")
         finally:
+            self.pipeline.release_held_gaps(force=True)  # the run is over: nothing more comes
             if recorder is not None:
                 recorder.close()
             self._flush_now.set()
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_max_s, self.backoff_initial_s * 2 ** min(attempt, 16))
+        return delay * random.uniform(0.5, 1.0)
 
     def _error(self, message: str) -> None:
         self.last_error.report(message)
 
     def _session(self, recorder: RecordingWriter | None) -> bool:
-        """One connection from connect to drop; returns whether it carried ticks."""
+        """From a connect until every connection is gone (a make-before-break handover
+        or a redundant connection keeps it going); returns whether it carried ticks."""
         pipeline = self.pipeline
         ticks_before = pipeline.ticks
         self._venue_errors = 0
         self._refused_here.clear()
         self.status.move("connecting", self.url)
-        ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=self.sslopt)
-        self._ws = ws
+        conns: list[Conn] = []
         close_code = 1000  # normal closure
-        opened = False
         try:
-            open_websocket(ws, self.url, self.connect_timeout_s)
-            opened = True
-            if self._stop.is_set():
-                return False
-            self.connections += 1
-            now = time.time_ns()
-            pipeline.connection_opened(now)
-            if recorder:
-                recorder.event("open", now, self.venue, self.symbols)
-            for message in self.adapter.subscribe_messages(self.symbols):
-                ws.send(message)
-            if ws.sock is None:  # closed under us (stop() cut it)
-                raise websocket.WebSocketConnectionClosedException("socket closed")
-            ws.sock.settimeout(RECV_TIMEOUT_S)
-            self.status.move("live", self._refused_reason())
-            self._read_frames(ws, recorder)
+            self._open(conns, recorder)
+            if not self._stop.is_set():
+                self.status.move("live", self._refused_reason())
+                self._serve(conns, recorder)
         except (websocket.WebSocketException, OSError, ProtocolError) as exc:
             if isinstance(exc, ProtocolError):
                 close_code = 1002  # RFC 6455: fail the connection, saying why
             if not self._stop.is_set():
-                self._error(f"connection lost: {type(exc).__name__}: {quote(str(exc))}" if opened
+                self._error(f"connection lost: {type(exc).__name__}: {quote(str(exc))}" if conns
                             else _unreachable(self.url, exc))
         finally:
-            self._ws = None
-            # our close frame, then the socket is cut without waiting for the server's:
-            # websocket-client's close() would read on with its own parser, which waits
-            # for a frame's whole payload however long the server streams it
-            with contextlib.suppress(Exception):
-                if not self._stop.is_set() and ws.connected:
-                    ws.send_close(close_code)
-            with contextlib.suppress(Exception):
-                ws.shutdown()
-            if recorder:
-                recorder.event("close", time.time_ns(), self.venue)
+            for conn in conns:
+                self._end(conn, recorder, close_code)
         got_ticks = pipeline.ticks > ticks_before
         self._futile = 0 if got_ticks or not self._venue_errors else self._futile + 1
         return got_ticks
 
     def _read_frames(self, ws: websocket.WebSocket, recorder: RecordingWriter | None) -> None:
-        """The hot loop: read the socket in large chunks, split frames, feed the pipeline.
+        """Serve one connection alone (see ``_serve``); raises when it drops."""
+        conn = Conn(ws, None, self.pipeline.max_frame_bytes)
+        conn.counted = False
+        self._serve([conn], recorder)
 
-        Returns when the venue closes, asks to reconnect, goes silent, or on stop;
-        raises on a dropped connection.
+    def _serve(self, conns: list[Conn], recorder: RecordingWriter | None) -> None:
+        """The hot loop: read the sockets in large chunks, split frames, feed the pipeline.
+
+        One connection is read with a blocking ``recv``; during a make-before-break
+        handover, or with ``redundancy`` > 1, the sockets are polled with ``select``.
+        Returns when the last connection ends (the venue closes it, asks to reconnect
+        without a handover, goes silent) or on stop; raises when the last one drops.
         """
-        pipeline, venue, adapter = self.pipeline, self.venue, self.adapter
-        sock = ws.sock
+        stale_ns = int(self.stale_after_s * 1e9)
+        next_check = time.monotonic_ns()
+        self._flush_mark = self.pipeline.queued + FLUSH_BATCH
+        lane_attempt, reopen_at = 0, next_check
+        while conns:
+            if len(conns) == 1:
+                ready = conns
+            else:
+                socks = [c.sock for c in conns if c.sock is not None]
+                readable = set(select.select(socks, [], [], RECV_TIMEOUT_S)[0])
+                ready = [c for c in conns if c.sock in readable]
+            for conn in ready:
+                try:
+                    ended = self._read_chunk(conn, conns, recorder)
+                except (websocket.WebSocketException, OSError, ProtocolError) as exc:
+                    if len(conns) == 1 or self._stop.is_set():
+                        raise
+                    self._error(f"connection lost: {type(exc).__name__}: {quote(str(exc))}")
+                    ended = True
+                if ended:
+                    conns.remove(conn)
+                    self._end(conn, recorder)
+                    if not conns:
+                        return
+                    reopen_at = time.monotonic_ns() + int(self._backoff(lane_attempt) * 1e9)
+            tick = time.monotonic_ns()
+            if tick < next_check:
+                continue
+            next_check = tick + 250_000_000
+            for conn in conns:  # a handover due sooner is started on time
+                if conn.handover_at is not None and self.handover and conn.successor is None \
+                        and conn.predecessor is None:
+                    next_check = min(next_check, max(conn.handover_at, tick + 10_000_000))
+            if self._stop.is_set():
+                return
+            for conn in list(conns):
+                if tick - conn.last_data > stale_ns:
+                    if len(conns) == 1:
+                        self.status.move("stale", f"no data for {self.stale_after_s:g}s")
+                    self._error(f"no data for {self.stale_after_s:g}s; reconnecting")
+                    conns.remove(conn)
+                    self._end(conn, recorder)
+                    if not conns:
+                        return
+            if self.status.current != "live":
+                self.status.move("live", self._refused_reason())
+            if self.pipeline.books is not None:  # on the newest connection
+                for frame in self.pipeline.book_tick(time.time_ns()):
+                    conns[-1].ws.send(frame)
+            self._keep_alive(conns, tick)
+            self._handovers(conns, recorder, tick)
+            if len(conns) < self.redundancy and tick >= reopen_at:
+                try:
+                    self._open(conns, recorder)
+                    lane_attempt = 0
+                except (websocket.WebSocketException, OSError, ProtocolError) as exc:
+                    self._error(f"redundant connection: {type(exc).__name__}: {quote(str(exc))}")
+                    lane_attempt += 1
+                    reopen_at = tick + int(self._backoff(lane_attempt) * 1e9)
+
+    def _read_chunk(self, conn: Conn, conns: list[Conn],
+                    recorder: RecordingWriter | None) -> bool:
+        """Read and handle what one connection has; True when it ended."""
+        pipeline, venue = self.pipeline, self.venue
+        sock = conn.sock
         if sock is None:
             raise websocket.WebSocketConnectionClosedException("socket closed")
-        reader = FrameReader(pipeline.max_frame_bytes)
-        feed, recv = reader.feed, sock.recv
-        process, process_frames = pipeline.process, pipeline.process_frames
-        books = pipeline.books is not None  # snapshots to take in, resubscribes to send
-        ping_every_ns = int((adapter.ping_interval_s or 0) * 1e9)
-        stale_ns = int(self.stale_after_s * 1e9)
-        # timers run on the monotonic clock (a wall-clock step must not fake silence
-        # or stop the pings); the wall clock only stamps received_at
-        last_data = next_check = time.monotonic_ns()
-        next_ping = last_data + ping_every_ns
-        flush_mark = pipeline.queued + FLUSH_BATCH
-        while True:
+        try:
+            chunk = sock.recv(RECV_BYTES)
+        except TimeoutError:
+            return False
+        if not chunk:  # b"": the peer closed the TCP connection
+            raise websocket.WebSocketConnectionClosedException("connection closed by peer")
+        conn.last_data = time.monotonic_ns()
+        now = time.time_ns()
+        messages = conn.reader.feed(chunk)
+        texts = [p for op, p in messages if op == TEXT]
+        if recorder:
+            for opcode, payload in messages:
+                if opcode in (TEXT, BINARY):
+                    recorder.frame(now, venue, payload, opcode == BINARY)
+                elif opcode == TOO_LARGE:
+                    recorder.too_large(now, venue, payload, _size(payload))
+        end = handover = False
+        if texts:
+            pipeline.dup_watch = self._watch(conn, conns)
             try:
-                chunk = recv(RECV_BYTES)
-            except TimeoutError:
-                chunk = None
-            tick = time.monotonic_ns()
-            if chunk:
-                last_data = tick
-                now = time.time_ns()
-                messages = feed(chunk)
-                texts = [p for op, p in messages if op == TEXT]
-                if recorder:
-                    for opcode, payload in messages:
-                        if opcode in (TEXT, BINARY):
-                            recorder.frame(now, venue, payload, opcode == BINARY)
-                        elif opcode == TOO_LARGE:
-                            recorder.too_large(now, venue, payload, _size(payload))
-                reconnect = False
-                if texts:
-                    for control in process_frames(texts, now):
-                        reconnect = self._on_control(control) or reconnect
-                    if books:
-                        for frame in pipeline.book_tick(now):
-                            ws.send(frame)
-                pings = []  # answered after the loop: a pong that fails (the peer gone)
-                # must not cost the frames after the ping in this read their count
-                if len(texts) < len(messages):
-                    for opcode, payload in messages:
-                        if opcode == BINARY:
-                            process(payload, now, True)
-                        elif opcode == PING:
-                            pings.append(payload)
-                        elif opcode == CLOSE:
-                            code = (int.from_bytes(payload[:2], "big") if len(payload) >= 2
-                                    else None)
-                            reason = payload[2:].decode("utf-8", "replace")
-                            self._error(f"venue closed the connection (code {code} "
-                                        f"{quote(reason)})")
-                            reconnect = True
-                        elif opcode == TOO_LARGE:
-                            pipeline.reject_oversized(payload, _size(payload), now)
-                if pipeline.queued >= flush_mark:
-                    flush_mark = pipeline.queued + FLUSH_BATCH
-                    self._flush_now.set()
-                for payload in pings:
-                    ws.pong(payload)
-                if reader.error is not None:  # the frames before it were counted above
-                    raise reader.error
-                if reconnect:  # only now: every frame of the chunk was counted first
-                    return
-            elif chunk is not None:  # b"": the peer closed the TCP connection
-                raise websocket.WebSocketConnectionClosedException("connection closed by peer")
-            if tick >= next_check:
-                next_check = tick + 250_000_000
-                if self._stop.is_set():
-                    return
-                if tick - last_data > stale_ns:
-                    self.status.move("stale", f"no data for {self.stale_after_s:g}s")
-                    self._error(f"no data for {self.stale_after_s:g}s; reconnecting")
-                    return
-                if self.status.current != "live":
-                    self.status.move("live", self._refused_reason())
-                if books:
-                    for frame in pipeline.book_tick(time.time_ns()):
-                        ws.send(frame)
-                if ping_every_ns and tick >= next_ping:
-                    next_ping = tick + ping_every_ns
-                    message = adapter.ping_message()
-                    if message:
-                        ws.send(message)
-
-    def _on_control(self, control) -> bool:
-        """React to a venue's control message; True means reconnect now."""
-        if control.kind == "error":
-            self._venue_errors += 1
-            self._error(f"venue error: {quote(control.detail)}")
-            named = symbols_named(self.adapter, self.symbols, control.detail)
-            for symbol in named:
-                self.refused[symbol] = control.detail
-            self._refused_here.update(named)
-            if named and len(self._refused_here) == len(self.symbols):
-                # every symbol refused on this connection, each error read: nothing more
-                # will come, so end it now and MAX_FUTILE_CONNECTIONS ends the collector
-                # in seconds, not after three no-data timeouts
-                self.status.move("live", self._refused_reason())
-                return True
-            self.status.move("live", self._refused_reason() if named
-                             else f"venue error: {quote(control.detail)}")
-        elif control.kind == "reconnect":
-            self.last_error.set(f"venue asked to reconnect: {quote(control.detail)}")
-            return True
-        return False
-
-
-    def _refused_reason(self) -> str:
-        """``venue refused FOO-BAR: <message>; the rest are live`` ("" when none was)."""
-        if not self.refused:
-            return ""
-        by_message: dict[str, list[str]] = {}
-        for symbol, message in self.refused.items():
-            by_message.setdefault(message, []).append(symbol)
-        said = "; ".join(f"{', '.join(symbols)}: {quote(message)}"
-                         for message, symbols in by_message.items())
-        rest = ("no symbol is left" if len(self.refused) == len(self.symbols)
-                else "the rest are live")
-        return f"venue refused {said} ({rest})"
+                controls = pipeline.process_frames(texts, now)
+            finally:
+                pipeline.dup_watch = None
+            conn.got_data = True
+            for control in controls:
+                action = self._on_control(control)
+                end = end or action == "end"
+                handover = handover or action == "handover"
+            if pipeline.books is not None:  # snapshots taken in, resubscribes sent
+                for frame in pipeline.book_tick(now):
+                    conn.ws.send(frame)
+        pings = []  # answered after the loop: a pong that fails (the peer gone)
+        # must not cost the frames after the ping in this read their count
+        if len(texts) < len(messages):
+            for opcode, payload in messages:
+                if opcode == BINARY:
+                    pipeline.process(payload, now, True)
+                elif opcode == PING:
+                    pings.append(payload)
+                elif opcode == CLOSE:
+                    code = (int.from_bytes(payload[:2], "big") if len(payload) >= 2
+                            else None)
+                    reason = payload[2:].decode("utf-8", "replace")
+                    self._error(f"venue closed the connection (code {code} "
+                                f"{quote(reason)})")
+                    end = True
+                elif opcode == TOO_LARGE:
+                    pipeline.reject_oversized(payload, _size(payload), now)
+        if pipeline.queued >= self._flush_mark:
+            self._flush_mark = pipeline.queued + FLUSH_BATCH
+            self._flush_now.set()
+        for payload in pings:
+            conn.ws.pong(payload)
+        if conn.reader.error is not None:  # the frames before it were counted above
+            raise conn.reader.error
+        if handover and not end:
+            if self.handover and conn.successor is None:
+                conn.handover_at = 0  # the next check opens its successor
+            elif not self.handover:
+                end = True
+        if conn.predecessor is not None or conn.successor is not None:
+            self._handovers(conns, recorder, time.monotonic_ns(), open_new=False)
+        return end  # only now: every frame of the chunk was counted first
 
 
 def _unreachable(url: str, exc: BaseException) -> str:

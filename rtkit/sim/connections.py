@@ -38,6 +38,10 @@ class ConnectionHandler(FrameSender, BookSender):
     attempts: list[float]
     _in_hand: int
     _refuse_until: float
+    broadcast: bool
+    lifetime_closes: int
+    _streaming: dict[int, list[str]]
+    _cursors: dict[int, int]
 
     def _admit(self, connection: ServerConnection, request):
         """Count the attempt; refuse it with HTTP 503 while ``refuse_for_s`` lasts."""
@@ -51,6 +55,7 @@ class ConnectionHandler(FrameSender, BookSender):
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1
+        number, opened = self.connections, time.monotonic()
         session = Session(path=ws.request.path if ws.request else "/")
         subscribed = asyncio.Event()
         reader = asyncio.create_task(self._read(ws, session, subscribed))
@@ -61,13 +66,15 @@ class ConnectionHandler(FrameSender, BookSender):
                 await self._emit(ws, frame, "control")
             if session.symbols:  # a feed that streams without being asked
                 subscribed.set()
-            await self._stream(ws, session, subscribed)
+            await self._stream(ws, session, subscribed, number, opened)
         except ConnectionClosed:
             pass
         finally:
             reader.cancel()
             if books is not None:
                 books.cancel()
+            self._streaming.pop(id(session), None)
+            self._cursors.pop(id(session), None)
 
     async def _read(self, ws: ServerConnection, session: Session, subscribed: asyncio.Event):
         faults = self.faults
@@ -90,22 +97,29 @@ class ConnectionHandler(FrameSender, BookSender):
                 if session.symbols:
                     subscribed.set()
 
-    async def _stream(self, ws: ServerConnection, session: Session, subscribed: asyncio.Event):
+    async def _stream(self, ws: ServerConnection, session: Session, subscribed: asyncio.Event,
+                      number: int = 1, opened: float = 0.0):
         await self._until_closed(ws, subscribed)
         if not subscribed.is_set():
             return
         market, dialect = self.market, self.dialect
-        link = Link()
+        link = Link(faulty=self.faults.hits(number))
         streaming: list[str] = []
         next_beat = time.monotonic() + (dialect.heartbeat_interval_s or 0)
         start, generated_here = time.monotonic(), 0
+        key = id(session)
         while not self._stopping.is_set():
+            if await self._lifetime_over(ws, link, opened):
+                return
             if streaming != session.symbols:
                 # Each symbol's overlap goes out before its first live trade, also
                 # when a venue subscribes one symbol per message.
                 fresh = [s for s in session.symbols if s not in streaming]
                 streaming = list(session.symbols)
                 replay = [t for t in market.trades[-self.overlap:] if t.symbol in fresh]
+                if self.broadcast:  # live from here on: what the replay does not hold
+                    self._cursors.setdefault(key, len(market.trades))
+                    self._streaming[key] = streaming
                 if replay and self.overlap:
                     for frame in dialect.encode_overlap(replay):
                         await self._emit(ws, frame, "overlap")
@@ -114,6 +128,10 @@ class ConnectionHandler(FrameSender, BookSender):
                 if beat:
                     await self._emit(ws, beat, "control")
                 next_beat = time.monotonic() + dialect.heartbeat_interval_s
+            if self.broadcast:
+                if not await self._send_from_tape(ws, key, streaming, link):
+                    return
+                continue
             remaining = None if self.count is None else self.count - len(market.trades)
             if remaining is not None and remaining <= 0:
                 await self._release_held(ws, link)  # no next frame will come to go before it
@@ -137,3 +155,72 @@ class ConnectionHandler(FrameSender, BookSender):
                     return
             finally:
                 self._in_hand -= len(frames)
+
+    # --- a scheduled end, and one market sent to every connection ------------------------
+    async def _lifetime_over(self, ws: ServerConnection, link: Link, opened: float) -> bool:
+        """Announce (``notice_s`` before) and make the close at the end of a connection's
+        ``lifetime_s``; True once it is closed."""
+        lifetime = self.faults.lifetime_s
+        if not lifetime:
+            return False
+        age = time.monotonic() - opened
+        if not link.noticed and age >= lifetime - self.faults.notice_s:
+            link.noticed = True
+            notice = self.dialect.close_notice() if self.faults.notice_s else None
+            if notice:
+                await self._emit(ws, notice, "control")
+        if age >= lifetime:
+            await self._release_held(ws, link)
+            await ws.close(1001, "connection lifetime reached")
+            self.lifetime_closes += 1
+            return True
+        return False
+
+    async def _send_from_tape(self, ws: ServerConnection, key: int, streaming: list[str],
+                              link: Link) -> bool:
+        """Send this connection the trades made since its cursor (``broadcast``: one
+        market, every connection sees each trade, as on a real venue)."""
+        tape = self.market.trades
+        cursor = self._cursors.get(key, len(tape))
+        if cursor >= len(tape):
+            await self._release_held(ws, link)
+            await asyncio.sleep(0.002)
+            return True
+        end = len(tape)
+        self._cursors[key] = end
+        mine = [t for t in tape[cursor:end] if t.symbol in streaming]
+        if not mine:
+            return True
+        frames = self.dialect.encode(mine)
+        self._in_hand += len(frames)
+        try:
+            return await self._send_trades(ws, frames, link)
+        finally:
+            self._in_hand -= len(frames)
+
+    async def _generate(self) -> None:
+        """``broadcast``: make trades at ``rate`` for every symbol a connection streamed,
+        from the first subscription on, whether or not a connection is open: the
+        market goes on while a client reconnects."""
+        market, started, made = self.market, None, 0
+        symbols: list[str] = []
+        while not self._stopping.is_set():
+            for subscribed in list(self._streaming.values()):
+                symbols.extend(s for s in subscribed if s not in symbols)
+            remaining = None if self.count is None else self.count - len(market.trades)
+            if not symbols or (remaining is not None and remaining <= 0):
+                await asyncio.sleep(0.005)
+                continue
+            now = time.monotonic()
+            if started is None:
+                started, made = now, 0
+            assert self.rate is not None  # broadcast needs a rate (checked on creation)
+            n = min(_RATE_STEP, int((now - started) * self.rate) - made)
+            if remaining is not None:
+                n = min(n, remaining)
+            if n <= 0:
+                await asyncio.sleep(0.002)
+                continue
+            market.trades_for(symbols, n)
+            made += n
+            await asyncio.sleep(0)

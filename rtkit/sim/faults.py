@@ -65,6 +65,17 @@ class Faults:
         None, "close the connection (code close_code) after every Nth book delta")
     stale_snapshot_every: int | None = _fault(
         None, "every Nth REST depth snapshot is an old one, older than the stream")
+    lifetime_s: float | None = _fault(
+        None, "close each connection (code 1001) this many seconds after it opened, as "
+        "Binance does after 24 h", float)
+    notice_s: float = _fault(
+        0.0, "announce each lifetime close this many seconds before it with the venue's "
+        "notice (OKX event 64008, Bitstamp bts:request_reconnect)", float)
+    lose_every: int | None = _fault(
+        None, "leave out every Nth trade frame of a connection (lost; the connection stays up)")
+    faulty_connections: tuple[int, ...] = _fault(
+        (), "apply drop/close/stall/lose only to these connections (1: the first accepted)",
+        None)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -74,12 +85,21 @@ class Faults:
             if f.name.endswith("_every") and value == 0:
                 raise ValueError(f"Faults.{f.name} counts frames: give N >= 1, or None for off")
         self.reject_symbols = tuple(self.reject_symbols)
+        self.faulty_connections = tuple(self.faulty_connections)
+        if self.lifetime_s is not None and not self.notice_s < self.lifetime_s:
+            raise ValueError(f"Faults.notice_s ({self.notice_s!r}) must be shorter than "
+                             f"lifetime_s ({self.lifetime_s!r})")
+
+    def hits(self, connection: int) -> bool:
+        """Whether the per-connection faults act on the ``connection``-th one (from 1)."""
+        return not self.faulty_connections or connection in self.faulty_connections
 
     @property
     def per_frame(self) -> bool:
         """Whether sending must go frame by frame (no pre-encoded fast path)."""
         return any((self.drop_every, self.close_every, self.stall_every, self.duplicate_every,
-                    self.reorder_every, self.bad_frame_every, self.throttle_frames_per_s))
+                    self.reorder_every, self.bad_frame_every, self.throttle_frames_per_s,
+                    self.lose_every))
 
     @property
     def book_per_frame(self) -> bool:
@@ -94,6 +114,8 @@ class Link:
     """One connection's fault state."""
 
     trade_frames: int = 0
+    faulty: bool = True  # the per-connection faults act on it (Faults.faulty_connections)
+    noticed: bool = False  # the close at the end of its lifetime was announced
     held: str | None = None  # a frame held back by reorder_every
     next_send: float = 0.0  # throttle clock (monotonic s)
     held_book: str | None = None  # a book frame held back by book_reorder_every

@@ -70,7 +70,8 @@ class EthereumNode(Simulator):
         return (self.count is not None and len(self.market.trades) >= self.count
                 and (last is None or (head is not None and head.number > last)))
 
-    async def _stream(self, ws: ServerConnection, session: Session, subscribed: asyncio.Event):
+    async def _stream(self, ws: ServerConnection, session: Session, subscribed: asyncio.Event,
+                      number: int = 1, opened: float = 0.0):
         await self._until_closed(ws, subscribed)
         if not subscribed.is_set():
             return

@@ -43,6 +43,7 @@ class FrameSender:
     rate: float | None
     sent: Counter[str]
     reordered: int
+    lost_frames: int
     _live_frames: int
     _bad_frames: tuple[HostileFrame, ...]
     _next_bad: int
@@ -75,6 +76,9 @@ class FrameSender:
                 await self._throttle(link, faults.throttle_frames_per_s)
             self._live_frames += 1
             link.trade_frames += 1
+            if faults.lose_every and link.faulty and link.trade_frames % faults.lose_every == 0:
+                self.lost_frames += 1  # the venue's frame never reaches this connection
+                continue
             if self._due(faults.reorder_every) and link.held is None:
                 link.held = frame  # goes out after the next one
                 continue
@@ -105,6 +109,8 @@ class FrameSender:
     async def _connection_fault(self, ws: ServerConnection, link: Link) -> bool:
         """Drop, close or stall the connection when its frame count says so; False if it did."""
         faults, n = self.faults, link.trade_frames
+        if not link.faulty:
+            return True
         if faults.drop_every and n % faults.drop_every == 0:
             await self._drain(ws)  # what was counted as sent reaches the client's socket
             ws.transport.abort()

@@ -50,6 +50,9 @@ class Simulator(ConnectionHandler):
     frames by the reject reason they must get). ``attempts`` holds the
     monotonic time of every connection attempt, refused ones included.
     ``tls`` (a server ``ssl.SSLContext``) makes it a ``wss://`` endpoint.
+    ``broadcast``: one market at ``rate`` for all connections, each trade sent to every
+    connection that streams its symbol, as a real venue does (two connections of one
+    client see the same trades); without it each connection makes its own.
 
     ``common``: a :class:`~rtkit.sim.market.CommonFactor` shared with other
     simulators, so that their prices move together (cross-venue spreads).
@@ -80,8 +83,12 @@ class Simulator(ConnectionHandler):
         book_count: int | None = None,
         book_levels: int = DEFAULT_LEVELS,
         keep_book_history: bool = False,
+        broadcast: bool = False,
         **dialect_options,
     ) -> None:
+        if broadcast and rate is None:
+            raise ValueError("broadcast sends one market to every connection at a rate: "
+                             "give rate= trades/s")
         if rate is not None and not rate > 0:
             raise ValueError(f"rate must be > 0 trades/s, or None for as fast as possible, "
                              f"not {rate!r}")
@@ -113,6 +120,13 @@ class Simulator(ConnectionHandler):
         #: each book fault injected: (class, symbol, sequence of the message it hit)
         self.book_fault_log: list[tuple[str, str, int]] = []
         self._book_deltas = 0  # book deltas over the whole run, for the every-N faults
+        #: one market for all connections, each trade sent to every one that subscribed its
+        #: symbol (a real venue); without it each connection makes its own trades
+        self.broadcast = broadcast
+        self._streaming: dict[int, list[str]] = {}  # session → symbols it streams
+        self._cursors: dict[int, int] = {}  # session → next trade of the tape to send
+        self.lifetime_closes = 0  # connections closed at the end of Faults.lifetime_s
+        self.lost_frames = 0  # trade frames left out by Faults.lose_every
         self.connections = 0
         self.refused = 0
         self.pings_ignored = 0
@@ -150,8 +164,9 @@ class Simulator(ConnectionHandler):
     def all_sent(self) -> bool:
         """Every one of ``count`` trades was generated and its frame sent (or cut off
         by a fault, to come back in the next connection's overlap)."""
-        return self.count is not None and len(self.market.trades) >= self.count and (
-            not self._in_hand)
+        made = len(self.market.trades)
+        return self.count is not None and made >= self.count and not self._in_hand and all(
+            cursor >= made for cursor in self._cursors.values())
 
     @property
     def bad_sent(self) -> dict[str, int]:
@@ -225,8 +240,11 @@ class Simulator(ConnectionHandler):
                          ping_interval=None, max_size=None, close_timeout=1,
                          process_request=self._admit, ssl=self.tls) as server:
             self.port = server.sockets[0].getsockname()[1]
+            generator = asyncio.ensure_future(self._generate()) if self.broadcast else None
             self._ready.set()
             await self._stopping.wait()
+            if generator is not None:
+                generator.cancel()
             server.close(close_connections=True)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2.0)

@@ -41,11 +41,20 @@ class BinanceAdapter(Adapter):
     ids_consecutive = True
     ping_interval_s = None  # the server pings every 20 s; the collector's reader answers
     stale_after_s = 30.0
+    #: Binance ends every connection after 24 h: the receiver hands over before (no hole)
+    connection_lifetime_s: float | None = 24 * 3600.0
 
-    def __init__(self, channel: str = "trade") -> None:
+    def __init__(self, channel: str = "trade",
+                 connection_lifetime_s: float | None = 24 * 3600.0) -> None:
+        """``connection_lifetime_s``: when the venue ends a connection (a simulator's
+        compressed day); a new one takes over shortly before, without a hole."""
         if channel not in ("trade", "aggTrade"):
             raise ValueError(f"binance channel must be 'trade' or 'aggTrade', not {channel!r}")
+        if connection_lifetime_s is not None and not connection_lifetime_s > 0:
+            raise ValueError(f"connection_lifetime_s must be > 0 seconds (or None), not "
+                             f"{connection_lifetime_s!r}")
         self.channel = channel
+        self.connection_lifetime_s = connection_lifetime_s
         self._symbol = NativeSymbols(split_glued)  # BTCUSDT → BTC-USDT, once per trade
 
     def native_symbol(self, symbol: str) -> str:

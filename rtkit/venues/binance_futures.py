@@ -20,11 +20,12 @@ class BinanceFuturesAdapter(BinanceAdapter):
     default_url = "wss://fstream.binance.com/market/ws"
     stale_after_s = 200.0  # the server's ping every 180 s is the heartbeat
 
-    def __init__(self, channel: str = "aggTrade") -> None:
+    def __init__(self, channel: str = "aggTrade",
+                 connection_lifetime_s: float | None = 24 * 3600.0) -> None:
         if channel != "aggTrade":
             raise ValueError(f"binance-futures streams trades as channel 'aggTrade' only, "
                              f"not {channel!r}")
-        super().__init__(channel)
+        super().__init__(channel, connection_lifetime_s)
 
     def normalise_symbol(self, symbol: str) -> str:
         normalised = super().normalise_symbol(symbol)

@@ -96,7 +96,7 @@ def test_a_hole_bigger_than_the_snapshot_is_a_gap_across_the_reconnect():
     pipeline.connection_opened(3)
     pipeline.process(_v2_trades("snapshot", [60, 61]), 4)
     batch = pipeline.take()
-    assert [g[2:5] + g[6:] for g in batch.gaps if g[6] != "reconnect"] == [
+    assert [g[2:5] + g[6:7] for g in batch.gaps if g[6] != "reconnect"] == [
         ("3", "59", 57, "ids_across_reconnect")]
 
 

@@ -78,7 +78,7 @@ def test_group_right_after_the_last_id_is_not_a_gap():
 
 def test_group_starting_past_the_next_id_is_a_gap_of_the_ids_between():
     p = run(push(120, 1), push(127, 3))  # 127 with count 3 covers 125..127: 121..124 missing
-    assert [g[1:5] + g[6:] for g in p.take().gaps] == [("BTC-USDT", "121", "124", 4, "ids")]
+    assert [g[1:5] + g[6:7] for g in p.take().gaps] == [("BTC-USDT", "121", "124", 4, "ids")]
     assert p.gaps == 1 and p.missing_trades == 4
 
 

@@ -132,6 +132,11 @@ class Dialect:
         """The best bid and offer of ``symbol`` changed (None: no quotes channel)."""
         return None
 
+    def close_notice(self) -> str | None:
+        """The venue's announcement that it will soon close the connection (None: it
+        closes without one, as Binance does after 24 h)."""
+        return None
+
     def expected_trade_id(self, trade: SimTrade) -> str:
         """The ``trade_id`` text the venue's adapter must store for this trade."""
         return str(trade.trade_id)

@@ -57,6 +57,9 @@ class BitstampDialect(Dialect):
             for t in trades
         ]
 
+    def close_notice(self) -> str:
+        return '{"event":"bts:request_reconnect","channel":"","data":""}'
+
     def subscription_error(self, symbol: str) -> str:
         return _error("Invalid channel provided.")
 

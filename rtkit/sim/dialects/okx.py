@@ -52,6 +52,11 @@ class OkxDialect(Dialect):
         session.subscribe(symbols)
         return replies
 
+    def close_notice(self) -> str:
+        return orjson.dumps({"event": "notice", "code": "64008", "msg": "The connection will "
+                             "soon be closed for a service upgrade. Please reconnect.",
+                             "connId": _CONN_ID}).decode()
+
     def subscription_error(self, symbol: str) -> str:
         return self._error("60018", f"Wrong URL or channel:trades,instId:{symbol} doesn't exist. "
                            "Please use the correct URL, channel and parameters referring to API "
