@@ -13,7 +13,12 @@ every quarter second; both return the rows to store (a merged
 * ``resubscribe``: the symbol waits in :meth:`take_resubscribes` for the
   receiver, which sends the adapter's resubscribe frames;
 * an ``unverified`` book (a venue without proof) is audited every
-  ``audit_every_s`` against a fetched snapshot.
+  ``audit_every_s`` against a fetched snapshot. The machine notes the levels
+  the stream sets from the moment the request goes out (those are left out of
+  the comparison), and the answer waits until the stream has passed the
+  snapshot's time (a message of a later venue time came), or ``AUDIT_SETTLE_S``
+  for a quiet book: until then a change the snapshot holds may still be on
+  its way, and the comparison would see a difference that is none.
 
 A lock guards the machines, so a notebook's ``c.book(...)`` reads a whole book.
 """
@@ -38,6 +43,9 @@ DEFAULT_AUDIT_EVERY_S = 60.0
 #: seconds before a failed snapshot request is asked again (doubling per failure)
 RETRY_S = 1.0
 RETRY_MAX_S = 30.0
+#: seconds an audit's snapshot waits for the stream to pass its time before it is compared
+#: anyway (a quiet book sends nothing later: nothing of it is on its way)
+AUDIT_SETTLE_S = 2.0
 #: worker threads fetching snapshots (the REST client's budget paces them further)
 FETCH_WORKERS = 2
 
@@ -61,6 +69,10 @@ class BookKeeper:
         self._asked: set[str] = set()  # symbols with a request in flight
         self._retry: dict[str, tuple[int, float, str]] = {}  # symbol → (due ns, delay, purpose)
         self._next_audit: dict[str, int] = {}
+        #: symbol → the machine's token of the audit asked (``BookMachine.audit_asked``)
+        self._audit_tokens: dict[str, int] = {}
+        #: symbol → (snapshot, token, ns it came back): audits waiting for the stream
+        self._audit_answers: dict[str, tuple[BookMessage, int, int]] = {}
         self._resubscribe: list[str] = []
         self._pool: ThreadPoolExecutor | None = None
         self.snapshot_requests = 0
@@ -110,8 +122,11 @@ class BookKeeper:
                     self._retry[symbol] = (now + int(delay * 1e9), delay, purpose)
                     continue
                 self._retry.pop(symbol, None)
-                step = machine.audit(msg) if purpose == "audit" else machine.snapshot(msg)
-                self._merge(out, step, symbol, purpose)
+                if purpose == "audit":
+                    self._audit_answers[symbol] = (msg, self._audit_tokens.pop(symbol, -1), now)
+                    continue
+                self._merge(out, machine.snapshot(msg), symbol, purpose)
+            self._compare_audits(out, now)
             for symbol, (due, _, purpose) in list(self._retry.items()):
                 if due <= now and symbol not in self._asked:
                     self._ask(symbol, purpose)
@@ -120,10 +135,20 @@ class BookKeeper:
                     if machine.state != "unverified":
                         continue
                     due = self._next_audit.setdefault(symbol, now + self.audit_every_ns)
-                    if due <= now and symbol not in self._asked:
+                    if due <= now and symbol not in self._asked \
+                            and symbol not in self._audit_answers:
                         self._next_audit[symbol] = now + self.audit_every_ns
                         self._ask(symbol, "audit")
         return out
+
+    def _compare_audits(self, out: Step, now: int) -> None:
+        """Audits whose snapshot the stream has passed (or that waited long enough)."""
+        settle = int(AUDIT_SETTLE_S * 1e9)
+        for symbol, (snap, token, came) in list(self._audit_answers.items()):
+            machine = self.machines[symbol]
+            if machine.stream_at > snap.timestamp or now - came >= settle:
+                del self._audit_answers[symbol]
+                self._merge(out, machine.audit(snap, token), symbol, "audit")
 
     def connection_opened(self, at: int, first: bool) -> Step:
         """A (re)connect: every book starts over, its snapshot coming again."""
@@ -168,6 +193,8 @@ class BookKeeper:
             self._pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="rtkit-book")
         self._asked.add(symbol)
         self.snapshot_requests += 1
+        if purpose == "audit":  # from now on, the levels the stream sets are moot
+            self._audit_tokens[symbol] = self.machines[symbol].audit_asked()
         answers = self._answers
 
         def run() -> None:
@@ -209,6 +236,7 @@ class BookKeeper:
                 "books_good": sum(m.state == m.good for m in machines),
                 "book_snapshot_requests": self.snapshot_requests,
                 "book_snapshot_failures": self.snapshot_failures,
+                "book_audits": sum(m.audits for m in machines),
             }
 
 
@@ -226,10 +254,11 @@ def keeper_for(adapter, symbols: Iterable[str], *, fetch: Fetch | None = None,
 
 
 def books_of(adapter, symbols: Iterable[str], kinds: tuple[str, ...],
-             audit_every_s: float = DEFAULT_AUDIT_EVERY_S) -> BookKeeper | None:
+             audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
+             rest_url: str | None = None) -> BookKeeper | None:
     """A collector's keeper when it collects ``book`` (REST snapshots through the
-    adapter's ``book_snapshot_fetch``), else None."""
+    adapter's ``book_snapshot_fetch``, at ``rest_url`` or the venue's API), else None."""
     if "book" not in kinds:
         return None
-    return keeper_for(adapter, symbols, fetch=adapter.book_snapshot_fetch(None),
+    return keeper_for(adapter, symbols, fetch=adapter.book_snapshot_fetch(rest_url),
                       audit_every_s=audit_every_s)
