@@ -10,90 +10,18 @@ the same snapshots would have flapped; ``ticker`` quotes are stored."""
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 
 import pytest
 
-import rtkit
-from rtkit.books.machine import audit_differences
-from rtkit.sim import Faults, SimRest, Simulator
+from rtkit.sim import Faults
 from tests.conftest import wait_for
+from tests.unverified_books import SYMBOL, events, settled, stop
+from tests.unverified_books import run as run_venue
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 VENUE = "coinbase-exchange"
-SYMBOL = "BTC-USD"
-
-
-def levels(book):
-    return book.levels("bid", 10_000), book.levels("ask", 10_000)
-
-
-def true_book(sim, symbol):
-    bids, asks, _ = sim.books.book(symbol).snapshot()
-    return bids, asks
-
-
-def watch(c, sim):
-    """Every book (re)loaded from a snapshot: does it equal the simulator's book at some
-    sequence? And the received_at of every message fed, and the naive audit's verdict
-    (every level, at the answer's arrival) beside the fair one."""
-    keeper = c.pipeline.books
-    feed, compare = keeper.feed, keeper._compare_audits
-    seen = {"loads": [], "fed": [], "naive": 0, "answers": 0}
-    judged: set[int] = set()
-
-    def watched(messages):
-        step = feed(messages)
-        seen["fed"].append(messages[-1].received_at)
-        for event in step.events:
-            if event[4] == "unverified":
-                local = levels(keeper.machines[event[1]].book)
-                with sim.books.lock:  # the simulator's loop writes its history
-                    states = list(sim.books.book(event[1]).history.values())
-                seen["loads"].append(local in states)
-        return step
-
-    def naive_first(out, now):
-        for symbol, (snap, _, _) in keeper._audit_answers.items():
-            if id(snap) not in judged:
-                judged.add(id(snap))
-                seen["answers"] += 1
-                seen["naive"] += bool(audit_differences(keeper.machines[symbol].book, snap))
-        compare(out, now)
-
-    keeper.feed, keeper._compare_audits = watched, naive_first
-    return seen
-
-
-def run(db, faults, count, *, kinds=("book",), audit_every_s=0.25, book_rate=1_000.0,
-        trades=None, rate=200):
-    sim = Simulator(VENUE, rate=rate, count=trades, book_rate=book_rate, book_count=count,
-                    seed=7, faults=faults, keep_book_history=True)
-    sim.start()
-    rest = SimRest(sim, depth_provider=sim.books.depth_snapshot).start()
-    c = rtkit.Collector(VENUE, [SYMBOL], url=sim.url, db=db, kinds=list(kinds),
-                        audit_every_s=audit_every_s, backoff_initial_s=0.05,
-                        flush_interval_s=0.2)
-    seen = watch(c, sim)
-    c.start()
-    return sim, rest, c, seen
-
-
-def stop(sim, rest, c):
-    c.stop()
-    rest.stop()
-    sim.stop()
-
-
-def settled(c, sim):
-    """The stream is over and the book is good and equal to the simulator's."""
-    keeper = c.pipeline.books
-    return (sim.books.messages >= sim.book_count and keeper.state(SYMBOL)[0] == "unverified"
-            and keeper.read(SYMBOL, levels) == true_book(sim, SYMBOL))
-
-
-def events(db):
-    return sqlite3.connect(db).execute(
-        "SELECT at, from_state, to_state, reason FROM book_events ORDER BY at").fetchall()
+run = partial(run_venue, VENUE)
 
 
 def test_a_corruption_is_caught_by_the_next_audit_and_resynced_while_trades_flow(db):
