@@ -38,6 +38,13 @@ TARGETS = {
     "book_pipeline_messages": (">=", 1_000_000),
     "book_clean_false_desyncs": ("<=", 0),
     "book_clean_final_books_equal": (">=", 1),
+    # issue 13: the venues without proof, audited every second under a fast-moving book
+    "book_coinbase_exchange_clean_messages": (">=", 1_000_000),
+    "book_coinbase_exchange_clean_false_desyncs": ("<=", 0),
+    "book_coinbase_exchange_clean_final_books_equal": (">=", 1),
+    "book_bitstamp_clean_messages": (">=", 1_000_000),
+    "book_bitstamp_clean_false_desyncs": ("<=", 0),
+    "book_bitstamp_clean_final_books_equal": (">=", 1),
 }
 
 

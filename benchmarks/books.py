@@ -7,6 +7,13 @@ The feed is its own process (``python -m benchmarks.books serve``): Bybit
 goes and written as fast as the socket takes them; at the end it writes each
 book's last state to a file for the client to compare, level by level.
 
+The venues without proof (Coinbase Exchange, Bitstamp) have a clean run of
+their own (:func:`unverified_run`): the simulator and its REST side in a child
+process (``python -m benchmarks.books serve-unverified``), the collector
+auditing each book every second against that REST side while the books move
+as fast as the socket takes them; no audit may fail, and the final books must
+equal the venue's REST snapshot.
+
 Run alone: ``python -m benchmarks.books [--messages 1000000]``.
 """
 
@@ -199,6 +206,76 @@ def through_pipeline(messages: int, ahead: bool) -> dict:
     }
 
 
+# --- the venues without proof: audits under a fast-moving book ---------------------------------
+UNVERIFIED = ("coinbase-exchange", "bitstamp")
+UNVERIFIED_SYMBOLS = ("BTC-USD", "ETH-USD")
+#: seconds between two audits of a book in the unverified clean run
+UNVERIFIED_AUDIT_EVERY_S = 1.0
+
+
+def serve_unverified(venue: str, messages: int) -> None:
+    """The simulator (books only, made as fast as the socket takes them) and its REST side
+    answering from the same books; prints the two URLs, runs until killed."""
+    from rtkit.sim import SimRest, Simulator
+
+    sim = Simulator(venue, rate=1.0, count=0, book_rate=None, book_count=messages, seed=5)
+    sim.start()
+    rest = SimRest(sim, depth_provider=sim.books.depth_snapshot).start()
+    print(sim.url, rest.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        rest.stop()
+        sim.stop()
+
+
+def unverified_run(venue: str, messages: int) -> dict:
+    """Book messages/s of a venue without proof, its audits and their verdicts, and the
+    final books against the venue's REST snapshot."""
+    import rtkit
+    from rtkit.books.parse import bitstamp, coinbase_exchange
+    from rtkit.venues.book_fetch import rest_book_fetch
+
+    args = [PY, "-m", "benchmarks.books", "serve-unverified", "--venue", venue, "--messages",
+            str(messages)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        url, rest_url = proc.stdout.readline().split()  # type: ignore[union-attr]
+        with tempfile.TemporaryDirectory() as folder:
+            c = rtkit.Collector(venue, list(UNVERIFIED_SYMBOLS), url=url, rest_url=rest_url,
+                                db=Path(folder) / "b.sqlite", kinds=["book"],
+                                audit_every_s=UNVERIFIED_AUDIT_EVERY_S)
+            start = time.perf_counter()
+            c.start()
+            deadline, last, still_since = start + 120 + messages / 2_000, -1, time.perf_counter()
+            while time.perf_counter() < deadline:
+                s = c.stats
+                if s["book_messages"] != last:
+                    last, still_since = s["book_messages"], time.perf_counter()
+                elif s["book_messages"] >= messages and time.perf_counter() - still_since > 1.0:
+                    break
+                time.sleep(0.05)
+            elapsed = still_since - start
+            parse = coinbase_exchange if venue == "coinbase-exchange" else bitstamp
+            fetch = rest_book_fetch(venue, rest_url, parse.rest_snapshot)
+            books = c.pipeline.books
+            equal = True
+            for symbol in UNVERIFIED_SYMBOLS:
+                venue_book = fetch(symbol)
+                local = books.read(symbol, lambda b: (b.levels("bid", 10**6),
+                                                      b.levels("ask", 10**6)))
+                equal &= local == (venue_book.bids, venue_book.asks)
+            c.stop()
+            s = c.stats
+    finally:
+        proc.kill()
+        proc.wait(10)
+    return {"messages": s["book_messages"], "per_s": s["book_messages"] / elapsed,
+            "audits": s["book_audits"], "false_desyncs": s["book_desyncs"],
+            "final_books_equal": float(equal)}
+
+
 def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
     """The micro figures; books/s through the pipeline with frames made ahead (the
     feed never the limit); the long clean run with frames made as they go."""
@@ -214,18 +291,35 @@ def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
     out["book_clean_rows_stored"] = clean["rows_stored"]
     out["book_clean_false_desyncs"] = clean["false_desyncs"] + speed["false_desyncs"]
     out["book_clean_final_books_equal"] = clean["final_books_equal"]
+    for venue in UNVERIFIED:
+        audited = unverified_run(venue, messages)
+        key = venue.replace("-", "_")
+        out[f"book_{key}_clean_messages"] = audited["messages"]
+        out[f"book_{key}_clean_messages_per_s"] = audited["per_s"]
+        out[f"book_{key}_clean_audits"] = audited["audits"]
+        out[f"book_{key}_clean_false_desyncs"] = audited["false_desyncs"]
+        out[f"book_{key}_clean_final_books_equal"] = audited["final_books_equal"]
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.books")
-    parser.add_argument("mode", nargs="?", default="bench", choices=("bench", "serve"))
+    parser.add_argument("mode", nargs="?", default="bench",
+                        choices=("bench", "serve", "serve-unverified", "unverified"))
+    parser.add_argument("--venue", default="coinbase-exchange")
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--final", type=Path)
     parser.add_argument("--ahead", action="store_true")
     args = parser.parse_args(argv)
     if args.mode == "serve":
         asyncio.run(serve(args.messages, args.final, args.ahead))
+        return 0
+    if args.mode == "serve-unverified":
+        serve_unverified(args.venue, args.messages)
+        return 0
+    if args.mode == "unverified":  # one venue's clean run alone
+        for key, value in unverified_run(args.venue, args.messages).items():
+            print(f"{key:<40} {value:>14,.2f}")
         return 0
     for key, value in run(args.messages).items():
         print(f"{key:<40} {value:>14,.2f}")
