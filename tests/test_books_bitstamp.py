@@ -18,7 +18,14 @@ import pytest
 import rtkit
 from rtkit.sim import Faults
 from tests.conftest import wait_for
-from tests.unverified_books import SYMBOL, events, settled, stop
+from tests.unverified_books import (
+    INVISIBLE,
+    SYMBOL,
+    events,
+    invisible_fault_is_left_to_the_audit,
+    settled,
+    stop,
+)
 from tests.unverified_books import run as run_venue
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
@@ -102,3 +109,8 @@ def test_quotes_without_the_book_and_a_depth_are_refused_with_what_to_pass(db):
         rtkit.Collector(VENUE, [SYMBOL], db=db, kinds=["quotes"])
     with pytest.raises(ValueError, match="leave depth= out"):
         rtkit.Collector(VENUE, [SYMBOL], db=db, kinds=["book"], depth=10)
+
+
+@pytest.mark.parametrize("fault", list(INVISIBLE))
+def test_a_fault_the_rule_cannot_see_is_left_to_the_audit(db, fault):
+    invisible_fault_is_left_to_the_audit(VENUE, db, fault)

@@ -16,7 +16,14 @@ import pytest
 
 from rtkit.sim import Faults
 from tests.conftest import wait_for
-from tests.unverified_books import SYMBOL, events, settled, stop
+from tests.unverified_books import (
+    INVISIBLE,
+    SYMBOL,
+    events,
+    invisible_fault_is_left_to_the_audit,
+    settled,
+    stop,
+)
 from tests.unverified_books import run as run_venue
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
@@ -117,3 +124,8 @@ def test_a_clean_run_with_frequent_audits_never_fails_one_where_a_naive_audit_fl
     quotes = sqlite3.connect(db).execute("SELECT bid_price < ask_price, seq > 0 FROM quotes")
     assert set(quotes.fetchall()) == {(1, 1)}
     assert s["stored"] == 600 and s["rejected"] == 0
+
+
+@pytest.mark.parametrize("fault", list(INVISIBLE))
+def test_a_fault_the_rule_cannot_see_is_left_to_the_audit(db, fault):
+    invisible_fault_is_left_to_the_audit(VENUE, db, fault)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import sqlite3
 
 import rtkit
-from rtkit.books.machine import audit_differences
-from rtkit.sim import SimRest, Simulator
+from rtkit.books.machine import AUDIT_LEVELS, audit_differences
+from rtkit.sim import Faults, SimRest, Simulator
+from tests.conftest import wait_for
 
 SYMBOL = "BTC-USD"
 
@@ -96,3 +97,40 @@ def settled(c, sim):
 def events(db):
     return sqlite3.connect(db).execute(
         "SELECT at, from_state, to_state, reason FROM book_events ORDER BY at").fetchall()
+
+
+#: faults the venue's rule cannot see (no sequence): left to the audit; a duplicate of an
+#: absolute-size diff right after it changes nothing
+INVISIBLE = {
+    "dropped": Faults(book_drop_every=300),
+    "reordered": Faults(book_reorder_every=300),
+    "duplicated": Faults(book_duplicate_every=300),
+}
+
+
+def top_settled(c, sim):
+    """The stream is over, the book is good, and the window an audit covers (the best
+    ``AUDIT_LEVELS`` a side) equals the simulator's: a level beyond it is never audited."""
+    keeper = c.pipeline.books
+    if sim.books.messages < sim.book_count or keeper.state(SYMBOL)[0] != "unverified":
+        return False
+    bids, asks = true_book(sim)
+    top = keeper.read(SYMBOL, lambda b: (b.levels("bid", AUDIT_LEVELS),
+                                         b.levels("ask", AUDIT_LEVELS)))
+    return top == (bids[:AUDIT_LEVELS], asks[:AUDIT_LEVELS])
+
+
+def invisible_fault_is_left_to_the_audit(venue, db, fault):
+    """The fault hits the book without a desync at once; the audit finds what it left
+    wrong (or the stream overwrote it first); at the end the audited window is right."""
+    sim, rest, c, seen = run(venue, db, INVISIBLE[fault], 1_200)
+    try:
+        wait_for(lambda: sim.book_faults[fault] == 4 and top_settled(c, sim), 30)
+    finally:
+        stop(sim, rest, c)
+    desyncs = [e for e in events(db) if e[2] == "desynced"]
+    assert all(e[3].startswith("audit: ") for e in desyncs) and all(seen["loads"])
+    assert len(desyncs) <= sim.book_faults[fault]
+    if fault == "duplicated":
+        assert desyncs == []
+    return desyncs
