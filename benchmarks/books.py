@@ -253,7 +253,8 @@ def unverified_run(venue: str, messages: int) -> dict:
                 s = c.stats
                 if s["book_messages"] != last:
                     last, still_since = s["book_messages"], time.perf_counter()
-                elif s["book_messages"] >= messages and time.perf_counter() - still_since > 1.0:
+                elif (s["book_messages"] >= messages and s["books_good"] == len(UNVERIFIED_SYMBOLS)
+                      and time.perf_counter() - still_since > 1.0):
                     break
                 time.sleep(0.05)
             elapsed = still_since - start
@@ -272,7 +273,8 @@ def unverified_run(venue: str, messages: int) -> dict:
         proc.kill()
         proc.wait(10)
     return {"messages": s["book_messages"], "per_s": s["book_messages"] / elapsed,
-            "audits": s["book_audits"], "false_desyncs": s["book_desyncs"],
+            "audits": s["book_audits"], "audits_void": s["book_audits_void"],
+            "false_desyncs": s["book_desyncs"],
             "final_books_equal": float(equal)}
 
 
@@ -297,6 +299,7 @@ def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
         out[f"book_{key}_clean_messages"] = audited["messages"]
         out[f"book_{key}_clean_messages_per_s"] = audited["per_s"]
         out[f"book_{key}_clean_audits"] = audited["audits"]
+        out[f"book_{key}_clean_audits_void"] = audited["audits_void"]
         out[f"book_{key}_clean_false_desyncs"] = audited["false_desyncs"]
         out[f"book_{key}_clean_final_books_equal"] = audited["final_books_equal"]
     return out

@@ -6,7 +6,7 @@ the stream has passed the snapshot's time. A real corruption is still caught."""
 from __future__ import annotations
 
 from rtkit.books import BookMessage
-from rtkit.books.keeper import AUDIT_SETTLE_S, BookKeeper
+from rtkit.books.keeper import AUDIT_GIVE_UP_S, AUDIT_SETTLE_S, BookKeeper
 from rtkit.books.machine import AUDIT_LEVELS, BookMachine, audit_differences
 from rtkit.books.rules import rule_for
 from tests.conftest import wait_for
@@ -104,12 +104,12 @@ def test_the_answer_waits_for_the_stream_to_pass_the_snapshots_time():
 
 
 def test_a_quiet_books_audit_is_compared_after_the_settle_time_and_catches_a_corruption():
-    now = [0]
+    now = [T0]
     keeper = keeper_with(Slow(rest(10)), lambda: now[0])
     try:
         keeper.feed([ws(1, [("97", "9")])])  # wrong, and nothing comes after it
-        keeper.poll(0)
-        now[0] = 10**9
+        keeper.poll()
+        now[0] += 10**9
         keeper.poll()
         wait_for(lambda: (keeper.poll(), keeper._audit_answers)[1], 5)
         assert keeper.machines[SYMBOL].audits == 0
@@ -117,6 +117,32 @@ def test_a_quiet_books_audit_is_compared_after_the_settle_time_and_catches_a_cor
         step = keeper.poll()
         assert "bid 97: local 9 venue 1" in desyncs(step)[0][5]
         assert keeper.take_resubscribes() == [SYMBOL]
+    finally:
+        keeper.close()
+
+
+def test_a_stream_that_keeps_coming_but_stays_behind_the_snapshot_voids_the_audit():
+    """A receiver seconds behind the venue: its messages keep coming, all older than the
+    snapshot, so the comparison is never fair; after AUDIT_GIVE_UP_S the audit is void
+    (never a desync), and the next period asks again."""
+    now = [T0]
+    keeper = keeper_with(Slow(rest(10**12, [("99", "1"), ("98", "2"), *BIDS[2:]])),
+                         lambda: now[0])
+    try:
+        keeper.poll()
+        now[0] += 10**9
+        keeper.poll()
+        wait_for(lambda: (keeper.poll(), keeper._audit_answers)[1], 5)
+        machine = keeper.machines[SYMBOL]
+        step_s = 0.5
+        for i in range(int(AUDIT_GIVE_UP_S / step_s) + 1):
+            now[0] += int(step_s * 1e9)
+            keeper.feed([BookMessage(SYMBOL, T0 + i, now[0], False, [("90", "1")], [])])
+            assert desyncs(keeper.poll()) == []
+            if not keeper._audit_answers:
+                break
+        assert machine.audits == 0 and machine.audits_void == 1
+        assert machine.state == "unverified" and keeper.stats()["book_audits_void"] == 1
     finally:
         keeper.close()
 

@@ -16,9 +16,13 @@ every quarter second; both return the rows to store (a merged
   ``audit_every_s`` against a fetched snapshot. The machine notes the levels
   the stream sets from the moment the request goes out (those are left out of
   the comparison), and the answer waits until the stream has passed the
-  snapshot's time (a message of a later venue time came), or ``AUDIT_SETTLE_S``
-  for a quiet book: until then a change the snapshot holds may still be on
-  its way, and the comparison would see a difference that is none.
+  snapshot's time (a message of a later venue time came): until then a change
+  the snapshot holds may still be on its way, and the comparison would see a
+  difference that is none. A quiet book (nothing received for
+  ``AUDIT_SETTLE_S``: nothing of it is on its way) is compared then; a stream
+  that keeps coming but stays behind the snapshot for ``AUDIT_GIVE_UP_S`` (a
+  receiver seconds behind the venue) makes the audit void, asked again at the
+  next period.
 
 A lock guards the machines, so a notebook's ``c.book(...)`` reads a whole book.
 """
@@ -43,9 +47,12 @@ DEFAULT_AUDIT_EVERY_S = 60.0
 #: seconds before a failed snapshot request is asked again (doubling per failure)
 RETRY_S = 1.0
 RETRY_MAX_S = 30.0
-#: seconds an audit's snapshot waits for the stream to pass its time before it is compared
-#: anyway (a quiet book sends nothing later: nothing of it is on its way)
+#: seconds without a message of a book after which its audit's snapshot is compared though
+#: the stream has not passed its time (a quiet book: nothing of it is on its way)
 AUDIT_SETTLE_S = 2.0
+#: seconds an audit's snapshot waits for a stream that keeps coming but stays behind it
+#: (the receiver lags the venue): then the audit is void, and asked at the next period
+AUDIT_GIVE_UP_S = 30.0
 #: worker threads fetching snapshots (the REST client's budget paces them further)
 FETCH_WORKERS = 2
 
@@ -143,12 +150,16 @@ class BookKeeper:
 
     def _compare_audits(self, out: Step, now: int) -> None:
         """Audits whose snapshot the stream has passed (or that waited long enough)."""
-        settle = int(AUDIT_SETTLE_S * 1e9)
+        settle, give_up = int(AUDIT_SETTLE_S * 1e9), int(AUDIT_GIVE_UP_S * 1e9)
         for symbol, (snap, token, came) in list(self._audit_answers.items()):
             machine = self.machines[symbol]
-            if machine.stream_at > snap.timestamp or now - came >= settle:
+            passed = machine.stream_at > snap.timestamp
+            if passed or now - max(came, machine.stream_received) >= settle:
                 del self._audit_answers[symbol]
                 self._merge(out, machine.audit(snap, token), symbol, "audit")
+            elif now - came >= give_up:
+                del self._audit_answers[symbol]
+                machine.audit_given_up()
 
     def connection_opened(self, at: int, first: bool) -> Step:
         """A (re)connect: every book starts over, its snapshot coming again."""
@@ -237,6 +248,7 @@ class BookKeeper:
                 "book_snapshot_requests": self.snapshot_requests,
                 "book_snapshot_failures": self.snapshot_failures,
                 "book_audits": sum(m.audits for m in machines),
+                "book_audits_void": sum(m.audits_void for m in machines),
             }
 
 

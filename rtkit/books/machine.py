@@ -79,8 +79,11 @@ class BookMachine:
         self.buffer_overflow = 0
         self.refetches = 0  # snapshots that did not bridge the buffered deltas
         self.audits = 0  # audits compared
-        self.audits_void = 0  # audits dropped: the book was (re)loaded after they were asked
+        #: audits dropped: the book was (re)loaded after they were asked, or the stream
+        #: stayed behind their snapshot
+        self.audits_void = 0
         self.stream_at = 0  # the venue's time of the latest message from the socket
+        self.stream_received = 0  # when it came (this machine's clock)
 
     # --- inputs -------------------------------------------------------------------
     def feed(self, msg: BookMessage, step: Step | None = None) -> Step:
@@ -89,6 +92,7 @@ class BookMachine:
         self.messages += 1
         if msg.timestamp > self.stream_at:
             self.stream_at = msg.timestamp
+        self.stream_received = msg.received_at
         if step is None:
             step = Step()
         state = self.state
@@ -146,6 +150,11 @@ class BookMachine:
         :meth:`audit`."""
         self._touched = (set(), set())
         return self.loads
+
+    def audit_given_up(self) -> None:
+        """The audit asked could not be compared fairly (the stream stayed behind it)."""
+        self._touched = None
+        self.audits_void += 1
 
     def audit(self, snap: BookMessage, asked: int | None = None) -> Step:
         """Compare an ``unverified`` book with a REST snapshot; a difference in the prices
