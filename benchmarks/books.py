@@ -269,6 +269,12 @@ def unverified_run(venue: str, messages: int) -> dict:
                 equal &= local == (venue_book.bids, venue_book.asks)
             c.stop()
             s = c.stats
+            import sqlite3
+
+            for row in sqlite3.connect(Path(folder) / "b.sqlite").execute(
+                    "SELECT symbol, reason FROM book_events WHERE to_state = 'desynced' "
+                    "LIMIT 5"):
+                print(f"{venue} desync: {row}", file=sys.stderr)
     finally:
         proc.kill()
         proc.wait(10)
@@ -276,6 +282,50 @@ def unverified_run(venue: str, messages: int) -> dict:
             "audits": s["book_audits"], "audits_void": s["book_audits_void"],
             "false_desyncs": s["book_desyncs"],
             "final_books_equal": float(equal)}
+
+
+def unverified_faults(venue: str, messages: int = 4_000) -> dict:
+    """Each fault class a venue without proof can meet, injected every 400 book messages
+    at 1,000 a second with an audit every 0.25 s: faults injected, desyncs (by the audit
+    or at once), and how long the book was not good per resync (s, from book_events)."""
+    import sqlite3
+    import statistics as stats
+
+    import rtkit
+    from rtkit.sim import Faults, SimRest, Simulator
+
+    out: dict = {}
+    classes = {"corrupted": "book_corrupt_every", "crossed": "book_cross_every",
+               "dropped": "book_drop_every", "reordered": "book_reorder_every",
+               "duplicated": "book_duplicate_every", "closed": "book_close_every"}
+    for fault, field in classes.items():
+        sim = Simulator(venue, rate=1.0, count=0, book_rate=1_000.0, book_count=messages,
+                        seed=3, faults=Faults(**{field: 400}))
+        sim.start()
+        rest = SimRest(sim, depth_provider=sim.books.depth_snapshot).start()
+        with tempfile.TemporaryDirectory() as folder:
+            db = Path(folder) / "f.sqlite"
+            c = rtkit.Collector(venue, ["BTC-USD"], url=sim.url, db=db, kinds=["book"],
+                                audit_every_s=0.25, backoff_initial_s=0.05,
+                                flush_interval_s=0.2)
+            c.start()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                    sim.books.messages >= messages and c.stats["books_good"] == 1):
+                time.sleep(0.05)
+            time.sleep(1.5)  # the last audits
+            c.stop()
+            rows = sqlite3.connect(db).execute(
+                "SELECT from_state, to_state, not_live_s FROM book_events").fetchall()
+        rest.stop()
+        sim.stop()
+        back = [r[2] for r in rows if r[1] == "unverified" and r[2] is not None][1:]
+        out[f"{fault}_injected"] = sim.book_faults[fault]
+        out[f"{fault}_desyncs"] = sum(r[1] == "desynced" for r in rows)
+        out[f"{fault}_restarts"] = sum(r[1] == "subscribing" for r in rows)
+        out[f"{fault}_resync_s_median"] = stats.median(back) if back else 0.0
+        out[f"{fault}_resync_s_max"] = max(back) if back else 0.0
+    return out
 
 
 def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
@@ -308,7 +358,8 @@ def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.books")
     parser.add_argument("mode", nargs="?", default="bench",
-                        choices=("bench", "serve", "serve-unverified", "unverified"))
+                        choices=("bench", "serve", "serve-unverified", "unverified",
+                                 "unverified-faults"))
     parser.add_argument("--venue", default="coinbase-exchange")
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--final", type=Path)
@@ -319,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.mode == "serve-unverified":
         serve_unverified(args.venue, args.messages)
+        return 0
+    if args.mode == "unverified-faults":  # one venue's faults, detected and resynced
+        for key, value in unverified_faults(args.venue).items():
+            print(f"{key:<40} {value:>14,.3f}")
         return 0
     if args.mode == "unverified":  # one venue's clean run alone
         for key, value in unverified_run(args.venue, args.messages).items():

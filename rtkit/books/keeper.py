@@ -15,14 +15,17 @@ every quarter second; both return the rows to store (a merged
 * an ``unverified`` book (a venue without proof) is audited every
   ``audit_every_s`` against a fetched snapshot. The machine notes the levels
   the stream sets from the moment the request goes out (those are left out of
-  the comparison), and the answer waits until the stream has passed the
-  snapshot's time (a message of a later venue time came): until then a change
-  the snapshot holds may still be on its way, and the comparison would see a
-  difference that is none. A quiet book (nothing received for
-  ``AUDIT_SETTLE_S``: nothing of it is on its way) is compared then; a stream
-  that keeps coming but stays behind the snapshot for ``AUDIT_GIVE_UP_S`` (a
-  receiver seconds behind the venue) makes the audit void, asked again at the
-  next period.
+  the comparison), and the answer waits until the stream has reached the
+  snapshot's time (a message of that venue time or later came): until then a
+  change the snapshot holds may still be on its way, and the comparison would
+  see a difference that is none. A stream that stays behind the snapshot for
+  ``AUDIT_GIVE_UP_S`` (a receiver far behind the venue, or a book that has
+  not changed since) makes the audit void, asked again at the next period.
+  A snapshot without the venue's time (``timestamp`` 0, as ``DepthSnapshot``
+  says it; Coinbase Exchange's documented REST book has none) is compared
+  ``AUDIT_SETTLE_S`` after it came, and a difference counts only when the
+  next audit, asked at once, finds it again on a level the stream has not
+  set meanwhile.
 
 A lock guards the machines, so a notebook's ``c.book(...)`` reads a whole book.
 """
@@ -47,8 +50,8 @@ DEFAULT_AUDIT_EVERY_S = 60.0
 #: seconds before a failed snapshot request is asked again (doubling per failure)
 RETRY_S = 1.0
 RETRY_MAX_S = 30.0
-#: seconds without a message of a book after which its audit's snapshot is compared though
-#: the stream has not passed its time (a quiet book: nothing of it is on its way)
+#: seconds after which a snapshot without the venue's time is compared (the stream has had
+#: that long to bring what it holds; a difference is then confirmed by a second audit)
 AUDIT_SETTLE_S = 2.0
 #: seconds an audit's snapshot waits for a stream that keeps coming but stays behind it
 #: (the receiver lags the venue): then the audit is void, and asked at the next period
@@ -153,10 +156,14 @@ class BookKeeper:
         settle, give_up = int(AUDIT_SETTLE_S * 1e9), int(AUDIT_GIVE_UP_S * 1e9)
         for symbol, (snap, token, came) in list(self._audit_answers.items()):
             machine = self.machines[symbol]
-            passed = machine.stream_at > snap.timestamp
-            if passed or now - max(came, machine.stream_received) >= settle:
+            timed = snap.timestamp > 0  # 0: the venue did not say when it was taken
+            if timed and machine.stream_at >= snap.timestamp or \
+                    not timed and now - came >= settle:
                 del self._audit_answers[symbol]
-                self._merge(out, machine.audit(snap, token), symbol, "audit")
+                self._merge(out, machine.audit(snap, token, confirm=not timed), symbol, "audit")
+                if machine.recheck:  # a suspect to confirm: the next audit now
+                    machine.recheck = False
+                    self._next_audit[symbol] = now
             elif now - came >= give_up:
                 del self._audit_answers[symbol]
                 machine.audit_given_up()

@@ -71,6 +71,10 @@ class BookMachine:
         #: prices (bids, asks) the stream set since an audit was asked; None: no audit asked
         self._touched: tuple[set[float], set[float]] | None = None
         self.loads = 0  # books loaded from a snapshot: an audit asked before the last is void
+        #: differences an audit that cannot confirm them found ("bid 99: local 5" → (is_ask,
+        #: price)); ``recheck``: audit again at once to confirm them
+        self._suspects: dict[str, tuple[bool, float]] = {}
+        self.recheck = False
         # counters (``keeper.stats``)
         self.messages = 0
         self.desyncs = 0
@@ -147,7 +151,12 @@ class BookMachine:
     def audit_asked(self) -> int:
         """An audit's snapshot is being asked now: note the levels the stream sets from here
         on (the snapshot may or may not hold those changes). Returns the token to give
-        :meth:`audit`."""
+        :meth:`audit`. A suspect level (an unconfirmed difference) the stream set since
+        it was found is a suspect no more."""
+        if self._suspects and self._touched is not None:
+            bids, asks = self._touched
+            self._suspects = {key: level for key, level in self._suspects.items()
+                              if level[1] not in (asks if level[0] else bids)}
         self._touched = (set(), set())
         return self.loads
 
@@ -156,11 +165,15 @@ class BookMachine:
         self._touched = None
         self.audits_void += 1
 
-    def audit(self, snap: BookMessage, asked: int | None = None) -> Step:
+    def audit(self, snap: BookMessage, asked: int | None = None,
+              confirm: bool = False) -> Step:
         """Compare an ``unverified`` book with a REST snapshot; a difference in the prices
         both books' top ``AUDIT_LEVELS`` of a side cover is a desync. ``asked``: the token
         of :meth:`audit_asked` (the levels the stream set since are left out; a book loaded
-        since makes the audit void); None compares every level."""
+        since makes the audit void); None compares every level. ``confirm`` (a snapshot
+        without the venue's time, so the stream may not have passed it): a difference is a
+        desync only when the audit before found it too, on a level the stream has not set
+        since; a new one makes the level a suspect and sets ``recheck`` (audit again now)."""
         step = Step()
         touched, self._touched = self._touched, None
         if self.state != self.good:
@@ -170,7 +183,15 @@ class BookMachine:
             return step
         self.audits += 1
         differences = audit_differences(self.book, snap, touched if asked is not None else None)
+        if confirm:
+            found = {_suspect_key(d): _suspect_level(d) for d in differences}
+            differences = [d for d in differences if _suspect_key(d) in self._suspects]
+            self._suspects = {k: level for k, level in found.items() if level is not None}
+            if self._suspects and not differences:
+                self.recheck = True
+                self._touched = (set(), set())  # a suspect the stream sets is cleared
         if differences:
+            self._suspects = {}
             named = "; ".join(differences[:_AUDIT_NAMED])
             more = len(differences) - _AUDIT_NAMED
             if more > 0:
@@ -329,6 +350,19 @@ class BookMachine:
             self._quote = top
             step.quotes.append((self.venue, self.symbol, msg.timestamp, msg.received_at, *top,
                                 msg.seq if msg.seq is not None else 0))
+
+
+def _suspect_key(difference: str) -> str:
+    """``bid 99: local 5 venue 1`` → ``bid 99: local 5`` (the venue's side may move)."""
+    return difference.rsplit(" venue ", 1)[0]
+
+
+def _suspect_level(difference: str) -> tuple[bool, float] | None:
+    side, _, rest = difference.partition(" ")
+    try:
+        return side == "ask", float(rest.split(":", 1)[0])
+    except ValueError:
+        return None
 
 
 def _seq(msg: BookMessage) -> str:

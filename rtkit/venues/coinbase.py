@@ -209,7 +209,7 @@ class CoinbaseExchangeAdapter(_CoinbaseAdapter):
 
     def book_snapshot_fetch(self, rest_url: str | None):
         """The audit's snapshot: ``GET /products/{id}/book?level=2`` within the budget."""
-        return rest_book_fetch(self.name, rest_url, book_parse.rest_snapshot)
+        return rest_book_fetch(self.name, rest_url, _rest_book)
 
     def parse(self, frame, received_at_ns: int):
         msg = loads(frame)
@@ -229,6 +229,15 @@ class CoinbaseExchangeAdapter(_CoinbaseAdapter):
         if kind == "error":
             return self._error(msg)
         raise Reject("unknown_message", f"type={kind!r:.40}")
+
+
+def _rest_book(body, symbol: str, received_at: int):
+    """The REST book; ``timestamp`` 0 when it carries no ``time`` (the documented example
+    has none): the keeper then confirms an audit's difference by a second audit."""
+    snapshot = book_parse.rest_snapshot(body, symbol, received_at)
+    if not (type(body) is dict and body.get("time")):
+        snapshot.timestamp = 0
+    return snapshot
 
 
 ADAPTERS = {
