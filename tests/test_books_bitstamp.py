@@ -50,6 +50,11 @@ def test_the_book_starts_from_the_rest_snapshot_and_a_corruption_is_caught_and_r
     desyncs = [e for e in rows if e[2] == "desynced"]
     assert desyncs and all(e[3].startswith("audit: ") for e in desyncs)
     assert len(desyncs) <= sim.book_faults["corrupted"]
+    # every corruption the book held was caught by an audit or set right by the stream
+    # first; no audit failed while the book held none
+    states = [item[3] for item in seen["corruptions"]]
+    assert len(states) == 3 and set(states) <= {"caught", "healed"} and "caught" in states
+    assert seen["audit_desyncs_without_a_wrong_level"] == 0
     s = c.stats
     assert s["book_desyncs"] == len(desyncs) == s["book_resyncs"]
     assert all(seen["loads"]) and len(seen["loads"]) == len(desyncs) + 1

@@ -50,6 +50,11 @@ def test_a_corruption_is_caught_by_the_next_audit_and_resynced_while_trades_flow
     desyncs = [e for e in rows if e[2] == "desynced"]
     assert desyncs and all(e[3].startswith("audit: ") for e in desyncs)
     assert len(desyncs) <= sim.book_faults["corrupted"]
+    # every corruption the book held was caught by an audit or set right by the stream
+    # first; no audit failed while the book held none
+    states = [item[3] for item in seen["corruptions"]]
+    assert len(states) == 3 and set(states) <= {"caught", "healed"} and "caught" in states
+    assert seen["audit_desyncs_without_a_wrong_level"] == 0
     assert all("local" in e[3] and "venue" in e[3] for e in desyncs)
     machine = c.pipeline.books.machines[SYMBOL]
     # the last corruption: caught by the first or second audit compared after it came (an

@@ -27,11 +27,25 @@ def true_book(sim, symbol=SYMBOL):
 def watch(c, sim):
     """Every book (re)loaded from a snapshot: does it equal the simulator's book at some
     sequence? The received_at of each fed batch, and the naive audit's verdict (every
-    level, at the answer's arrival) beside the fair one."""
+    level, at the answer's arrival) beside the fair one. And each corrupted level the
+    simulator sends (``seen["corruptions"]``): ``sent``, then ``wrong`` once the book
+    holds it, then ``healed`` (the stream set that level again before an audit saw it)
+    or ``caught`` (an audit's desync while the book held it)."""
     keeper = c.pipeline.books
-    feed, compare = keeper.feed, keeper._compare_audits
-    seen: dict = {"loads": [], "fed": [], "naive": 0, "answers": 0}
+    feed, compare, poll = keeper.feed, keeper._compare_audits, keeper.poll
+    seen: dict = {"loads": [], "fed": [], "naive": 0, "answers": 0, "corruptions": [],
+                  "audit_desyncs_without_a_wrong_level": 0}
     judged: set[int] = set()
+    corruptions = seen["corruptions"]  # [is_ask, price, size, state]
+    book = sim.books.book(SYMBOL)
+    corrupted_level = book.corrupted_level
+
+    def logged():
+        is_ask, (price, size) = corrupted_level()
+        corruptions.append([is_ask, price, size, "sent"])
+        return is_ask, (price, size)
+
+    book.corrupted_level = logged
 
     def check_load(symbol):
         local = levels(keeper.machines[symbol].book)
@@ -39,19 +53,44 @@ def watch(c, sim):
             states = list(sim.books.book(symbol).history.values())
         seen["loads"].append(local in states)
 
-    def watched(messages):
-        step = feed(messages)
-        seen["fed"].append(messages[-1].received_at)
+    def track(msg):
+        for side_is_ask, changes in ((False, msg.bids), (True, msg.asks)):
+            for price, _size in changes:
+                for item in corruptions:
+                    if item[3] == "wrong" and item[0] == side_is_ask and \
+                            float(item[1]) == float(price):
+                        item[3] = "healed"
+        if len(msg.bids) + len(msg.asks) == 1:
+            is_ask = bool(msg.asks)
+            level = (msg.asks or msg.bids)[0]
+            for item in corruptions:
+                if item[3] == "sent" and (item[0], item[1], item[2]) == (is_ask, *level):
+                    item[3] = "wrong"
+
+    def after(step):
         for event in step.events:
             if event[4] == "unverified":
                 check_load(event[1])
+            if event[4] == "desynced" or event[4] == "subscribing":
+                wrong = [item for item in corruptions if item[3] == "wrong"]
+                audit = event[4] == "desynced" and str(event[5]).startswith("audit:")
+                if audit and not wrong:
+                    seen["audit_desyncs_without_a_wrong_level"] += 1
+                for item in wrong:
+                    item[3] = "caught" if audit else "reloaded"
+
+    def watched(messages):
+        for msg in messages:
+            if not msg.is_snapshot and keeper.machines[msg.symbol].state == "unverified":
+                track(msg)
+        step = feed(messages)
+        seen["fed"].append(messages[-1].received_at)
+        after(step)
         return step
 
     def polled(now=None):
         step = poll(now)
-        for event in step.events:
-            if event[4] == "unverified":
-                check_load(event[1])
+        after(step)
         return step
 
     def naive_first(out, now):
@@ -62,7 +101,6 @@ def watch(c, sim):
                 seen["naive"] += bool(audit_differences(keeper.machines[symbol].book, snap))
         compare(out, now)
 
-    poll = keeper.poll
     keeper.feed, keeper.poll, keeper._compare_audits = watched, polled, naive_first
     return seen
 
