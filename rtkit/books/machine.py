@@ -86,7 +86,7 @@ class BookMachine:
         #: audits dropped: the book was (re)loaded after they were asked, or the stream
         #: stayed behind their snapshot
         self.audits_void = 0
-        self.stream_at = 0  # the venue's time of the latest message from the socket
+        self.stream_at = 0  # the venue's time of the latest delta from the socket
         self.stream_received = 0  # when it came (this machine's clock)
 
     # --- inputs -------------------------------------------------------------------
@@ -94,8 +94,8 @@ class BookMachine:
         """One message from the socket; its rows are appended to ``step`` (a new one when
         None), whose ``action`` says what to do next."""
         self.messages += 1
-        if msg.timestamp > self.stream_at:
-            self.stream_at = msg.timestamp
+        if msg.timestamp > self.stream_at and not msg.is_snapshot:  # a delta's venue time
+            self.stream_at = msg.timestamp  # (a socket snapshot may carry none: its arrival)
         self.stream_received = msg.received_at
         if step is None:
             step = Step()
