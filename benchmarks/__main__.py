@@ -57,6 +57,13 @@ TARGETS = {
     "kraken_kraken_depth25_missed": ("<=", 0),
     "kraken_kraken_v1_depth10_missed": ("<=", 0),
     "kraken_kraken_v1_depth25_missed": ("<=", 0),
+    # issue 13: the venues without proof, audited every second under a fast-moving book
+    "book_coinbase_exchange_clean_messages": (">=", 1_000_000),
+    "book_coinbase_exchange_clean_false_desyncs": ("<=", 0),
+    "book_coinbase_exchange_clean_final_books_equal": (">=", 1),
+    "book_bitstamp_clean_messages": (">=", 1_000_000),
+    "book_bitstamp_clean_false_desyncs": ("<=", 0),
+    "book_bitstamp_clean_final_books_equal": (">=", 1),
 }
 
 

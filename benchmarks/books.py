@@ -11,6 +11,13 @@ of the same 50-level books instead (each update with the CRC32 of the top 10,
 which the client checks on every one; changes below the depth send nothing), and
 :mod:`benchmarks.books_kraken` measures what that checksum sees of lost updates.
 
+The venues without proof (Coinbase Exchange, Bitstamp) have a clean run of
+their own (:func:`unverified_run`): the simulator and its REST side in a child
+process (``python -m benchmarks.books serve-unverified``), the collector
+auditing each book every second against that REST side while the books move
+as fast as the socket takes them; no audit may fail, and the final books must
+equal the venue's REST snapshot.
+
 Run alone: ``python -m benchmarks.books [--messages 1000000]``.
 """
 
@@ -224,6 +231,128 @@ def through_pipeline(messages: int, ahead: bool, venue: str = "bybit") -> dict:
     }
 
 
+# --- the venues without proof: audits under a fast-moving book ---------------------------------
+UNVERIFIED = ("coinbase-exchange", "bitstamp")
+UNVERIFIED_SYMBOLS = ("BTC-USD", "ETH-USD")
+#: seconds between two audits of a book in the unverified clean run
+UNVERIFIED_AUDIT_EVERY_S = 1.0
+
+
+def serve_unverified(venue: str, messages: int) -> None:
+    """The simulator (books only, made as fast as the socket takes them) and its REST side
+    answering from the same books; prints the two URLs, runs until killed."""
+    from rtkit.sim import SimRest, Simulator
+
+    sim = Simulator(venue, rate=1.0, count=0, book_rate=None, book_count=messages, seed=5)
+    sim.start()
+    rest = SimRest(sim, depth_provider=sim.books.depth_snapshot).start()
+    print(sim.url, rest.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        rest.stop()
+        sim.stop()
+
+
+def unverified_run(venue: str, messages: int) -> dict:
+    """Book messages/s of a venue without proof, its audits and their verdicts, and the
+    final books against the venue's REST snapshot."""
+    import rtkit
+    from rtkit.books.parse import bitstamp, coinbase_exchange
+    from rtkit.venues.book_fetch import rest_book_fetch
+
+    args = [PY, "-m", "benchmarks.books", "serve-unverified", "--venue", venue, "--messages",
+            str(messages)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        url, rest_url = proc.stdout.readline().split()  # type: ignore[union-attr]
+        with tempfile.TemporaryDirectory() as folder:
+            c = rtkit.Collector(venue, list(UNVERIFIED_SYMBOLS), url=url, rest_url=rest_url,
+                                db=Path(folder) / "b.sqlite", kinds=["book"],
+                                audit_every_s=UNVERIFIED_AUDIT_EVERY_S)
+            start = time.perf_counter()
+            c.start()
+            deadline, last, still_since = start + 120 + messages / 2_000, -1, time.perf_counter()
+            while time.perf_counter() < deadline:
+                s = c.stats
+                if s["book_messages"] != last:
+                    last, still_since = s["book_messages"], time.perf_counter()
+                elif (s["book_messages"] >= messages and s["books_good"] == len(UNVERIFIED_SYMBOLS)
+                      and time.perf_counter() - still_since > 1.0):
+                    break
+                time.sleep(0.05)
+            elapsed = still_since - start
+            parse = coinbase_exchange if venue == "coinbase-exchange" else bitstamp
+            fetch = rest_book_fetch(venue, rest_url, parse.rest_snapshot)
+            books = c.pipeline.books
+            equal = True
+            for symbol in UNVERIFIED_SYMBOLS:
+                venue_book = fetch(symbol)
+                local = books.read(symbol, lambda b: (b.levels("bid", 10**6),
+                                                      b.levels("ask", 10**6)))
+                equal &= local == (venue_book.bids, venue_book.asks)
+            c.stop()
+            s = c.stats
+            import sqlite3
+
+            for row in sqlite3.connect(Path(folder) / "b.sqlite").execute(
+                    "SELECT symbol, reason FROM book_events WHERE to_state = 'desynced' "
+                    "LIMIT 5"):
+                print(f"{venue} desync: {row}", file=sys.stderr)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    return {"messages": s["book_messages"], "per_s": s["book_messages"] / elapsed,
+            "audits": s["book_audits"], "audits_void": s["book_audits_void"],
+            "false_desyncs": s["book_desyncs"],
+            "final_books_equal": float(equal)}
+
+
+def unverified_faults(venue: str, messages: int = 4_000) -> dict:
+    """Each fault class a venue without proof can meet, injected every 400 book messages
+    at 1,000 a second with an audit every 0.25 s: faults injected, desyncs (by the audit
+    or at once), and how long the book was not good per resync (s, from book_events)."""
+    import sqlite3
+    import statistics as stats
+
+    import rtkit
+    from rtkit.sim import Faults, SimRest, Simulator
+
+    out: dict = {}
+    classes = {"corrupted": "book_corrupt_every", "crossed": "book_cross_every",
+               "dropped": "book_drop_every", "reordered": "book_reorder_every",
+               "duplicated": "book_duplicate_every", "closed": "book_close_every"}
+    for fault, field in classes.items():
+        sim = Simulator(venue, rate=1.0, count=0, book_rate=1_000.0, book_count=messages,
+                        seed=3, faults=Faults(**{field: 400}))
+        sim.start()
+        rest = SimRest(sim, depth_provider=sim.books.depth_snapshot).start()
+        with tempfile.TemporaryDirectory() as folder:
+            db = Path(folder) / "f.sqlite"
+            c = rtkit.Collector(venue, ["BTC-USD"], url=sim.url, db=db, kinds=["book"],
+                                audit_every_s=0.25, backoff_initial_s=0.05,
+                                flush_interval_s=0.2)
+            c.start()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                    sim.books.messages >= messages and c.stats["books_good"] == 1):
+                time.sleep(0.05)
+            time.sleep(1.5)  # the last audits
+            c.stop()
+            rows = sqlite3.connect(db).execute(
+                "SELECT from_state, to_state, not_live_s FROM book_events").fetchall()
+        rest.stop()
+        sim.stop()
+        back = [r[2] for r in rows if r[1] == "unverified" and r[2] is not None][1:]
+        out[f"{fault}_injected"] = sim.book_faults[fault]
+        out[f"{fault}_desyncs"] = sum(r[1] == "desynced" for r in rows)
+        out[f"{fault}_restarts"] = sum(r[1] == "subscribing" for r in rows)
+        out[f"{fault}_resync_s_median"] = stats.median(back) if back else 0.0
+        out[f"{fault}_resync_s_max"] = max(back) if back else 0.0
+    return out
+
+
 def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
     """The micro figures; books/s through the pipeline with frames made ahead (the
     feed never the limit); the long clean run with frames made as they go."""
@@ -239,6 +368,15 @@ def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
     out["book_clean_rows_stored"] = clean["rows_stored"]
     out["book_clean_false_desyncs"] = clean["false_desyncs"] + speed["false_desyncs"]
     out["book_clean_final_books_equal"] = clean["final_books_equal"]
+    for venue in UNVERIFIED:
+        audited = unverified_run(venue, messages)
+        key = venue.replace("-", "_")
+        out[f"book_{key}_clean_messages"] = audited["messages"]
+        out[f"book_{key}_clean_messages_per_s"] = audited["per_s"]
+        out[f"book_{key}_clean_audits"] = audited["audits"]
+        out[f"book_{key}_clean_audits_void"] = audited["audits_void"]
+        out[f"book_{key}_clean_false_desyncs"] = audited["false_desyncs"]
+        out[f"book_{key}_clean_final_books_equal"] = audited["final_books_equal"]
     out.update(kraken_clean_runs(messages))
     return out
 
@@ -263,20 +401,37 @@ def kraken_clean_runs(messages: int = 1_000_000) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.books")
-    parser.add_argument("mode", nargs="?", default="bench", choices=("bench", "serve"))
+    parser.add_argument("mode", nargs="?", default="bench",
+                        choices=("bench", "serve", "serve-unverified", "unverified",
+                                 "unverified-faults"))
+    parser.add_argument("--venue", choices=(*FEEDS, *UNVERIFIED),
+                        help="serve: a feed's venue (default bybit); the unverified modes: "
+                        "coinbase-exchange (default) or bitstamp")
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--final", type=Path)
     parser.add_argument("--ahead", action="store_true")
-    parser.add_argument("--venue", default="bybit", choices=tuple(FEEDS))
     parser.add_argument("--kraken-only", action="store_true",
                         help="only the Kraken clean runs and the lost-update replay")
     args = parser.parse_args(argv)
+    if args.venue is None:
+        args.venue = "coinbase-exchange" if "unverified" in args.mode else "bybit"
     if args.mode == "serve":
         asyncio.run(serve(args.messages, args.final, args.ahead, venue=args.venue))
         return 0
     if args.kraken_only:
         for key, value in kraken_clean_runs(args.messages).items():
             print(f"{key:<48} {value:>14,.2f}")
+        return 0
+    if args.mode == "serve-unverified":
+        serve_unverified(args.venue, args.messages)
+        return 0
+    if args.mode == "unverified-faults":  # one venue's faults, detected and resynced
+        for key, value in unverified_faults(args.venue).items():
+            print(f"{key:<40} {value:>14,.3f}")
+        return 0
+    if args.mode == "unverified":  # one venue's clean run alone
+        for key, value in unverified_run(args.venue, args.messages).items():
+            print(f"{key:<40} {value:>14,.2f}")
         return 0
     for key, value in run(args.messages).items():
         print(f"{key:<40} {value:>14,.2f}")

@@ -13,7 +13,19 @@ every quarter second; both return the rows to store (a merged
 * ``resubscribe``: the symbol waits in :meth:`take_resubscribes` for the
   receiver, which sends the adapter's resubscribe frames;
 * an ``unverified`` book (a venue without proof) is audited every
-  ``audit_every_s`` against a fetched snapshot.
+  ``audit_every_s`` against a fetched snapshot. The machine notes the levels
+  the stream sets from the moment the request goes out (those are left out of
+  the comparison), and the answer waits until the stream has reached the
+  snapshot's time (a message of that venue time or later came): until then a
+  change the snapshot holds may still be on its way, and the comparison would
+  see a difference that is none. A stream that stays behind the snapshot for
+  ``AUDIT_GIVE_UP_S`` (a receiver far behind the venue, or a book that has
+  not changed since) makes the audit void, asked again at the next period.
+  A snapshot without the venue's time (``timestamp`` 0, as ``DepthSnapshot``
+  says it; Coinbase Exchange's documented REST book has none) is compared
+  ``AUDIT_SETTLE_S`` after it came, and a difference counts only when the
+  next audit, asked at once, finds it again on a level the stream has not
+  set meanwhile.
 
 A lock guards the machines, so a notebook's ``c.book(...)`` reads a whole book.
 """
@@ -38,6 +50,12 @@ DEFAULT_AUDIT_EVERY_S = 60.0
 #: seconds before a failed snapshot request is asked again (doubling per failure)
 RETRY_S = 1.0
 RETRY_MAX_S = 30.0
+#: seconds after which a snapshot without the venue's time is compared (the stream has had
+#: that long to bring what it holds; a difference is then confirmed by a second audit)
+AUDIT_SETTLE_S = 2.0
+#: seconds an audit's snapshot waits for a stream that keeps coming but stays behind it
+#: (the receiver lags the venue): then the audit is void, and asked at the next period
+AUDIT_GIVE_UP_S = 30.0
 #: worker threads fetching snapshots (the REST client's budget paces them further)
 FETCH_WORKERS = 2
 
@@ -61,6 +79,10 @@ class BookKeeper:
         self._asked: set[str] = set()  # symbols with a request in flight
         self._retry: dict[str, tuple[int, float, str]] = {}  # symbol → (due ns, delay, purpose)
         self._next_audit: dict[str, int] = {}
+        #: symbol → the machine's token of the audit asked (``BookMachine.audit_asked``)
+        self._audit_tokens: dict[str, int] = {}
+        #: symbol → (snapshot, token, ns it came back): audits waiting for the stream
+        self._audit_answers: dict[str, tuple[BookMessage, int, int]] = {}
         self._resubscribe: list[str] = []
         self._pool: ThreadPoolExecutor | None = None
         self.snapshot_requests = 0
@@ -110,8 +132,11 @@ class BookKeeper:
                     self._retry[symbol] = (now + int(delay * 1e9), delay, purpose)
                     continue
                 self._retry.pop(symbol, None)
-                step = machine.audit(msg) if purpose == "audit" else machine.snapshot(msg)
-                self._merge(out, step, symbol, purpose)
+                if purpose == "audit":
+                    self._audit_answers[symbol] = (msg, self._audit_tokens.pop(symbol, -1), now)
+                    continue
+                self._merge(out, machine.snapshot(msg), symbol, purpose)
+            self._compare_audits(out, now)
             for symbol, (due, _, purpose) in list(self._retry.items()):
                 if due <= now and symbol not in self._asked:
                     self._ask(symbol, purpose)
@@ -120,10 +145,28 @@ class BookKeeper:
                     if machine.state != "unverified":
                         continue
                     due = self._next_audit.setdefault(symbol, now + self.audit_every_ns)
-                    if due <= now and symbol not in self._asked:
+                    if due <= now and symbol not in self._asked \
+                            and symbol not in self._audit_answers:
                         self._next_audit[symbol] = now + self.audit_every_ns
                         self._ask(symbol, "audit")
         return out
+
+    def _compare_audits(self, out: Step, now: int) -> None:
+        """Audits whose snapshot the stream has passed (or that waited long enough)."""
+        settle, give_up = int(AUDIT_SETTLE_S * 1e9), int(AUDIT_GIVE_UP_S * 1e9)
+        for symbol, (snap, token, came) in list(self._audit_answers.items()):
+            machine = self.machines[symbol]
+            timed = snap.timestamp > 0  # 0: the venue did not say when it was taken
+            if timed and machine.stream_at >= snap.timestamp or \
+                    not timed and now - came >= settle:
+                del self._audit_answers[symbol]
+                self._merge(out, machine.audit(snap, token, confirm=not timed), symbol, "audit")
+                if machine.recheck:  # a suspect to confirm: the next audit now
+                    machine.recheck = False
+                    self._next_audit[symbol] = now
+            elif now - came >= give_up:
+                del self._audit_answers[symbol]
+                machine.audit_given_up()
 
     def connection_opened(self, at: int, first: bool) -> Step:
         """A (re)connect: every book starts over, its snapshot coming again."""
@@ -168,6 +211,8 @@ class BookKeeper:
             self._pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="rtkit-book")
         self._asked.add(symbol)
         self.snapshot_requests += 1
+        if purpose == "audit":  # from now on, the levels the stream sets are moot
+            self._audit_tokens[symbol] = self.machines[symbol].audit_asked()
         answers = self._answers
 
         def run() -> None:
@@ -209,6 +254,8 @@ class BookKeeper:
                 "books_good": sum(m.state == m.good for m in machines),
                 "book_snapshot_requests": self.snapshot_requests,
                 "book_snapshot_failures": self.snapshot_failures,
+                "book_audits": sum(m.audits for m in machines),
+                "book_audits_void": sum(m.audits_void for m in machines),
             }
 
 
@@ -226,10 +273,11 @@ def keeper_for(adapter, symbols: Iterable[str], *, fetch: Fetch | None = None,
 
 
 def books_of(adapter, symbols: Iterable[str], kinds: tuple[str, ...],
-             audit_every_s: float = DEFAULT_AUDIT_EVERY_S) -> BookKeeper | None:
+             audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
+             rest_url: str | None = None) -> BookKeeper | None:
     """A collector's keeper when it collects ``book`` (REST snapshots through the
-    adapter's ``book_snapshot_fetch``), else None."""
+    adapter's ``book_snapshot_fetch``, at ``rest_url`` or the venue's API), else None."""
     if "book" not in kinds:
         return None
-    return keeper_for(adapter, symbols, fetch=adapter.book_snapshot_fetch(None),
+    return keeper_for(adapter, symbols, fetch=adapter.book_snapshot_fetch(rest_url),
                       audit_every_s=audit_every_s)

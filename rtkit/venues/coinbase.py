@@ -24,13 +24,20 @@ from typing import ClassVar
 
 import orjson
 
+from rtkit.books.parse import coinbase_exchange as book_parse
+from rtkit.kinds import Rows
 from rtkit.validate import Reject, field, iso_ns, positive, side_code, whole_number
 from rtkit.venues.base import Adapter, Control, NativeSymbols, loads, split_symbol
+from rtkit.venues.book_fetch import rest_book_fetch
 
 #: the only ``-USDC`` products Advanced Trade keeps apart from their ``-USD`` book
 _OWN_USDC_BOOKS = frozenset({"USDT-USDC", "EURC-USDC"})
 
 _by_trade_id = itemgetter(1)
+#: Exchange's unauthenticated L2 channel (``level2`` itself needs an API key)
+_L2 = "level2_batch"
+#: Exchange frame types that carry a book or a quote
+_BOOK_TYPES = frozenset({"snapshot", "l2update", "ticker"})
 
 
 class _CoinbaseAdapter(Adapter):
@@ -152,22 +159,57 @@ class CoinbaseExchangeAdapter(_CoinbaseAdapter):
     ``sequence`` counts messages per product across every channel, so a
     ``matches``-only subscriber sees it jump by design: gaps come from
     ``trade_id`` only. The venue says matches can be dropped; those show as gaps.
+
+    With the ``book`` kind, ``level2_batch`` (a ``snapshot`` of the whole book,
+    then ``l2update`` batches of absolute sizes); with ``quotes``, ``ticker``
+    (``best_bid``/``best_ask`` with sizes). L2 messages carry no sequence and no
+    checksum, so the book is ``unverified``: audited against
+    ``GET /products/{id}/book?level=2`` every ``audit_every_s``, resynced by an
+    unsubscribe and subscribe of ``level2_batch`` (the venue sends a new
+    snapshot). The venue offers no depth choice: the snapshot is the whole book.
     """
 
     name = "coinbase-exchange"
     default_url = "wss://ws-feed.exchange.coinbase.com"
     _aggressor_words = ("sell", "buy")
+    kinds = ("trades", "quotes", "book")
+
+    def configure(self, kinds: tuple[str, ...], depth: int | None) -> None:
+        if depth is not None:
+            raise ValueError("coinbase-exchange sends its whole book (level2_batch) and offers "
+                             "no depth; leave depth= out")
+        super().configure(kinds, depth)
+
+    def _channels(self) -> list[str]:
+        collected = self.collected
+        channels = ["matches"] if "trades" in collected else []
+        if "book" in collected:
+            channels.append(_L2)
+        if "quotes" in collected:
+            channels.append("ticker")
+        return [*channels, "heartbeat"]
 
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
         """Many products and channels fit one message (the venue caps messages at
         100 a second, not products), so all go in one."""
         products = [self.native_symbol(s) for s in symbols]
+        for product, symbol in zip(products, symbols, strict=True):
+            book_parse.SYMBOLS.learn(product, symbol)
         return [
             orjson.dumps(
-                {"type": "subscribe", "product_ids": products,
-                 "channels": ["matches", "heartbeat"]}
+                {"type": "subscribe", "product_ids": products, "channels": self._channels()}
             ).decode()
         ]
+
+    def book_resubscribe_messages(self, symbols: list[str]) -> list[str]:
+        """Unsubscribe then subscribe ``level2_batch``: the venue sends a new snapshot."""
+        products = [self.native_symbol(s) for s in symbols]
+        return [orjson.dumps({"type": kind, "product_ids": products, "channels": [_L2]}).decode()
+                for kind in ("unsubscribe", "subscribe")]
+
+    def book_snapshot_fetch(self, rest_url: str | None):
+        """The audit's snapshot: ``GET /products/{id}/book?level=2`` within the budget."""
+        return rest_book_fetch(self.name, rest_url, _rest_book)
 
     def parse(self, frame, received_at_ns: int):
         msg = loads(frame)
@@ -176,6 +218,9 @@ class CoinbaseExchangeAdapter(_CoinbaseAdapter):
         kind = msg.get("type")
         if kind == "match" or kind == "last_match":
             return [self._tick(msg)]
+        if type(kind) is str and kind in _BOOK_TYPES:
+            parsed = book_parse.parse(msg, received_at_ns)
+            return Rows(book=parsed.book) if parsed.book else Rows(quotes=parsed.quotes)
         if kind == "heartbeat":
             return Control("heartbeat", f"{msg.get('product_id')!r:.40} last trade "
                                         f"{msg.get('last_trade_id')!r:.40}")
@@ -184,6 +229,15 @@ class CoinbaseExchangeAdapter(_CoinbaseAdapter):
         if kind == "error":
             return self._error(msg)
         raise Reject("unknown_message", f"type={kind!r:.40}")
+
+
+def _rest_book(body, symbol: str, received_at: int):
+    """The REST book; ``timestamp`` 0 when it carries no ``time`` (the documented example
+    has none): the keeper then confirms an audit's difference by a second audit."""
+    snapshot = book_parse.rest_snapshot(body, symbol, received_at)
+    if not (type(body) is dict and body.get("time")):
+        snapshot.timestamp = 0
+    return snapshot
 
 
 ADAPTERS = {

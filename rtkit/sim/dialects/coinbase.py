@@ -27,6 +27,23 @@ def _request(text: str) -> dict | None:
     return msg if type(msg) is dict and msg.get("type") == "subscribe" else None
 
 
+#: the Exchange channels the simulator speaks; ``level2_batch`` is the book
+_L2 = "level2_batch"
+_EXCHANGE_CHANNELS = frozenset({"matches", "heartbeat", _L2, "ticker"})
+#: the depth a ``level2_batch`` snapshot has: the whole simulated book
+_WHOLE_BOOK = 1_000_000
+
+
+def _exchange_request(text: str) -> dict | None:
+    """An Exchange ``subscribe`` or ``unsubscribe`` message, or None."""
+    try:
+        msg = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    ok = type(msg) is dict and msg.get("type") in ("subscribe", "unsubscribe")
+    return msg if ok else None
+
+
 def _products(value) -> list[str] | None:
     """A non-empty list of product ids, or None."""
     if type(value) is list and value and all(type(p) is str and p for p in value):
@@ -131,33 +148,77 @@ class CoinbaseExchangeDialect(Dialect):
     channels as strings (the form rtkit sends). One heartbeat a second goes to
     each subscribed product in turn; ``last_trade_id`` is 0, as some clients
     report it from the real feed.
+
+    Books: ``level2_batch`` sends the whole book as a ``snapshot``, then
+    ``l2update`` messages of ``[side, price, size]`` changes (size absolute,
+    ``"0"`` removes), with the venue's ``time`` and no sequence; an
+    ``unsubscribe`` of it and a new ``subscribe`` bring a new snapshot. ``ticker``
+    carries ``best_bid``/``best_ask`` with sizes and the product's ``sequence``
+    (here: each time the top of the book changes). The REST side's
+    ``/products/{id}/book?level=2`` answers from the same books.
     """
 
     venue = "coinbase-exchange"
     heartbeat_interval_s = 1.0
     example_symbols = ("BTC-USD", "ETH-USD")
+    has_books = True
 
     def __init__(self) -> None:
         self._beats = itertools.count()
 
     def on_message(self, text: str, session: Session) -> list[str]:
-        msg = _request(text)
+        msg = _exchange_request(text)
         products = _products(msg.get("product_ids")) if msg else None
         channels = msg.get("channels") if msg else None
-        if not products or type(channels) is not list or not channels:
+        if not msg or not products or type(channels) is not list or not channels:
             return [self._error("Failed to subscribe", "type, product_ids and channels are "
                                 "required")]
         for name in channels:
-            if name not in ("matches", "heartbeat"):
+            if name not in _EXCHANGE_CHANNELS:
                 return [self._error("Failed to subscribe", f"{name} is not a valid channel")]
+        subscribe = msg["type"] == "subscribe"
         if "matches" in channels:
-            session.subscribe(products)
+            if subscribe:
+                session.subscribe(products)
+            else:
+                session.symbols[:] = [s for s in session.symbols if s not in products]
+        for product in products:
+            if _L2 in channels:
+                if subscribe:
+                    session.subscribe_book(product, _WHOLE_BOOK)
+                else:
+                    session.unsubscribe_book(product)
+            if "ticker" in channels:
+                (session.quotes.add if subscribe else session.quotes.discard)(product)
         if "heartbeat" in channels:
-            session.channels.add("heartbeat")
+            (session.channels.add if subscribe else session.channels.discard)("heartbeat")
         subscribed = [{"name": "matches", "product_ids": session.symbols}]
+        if session.books:
+            subscribed.append({"name": _L2, "product_ids": sorted(session.books)})
+        if session.quotes:
+            subscribed.append({"name": "ticker", "product_ids": sorted(session.quotes)})
         if "heartbeat" in session.channels:
             subscribed.append({"name": "heartbeat", "product_ids": session.symbols})
         return [orjson.dumps({"type": "subscriptions", "channels": subscribed}).decode()]
+
+    def encode_book(self, symbol: str, snapshot: bool, bids: list[tuple[str, str]],
+                    asks: list[tuple[str, str]], seq: int, prev_seq: int, ts_ns: int,
+                    book, depth: int) -> str:
+        if snapshot:
+            return orjson.dumps({"type": "snapshot", "product_id": symbol,
+                                 "bids": [list(level) for level in bids],
+                                 "asks": [list(level) for level in asks],
+                                 "time": iso_time(ts_ns)}).decode()
+        changes = [["buy", p, s] for p, s in bids] + [["sell", p, s] for p, s in asks]
+        return orjson.dumps({"type": "l2update", "product_id": symbol, "changes": changes,
+                             "time": iso_time(ts_ns)}).decode()
+
+    def encode_quote(self, symbol: str, bid: tuple[str, str], ask: tuple[str, str], seq: int,
+                     ts_ns: int) -> str | None:
+        return orjson.dumps({"type": "ticker", "sequence": seq, "product_id": symbol,
+                             "price": bid[0], "best_bid": bid[0], "best_bid_size": bid[1],
+                             "best_ask": ask[0], "best_ask_size": ask[1],
+                             "time": iso_time(ts_ns)}).decode()
 
     def encode(self, trades: list[SimTrade]) -> list[str]:
         return [self._match("match", t) for t in trades]

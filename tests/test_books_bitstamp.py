@@ -1,0 +1,121 @@
+"""Bitstamp books end to end over a real loopback socket and real HTTP: the
+``diff_order_book`` diffs start from the simulator's REST ``/api/v2/order_book/<pair>/``
+(the diffs older than its ``microtimestamp`` dropped), the book (no sequence, no
+checksum: ``unverified``) is audited against the same endpoint; an injected corruption
+is caught by the audit asked after it and resynced from a new REST snapshot, a crossed
+book at once, a forced close by the reconnect; the book equals the simulator's after each
+(re)sync and at the end; trades flow on the same connection meanwhile; a clean run under
+a fast-moving book has no false audit failure although a naive comparison of the same
+snapshots would have flapped; quotes are derived from the book (no BBO channel)."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import partial
+
+import pytest
+
+import rtkit
+from rtkit.sim import Faults
+from tests.conftest import wait_for
+from tests.unverified_books import (
+    INVISIBLE,
+    SYMBOL,
+    events,
+    invisible_fault_is_left_to_the_audit,
+    settled,
+    stop,
+)
+from tests.unverified_books import run as run_venue
+
+pytestmark = pytest.mark.usefixtures("no_thread_leak")
+VENUE = "bitstamp"
+run = partial(run_venue, VENUE)
+
+
+def test_the_book_starts_from_the_rest_snapshot_and_a_corruption_is_caught_and_resynced(db):
+    """Three corrupted levels, the last after the stream's last diff (nothing heals it):
+    each is overwritten by the stream before an audit sees it or caught by an audit;
+    every audit failure is a real one, and each resync is a REST snapshot."""
+    sim, rest, c, seen = run(db, Faults(book_corrupt_every=400), count=1_200,
+                             kinds=("trades", "book"), trades=300)
+    try:
+        wait_for(lambda: sim.book_faults["corrupted"] == 3 and c.stats["book_desyncs"] >= 1, 30)
+        wait_for(lambda: settled(c, sim) and c.stats["stored"] == 300, 30)
+    finally:
+        stop(sim, rest, c)
+    rows = events(db)
+    assert rows[0][1:3] == ("subscribing", "buffering")
+    assert "REST snapshot" in rows[1][3]
+    desyncs = [e for e in rows if e[2] == "desynced"]
+    assert desyncs and all(e[3].startswith("audit: ") for e in desyncs)
+    assert len(desyncs) <= sim.book_faults["corrupted"]
+    # every corruption the book held was caught by an audit or set right by the stream
+    # first; no audit failed while the book held none
+    states = [item[3] for item in seen["corruptions"]]
+    assert len(states) == 3 and set(states) <= {"caught", "healed"} and "caught" in states
+    assert seen["audit_desyncs_without_a_wrong_level"] == 0
+    s = c.stats
+    assert s["book_desyncs"] == len(desyncs) == s["book_resyncs"]
+    assert all(seen["loads"]) and len(seen["loads"]) == len(desyncs) + 1
+    assert s["book_snapshot_requests"] >= len(desyncs) + 1 + s["book_audits"]
+    assert c.reconnects == 0 and s["stored"] == 300 and s["rejected"] == 0
+
+
+def test_the_audit_catches_the_corruption_within_one_period_of_its_arrival(db):
+    period = 0.5
+    sim, rest, c, seen = run(db, Faults(book_corrupt_every=300), count=300,
+                             audit_every_s=period)
+    try:
+        wait_for(lambda: sim.book_faults["corrupted"] == 1 and c.stats["book_desyncs"] == 1, 30)
+        wait_for(lambda: settled(c, sim), 30)
+    finally:
+        stop(sim, rest, c)
+    desync = next(e for e in events(db) if e[2] == "desynced")
+    corrupted_at = [at for at in seen["fed"] if at <= desync[0]][-1]
+    assert desync[3].startswith("audit: 1 levels differ")
+    assert (desync[0] - corrupted_at) / 1e9 < 2 * period  # the next audit
+    assert all(seen["loads"]) and c.stats["book_resyncs"] == 1
+
+
+def test_a_crossed_book_is_a_desync_at_once_and_a_close_starts_the_book_over(db):
+    sim, rest, c, seen = run(db, Faults(book_cross_every=300, book_close_every=500),
+                             count=1_400, audit_every_s=60)
+    try:
+        wait_for(lambda: sim.books.messages >= 1_400 and settled(c, sim), 30)
+    finally:
+        stop(sim, rest, c)
+    rows = events(db)
+    crossed = [e for e in rows if e[2] == "desynced" and "crossed book" in e[3]]
+    closes = [e for e in rows if e[2] == "subscribing"]
+    assert len(crossed) >= 2 and len(closes) == sim.book_faults["closed"] >= 1
+    assert c.reconnects >= len(closes) and all(seen["loads"])
+
+
+def test_a_clean_run_with_frequent_audits_never_fails_one_where_a_naive_audit_flaps(db):
+    sim, rest, c, seen = run(db, Faults(), count=15_000, kinds=("trades", "quotes", "book"),
+                             audit_every_s=0.1, book_rate=3_000.0, trades=600, rate=300)
+    try:
+        wait_for(lambda: settled(c, sim) and c.stats["stored"] == 600, 60)
+    finally:
+        stop(sim, rest, c)
+    s = c.stats
+    assert s["book_desyncs"] == 0 and s["book_messages"] >= 15_000
+    assert s["book_audits"] >= 10 and seen["naive"] >= 1
+    # derived quotes: one per change of the top, never crossed, from the book itself
+    assert s["quotes"] == s["quotes_stored"] > 0
+    quotes = sqlite3.connect(db).execute("SELECT bid_price < ask_price FROM quotes")
+    assert set(quotes.fetchall()) == {(1,)}
+    assert s["stored"] == 600 and s["rejected"] == 0
+
+
+def test_quotes_without_the_book_and_a_depth_are_refused_with_what_to_pass(db):
+    with pytest.raises(ValueError, match="quotes come from the order book"):
+        rtkit.Collector(VENUE, [SYMBOL], db=db, kinds=["quotes"])
+    with pytest.raises(ValueError, match="leave depth= out"):
+        rtkit.Collector(VENUE, [SYMBOL], db=db, kinds=["book"], depth=10)
+
+
+@pytest.mark.parametrize("fault", list(INVISIBLE))
+def test_a_fault_the_rule_cannot_see_is_left_to_the_audit(db, fault):
+    invisible_fault_is_left_to_the_audit(VENUE, db, fault)
