@@ -146,7 +146,7 @@ class Collector(BookReading):
         #: ``rest_url``, else derived from ``url`` (rtkit.rest.endpoints.resolve_rest_url)
         self.rest_url = resolve_rest_url(self.venue, rest_url, url)
         self.ring = RingBuffer(capacity)
-        books = books_of(self.adapter, self.symbols, self.kinds, audit_every_s)
+        books = books_of(self.adapter, self.symbols, self.kinds, audit_every_s, self.rest_url)
         # the adapter's stage, if it has one, says what its items become and their store
         self.pipeline = Pipeline(self.adapter, self.ring, anomaly=anomaly,
                                  max_frame_bytes=max_frame_bytes, pending_limit=pending_limit,

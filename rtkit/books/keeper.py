@@ -226,10 +226,12 @@ def keeper_for(adapter, symbols: Iterable[str], *, fetch: Fetch | None = None,
 
 
 def books_of(adapter, symbols: Iterable[str], kinds: tuple[str, ...],
-             audit_every_s: float = DEFAULT_AUDIT_EVERY_S) -> BookKeeper | None:
+             audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
+             rest_url: str | None = None) -> BookKeeper | None:
     """A collector's keeper when it collects ``book`` (REST snapshots through the
-    adapter's ``book_snapshot_fetch``), else None."""
+    adapter's ``book_snapshot_fetch`` at ``rest_url``, the collector's REST base),
+    else None."""
     if "book" not in kinds:
         return None
-    return keeper_for(adapter, symbols, fetch=adapter.book_snapshot_fetch(None),
+    return keeper_for(adapter, symbols, fetch=adapter.book_snapshot_fetch(rest_url),
                       audit_every_s=audit_every_s)

@@ -112,7 +112,8 @@ class BookMachine:
                             snap.seq)
                 step.action = "fetch_snapshot"
                 return step
-        pending = list(buffer)
+        # "drop any event" the snapshot holds: one held back behind a later one too
+        pending = [msg for msg in buffer if not rule.drop_before_snapshot(msg, snap)]
         buffer.clear()
         if not self._start(snap, step, f"REST snapshot{_seq(snap)}, {len(pending)} buffered "
                            "deltas to apply"):

@@ -90,7 +90,9 @@ class SimRest:
         self._extra_symbols = list(symbols)
         example = sim.dialect.example_symbols if sim is not None else ("BTC-USDT", "ETH-USDT")
         self._example_symbols = list(example)
-        self._depth: DepthProvider = depth_provider or default_depth
+        # a simulator with books answers from them (the sequence its stream carries)
+        books = sim.books.depth_snapshot if sim is not None and sim.dialect.has_books else None
+        self._depth: DepthProvider = depth_provider or books or default_depth
         self.tape = Tape(tape_size)
         self._taped = 0
         self._lock = threading.Lock()
