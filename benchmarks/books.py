@@ -93,34 +93,50 @@ def book_frame_cost(n: int = 3_000) -> dict:
 
 # --- the feed process --------------------------------------------------------------------------
 def _book_frames(books, dialect, n: int) -> list[str]:
-    """The next ``n`` book messages of the simulated books, as Bybit frames."""
+    """The next ``n`` book messages of the simulated books, as the dialect's frames
+    (under the books' lock: a REST snapshot may be read meanwhile)."""
     frames = []
-    for _ in range(n):
-        symbol = books.rng.choice(SYMBOLS)
-        book = books.book(symbol)
-        prev = book.seq
-        bids, asks = book.step()
-        frames.append(dialect.encode_book(symbol, False, bids, asks, book.seq, prev,
-                                          book.ts_ns, book, 50))
+    with books.lock:
+        for _ in range(n):
+            symbol = books.rng.choice(SYMBOLS)
+            book = books.book(symbol)
+            prev = book.seq
+            bids, asks = book.step()
+            frames.append(dialect.encode_book(symbol, False, bids, asks, book.seq, prev,
+                                              book.ts_ns, book, 50))
     return frames
 
 
-async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
+async def serve(messages: int, final: Path, ahead: bool, seed: int = 5,
+                venue: str = "bybit") -> None:
     """``ahead``: every frame made before the client comes (the server is then never
-    what limits it); else made as it goes (bounded memory, for the long run)."""
+    what limits it); else made as it goes (bounded memory, for the long run). A
+    venue whose books start from a REST snapshot (Binance) is served with its REST
+    side, answered from the same books, and frames made as they go."""
     from websockets.asyncio.server import serve as ws_serve
 
     from rtkit.sim.book import SimBooks
     from rtkit.sim.dialects import get_dialect
+    from rtkit.sim.market import Market
+    from rtkit.sim.rest import SimRest
     from rtkit.sim.sending import ws_frame
 
-    dialect = get_dialect("bybit")
+    dialect = get_dialect(venue)
     books = SimBooks(seed)
     starts = []
-    for symbol in SYMBOLS:
-        book = books.book(symbol)
-        bids, asks, seq = book.snapshot(50)
-        starts.append(dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns, book, 50))
+    rest = None
+    if venue in REST_SNAPSHOT_VENUES:
+        ahead = False  # a snapshot of books made ahead would hold every diff
+        for symbol in SYMBOLS:
+            books.book(symbol)
+        rest = SimRest(venue=venue, market=Market(1), depth_provider=books.depth_snapshot)
+        rest.start()
+    else:
+        for symbol in SYMBOLS:
+            book = books.book(symbol)
+            bids, asks, seq = book.snapshot(50)
+            starts.append(dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns,
+                                              book, 50))
     made_ahead = b"".join(ws_frame(f.encode()) for f in starts + _book_frames(
         books, dialect, messages)) if ahead else b""
 
@@ -147,39 +163,48 @@ async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
 
     async with ws_serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None,
                         max_size=None) as server:
-        print(server.sockets[0].getsockname()[1], flush=True)
+        print(server.sockets[0].getsockname()[1], rest.url if rest else "", flush=True)
         await asyncio.Future()
 
 
+#: venues whose books start from a REST snapshot: the feed serves it too
+REST_SNAPSHOT_VENUES = ("binance", "binance-futures")
+_FEED_PATHS = {"bybit": "/v5/public/spot", "binance": "/ws", "binance-futures": "/public/ws"}
+
+
 @contextmanager
-def feed_process(messages: int, final: Path, ahead: bool):
+def feed_process(messages: int, final: Path, ahead: bool, venue: str = "bybit"):
+    """The feed's WebSocket URL and its REST base (None for a venue without one)."""
     args = [PY, "-m", "benchmarks.books", "serve", "--messages", str(messages), "--final",
-            str(final)]
+            str(final), "--venue", venue]
     proc = subprocess.Popen(args + (["--ahead"] if ahead else []), stdout=subprocess.PIPE,
                             text=True)
     try:
-        port = int(proc.stdout.readline())  # type: ignore[union-attr]
-        yield f"ws://127.0.0.1:{port}/v5/public/spot"
+        port, _, rest_url = proc.stdout.readline().strip().partition(" ")  # type: ignore[union-attr]
+        yield f"ws://127.0.0.1:{port}{_FEED_PATHS[venue]}", rest_url or None
     finally:
         proc.kill()
         proc.wait(10)
 
 
-def through_pipeline(messages: int, ahead: bool) -> dict:
+def through_pipeline(messages: int, ahead: bool, venue: str = "bybit") -> dict:
     """Book messages/s from the socket to SQLite, the books' verdict at the end."""
     import rtkit
 
     with tempfile.TemporaryDirectory() as folder:
         final = Path(folder) / "final.json"
-        with feed_process(messages, final, ahead) as url:
-            c = rtkit.Collector("bybit", list(SYMBOLS), url=url, db=Path(folder) / "b.sqlite",
-                                kinds=["book"], depth=50)
+        with feed_process(messages, final, ahead, venue) as (url, rest_url):
+            rest = venue in REST_SNAPSHOT_VENUES
+            c = rtkit.Collector(venue, list(SYMBOLS), url=url, db=Path(folder) / "b.sqlite",
+                                kinds=["book"], depth=None if rest else 50, rest_url=rest_url)
+            # a REST snapshot is not a message on the socket
+            expected_messages = messages + (0 if rest else len(SYMBOLS))
             start = time.perf_counter()
             c.start()
             deadline = start + 60 + messages / 2_000
             while time.perf_counter() < deadline:
                 s = c.stats
-                if s["book_messages"] >= messages + len(SYMBOLS) and s["book_deltas_pending"] == 0:
+                if s["book_messages"] >= expected_messages and s["book_deltas_pending"] == 0:
                     break
                 time.sleep(0.05)
             elapsed = time.perf_counter() - start
@@ -192,10 +217,49 @@ def through_pipeline(messages: int, ahead: bool) -> dict:
             expected = json.loads(final.read_text()) if final.exists() else None
     return {
         "messages": s["book_messages"],
+        "resyncs": s["book_resyncs"],
         "per_s_stored": s["book_messages"] / elapsed,
         "rows_stored": s["book_deltas_stored"],
         "false_desyncs": s["book_desyncs"],
         "final_books_equal": float(local == expected),
+    }
+
+
+def usdm_books_startup(n_books: int = 200, book_rate: float = 4_000.0) -> dict:
+    """A collector of ``n_books`` Binance USD-M books (default depth 100, weight 5)
+    against the simulator: diffs on its socket, snapshots from its REST side under the
+    venue's published limit, through the keeper and the shared budget as in use.
+    Seconds until every book is live, the budget's peak share of the venue's limit,
+    the simulated venue's own count of it, and its 429s."""
+    import rtkit
+    from rtkit.sim import Simulator
+    from rtkit.sim.rest import SimRest
+
+    symbols = [f"S{i:03d}-USDT" for i in range(n_books)]
+    with tempfile.TemporaryDirectory() as folder, \
+            Simulator("binance-futures", rate=None, count=0, book_rate=book_rate, seed=9) as sim, \
+            SimRest(sim) as rest:
+        c = rtkit.Collector("binance-futures", symbols, url=sim.url, db=Path(folder) / "u.sqlite",
+                            kinds=["book"], rest_url=rest.url)
+        budget = c.pipeline.books._fetch.client.budget  # the venue's shared budget
+        used_before = budget.used()
+        start = time.perf_counter()
+        c.start()
+        deadline = start + 120
+        while c.stats["books_good"] < n_books and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        s = c.stats
+        c.stop()
+    if s["books_good"] < n_books:
+        raise RuntimeError(f"only {s['books_good']} of {n_books} USD-M books went live")
+    return {
+        "books_200_usdm_startup_s": elapsed,
+        "books_200_usdm_snapshot_requests": s["book_snapshot_requests"],
+        "books_200_usdm_peak_budget_share": (budget.peak - used_before) / budget.limit,
+        "books_200_usdm_venue_peak_share": rest.used_peak / budget.limit,
+        "books_200_usdm_429s": rest.statuses[429],
+        "books_200_usdm_desyncs": s["book_desyncs"],
     }
 
 
@@ -214,6 +278,16 @@ def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
     out["book_clean_rows_stored"] = clean["rows_stored"]
     out["book_clean_false_desyncs"] = clean["false_desyncs"] + speed["false_desyncs"]
     out["book_clean_final_books_equal"] = clean["final_books_equal"]
+    # Binance spot and USD-M: diffs on REST snapshots, the same long clean run each
+    for venue in REST_SNAPSHOT_VENUES:
+        key = venue.replace("-", "_")
+        clean = through_pipeline(messages, ahead=False, venue=venue)
+        out[f"book_{key}_clean_messages"] = clean["messages"]
+        out[f"book_{key}_clean_messages_per_s"] = clean["per_s_stored"]
+        out[f"book_{key}_clean_false_desyncs"] = clean["false_desyncs"]
+        out[f"book_{key}_clean_resyncs"] = clean["resyncs"]
+        out[f"book_{key}_clean_final_books_equal"] = clean["final_books_equal"]
+    out.update(usdm_books_startup())
     return out
 
 
@@ -223,9 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--final", type=Path)
     parser.add_argument("--ahead", action="store_true")
+    parser.add_argument("--venue", default="bybit")
     args = parser.parse_args(argv)
     if args.mode == "serve":
-        asyncio.run(serve(args.messages, args.final, args.ahead))
+        asyncio.run(serve(args.messages, args.final, args.ahead, venue=args.venue))
         return 0
     for key, value in run(args.messages).items():
         print(f"{key:<40} {value:>14,.2f}")

@@ -244,3 +244,50 @@ def test_depth_picks_the_rest_limit_and_a_depth_the_venue_lacks_is_refused(db):
         fetch.client.close()
     assert snap.source == "rest" and snap.is_snapshot and len(snap.bids) == len(snap.asks) == 20
     assert snap.seq == sim.books.book(SYMBOL).seq
+
+
+def _diff(u, *, first=None, pu=None, bids=(("100.0", "1"),), received_at=0):
+    from rtkit.books import BookMessage
+
+    return BookMessage(SYMBOL, received_at, received_at, False, list(bids), [("101.0", "1")],
+                       seq=u, first_seq=u if first is None else first, prev_seq=pu)
+
+
+def _rest_snapshot(last_update_id):
+    from rtkit.books import BookMessage
+
+    return BookMessage(SYMBOL, 0, 0, True, [("100.0", "2")], [("101.0", "2")],
+                       seq=last_update_id, source="rest")
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_a_diff_older_than_a_snapshot_that_came_first_is_dropped_not_a_desync(venue):
+    """The REST snapshot may be ahead of the socket: the diffs it holds that arrive
+    after it are dropped ("drop any event where u <= lastUpdateId")."""
+    from rtkit.books.machine import BookMachine
+    from rtkit.books.rules import rule_for
+
+    futures = venue == "binance-futures"
+    machine = BookMachine(venue, SYMBOL, rule_for(venue))
+    assert machine.feed(_diff(1, pu=0 if futures else None)).action == "fetch_snapshot"
+    machine.snapshot(_rest_snapshot(5))  # the socket has only brought diff 1 so far
+    assert machine.state == "live"
+    for u in (2, 3, 4, 5)[: 3 if futures else 4]:  # USD-M keeps u == lastUpdateId
+        machine.feed(_diff(u, pu=u - 1 if futures else None))
+    assert machine.state == "live" and machine.desyncs == 0
+    for u in (5, 6, 7) if futures else (6, 7):
+        machine.feed(_diff(u, pu=u - 1 if futures else None))
+    assert machine.state == "live" and machine.desyncs == 0 and machine.last.seq == 7
+
+
+def test_a_usd_m_diff_held_behind_a_later_one_is_dropped_when_the_snapshot_holds_it():
+    from rtkit.books.machine import BookMachine
+    from rtkit.books.rules import rule_for
+
+    machine = BookMachine("binance-futures", SYMBOL, rule_for("binance-futures"))
+    machine.feed(_diff(10, pu=9))
+    machine.feed(_diff(12, pu=11))  # 11 was held back by the network
+    machine.feed(_diff(11, pu=10))
+    machine.feed(_diff(13, pu=12))
+    machine.snapshot(_rest_snapshot(12))  # bridged by 12; 11 is in it, 13 follows 12
+    assert machine.state == "live" and machine.desyncs == 0 and machine.last.seq == 13
