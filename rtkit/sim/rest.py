@@ -17,8 +17,9 @@ Usage::
         client = RestClient("binance-futures", rest.url)
 
 Trade history comes from a bounded tape (``TAPE_SIZE`` a symbol) of the trades
-the simulator generated; depth snapshots from a provider hook that the book
-model registers (``set_depth_provider``), a steady default book otherwise.
+the simulator generated; depth snapshots from the simulator's own books (the
+sequence its book stream carries) where its dialect has them, else from a provider
+hook (``depth_provider=``, ``set_depth_provider``), a steady default book otherwise.
 """
 
 from __future__ import annotations
