@@ -303,3 +303,23 @@ def test_a_usd_m_diff_held_behind_a_later_one_is_dropped_when_the_snapshot_holds
     machine.feed(_diff(13, pu=12))
     machine.snapshot(_rest_snapshot(12))  # bridged by 12; 11 is in it, 13 follows 12
     assert machine.state == "live" and machine.desyncs == 0 and machine.last.seq == 13
+
+
+def test_a_failing_snapshot_request_is_recorded_and_asked_again_without_losing_trades(db):
+    sim = Simulator("binance", rate=200, book_rate=500.0, seed=5, keep_book_history=True)
+    sim.start()
+    rest = SimRest(sim).start()
+    rest.inject(400, count=2, path="/api/v3/depth")  # refused twice, then answered
+    c = rtkit.Collector("binance", [SYMBOL], url=sim.url, db=db, kinds=["trades", "book"],
+                        flush_interval_s=0.2)
+    c.start()
+    try:
+        wait_for(lambda: c.stats["books_good"] == 1, 30)
+        assert c.status == "live" and c.stats["book_snapshot_failures"] == 2
+    finally:
+        stop(sim, rest, c)
+    failures = [e for e in book_events(db) if "snapshot request failed" in e[2]]
+    assert len(failures) == 2 and all(e[0] == e[1] == "buffering" for e in failures)
+    assert "HTTP 400" in failures[0][2] and "asked again in 1 s" in failures[0][2]
+    assert "asked again in 2 s" in failures[1][2]
+    assert c.stats["book_desyncs"] == 0 and c.stats["stored"] > 0 and c.reconnects == 0
