@@ -53,6 +53,9 @@ def run(venue, db, faults, count, symbols=(SYMBOL,), kinds=("trades", "book"), r
                     seed=11, faults=faults, keep_book_history=True)
     sim.start()
     rest = SimRest(sim).start()
+    # snapshots take 50 ms as over a real network: a resync lasts long enough for the
+    # trades that keep coming meanwhile to be seen
+    rest.inject(200, count=1_000, delay_s=0.05)
     c = rtkit.Collector(venue, list(symbols), url=sim.url, db=db, kinds=list(kinds), depth=depth,
                         backoff_initial_s=0.05, flush_interval_s=0.2)
     assert c.rest_url == rest.url  # found beside the simulator, never the venue
