@@ -263,6 +263,43 @@ def usdm_books_startup(n_books: int = 200, book_rate: float = 4_000.0) -> dict:
     }
 
 
+def binance_resync_ms(venue: str, drops: int = 20, every: int = 250) -> dict:
+    """Resync time of a Binance book on the simulator's loopback: a diff dropped every
+    ``every`` of 1,000 book messages/s, each gap healed by a REST snapshot; the book's
+    time not live from its ``book_events`` (desync → snapshot applied), in ms."""
+    import sqlite3
+
+    import rtkit
+    from rtkit.sim import Faults, Simulator
+    from rtkit.sim.rest import SimRest
+
+    count = drops * every + every // 2
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "r.sqlite"
+        with Simulator(venue, rate=100, book_rate=1_000.0, book_count=count, seed=11,
+                       faults=Faults(book_drop_every=every)) as sim, SimRest(sim) as rest:
+            c = rtkit.Collector(venue, ["BTC-USDT"], url=sim.url, db=db,
+                                kinds=["trades", "book"], rest_url=rest.url,
+                                flush_interval_s=0.2)
+            c.start()
+            deadline = time.perf_counter() + 60 + count / 1_000
+            while time.perf_counter() < deadline and not (
+                    sim.books.messages >= count and c.stats["books_good"] == 1
+                    and c.stats["book_resyncs"] >= sim.book_faults["dropped"]):
+                time.sleep(0.05)
+            c.stop()
+        outages = [row[0] * 1e3 for row in sqlite3.connect(db).execute(
+            "SELECT not_live_s FROM book_events WHERE from_state = 'snapshot' "
+            "AND to_state = 'live' ORDER BY at")][1:]  # the first is the start
+    key = venue.replace("-", "_")
+    if not outages:
+        raise RuntimeError(f"{venue}: no resync measured")
+    outages.sort()
+    return {f"book_{key}_resyncs_measured": len(outages),
+            f"book_{key}_resync_p50_ms": outages[len(outages) // 2],
+            f"book_{key}_resync_max_ms": outages[-1]}
+
+
 def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
     """The micro figures; books/s through the pipeline with frames made ahead (the
     feed never the limit); the long clean run with frames made as they go."""
@@ -287,6 +324,7 @@ def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
         out[f"book_{key}_clean_false_desyncs"] = clean["false_desyncs"]
         out[f"book_{key}_clean_resyncs"] = clean["resyncs"]
         out[f"book_{key}_clean_final_books_equal"] = clean["final_books_equal"]
+        out.update(binance_resync_ms(venue))
     out.update(usdm_books_startup())
     return out
 
