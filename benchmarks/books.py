@@ -7,6 +7,13 @@ The feed is its own process (``python -m benchmarks.books serve``): Bybit
 goes and written as fast as the socket takes them; at the end it writes each
 book's last state to a file for the client to compare, level by level.
 
+Binance spot and USD-M take the same long clean run with their diffs
+(``--venue binance``): the feed process serves their REST snapshots too, from the
+same books, so each book starts as it does at the venue. Their resync time (a
+dropped diff healed by a REST snapshot) and the start-up of 200 USD-M books
+through a collector within the venue's REST budget are measured against the
+simulator.
+
 Run alone: ``python -m benchmarks.books [--messages 1000000]``.
 """
 
