@@ -18,6 +18,13 @@ auditing each book every second against that REST side while the books move
 as fast as the socket takes them; no audit may fail, and the final books must
 equal the venue's REST snapshot.
 
+Binance spot and USD-M take the same long clean run with their diffs
+(``--venue binance``): the feed process serves their REST snapshots too, from the
+same books, so each book starts as it does at the venue. Their resync time (a
+dropped diff healed by a REST snapshot) and the start-up of 200 USD-M books
+through a collector within the venue's REST budget are measured against the
+simulator.
+
 Run alone: ``python -m benchmarks.books [--messages 1000000]``.
 """
 
@@ -39,7 +46,8 @@ PY = sys.executable
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
 #: per venue of the clean run: (book depth subscribed, symbols)
 FEEDS = {"bybit": (50, SYMBOLS), "kraken": (10, ("BTC-USD", "ETH-USD")),
-         "kraken-v1": (10, ("BTC-USD", "ETH-USD"))}
+         "kraken-v1": (10, ("BTC-USD", "ETH-USD")), "binance": (100, SYMBOLS),
+         "binance-futures": (100, SYMBOLS)}
 T0 = 1_764_000_000_000_000_000
 
 
@@ -111,15 +119,16 @@ def _book_frames(books, dialect, n: int, venue: str = "bybit") -> list[str]:
     change the subscribed depth does not show sends nothing: not counted)."""
     depth, symbols = FEEDS[venue]
     frames: list[str] = []
-    while len(frames) < n:
-        symbol = books.rng.choice(symbols)
-        book = books.book(symbol)
-        prev = book.seq
-        bids, asks = book.step()
-        frame = dialect.encode_book(symbol, False, bids, asks, book.seq, prev, book.ts_ns, book,
-                                    depth)
-        if frame is not None:
-            frames.append(frame)
+    with books.lock:  # a REST snapshot may be read meanwhile
+        while len(frames) < n:
+            symbol = books.rng.choice(symbols)
+            book = books.book(symbol)
+            prev = book.seq
+            bids, asks = book.step()
+            frame = dialect.encode_book(symbol, False, bids, asks, book.seq, prev, book.ts_ns,
+                                        book, depth)
+            if frame is not None:
+                frames.append(frame)
     return frames
 
 
@@ -133,22 +142,34 @@ def _final(dialect, book, depth: int):
 async def serve(messages: int, final: Path, ahead: bool, seed: int = 5,
                 venue: str = "bybit") -> None:
     """``ahead``: every frame made before the client comes (the server is then never
-    what limits it); else made as it goes (bounded memory, for the long run)."""
+    what limits it); else made as it goes (bounded memory, for the long run). A
+    venue whose books start from a REST snapshot (Binance) is served with its REST
+    side, answered from the same books, and frames made as they go."""
     from websockets.asyncio.server import serve as ws_serve
 
     from rtkit.sim.book import SimBooks
     from rtkit.sim.dialects import get_dialect
+    from rtkit.sim.market import Market
+    from rtkit.sim.rest import SimRest
     from rtkit.sim.sending import ws_frame
 
     dialect = get_dialect(venue)
     depth, symbols = FEEDS[venue]
     books = SimBooks(seed)
     starts = []
-    for symbol in symbols:
-        book = books.book(symbol)
-        bids, asks, seq = book.snapshot(depth)
-        starts.append(dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns, book,
-                                          depth))
+    rest = None
+    if venue in REST_SNAPSHOT_VENUES:
+        ahead = False  # a snapshot of books made ahead would hold every diff
+        for symbol in symbols:
+            books.book(symbol)
+        rest = SimRest(venue=venue, market=Market(1), depth_provider=books.depth_snapshot)
+        rest.start()
+    else:
+        for symbol in symbols:
+            book = books.book(symbol)
+            bids, asks, seq = book.snapshot(depth)
+            starts.append(dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns,
+                                              book, depth))
     made_ahead = b"".join(ws_frame(f.encode()) for f in starts + _book_frames(
         books, dialect, messages, venue)) if ahead else b""
 
@@ -176,12 +197,18 @@ async def serve(messages: int, final: Path, ahead: bool, seed: int = 5,
 
     async with ws_serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None,
                         max_size=None) as server:
-        print(server.sockets[0].getsockname()[1], flush=True)
+        print(server.sockets[0].getsockname()[1], rest.url if rest else "", flush=True)
         await asyncio.Future()
+
+
+#: venues whose books start from a REST snapshot: the feed serves it too
+REST_SNAPSHOT_VENUES = ("binance", "binance-futures")
+_FEED_PATHS = {"bybit": "/v5/public/spot", "binance": "/ws", "binance-futures": "/public/ws"}
 
 
 @contextmanager
 def feed_process(messages: int, final: Path, ahead: bool, venue: str = "bybit"):
+    """The feed's WebSocket URL and its REST base (None for a venue without one)."""
     from rtkit.sim.dialects import get_dialect
 
     args = [PY, "-m", "benchmarks.books", "serve", "--messages", str(messages), "--final",
@@ -189,8 +216,9 @@ def feed_process(messages: int, final: Path, ahead: bool, venue: str = "bybit"):
     proc = subprocess.Popen(args + (["--ahead"] if ahead else []), stdout=subprocess.PIPE,
                             text=True)
     try:
-        port = int(proc.stdout.readline())  # type: ignore[union-attr]
-        yield f"ws://127.0.0.1:{port}{get_dialect(venue).path}"
+        port, _, rest_url = proc.stdout.readline().strip().partition(" ")  # type: ignore[union-attr]
+        path = _FEED_PATHS.get(venue) or get_dialect(venue).path
+        yield f"ws://127.0.0.1:{port}{path}", rest_url or None
     finally:
         proc.kill()
         proc.wait(10)
@@ -203,15 +231,18 @@ def through_pipeline(messages: int, ahead: bool, venue: str = "bybit") -> dict:
     depth, symbols = FEEDS[venue]
     with tempfile.TemporaryDirectory() as folder:
         final = Path(folder) / "final.json"
-        with feed_process(messages, final, ahead, venue) as url:
+        with feed_process(messages, final, ahead, venue) as (url, rest_url):
+            rest = venue in REST_SNAPSHOT_VENUES
             c = rtkit.Collector(venue, list(symbols), url=url, db=Path(folder) / "b.sqlite",
-                                kinds=["book"], depth=depth)
+                                kinds=["book"], depth=depth, rest_url=rest_url)
+            # a REST snapshot is not a message on the socket
+            expected_messages = messages + (0 if rest else len(symbols))
             start = time.perf_counter()
             c.start()
             deadline = start + 60 + messages / 2_000
             while time.perf_counter() < deadline:
                 s = c.stats
-                if s["book_messages"] >= messages + len(symbols) and s["book_deltas_pending"] == 0:
+                if s["book_messages"] >= expected_messages and s["book_deltas_pending"] == 0:
                     break
                 time.sleep(0.05)
             elapsed = time.perf_counter() - start
@@ -224,6 +255,7 @@ def through_pipeline(messages: int, ahead: bool, venue: str = "bybit") -> dict:
             expected = json.loads(final.read_text()) if final.exists() else None
     return {
         "messages": s["book_messages"],
+        "resyncs": s["book_resyncs"],
         "per_s_stored": s["book_messages"] / elapsed,
         "rows_stored": s["book_deltas_stored"],
         "false_desyncs": s["book_desyncs"],
@@ -353,6 +385,81 @@ def unverified_faults(venue: str, messages: int = 4_000) -> dict:
     return out
 
 
+def usdm_books_startup(n_books: int = 200, book_rate: float = 4_000.0) -> dict:
+    """A collector of ``n_books`` Binance USD-M books (default depth 100, weight 5)
+    against the simulator: diffs on its socket, snapshots from its REST side under the
+    venue's published limit, through the keeper and the shared budget as in use.
+    Seconds until every book is live, the budget's peak share of the venue's limit,
+    the simulated venue's own count of it, and its 429s."""
+    import rtkit
+    from rtkit.sim import Simulator
+    from rtkit.sim.rest import SimRest
+
+    symbols = [f"S{i:03d}-USDT" for i in range(n_books)]
+    with tempfile.TemporaryDirectory() as folder, \
+            Simulator("binance-futures", rate=None, count=0, book_rate=book_rate, seed=9) as sim, \
+            SimRest(sim) as rest:
+        c = rtkit.Collector("binance-futures", symbols, url=sim.url, db=Path(folder) / "u.sqlite",
+                            kinds=["book"], rest_url=rest.url)
+        budget = c.pipeline.books._fetch.client.budget  # the venue's shared budget
+        used_before = budget.used()
+        start = time.perf_counter()
+        c.start()
+        deadline = start + 120
+        while c.stats["books_good"] < n_books and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        s = c.stats
+        c.stop()
+    if s["books_good"] < n_books:
+        raise RuntimeError(f"only {s['books_good']} of {n_books} USD-M books went live")
+    return {
+        "books_200_usdm_startup_s": elapsed,
+        "books_200_usdm_snapshot_requests": s["book_snapshot_requests"],
+        "books_200_usdm_peak_budget_share": (budget.peak - used_before) / budget.limit,
+        "books_200_usdm_venue_peak_share": rest.used_peak / budget.limit,
+        "books_200_usdm_429s": rest.statuses[429],
+        "books_200_usdm_desyncs": s["book_desyncs"],
+    }
+
+
+def binance_resync_ms(venue: str, drops: int = 20, every: int = 250) -> dict:
+    """Resync time of a Binance book on the simulator's loopback: a diff dropped every
+    ``every`` of 1,000 book messages/s, each gap healed by a REST snapshot; the book's
+    time not live from its ``book_events`` (desync → snapshot applied), in ms."""
+    import sqlite3
+
+    import rtkit
+    from rtkit.sim import Faults, Simulator
+    from rtkit.sim.rest import SimRest
+
+    count = drops * every + every // 2
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "r.sqlite"
+        with Simulator(venue, rate=100, book_rate=1_000.0, book_count=count, seed=11,
+                       faults=Faults(book_drop_every=every)) as sim, SimRest(sim) as rest:
+            c = rtkit.Collector(venue, ["BTC-USDT"], url=sim.url, db=db,
+                                kinds=["trades", "book"], rest_url=rest.url,
+                                flush_interval_s=0.2)
+            c.start()
+            deadline = time.perf_counter() + 60 + count / 1_000
+            while time.perf_counter() < deadline and not (
+                    sim.books.messages >= count and c.stats["books_good"] == 1
+                    and c.stats["book_resyncs"] >= sim.book_faults["dropped"]):
+                time.sleep(0.05)
+            c.stop()
+        outages = [row[0] * 1e3 for row in sqlite3.connect(db).execute(
+            "SELECT not_live_s FROM book_events WHERE from_state = 'snapshot' "
+            "AND to_state = 'live' ORDER BY at")][1:]  # the first is the start
+    key = venue.replace("-", "_")
+    if not outages:
+        raise RuntimeError(f"{venue}: no resync measured")
+    outages.sort()
+    return {f"book_{key}_resyncs_measured": len(outages),
+            f"book_{key}_resync_p50_ms": outages[len(outages) // 2],
+            f"book_{key}_resync_max_ms": outages[-1]}
+
+
 def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
     """The micro figures; books/s through the pipeline with frames made ahead (the
     feed never the limit); the long clean run with frames made as they go."""
@@ -377,6 +484,17 @@ def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
         out[f"book_{key}_clean_audits_void"] = audited["audits_void"]
         out[f"book_{key}_clean_false_desyncs"] = audited["false_desyncs"]
         out[f"book_{key}_clean_final_books_equal"] = audited["final_books_equal"]
+    # Binance spot and USD-M: diffs on REST snapshots, the same long clean run each
+    for venue in REST_SNAPSHOT_VENUES:
+        key = venue.replace("-", "_")
+        clean = through_pipeline(messages, ahead=False, venue=venue)
+        out[f"book_{key}_clean_messages"] = clean["messages"]
+        out[f"book_{key}_clean_messages_per_s"] = clean["per_s_stored"]
+        out[f"book_{key}_clean_false_desyncs"] = clean["false_desyncs"]
+        out[f"book_{key}_clean_resyncs"] = clean["resyncs"]
+        out[f"book_{key}_clean_final_books_equal"] = clean["final_books_equal"]
+        out.update(binance_resync_ms(venue))
+    out.update(usdm_books_startup())
     out.update(kraken_clean_runs(messages))
     return out
 

@@ -44,7 +44,7 @@ def test_bybit_subscribes_the_channels_its_kinds_ask_for():
     with pytest.raises(ValueError, match="depth 50, 200, 1000"):
         adapter.configure(("book",), 25)
     with pytest.raises(ValueError, match="depth= is for order books"):
-        get_adapter("binance").configure(("trades",), 50)
+        get_adapter("generic").configure(("trades",), 50)
 
 
 def test_book_frames_become_deltas_events_and_a_notebook_view(tmp_path):

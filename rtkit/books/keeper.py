@@ -130,6 +130,10 @@ class BookKeeper:
                     self.last_fetch_error = error
                     delay = min(RETRY_MAX_S, self._retry.get(symbol, (0, RETRY_S / 2, ""))[1] * 2)
                     self._retry[symbol] = (now + int(delay * 1e9), delay, purpose)
+                    # in the book's health record: the state stays, the reason says why
+                    machine._event(out, machine.state, machine.state, now,
+                                   f"{purpose} snapshot request failed ({error}); asked again "
+                                   f"in {delay:g} s", None)
                     continue
                 self._retry.pop(symbol, None)
                 if purpose == "audit":

@@ -136,7 +136,8 @@ class BookMachine:
                             snap.seq)
                 step.action = "fetch_snapshot"
                 return step
-        pending = list(buffer)
+        # "drop any event" the snapshot holds: one held back behind a later one too
+        pending = [msg for msg in buffer if not rule.drop_before_snapshot(msg, snap)]
         buffer.clear()
         if not self._start(snap, step, f"REST snapshot{_seq(snap)}, {len(pending)} buffered "
                            "deltas to apply"):
@@ -265,6 +266,9 @@ class BookMachine:
     def _apply_delta(self, msg: BookMessage, step: Step) -> None:
         snap = self._snapshot
         if snap is not None:  # the first delta after a snapshot bridges it
+            if snap.source == "rest" and self.rule.drop_before_snapshot(msg, snap):
+                self.skipped += 1  # the REST snapshot was ahead of the socket: it holds this
+                return
             why = self.rule.bridges(msg, snap) if snap.source == "rest" else \
                 self.rule.follows(msg, snap)
         else:

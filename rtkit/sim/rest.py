@@ -17,8 +17,9 @@ Usage::
         client = RestClient("binance-futures", rest.url)
 
 Trade history comes from a bounded tape (``TAPE_SIZE`` a symbol) of the trades
-the simulator generated; depth snapshots from a provider hook that the book
-model registers (``set_depth_provider``), a steady default book otherwise.
+the simulator generated; depth snapshots from the simulator's own books (the
+sequence its book stream carries) where its dialect has them, else from a provider
+hook (``depth_provider=``, ``set_depth_provider``), a steady default book otherwise.
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ class SimRest:
         self._extra_symbols = list(symbols)
         example = sim.dialect.example_symbols if sim is not None else ("BTC-USDT", "ETH-USDT")
         self._example_symbols = list(example)
-        self._depth: DepthProvider = depth_provider or default_depth
+        # a simulator with books answers from them (the sequence its stream carries)
+        books = sim.books.depth_snapshot if sim is not None and sim.dialect.has_books else None
+        self._depth: DepthProvider = depth_provider or books or default_depth
         self.tape = Tape(tape_size)
         self._taped = 0
         self._lock = threading.Lock()

@@ -1,4 +1,6 @@
-"""Binance spot ``<symbol>@trade`` / ``@aggTrade``.
+"""Binance spot ``<symbol>@trade`` / ``@aggTrade``; with the ``quotes`` and ``book``
+kinds also ``<symbol>@bookTicker`` (the best bid and offer) and
+``<symbol>@depth@100ms`` (diffs of the L2 book), on the same connection.
 
 Wire format: Binance's "WebSocket Streams" reference,
 https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams
@@ -11,8 +13,13 @@ Frames arrive bare (``/ws``) or wrapped as ``{"stream": …, "data": …}``
 
 from __future__ import annotations
 
+import time
+
 import orjson
 
+from rtkit.books import BookMessage
+from rtkit.books.parse import binance as binance_books
+from rtkit.kinds import Rows
 from rtkit.validate import (
     BUY,
     MAX_ID,
@@ -32,6 +39,13 @@ from rtkit.venues.base import Adapter, Control, NativeSymbols, chunks, loads, sp
 _STREAMS_PER_MESSAGE = 200
 #: Binance documents no size limit for a request's text, only the stream count
 _NO_CHAR_LIMIT = 1 << 30
+#: levels of the REST snapshot (its ``limit``) and of the local book without depth=:
+#: the venue's default 100, the cheapest weight that holds them
+DEFAULT_BOOK_DEPTH = 100
+#: the largest ``limit`` GET /api/v3/depth takes
+MAX_BOOK_DEPTH = 5000
+_DEPTH_STREAM = "@depth@100ms"
+_QUOTE_STREAM = "@bookTicker"
 
 
 class BinanceAdapter(Adapter):
@@ -43,6 +57,9 @@ class BinanceAdapter(Adapter):
     stale_after_s = 30.0
     #: Binance ends every connection after 24 h: the receiver hands over before (no hole)
     connection_lifetime_s: float | None = 24 * 3600.0
+    kinds = ("trades", "quotes", "book")
+    #: diffs carry ``pu`` (USD-M)
+    _diffs_have_pu = False
 
     def __init__(self, channel: str = "trade",
                  connection_lifetime_s: float | None = 24 * 3600.0) -> None:
@@ -60,12 +77,55 @@ class BinanceAdapter(Adapter):
     def native_symbol(self, symbol: str) -> str:
         return self.normalise_symbol(symbol).replace("-", "").lower()
 
+    # --- books --------------------------------------------------------------------------
+    def check_depth(self, depth: int) -> None:
+        """A ``limit`` GET /api/v3/depth takes, else a ValueError saying which."""
+        if type(depth) is not int or not 1 <= depth <= MAX_BOOK_DEPTH:
+            raise ValueError(f"binance books take depth= 1 to {MAX_BOOK_DEPTH} (the REST "
+                             f"snapshot's limit; default {DEFAULT_BOOK_DEPTH}), not {depth!r}")
+
+    def configure(self, kinds: tuple[str, ...], depth: int | None) -> None:
+        if depth is not None:
+            self.check_depth(depth)
+        super().configure(kinds, depth)
+
+    def book_max_levels(self) -> int | None:
+        return self.depth or DEFAULT_BOOK_DEPTH
+
+    def book_snapshot_fetch(self, rest_url: str | None, budget=None):
+        """``symbol -> BookMessage``: the REST snapshot of ``depth`` levels (default
+        ``DEFAULT_BOOK_DEPTH``) through a :class:`rtkit.rest.RestClient` of this venue,
+        within its budget (``budget``: the venue's shared one when None)."""
+        from rtkit.rest.client import RestClient
+
+        client = RestClient(self.name, rest_url, budget=budget)
+        limit = self.depth or DEFAULT_BOOK_DEPTH
+
+        def fetch(symbol: str) -> BookMessage:
+            snap = client.depth(symbol, limit)
+            received_at = time.time_ns()
+            return BookMessage(symbol, snap.time_ns or received_at, received_at, True,
+                               snap.bids, snap.asks, seq=snap.sequence, source="rest")
+
+        fetch.client = client  # type: ignore[attr-defined]  # its stats, for tests and benches
+        return fetch
+
+    def _streams(self, native: str) -> list[str]:
+        collected = self.collected
+        streams = [f"{native}@{self.channel}"] if "trades" in collected else []
+        if "quotes" in collected:
+            streams.append(native + _QUOTE_STREAM)
+        if "book" in collected:
+            streams.append(native + _DEPTH_STREAM)
+        return streams
+
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
         streams = []
         for s in symbols:
             native = self.native_symbol(s)
             self._symbol.learn(native.upper(), s)
-            streams.append(f"{native}@{self.channel}")
+            binance_books.SYMBOLS.learn(native.upper(), s)
+            streams += self._streams(native)
         runs = chunks(streams, _STREAMS_PER_MESSAGE, _NO_CHAR_LIMIT)
         return [orjson.dumps({"method": "SUBSCRIBE", "params": run,
                               "id": i * _STREAMS_PER_MESSAGE + 1}).decode()
@@ -97,14 +157,17 @@ class BinanceAdapter(Adapter):
                              SELL if maker else BUY)]
         except (KeyError, ValueError, TypeError):
             pass
-        return self._parse_carefully(msg)
+        return self._parse_carefully(msg, received_at_ns)
 
-    def _parse_carefully(self, msg: dict):
+    def _parse_carefully(self, msg: dict, received_at_ns: int):
         event = msg.get("e")
         if event == "trade":
             tid = msg.get("t")
         elif event == "aggTrade":
             tid = msg.get("a")
+        elif event == "depthUpdate" or event == "bookTicker" or (
+                event is None and "u" in msg and "B" in msg and "A" in msg):
+            return self._book_rows(msg, event, received_at_ns)
         else:
             return self._control(msg)
         if type(tid) is not int:
@@ -123,6 +186,13 @@ class BinanceAdapter(Adapter):
                 SELL if maker else BUY,
             )
         ]
+
+    def _book_rows(self, msg: dict, event, received_at_ns: int) -> Rows:
+        """A diff → a "book" BookMessage; a book ticker → a "quotes" row."""
+        if event == "depthUpdate":
+            return Rows(book=[binance_books.depth_update(msg, received_at_ns,
+                                                         prev=self._diffs_have_pu)])
+        return Rows(quotes=[binance_books.book_ticker(msg, received_at_ns, self.name)])
 
     @staticmethod
     def _control(msg: dict) -> Control:

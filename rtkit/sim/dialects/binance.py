@@ -1,4 +1,9 @@
-"""Binance spot, server side: SUBSCRIBE acks and one ``trade`` event per frame."""
+"""Binance spot, server side: SUBSCRIBE acks, one ``trade`` event per frame, and the
+books: ``<sym>@depth@100ms`` diffs (``U`` the first update id of the diff, ``u`` the
+last) and ``<sym>@bookTicker`` (no event time on spot). A book's snapshot is not
+sent on the socket: the client asks the REST side (``GET /api/v3/depth``, from
+the simulator's books through :class:`rtkit.sim.rest.SimRest`) and its
+``lastUpdateId`` is the book's sequence, the diffs' ``u``."""
 
 from __future__ import annotations
 
@@ -8,10 +13,14 @@ from rtkit.sim.dialects.base import Dialect, Session
 from rtkit.sim.market import SimTrade
 from rtkit.venues.base import split_glued
 
+_TRADE_STREAMS = ("trade", "aggTrade")
+_DEPTH_STREAMS = ("depth", "depth@100ms")
+
 
 class BinanceDialect(Dialect):
     venue = "binance"
     path = "/ws"
+    has_books = True
 
     def on_message(self, text: str, session: Session) -> list[str]:
         try:
@@ -22,9 +31,18 @@ class BinanceDialect(Dialect):
         if method == "SUBSCRIBE":
             symbols = []
             for stream in msg.get("params", []):
-                parts = split_glued(stream.split("@")[0])
-                if parts:
-                    symbols.append(f"{parts[0]}-{parts[1]}")
+                native, _, channel = str(stream).partition("@")
+                parts = split_glued(native)
+                if not parts:
+                    continue
+                symbol = f"{parts[0]}-{parts[1]}"
+                if channel == "bookTicker":
+                    session.quotes.add(symbol)
+                elif channel in _DEPTH_STREAMS:
+                    # no snapshot on the socket (not ``subscribe_book``): it comes over REST
+                    session.books[symbol] = 0
+                elif channel in _TRADE_STREAMS or not channel:
+                    symbols.append(symbol)
             session.subscribe(symbols)
             return [orjson.dumps({"result": None, "id": req_id}).decode()]
         error = {"code": 2, "msg": f"Invalid request: unknown method {method}"}
@@ -37,6 +55,29 @@ class BinanceDialect(Dialect):
                t.ts_ns // 1_000_000, "true" if t.side == "sell" else "false")
             for t in trades
         ]
+
+    def _diff(self, native: str, bids, asks, seq: int, prev_seq: int, ms: int) -> dict:
+        """Spot's ``depthUpdate``: ``U`` one past the previous diff's ``u``."""
+        return {"e": "depthUpdate", "E": ms, "s": native, "U": prev_seq + 1, "u": seq,
+                "b": bids, "a": asks}
+
+    def encode_book(self, symbol: str, snapshot: bool, bids: list[tuple[str, str]],
+                    asks: list[tuple[str, str]], seq: int, prev_seq: int, ts_ns: int,
+                    book, depth: int) -> str:
+        # a snapshot asked on the socket (a restart) goes out as a diff of its levels
+        return orjson.dumps(self._diff(symbol.replace("-", ""), bids, asks, seq, prev_seq,
+                                       ts_ns // 1_000_000)).decode()
+
+    def encode_restart(self, symbol: str, book, ts_ns: int, depth: int) -> str:
+        """Binance has no restart message: the update ids simply start again, which
+        the client sees as a diff that does not follow."""
+        return self.encode_book(symbol, False, [], [], book.seq, book.seq - 1, ts_ns, book,
+                                depth)
+
+    def encode_quote(self, symbol: str, bid: tuple[str, str], ask: tuple[str, str], seq: int,
+                     ts_ns: int) -> str | None:
+        return orjson.dumps({"u": seq, "s": symbol.replace("-", ""), "b": bid[0], "B": bid[1],
+                             "a": ask[0], "A": ask[1]}).decode()
 
     def subscription_error(self, symbol: str) -> str:
         return '{"error":{"code":2,"msg":"Invalid request: invalid symbol %s"},"id":1}' % symbol
