@@ -3,8 +3,9 @@ the simulator's books, the book's health record read back, each injected fault
 matched with the desync that names it, and the local books compared with the
 simulator's level by level.
 
-A venue whose sequence is not the simulated book's own (OKX's ``seqId``) passes
-``to_seq``: the simulated ``seq`` → the sequence its frames carry.
+A venue whose sequence is not the simulated book's own (OKX's ``seqId``, Coinbase's
+connection-wide ``sequence_num``) passes ``to_seq`` (the simulated ``seq`` → the
+sequence its frames carry) and ``from_seq`` (the other way, given the simulator).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ EVENTS_SQL = ("SELECT from_state, to_state, reason, not_live_s, seq FROM book_ev
 
 def start(venue: str, db, faults: Faults, count: int, symbols, kinds=("book",), rate=None,
           book_rate: float | None = 1_000.0, trades=None,
-          from_seq: Callable[[int], int] = lambda s: s, **sim_options):
+          from_seq: Callable[[Simulator, int], int] = lambda sim, s: s, **sim_options):
     """A started simulator with book history and a started collector on it, with the
     books that came (back) to good watched (:func:`watch_lives`)."""
     sim = Simulator(venue, rate=rate or 100, count=trades, book_rate=book_rate,
@@ -78,7 +79,7 @@ def detected_or_blind(fault_log, book_events, to_seq: Callable[[int], int] = lam
     return detected, blind, false
 
 
-def watch_lives(c, sim, from_seq: Callable[[int], int] = lambda s: s) -> list:
+def watch_lives(c, sim, from_seq: Callable[[Simulator, int], int] = lambda sim, s: s) -> list:
     """After every message that brought a book (back) to good: its book and the
     simulator's at that sequence (``from_seq``: the frame's sequence → the simulated
     one), to compare level by level."""
@@ -93,7 +94,7 @@ def watch_lives(c, sim, from_seq: Callable[[int], int] = lambda s: s) -> list:
                 history = sim.books.book(event[1]).history
                 local = (machine.book.levels("bid", 10_000), machine.book.levels("ask", 10_000))
                 seen.append((event[1], machine.last.seq, local,
-                             history.get(from_seq(machine.last.seq))))
+                             history.get(from_seq(sim, machine.last.seq))))
         return step
 
     keeper.feed = watched

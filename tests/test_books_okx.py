@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("no_thread_leak")
 SYMBOL = "BTC-USDT"
 
 
-def sim_seq(okx_seq_id: int) -> int:
+def sim_seq(sim, okx_seq_id: int) -> int:
     return (okx_seq_id - seq_id(0)) // SEQ_ID_STEP
 
 

@@ -54,6 +54,8 @@ class BookSender:
         async def _send_blob(self, ws: ServerConnection, frames: list[str],
                              category: str = "trades") -> None: ...
 
+        def _numbered(self, ws: ServerConnection, frame: str) -> str: ...
+
     async def _stream_books(self, ws: ServerConnection, session: Session) -> None:
         link = Link()
         start, made_here = time.monotonic(), 0
@@ -145,6 +147,7 @@ class BookSender:
             return True
         for symbol, frame in deltas:
             self._book_deltas += 1
+            frame = self._numbered(ws, frame)  # a lost or held frame keeps its number
             seq = self.books.book(symbol).seq  # one message a step: this delta's
             if self._book_due(faults.book_drop_every):
                 self._injected("dropped", symbol, seq)
