@@ -38,6 +38,12 @@ TARGETS = {
     "book_pipeline_messages": (">=", 1_000_000),
     "book_clean_false_desyncs": ("<=", 0),
     "book_clean_final_books_equal": (">=", 1),
+    "book_okx_clean_messages": (">=", 1_000_000),
+    "book_okx_clean_false_desyncs": ("<=", 0),
+    "book_okx_clean_final_books_equal": (">=", 1),
+    "book_coinbase_clean_messages": (">=", 1_000_000),
+    "book_coinbase_clean_false_desyncs": ("<=", 0),
+    "book_coinbase_clean_final_books_equal": (">=", 1),
 }
 
 

@@ -5,7 +5,10 @@ show no false desync and end with the local book equal to the feed's.
 The feed is its own process (``python -m benchmarks.books serve``): Bybit
 ``orderbook.50`` frames of simulated books (:mod:`rtkit.sim.book`), made as it
 goes and written as fast as the socket takes them; at the end it writes each
-book's last state to a file for the client to compare, level by level.
+book's last state to a file for the client to compare, level by level. The
+long clean run is repeated for the other venues in :data:`CLEAN_VENUES` (their
+dialects' frames: OKX ``books`` with ``prevSeqId``, Coinbase ``l2_data`` with the
+connection's ``sequence_num`` on every frame).
 
 Run alone: ``python -m benchmarks.books [--messages 1000000]``.
 """
@@ -26,6 +29,10 @@ from pathlib import Path
 
 PY = sys.executable
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
+#: venue → (its symbols, the collector's depth=) for the feed and the clean runs
+FEEDS = {"bybit": (SYMBOLS, 50), "okx": (SYMBOLS, None), "coinbase": (("BTC-USD", "ETH-USD"), None)}
+#: venues whose long clean run follows Bybit's (no false desync over the run)
+CLEAN_VENUES = ("okx", "coinbase")
 T0 = 1_764_000_000_000_000_000
 
 
@@ -92,20 +99,30 @@ def book_frame_cost(n: int = 3_000) -> dict:
 
 
 # --- the feed process --------------------------------------------------------------------------
-def _book_frames(books, dialect, n: int) -> list[str]:
-    """The next ``n`` book messages of the simulated books, as Bybit frames."""
+class _Connection:
+    """The one connection of the feed, for a dialect that numbers a connection's frames."""
+
+
+_CONNECTION = _Connection()
+
+
+def _book_frames(books, dialect, n: int, symbols=SYMBOLS) -> list[str]:
+    """The next ``n`` book messages of the simulated books, as the dialect's frames."""
     frames = []
     for _ in range(n):
-        symbol = books.rng.choice(SYMBOLS)
+        symbol = books.rng.choice(symbols)
         book = books.book(symbol)
         prev = book.seq
         bids, asks = book.step()
         frames.append(dialect.encode_book(symbol, False, bids, asks, book.seq, prev,
                                           book.ts_ns, book, 50))
+    if dialect.numbers_frames:
+        frames = [dialect.number(_CONNECTION, f) for f in frames]
     return frames
 
 
-async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
+async def serve(messages: int, final: Path, ahead: bool, seed: int = 5,
+                venue: str = "bybit") -> None:
     """``ahead``: every frame made before the client comes (the server is then never
     what limits it); else made as it goes (bounded memory, for the long run)."""
     from websockets.asyncio.server import serve as ws_serve
@@ -114,15 +131,18 @@ async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
     from rtkit.sim.dialects import get_dialect
     from rtkit.sim.sending import ws_frame
 
-    dialect = get_dialect("bybit")
+    dialect = get_dialect(venue)
+    symbols = FEEDS[venue][0]
     books = SimBooks(seed)
     starts = []
-    for symbol in SYMBOLS:
+    for symbol in symbols:
         book = books.book(symbol)
         bids, asks, seq = book.snapshot(50)
         starts.append(dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns, book, 50))
+    if dialect.numbers_frames:
+        starts = [dialect.number(_CONNECTION, f) for f in starts]
     made_ahead = b"".join(ws_frame(f.encode()) for f in starts + _book_frames(
-        books, dialect, messages)) if ahead else b""
+        books, dialect, messages, symbols)) if ahead else b""
 
     async def handler(ws):
         await ws.recv()  # the subscribe
@@ -136,13 +156,13 @@ async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
             made, frames = 0, starts
             while made < messages:
                 n = min(2_000, messages - made)
-                frames += _book_frames(books, dialect, n)
+                frames += _book_frames(books, dialect, n, symbols)
                 made += n
                 transport.write(b"".join(ws_frame(f.encode()) for f in frames))
                 frames = []
                 while transport.get_write_buffer_size() > 1 << 20:
                     await asyncio.sleep(0.0005)
-        final.write_text(json.dumps({s: books.book(s).snapshot()[:2] for s in SYMBOLS}))
+        final.write_text(json.dumps({s: books.book(s).snapshot()[:2] for s in symbols}))
         await ws.wait_closed()
 
     async with ws_serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None,
@@ -152,9 +172,9 @@ async def serve(messages: int, final: Path, ahead: bool, seed: int = 5) -> None:
 
 
 @contextmanager
-def feed_process(messages: int, final: Path, ahead: bool):
+def feed_process(messages: int, final: Path, ahead: bool, venue: str = "bybit"):
     args = [PY, "-m", "benchmarks.books", "serve", "--messages", str(messages), "--final",
-            str(final)]
+            str(final), "--venue", venue]
     proc = subprocess.Popen(args + (["--ahead"] if ahead else []), stdout=subprocess.PIPE,
                             text=True)
     try:
@@ -165,21 +185,22 @@ def feed_process(messages: int, final: Path, ahead: bool):
         proc.wait(10)
 
 
-def through_pipeline(messages: int, ahead: bool) -> dict:
+def through_pipeline(messages: int, ahead: bool, venue: str = "bybit") -> dict:
     """Book messages/s from the socket to SQLite, the books' verdict at the end."""
     import rtkit
 
+    symbols, depth = FEEDS[venue]
     with tempfile.TemporaryDirectory() as folder:
         final = Path(folder) / "final.json"
-        with feed_process(messages, final, ahead) as url:
-            c = rtkit.Collector("bybit", list(SYMBOLS), url=url, db=Path(folder) / "b.sqlite",
-                                kinds=["book"], depth=50)
+        with feed_process(messages, final, ahead, venue) as url:
+            c = rtkit.Collector(venue, list(symbols), url=url, db=Path(folder) / "b.sqlite",
+                                kinds=["book"], depth=depth)
             start = time.perf_counter()
             c.start()
             deadline = start + 60 + messages / 2_000
             while time.perf_counter() < deadline:
                 s = c.stats
-                if s["book_messages"] >= messages + len(SYMBOLS) and s["book_deltas_pending"] == 0:
+                if s["book_messages"] >= messages + len(symbols) and s["book_deltas_pending"] == 0:
                     break
                 time.sleep(0.05)
             elapsed = time.perf_counter() - start
@@ -187,7 +208,7 @@ def through_pipeline(messages: int, ahead: bool) -> dict:
             books = c.pipeline.books
             local = {sym: books.read(sym, lambda b: [[list(x) for x in b.levels("bid", 1000)],
                                                      [list(x) for x in b.levels("ask", 1000)]])
-                     for sym in SYMBOLS}
+                     for sym in symbols}
             c.stop()
             expected = json.loads(final.read_text()) if final.exists() else None
     return {
@@ -197,6 +218,40 @@ def through_pipeline(messages: int, ahead: bool) -> dict:
         "false_desyncs": s["book_desyncs"],
         "final_books_equal": float(local == expected),
     }
+
+
+def resync_time(venue: str, messages: int = 5_100, drop_every: int = 250) -> dict:
+    """How long a book is not live after a lost delta (desync → resubscribe → snapshot →
+    live), over a loopback socket against the simulator: median and worst, in ms."""
+    import sqlite3
+
+    import rtkit
+    from rtkit.sim import Faults, Simulator
+
+    symbol = FEEDS[venue][0][0]
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "r.sqlite"
+        sim = Simulator(venue, rate=100, book_rate=1_000.0, book_count=messages, seed=11,
+                        faults=Faults(book_drop_every=drop_every))
+        sim.start()
+        c = rtkit.Collector(venue, [symbol], url=sim.url, db=db, kinds=["book"],
+                            flush_interval_s=0.2)
+        try:
+            c.start()
+            deadline = time.perf_counter() + 60
+            while sim.books.messages < messages and time.perf_counter() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # the last resync's rows reach the file
+        finally:
+            c.stop()
+            sim.stop()
+        outages = sqlite3.connect(db).execute(
+            "SELECT not_live_s FROM book_events WHERE from_state = 'snapshot' AND "
+            "to_state = 'live' AND not_live_s IS NOT NULL ORDER BY at").fetchall()[1:]
+    ms = sorted(row[0] * 1000 for row in outages)  # the first start is no resync
+    return {f"book_{venue}_resyncs": len(ms),
+            f"book_{venue}_resync_median_ms": statistics.median(ms) if ms else float("nan"),
+            f"book_{venue}_resync_max_ms": ms[-1] if ms else float("nan")}
 
 
 def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
@@ -214,6 +269,13 @@ def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
     out["book_clean_rows_stored"] = clean["rows_stored"]
     out["book_clean_false_desyncs"] = clean["false_desyncs"] + speed["false_desyncs"]
     out["book_clean_final_books_equal"] = clean["final_books_equal"]
+    for venue in CLEAN_VENUES:
+        clean = through_pipeline(messages, ahead=False, venue=venue)
+        out[f"book_{venue}_clean_messages"] = clean["messages"]
+        out[f"book_{venue}_clean_messages_per_s"] = clean["per_s_stored"]
+        out[f"book_{venue}_clean_false_desyncs"] = clean["false_desyncs"]
+        out[f"book_{venue}_clean_final_books_equal"] = clean["final_books_equal"]
+        out.update(resync_time(venue))
     return out
 
 
@@ -223,9 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--final", type=Path)
     parser.add_argument("--ahead", action="store_true")
+    parser.add_argument("--venue", default="bybit", choices=sorted(FEEDS))
+    parser.add_argument("--clean-only", choices=CLEAN_VENUES,
+                        help="only this venue's long clean run")
     args = parser.parse_args(argv)
     if args.mode == "serve":
-        asyncio.run(serve(args.messages, args.final, args.ahead))
+        asyncio.run(serve(args.messages, args.final, args.ahead, venue=args.venue))
+        return 0
+    if args.clean_only:
+        figures = through_pipeline(args.messages, False, args.clean_only)
+        figures.update(resync_time(args.clean_only))
+        for key, value in figures.items():
+            print(f"{key:<40} {value:>14,.2f}")
         return 0
     for key, value in run(args.messages).items():
         print(f"{key:<40} {value:>14,.2f}")
