@@ -184,3 +184,14 @@ def test_a_clean_run_has_no_desync_and_trades_are_collected_as_without_books(db)
     assert s["frames"] == s["tick_frames"] + s["control"] + s["rejected_frames"]
     assert s["quotes"] == s["quotes_stored"] > 0 and len(c.quotes) == s["quotes"]
     assert s["book_deltas_stored"] == s["book_deltas"]
+
+
+def test_the_simulators_book_stream_survives_a_moment_without_subscribed_books():
+    """A resync's unsubscribe can reach the simulator while it sends a run of deltas one by
+    one (a book fault on): the run's next message had no book to pick, the stream task
+    died on ``choice([])`` and the subscribe after it never got its snapshot."""
+    from rtkit.sim import Simulator
+    from rtkit.sim.dialects import Session
+
+    sim = Simulator("okx", book_rate=1_000.0, faults=Faults(book_drop_every=250))
+    assert sim._make(Session(), 5, {}) == ([], [])  # not started: no socket, no thread

@@ -109,6 +109,8 @@ class BookSender:
         dialect, books = self.dialect, self.books
         symbols = sorted(set(session.books) | session.quotes)
         deltas, quotes = [], []
+        if not symbols:  # a resubscribe's unsubscribe came between two sends
+            return deltas, quotes
         with books.lock:
             pick = books.rng.choice
             for _ in range(n):
