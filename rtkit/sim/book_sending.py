@@ -108,7 +108,8 @@ class BookSender:
         the subscribed books, and the quote frames of the tops that changed."""
         dialect, books = self.dialect, self.books
         symbols = sorted(set(session.books) | session.quotes)
-        deltas, quotes = [], []
+        deltas: list[tuple[str, str]] = []
+        quotes: list[str] = []
         if not symbols:  # a resubscribe's unsubscribe came between two sends
             return deltas, quotes
         with books.lock:
