@@ -64,6 +64,12 @@ TARGETS = {
     "book_bitstamp_clean_messages": (">=", 1_000_000),
     "book_bitstamp_clean_false_desyncs": ("<=", 0),
     "book_bitstamp_clean_final_books_equal": (">=", 1),
+    "book_okx_clean_messages": (">=", 1_000_000),
+    "book_okx_clean_false_desyncs": ("<=", 0),
+    "book_okx_clean_final_books_equal": (">=", 1),
+    "book_coinbase_clean_messages": (">=", 1_000_000),
+    "book_coinbase_clean_false_desyncs": ("<=", 0),
+    "book_coinbase_clean_final_books_equal": (">=", 1),
 }
 
 

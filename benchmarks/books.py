@@ -25,6 +25,10 @@ dropped diff healed by a REST snapshot) and the start-up of 200 USD-M books
 through a collector within the venue's REST budget are measured against the
 simulator.
 
+OKX (``books`` with ``prevSeqId``) and Coinbase Advanced Trade (``l2_data`` with the
+connection's ``sequence_num`` on every frame) take the same long clean run, and
+their resync time after a lost delta is measured (:func:`resync_time`).
+
 Run alone: ``python -m benchmarks.books [--messages 1000000]``.
 """
 
@@ -47,7 +51,19 @@ SYMBOLS = ("BTC-USDT", "ETH-USDT")
 #: per venue of the clean run: (book depth subscribed, symbols)
 FEEDS = {"bybit": (50, SYMBOLS), "kraken": (10, ("BTC-USD", "ETH-USD")),
          "kraken-v1": (10, ("BTC-USD", "ETH-USD")), "binance": (100, SYMBOLS),
-         "binance-futures": (100, SYMBOLS)}
+         "binance-futures": (100, SYMBOLS), "okx": (None, SYMBOLS),
+         "coinbase": (None, ("BTC-USD", "ETH-USD"))}
+#: venues whose long clean run follows Bybit's on their own channels (socket snapshots)
+CLEAN_VENUES = ("okx", "coinbase")
+#: the levels a feed's books are made with (a venue without ``depth=`` gets them all)
+FEED_LEVELS = 50
+
+
+class _Connection:
+    """The one connection of the feed, for a dialect that numbers a connection's frames."""
+
+
+_CONNECTION = _Connection()
 T0 = 1_764_000_000_000_000_000
 
 
@@ -126,9 +142,11 @@ def _book_frames(books, dialect, n: int, venue: str = "bybit") -> list[str]:
             prev = book.seq
             bids, asks = book.step()
             frame = dialect.encode_book(symbol, False, bids, asks, book.seq, prev, book.ts_ns,
-                                        book, depth)
+                                        book, depth or FEED_LEVELS)
             if frame is not None:
                 frames.append(frame)
+    if dialect.numbers_frames:  # Coinbase: the connection's running number on each
+        frames = [dialect.number(_CONNECTION, f) for f in frames]
     return frames
 
 
@@ -167,9 +185,11 @@ async def serve(messages: int, final: Path, ahead: bool, seed: int = 5,
     else:
         for symbol in symbols:
             book = books.book(symbol)
-            bids, asks, seq = book.snapshot(depth)
+            bids, asks, seq = book.snapshot(depth or FEED_LEVELS)
             starts.append(dialect.encode_book(symbol, True, bids, asks, seq, 0, book.ts_ns,
-                                              book, depth))
+                                              book, depth or FEED_LEVELS))
+        if dialect.numbers_frames:
+            starts = [dialect.number(_CONNECTION, f) for f in starts]
     made_ahead = b"".join(ws_frame(f.encode()) for f in starts + _book_frames(
         books, dialect, messages, venue)) if ahead else b""
 
@@ -460,6 +480,40 @@ def binance_resync_ms(venue: str, drops: int = 20, every: int = 250) -> dict:
             f"book_{key}_resync_max_ms": outages[-1]}
 
 
+def resync_time(venue: str, messages: int = 5_100, drop_every: int = 250) -> dict:
+    """How long a book is not live after a lost delta (desync → resubscribe → snapshot →
+    live), over a loopback socket against the simulator: median and worst, in ms."""
+    import sqlite3
+
+    import rtkit
+    from rtkit.sim import Faults, Simulator
+
+    symbol = FEEDS[venue][1][0]
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "r.sqlite"
+        sim = Simulator(venue, rate=100, book_rate=1_000.0, book_count=messages, seed=11,
+                        faults=Faults(book_drop_every=drop_every))
+        sim.start()
+        c = rtkit.Collector(venue, [symbol], url=sim.url, db=db, kinds=["book"],
+                            flush_interval_s=0.2)
+        try:
+            c.start()
+            deadline = time.perf_counter() + 60
+            while sim.books.messages < messages and time.perf_counter() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # the last resync's rows reach the file
+        finally:
+            c.stop()
+            sim.stop()
+        outages = sqlite3.connect(db).execute(
+            "SELECT not_live_s FROM book_events WHERE from_state = 'snapshot' AND "
+            "to_state = 'live' AND not_live_s IS NOT NULL ORDER BY at").fetchall()[1:]
+    ms = sorted(row[0] * 1000 for row in outages)  # the first start is no resync
+    return {f"book_{venue}_resyncs": len(ms),
+            f"book_{venue}_resync_median_ms": statistics.median(ms) if ms else float("nan"),
+            f"book_{venue}_resync_max_ms": ms[-1] if ms else float("nan")}
+
+
 def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
     """The micro figures; books/s through the pipeline with frames made ahead (the
     feed never the limit); the long clean run with frames made as they go."""
@@ -495,6 +549,13 @@ def run(messages: int = 1_000_000, speed_messages: int = 200_000) -> dict:
         out[f"book_{key}_clean_final_books_equal"] = clean["final_books_equal"]
         out.update(binance_resync_ms(venue))
     out.update(usdm_books_startup())
+    for venue in CLEAN_VENUES:
+        clean = through_pipeline(messages, ahead=False, venue=venue)
+        out[f"book_{venue}_clean_messages"] = clean["messages"]
+        out[f"book_{venue}_clean_messages_per_s"] = clean["per_s_stored"]
+        out[f"book_{venue}_clean_false_desyncs"] = clean["false_desyncs"]
+        out[f"book_{venue}_clean_final_books_equal"] = clean["final_books_equal"]
+        out.update(resync_time(venue))
     out.update(kraken_clean_runs(messages))
     return out
 
@@ -530,11 +591,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ahead", action="store_true")
     parser.add_argument("--kraken-only", action="store_true",
                         help="only the Kraken clean runs and the lost-update replay")
+    parser.add_argument("--clean-only", choices=CLEAN_VENUES,
+                        help="only this venue's long clean run and its resync time")
     args = parser.parse_args(argv)
     if args.venue is None:
         args.venue = "coinbase-exchange" if "unverified" in args.mode else "bybit"
     if args.mode == "serve":
         asyncio.run(serve(args.messages, args.final, args.ahead, venue=args.venue))
+        return 0
+    if args.clean_only:
+        figures = through_pipeline(args.messages, False, args.clean_only)
+        figures.update(resync_time(args.clean_only))
+        for key, value in figures.items():
+            print(f"{key:<40} {value:>14,.2f}")
         return 0
     if args.kraken_only:
         for key, value in kraken_clean_runs(args.messages).items():

@@ -56,6 +56,8 @@ class BookSender:
         async def _send_blob(self, ws: ServerConnection, frames: list[str],
                              category: str = "trades") -> None: ...
 
+        def _numbered(self, ws: ServerConnection, frame: str) -> str: ...
+
     async def _stream_books(self, ws: ServerConnection, session: Session) -> None:
         link = Link()
         start, made_here = time.monotonic(), 0
@@ -112,7 +114,10 @@ class BookSender:
         the subscribed books, and the quote frames of the tops that changed."""
         dialect, books = self.dialect, self.books
         symbols = sorted(set(session.books) | session.quotes)
-        deltas, quotes = [], []
+        deltas: list[tuple[str, str]] = []
+        quotes: list[str] = []
+        if not symbols:  # a resubscribe's unsubscribe came between two sends
+            return deltas, quotes
         with books.lock:
             pick = books.rng.choice
             for _ in range(n):
@@ -152,6 +157,7 @@ class BookSender:
             return True
         for symbol, frame in deltas:
             self._book_deltas += 1
+            frame = self._numbered(ws, frame)  # a lost or held frame keeps its number
             seq = self.books.book(symbol).seq  # one message a step: this delta's
             if self._book_due(faults.book_drop_every):
                 self._injected("dropped", symbol, seq)

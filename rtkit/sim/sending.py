@@ -16,6 +16,7 @@ from collections import Counter
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from rtkit.sim.dialects import Dialect
 from rtkit.sim.faults import Faults, Link
 from rtkit.sim.hostile import HostileFrame
 
@@ -39,6 +40,7 @@ class FrameSender:
     """Sending and counting frames, and the faults that act on a connection."""
 
     # set by the Simulator that this sender is part of
+    dialect: Dialect
     faults: Faults
     rate: float | None
     sent: Counter[str]
@@ -52,6 +54,8 @@ class FrameSender:
     async def _emit(self, ws: ServerConnection, frame: str | bytes, category: str,
                     binary: bool = False) -> None:
         """Send one frame and count it; ``bytes`` go out as a text frame unless ``binary``."""
+        if self.dialect.numbers_frames and isinstance(frame, str):
+            frame = self.dialect.number(ws, frame)
         if isinstance(frame, str) or binary:
             await ws.send(frame)
         else:  # a text frame with bytes no library would send: invalid UTF-8 and the like
@@ -79,6 +83,7 @@ class FrameSender:
             if faults.lose_every and link.faulty and link.trade_frames % faults.lose_every == 0:
                 self.lost_frames += 1  # the venue's frame never reaches this connection
                 continue
+            frame = self._numbered(ws, frame)  # a held frame keeps its place in the numbering
             if self._due(faults.reorder_every) and link.held is None:
                 link.held = frame  # goes out after the next one
                 continue
@@ -91,6 +96,10 @@ class FrameSender:
             if not await self._connection_fault(ws, link):
                 return False
         return True
+
+    def _numbered(self, ws: ServerConnection, frame: str) -> str:
+        """``frame`` numbered now, where the dialect numbers a connection's frames."""
+        return self.dialect.number(ws, frame) if self.dialect.numbers_frames else frame
 
     async def _release_held(self, ws: ServerConnection, link: Link) -> None:
         if link.held is not None:
@@ -140,6 +149,8 @@ class FrameSender:
         """The fast path: frames pre-encoded into one write, paced by the transport's buffer."""
         if ws.transport.is_closing():
             raise ConnectionClosed(None, None)
+        if self.dialect.numbers_frames:
+            frames = [self.dialect.number(ws, f) for f in frames]
         ws.transport.write(b"".join(ws_frame(f.encode()) for f in frames))
         self.sent[category] += len(frames)
         while ws.transport.get_write_buffer_size() > _HIGH_WATER:

@@ -24,6 +24,7 @@ from typing import ClassVar
 
 import orjson
 
+from rtkit.books.parse import coinbase as coinbase_books
 from rtkit.books.parse import coinbase_exchange as book_parse
 from rtkit.kinds import Rows
 from rtkit.validate import Reject, field, iso_ns, positive, side_code, whole_number
@@ -78,7 +79,21 @@ class _CoinbaseAdapter(Adapter):
 
 
 class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
-    """Advanced Trade ``market_trades``: many trades of many products per frame.
+    """Advanced Trade ``market_trades``: many trades of many products per frame; with
+    the ``book`` kind ``level2`` (frames on ``l2_data``: the whole book as a snapshot
+    after subscribing, then updates), with ``quotes`` the ``ticker`` channel.
+
+    Quotes come from ``ticker``, the venue's own best bid and offer with sizes: it
+    needs no book (``level2`` sends the whole book, some 46k levels for BTC-USD) and
+    works with ``kinds=["quotes"]`` alone; Coinbase sends it on trades, so a change
+    of the top between two trades shows in ``book`` only.
+
+    The only proof a book is whole is the envelope's ``sequence_num``, which numbers
+    every frame of the connection (heartbeats, trades, tickers, books): every frame
+    goes through one :class:`~rtkit.books.parse.coinbase.ConnectionSequence`, made
+    again at each (re)connect, and a jump anywhere desyncs each book at its next
+    message (the lost frame may have been its own); a resync unsubscribes and
+    subscribes ``level2`` again for a new snapshot.
 
     A ``snapshot`` event (recent trades, some older than the subscription) comes
     once after subscribing, then ``update`` events carry each 250 ms of trades.
@@ -91,6 +106,31 @@ class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
     name = "coinbase"
     default_url = "wss://advanced-trade-ws.coinbase.com"
     _aggressor_words = ("SELL", "BUY")
+    kinds = ("trades", "quotes", "book")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sequence = coinbase_books.ConnectionSequence()
+        #: the book and quote channels of the collected kinds (another is unknown here)
+        self._book_channels: frozenset[str] = frozenset()
+
+    def configure(self, kinds: tuple[str, ...], depth: int | None) -> None:
+        if depth is not None:
+            raise ValueError("coinbase level2 books come whole (no depth to choose); leave "
+                             "depth= out: the local book keeps the best levels of each side "
+                             "up to its cap")
+        super().configure(kinds, depth)
+        self._book_channels = frozenset(c for c, kind in (("l2_data", "book"),
+                                                          ("ticker", "quotes")) if kind in kinds)
+
+    def _channel_messages(self, op: str, channel: str, products: list[str]) -> str:
+        return orjson.dumps({"type": op, "product_ids": products, "channel": channel}).decode()
+
+    def book_resubscribe_messages(self, symbols: list[str]) -> list[str]:
+        """Unsubscribe then subscribe ``level2``: Coinbase answers with a new snapshot."""
+        products = [self.native_symbol(s) for s in symbols]
+        return [self._channel_messages(op, "level2", products)
+                for op in ("unsubscribe", "subscribe")]
 
     def normalise_symbol(self, symbol: str) -> str:
         normalised = super().normalise_symbol(symbol)
@@ -105,19 +145,31 @@ class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
         """One channel per message; no documented cap on products per message,
         and only 8 unauthenticated messages a second, so one message carries all."""
+        self._sequence = coinbase_books.ConnectionSequence()  # a new connection counts anew
         products = [self.native_symbol(s) for s in symbols]
-        return [
-            orjson.dumps(
-                {"type": "subscribe", "product_ids": products, "channel": "market_trades"}
-            ).decode(),
-            '{"type":"subscribe","channel":"heartbeats"}',
-        ]
+        for native, symbol in zip(products, symbols, strict=True):
+            coinbase_books.SYMBOLS.learn(native, symbol)
+        collected = self.collected
+        channels = [c for c, kind in (("market_trades", "trades"), ("ticker", "quotes"),
+                                      ("level2", "book")) if kind in collected]
+        return ([self._channel_messages("subscribe", c, products) for c in channels]
+                + ['{"type":"subscribe","channel":"heartbeats"}'])
 
     def parse(self, frame, received_at_ns: int):
         msg = loads(frame)
         if type(msg) is not dict:
             raise Reject("unknown_message", "not a JSON object")
         channel = msg.get("channel")
+        if type(channel) is str and channel in self._book_channels:  # they feed the sequence
+            book, quotes = coinbase_books.parse(msg, received_at_ns, self._sequence)
+            if book:
+                return Rows(book=book, quotes=quotes) if quotes else Rows(book=book)
+            if quotes:
+                return Rows(quotes=quotes)
+            return Control("info", f"{channel} frame without levels or tickers")
+        seq = msg.get("sequence_num")
+        if type(seq) is int and seq >= 0:  # every frame counts, heartbeats and trades too
+            self._sequence.see(seq)
         if channel == "market_trades":
             return self._trades(msg.get("events"))
         if channel == "heartbeats":

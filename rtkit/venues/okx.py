@@ -1,4 +1,6 @@
-"""OKX v5 ``trades``.
+"""OKX v5 ``trades``; with the ``quotes`` and ``book`` kinds also ``bbo-tbt`` (the best
+bid and offer, tick by tick) and ``books`` (the L2 book: 400 levels a side, a snapshot
+then updates chained by ``prevSeqId``).
 
 Wire format: OKX's API v5 reference, https://www.okx.com/docs-v5/en/ (market data,
 WebSocket "Trades channel").
@@ -25,7 +27,9 @@ from collections.abc import Iterable, Mapping
 
 import orjson
 
+from rtkit.books.parse import okx as okx_books
 from rtkit.instruments import Contract, contracts_from_option, okx_contract_id
+from rtkit.kinds import Rows
 from rtkit.validate import (
     MAX_VALUE,
     Reject,
@@ -50,6 +54,13 @@ _ARGS_PER_REQUEST = 500
 _ARGS_CHARS = 32_000
 #: ``notice`` code announcing that the connection closes for a service upgrade
 _SERVICE_UPGRADE = "64008"
+#: the public L2 channel and its depth: ``books`` (400 levels, every 100 ms) is the only
+#: snapshot-then-updates channel OKX serves without a login (``books-l2-tbt`` and
+#: ``books50-l2-tbt`` need a VIP tier; OKX notice of 2022-04-14)
+_BOOK_CHANNEL = "books"
+BOOK_DEPTHS = (400,)
+#: the best bid and offer, tick by tick, public to every user (same notice)
+_BBO_CHANNEL = "bbo-tbt"
 
 
 class OkxAdapter(Adapter):
@@ -60,6 +71,7 @@ class OkxAdapter(Adapter):
     ids_grouped = True
     ping_interval_s = 20.0  # OKX drops a connection after 30 s without traffic
     stale_after_s = 45.0  # pongs every 20 s keep even a quiet instrument's stream fresh
+    kinds = ("trades", "quotes", "book")
 
     def __init__(self, contract_values: Mapping | None = None) -> None:
         self._symbols = NativeSymbols(split_symbol)
@@ -71,6 +83,29 @@ class OkxAdapter(Adapter):
     def normalise_symbol(self, symbol: str) -> str:
         """``BTC-USDT``, ``btc/usdt``…; a SWAP/FUTURES id stays itself, upper case."""
         return okx_contract_id(symbol) or super().normalise_symbol(symbol)
+
+    def configure(self, kinds: tuple[str, ...], depth: int | None) -> None:
+        if depth is not None and depth not in BOOK_DEPTHS:
+            raise ValueError(f"okx books come at depth {BOOK_DEPTHS[0]} only (the public "
+                             f"'books' channel); pass depth={BOOK_DEPTHS[0]} or leave it out, "
+                             f"not {depth!r}")
+        super().configure(kinds, depth)
+
+    def book_max_levels(self) -> int | None:
+        return BOOK_DEPTHS[0]
+
+    def _channels(self) -> list[str]:
+        """The channels of the collected kinds, trades first."""
+        collected = self.collected
+        return ([c for c, kind in (("trades", "trades"), (_BBO_CHANNEL, "quotes"),
+                                   (_BOOK_CHANNEL, "book")) if kind in collected])
+
+    def book_resubscribe_messages(self, symbols: list[str]) -> list[str]:
+        """Unsubscribe then subscribe the books: OKX answers with a fresh snapshot."""
+        args = [{"channel": _BOOK_CHANNEL, "instId": self.native_symbol(s)} for s in symbols]
+        return [orjson.dumps({"id": f"book{op[0]}{i}", "op": op, "args": run}).decode()
+                for op in ("unsubscribe", "subscribe")
+                for i, run in enumerate(chunks(args, _ARGS_PER_REQUEST, _ARGS_CHARS), 1)]
 
     def native_symbol(self, symbol: str) -> str:
         return self.normalise_symbol(symbol)
@@ -85,7 +120,10 @@ class OkxAdapter(Adapter):
             self._symbols.learn(contract.symbol, contract.symbol)
 
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
-        args = [{"channel": "trades", "instId": self.native_symbol(s)} for s in symbols]
+        for s in symbols:
+            okx_books.SYMBOLS.learn(self.native_symbol(s), s)
+        channels = self._channels()
+        args = [{"channel": c, "instId": self.native_symbol(s)} for s in symbols for c in channels]
         return [orjson.dumps({"id": f"trades{i}", "op": "subscribe", "args": run}).decode()
                 for i, run in enumerate(chunks(args, _ARGS_PER_REQUEST, _ARGS_CHARS), 1)]
 
@@ -103,6 +141,9 @@ class OkxAdapter(Adapter):
             return self._control(msg)
         arg = msg.get("arg")
         channel = arg.get("channel") if type(arg) is dict else None
+        if channel in (_BOOK_CHANNEL, _BBO_CHANNEL):
+            book, quotes = okx_books.parse(msg, received_at_ns)
+            return Rows(book=book) if book else Rows(quotes=quotes)
         if channel not in ("trades", "trades-all"):
             raise Reject("unknown_message", f"channel={channel!r:.40}")
         if type(trades) is not list or not trades:

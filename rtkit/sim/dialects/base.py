@@ -137,6 +137,18 @@ class Dialect:
         closes without one, as Binance does after 24 h)."""
         return None
 
+    # --- a connection-wide frame number (Coinbase Advanced ``sequence_num``) ----------
+    #: True when every frame of a connection carries the connection's running number:
+    #: the sender numbers each frame as it goes out (:meth:`number`), so the numbers
+    #: follow the wire's order; a frame a fault loses or holds back is numbered when
+    #: the fault takes it, so the client sees the hole or the swap
+    numbers_frames: bool = False
+
+    def number(self, ws, frame: str) -> str:
+        """``frame`` with connection ``ws``'s next number in it (a frame numbered
+        already passes unchanged)."""
+        return frame
+
     def expected_trade_id(self, trade: SimTrade) -> str:
         """The ``trade_id`` text the venue's adapter must store for this trade."""
         return str(trade.trade_id)

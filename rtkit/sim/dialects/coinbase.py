@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+import weakref
 
 import orjson
 
@@ -18,13 +19,20 @@ from rtkit.sim.dialects.base import Dialect, Session, iso_time
 from rtkit.sim.market import SimTrade
 
 
-def _request(text: str) -> dict | None:
-    """A client's subscribe message, or None when it is not one."""
+def _request(text: str, kinds: tuple[str, ...] = ("subscribe",)) -> dict | None:
+    """A client's subscribe (or another of ``kinds``) message, or None when it is not one."""
     try:
         msg = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
-    return msg if type(msg) is dict and msg.get("type") == "subscribe" else None
+    return msg if type(msg) is dict and msg.get("type") in kinds else None
+
+
+#: what an Advanced Trade frame carries in ``sequence_num`` until the sender numbers it
+_UNNUMBERED = '"sequence_num":-1,'
+#: the snapshot depth of a simulated ``level2`` subscription: every level (Coinbase
+#: sends the whole book)
+_FULL_DEPTH = 1_000_000
 
 
 #: the Exchange channels the simulator speaks; ``level2_batch`` is the book
@@ -66,30 +74,98 @@ class CoinbaseAdvancedTradeDialect(Dialect):
     and faults counted in frames still bite. The order of trades inside an
     event is not documented; the simulator sends them newest first, the
     harder case for a client. Trades re-sent after a subscribe go out as one
-    ``snapshot`` event per product. ``sequence_num`` (unused by rtkit) is 0.
+    ``snapshot`` event per product.
+
+    Books: ``level2`` (frames on channel ``l2_data``: the whole book as a
+    ``snapshot`` event after each subscribe, then ``update`` events whose
+    ``new_quantity`` is the level's size, 0 removing it) and ``ticker`` (the best
+    bid and offer; the venue sends it on trades, the simulator on each change of
+    the top); unsubscribe too. Every frame's ``sequence_num`` is the connection's
+    running number, from 0, set by the sender as the frame goes out
+    (``numbers_frames``), so a frame a fault loses or swaps leaves the hole the
+    client must see. With ``trace=True`` the dialect remembers which book message
+    each number carried (:attr:`book_numbers`), for tests.
     """
 
     venue = "coinbase"
     heartbeat_interval_s = 1.0
     max_batch = 100
     example_symbols = ("BTC-USD", "ETH-USD")
+    has_books = True
+    numbers_frames = True
 
-    def __init__(self) -> None:
+    def __init__(self, trace: bool = False) -> None:
         self._beats = itertools.count(1)
+        self._numbers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # ws → count
+        self._trace = trace
+        self._untraced: dict[str, tuple[str, int]] = {}  # book frame → (symbol, seq)
+        #: ``sequence_num`` → ``(symbol, seq)`` of the book message it carried (``trace``)
+        self.book_numbers: dict[int, tuple[str, int]] = {}
 
     def on_message(self, text: str, session: Session) -> list[str]:
-        msg = _request(text) or {}
-        channel = msg.get("channel")
-        if channel == "market_trades" and (products := _products(msg.get("product_ids"))):
-            session.subscribe(products)
+        msg = _request(text, ("subscribe", "unsubscribe")) or {}
+        channel, subscribe = msg.get("channel"), msg.get("type") == "subscribe"
+        products = _products(msg.get("product_ids"))
+        if channel == "market_trades" and products:
+            if subscribe:
+                session.subscribe(products)
+            else:
+                session.symbols[:] = [s for s in session.symbols if s not in products]
+        elif channel == "level2" and products:
+            for product in products:
+                if subscribe:
+                    session.subscribe_book(product, _FULL_DEPTH)
+                else:
+                    session.unsubscribe_book(product)
+        elif channel == "ticker" and products:
+            for product in products:
+                (session.quotes.add if subscribe else session.quotes.discard)(product)
         elif channel == "heartbeats":
-            session.channels.add("heartbeats")
+            (session.channels.add if subscribe else session.channels.discard)("heartbeats")
         else:
             return ['{"type":"error","message":"failure to subscribe"}']
-        subscriptions = {"market_trades": session.symbols} if session.symbols else {}
+        subscriptions: dict[str, list[str]] = (
+            {"market_trades": session.symbols} if session.symbols else {})
+        if session.books:
+            subscriptions["level2"] = sorted(session.books)
+        if session.quotes:
+            subscriptions["ticker"] = sorted(session.quotes)
         if "heartbeats" in session.channels:
             subscriptions["heartbeats"] = ["heartbeats"]
         return [self._envelope("subscriptions", [{"subscriptions": subscriptions}], iso_time())]
+
+    def number(self, ws, frame: str) -> str:
+        if _UNNUMBERED not in frame:
+            return frame  # numbered already (a duplicate, a frame held back)
+        counter = self._numbers.get(ws)
+        if counter is None:
+            counter = self._numbers[ws] = itertools.count()
+        n = next(counter)
+        if self._trace and (book := self._untraced.pop(frame, None)) is not None:
+            self.book_numbers[n] = book
+        return frame.replace(_UNNUMBERED, f'"sequence_num":{n},', 1)
+
+    def encode_book(self, symbol: str, snapshot: bool, bids: list[tuple[str, str]],
+                    asks: list[tuple[str, str]], seq: int, prev_seq: int, ts_ns: int,
+                    book, depth: int) -> str:
+        at = iso_time(ts_ns)
+        updates = ([{"side": "bid", "event_time": at, "price_level": p, "new_quantity": q}
+                    for p, q in bids]
+                   + [{"side": "offer", "event_time": at, "price_level": p, "new_quantity": q}
+                      for p, q in asks])
+        frame = self._envelope("l2_data", [{"type": "snapshot" if snapshot else "update",
+                                            "product_id": symbol, "updates": updates}], at)
+        if self._trace:
+            self._untraced[frame] = (symbol, seq)
+        return frame
+
+    def encode_quote(self, symbol: str, bid: tuple[str, str], ask: tuple[str, str], seq: int,
+                     ts_ns: int) -> str | None:
+        ticker = {"type": "ticker", "product_id": symbol, "price": bid[0],
+                  "best_bid": bid[0], "best_bid_quantity": bid[1],
+                  "best_ask": ask[0], "best_ask_quantity": ask[1]}
+        return self._envelope("ticker", [{"type": "update", "tickers": [ticker]}],
+                              iso_time(ts_ns))
 
     def encode(self, trades: list[SimTrade]) -> list[str]:
         batches: list[list[SimTrade]] = []
@@ -135,7 +211,7 @@ class CoinbaseAdvancedTradeDialect(Dialect):
     @staticmethod
     def _envelope(channel: str, events: list, timestamp: str) -> str:
         return orjson.dumps({"channel": channel, "client_id": "", "timestamp": timestamp,
-                             "sequence_num": 0, "events": events}).decode()
+                             "sequence_num": -1, "events": events}).decode()
 
 
 class CoinbaseExchangeDialect(Dialect):

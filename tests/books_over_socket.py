@@ -1,0 +1,101 @@
+"""What the venue book suites over a real loopback socket share: a collector against
+the simulator's books, the book's health record read back, each injected fault
+matched with the desync that names it, and the local books compared with the
+simulator's level by level.
+
+A venue whose sequence is not the simulated book's own (OKX's ``seqId``, Coinbase's
+connection-wide ``sequence_num``) passes ``to_seq`` (the simulated ``seq`` → the
+sequence its frames carry) and ``from_seq`` (the other way, given the simulator).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import rtkit
+from rtkit.sim import Faults, Simulator
+
+EVENTS_SQL = ("SELECT from_state, to_state, reason, not_live_s, seq FROM book_events "
+              "ORDER BY at")
+
+
+def start(venue: str, db, faults: Faults, count: int, symbols, kinds=("book",), rate=None,
+          book_rate: float | None = 1_000.0, trades=None,
+          from_seq: Callable[[Simulator, int], int] = lambda sim, s: s, **sim_options):
+    """A started simulator with book history and a started collector on it, with the
+    books that came (back) to good watched (:func:`watch_lives`)."""
+    sim = Simulator(venue, rate=rate or 100, count=trades, book_rate=book_rate,
+                    book_count=count, seed=11, faults=faults, keep_book_history=True,
+                    **sim_options)
+    sim.start()
+    c = rtkit.Collector(venue, list(symbols), url=sim.url, db=db, kinds=list(kinds),
+                        backoff_initial_s=0.05, flush_interval_s=0.2)
+    seen = watch_lives(c, sim, from_seq)
+    c.start()
+    return sim, c, seen
+
+
+def local_levels(c, symbol: str):
+    return c.pipeline.books.read(symbol, lambda b: (b.levels("bid", 10_000),
+                                                    b.levels("ask", 10_000)))
+
+
+def books_equal(c, sim, symbols) -> bool:
+    """Every book live (or the venue's good state) and equal to the simulator's."""
+    keeper = c.pipeline.books
+    for symbol in symbols:
+        machine = keeper.machines[symbol]
+        if machine.state != machine.good:
+            return False
+        bids, asks, _ = sim.books.book(symbol).snapshot()
+        if local_levels(c, symbol) != (bids, asks):
+            return False
+    return True
+
+
+def events(db) -> list[tuple]:
+    return sqlite3.connect(db).execute(EVENTS_SQL).fetchall()
+
+
+def detected_or_blind(fault_log, book_events, to_seq: Callable[[int], int] = lambda s: s):
+    """Each injected fault: ``detected`` when a desync names the message it hit (or,
+    for a lost or held message, the one after it), ``blind`` when it hit a message the
+    book was already discarding (between an earlier desync and the snapshot that
+    healed it). Returns both lists and the desyncs that match no fault (false ones)."""
+    desyncs = [e for e in book_events if e[1] == "desynced"]
+    heals = [e[4] for e in book_events if e[0] == "resyncing" and e[1] == "snapshot"]
+    windows = list(zip([e[4] for e in desyncs], heals, strict=False))
+    detected, blind, matched = [], [], set()
+    for _, _, seq in fault_log:
+        hit = next((i for i, e in enumerate(desyncs)
+                    if e[4] in (to_seq(seq), to_seq(seq + 1)) and i not in matched), None)
+        if hit is not None:
+            matched.add(hit)
+            detected.append(seq)
+        elif any(begin <= to_seq(seq) <= end for begin, end in windows):
+            blind.append(seq)
+    false = [e for i, e in enumerate(desyncs) if i not in matched]
+    return detected, blind, false
+
+
+def watch_lives(c, sim, from_seq: Callable[[Simulator, int], int] = lambda sim, s: s) -> list:
+    """After every message that brought a book (back) to good: its book and the
+    simulator's at that sequence (``from_seq``: the frame's sequence → the simulated
+    one), to compare level by level."""
+    keeper = c.pipeline.books
+    feed, seen = keeper.feed, []
+
+    def watched(messages):
+        step = feed(messages)
+        for event in step.events:
+            machine = keeper.machines[event[1]]
+            if event[4] == machine.good:
+                history = sim.books.book(event[1]).history
+                local = (machine.book.levels("bid", 10_000), machine.book.levels("ask", 10_000))
+                seen.append((event[1], machine.last.seq, local,
+                             history.get(from_seq(sim, machine.last.seq))))
+        return step
+
+    keeper.feed = watched
+    return seen
