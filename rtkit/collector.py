@@ -28,11 +28,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-import pandas as pd
-
 from rtkit.books.frame import BookReading
 from rtkit.books.keeper import DEFAULT_AUDIT_EVERY_S, books_of
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
+from rtkit.collector_views import CollectorViews
 from rtkit.hooks import Hooks, LiveHooks
 from rtkit.instruments import ContractSetup
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline
@@ -41,7 +40,6 @@ from rtkit.redact import redactor_for
 from rtkit.rest.endpoints import resolve_rest_url
 from rtkit.runtime import registry
 from rtkit.runtime.config import CollectorConfig, checked_kinds, lake_sink, venue_options_from
-from rtkit.runtime.counters import collector_stats
 from rtkit.runtime.receiver import Receiver
 from rtkit.runtime.registry import stop_all
 from rtkit.runtime.status import (
@@ -50,13 +48,12 @@ from rtkit.runtime.status import (
     LastError,
     Status,
     StatusMachine,
-    shown_status,
 )
 from rtkit.runtime.writer import Writer
 from rtkit.sinks import RunInfo
 from rtkit.sinks.fanout import Fanout
 from rtkit.sinks.sqlite import SQLiteSink
-from rtkit.store import DEFAULT_DB, TickStore
+from rtkit.store import DEFAULT_DB
 from rtkit.validate import AnomalyFilter
 from rtkit.venues import Adapter, get_adapter
 
@@ -102,7 +99,7 @@ frame one of them loses, the other brings), for completeness over bandwidth.
 """
 
 
-class Collector(BookReading, LiveHooks):
+class Collector(CollectorViews, BookReading, LiveHooks):
     """Real-time trades of ``symbols`` on ``venue``, kept in memory and in SQLite.
 
     The options are described in ``COLLECTOR_OPTIONS`` (shown by ``help(Collector)``).
@@ -279,56 +276,6 @@ class Collector(BookReading, LiveHooks):
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # --- what a notebook reads ---------------------------------------------------------
-    @property
-    def df(self) -> pd.DataFrame:
-        """A fresh DataFrame of every tick in the ring, oldest first."""
-        return self.ring.snapshot()
-
-    def tail(self, n: int = 10) -> pd.DataFrame:
-        """The newest ``n`` ticks."""
-        return self.ring.tail(n)
-
-    @property
-    def status(self) -> Status:
-        """One of ``rtkit.runtime.status.STATES``; ``.status.reason`` tells why.
-
-        ``storage_error``: collection goes on but the database refuses writes (locked,
-        full, gone); ticks wait in memory and the write is retried until it works or
-        ``stop()``, which then ends ``failed`` with the number of ticks not written."""
-        p = self.pipeline
-        return shown_status(self._machine.current, stop_requested=self._stop.is_set(),
-                            running=self.running, verdict=self.writer.verdict,
-                            storage_problem=self.writer.problem, pending=p.pending,
-                            dropped_overflow=p.dropped_overflow)
-
-    @property
-    def stats(self) -> dict:
-        """Counters as a plain dict (same keys as ``rtkit replay --json`` and more)."""
-        stats = collector_stats(self)
-        if self.hooks:
-            stats["hooks"] = self.hooks.stats()
-        return stats
-
-    @property
-    def last_error(self) -> str:
-        """The newest problem, in words, without the URL's secrets."""
-        return self._last_error.text
-
-    reconnects = property(lambda self: self.receiver.reconnects)
-    connections = property(lambda self: self.receiver.connections)
-    flush_failures = property(lambda self: self.writer.flush_failures)
-    stopped_at_ns = property(lambda self: self.writer.stopped_at_ns)
-
-    def store(self) -> TickStore:
-        """A read-only view of this collector's database (for the notebook thread)."""
-        return self.sink.reader()
-
-    def __repr__(self) -> str:
-        p = self.pipeline
-        return (f"<Collector {self.name} {self.status!r}: {p.ticks:,} ticks, {p.stored:,} stored, "
-                f"{p.rejected:,} rejected → {self.db}>")
-
     # --- what the writer records about the run -------------------------------------------
     def _run_info(self) -> RunInfo:
         config = {"flush_interval_s": self.flush_interval_s, "capacity": self.ring.capacity,
@@ -338,14 +285,6 @@ class Collector(BookReading, LiveHooks):
 
     def _run_end(self) -> tuple[str, dict]:
         return ("failed" if self.status == "failed" else "stopped"), self.stats
-
-    def panel(self, **options):
-        """An ``rtkit.widgets.Panel`` for this collector (Start / Stop, status, counters,
-        newest ticks, a price chart per symbol); ``options``: ``rows``, ``chart_ticks``,
-        ``refresh_s``. Closing the panel leaves the collector running."""
-        from rtkit.widgets import Panel  # ipywidgets and bqplot load only when asked for
-
-        return Panel(self, **options)
 
 
 Collector.__doc__ = f"{Collector.__doc__}\n{COLLECTOR_OPTIONS}"
