@@ -180,12 +180,26 @@ def quality(ticks: pd.DataFrame, rejects: pd.DataFrame | None = None,
               or c.startswith("rejected_")]
     out[counts] = out[counts].fillna(0).astype(np.int64)
     if gaps is not None and "symbol" in gaps:
-        per_symbol = completeness(ticks, gaps).groupby(level="venue")
-        sums = per_symbol[["stored", "still_missing"]].sum()
-        unknown = per_symbol["completeness"].apply(lambda c: c.isna().any())
-        ratio = sums["stored"] / (sums["stored"] + sums["still_missing"])
-        out["completeness"] = ratio.where(~unknown).reindex(out.index)
+        out["completeness"] = venue_completeness(stored_per_symbol(ticks), gaps, out.index)
     return out
+
+
+def stored_per_symbol(ticks) -> pd.Series:
+    """Trades per (venue, symbol) of a tick frame (pandas or Dask: a small pandas Series)."""
+    keys = [ticks["venue"].astype(str), ticks["symbol"].astype(str)]
+    sizes = ticks.groupby(keys, observed=True).size() if not _on_dask(ticks) else \
+        ticks.assign(venue=keys[0], symbol=keys[1]).groupby(["venue", "symbol"]).size().compute()
+    return sizes.rename("stored")
+
+
+def venue_completeness(stored: pd.Series, gaps: pd.DataFrame, venues: pd.Index) -> pd.Series:
+    """``quality``'s completeness column: per venue, stored / (stored + still missing), NaN
+    where a venue's ids cannot say what it missed."""
+    per_symbol = _completeness(stored, gaps).groupby(level="venue")
+    sums = per_symbol[["stored", "still_missing"]].sum()
+    unknown = per_symbol["completeness"].apply(lambda c: c.isna().any())
+    ratio = sums["stored"] / (sums["stored"] + sums["still_missing"])
+    return ratio.where(~unknown).reindex(venues)
 
 
 def completeness(ticks: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
@@ -198,10 +212,12 @@ def completeness(ticks: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
     more than is known.
     """
     require_columns(ticks, ("venue", "symbol"))
+    return _completeness(stored_per_symbol(ticks), gaps)
+
+
+def _completeness(stored: pd.Series, gaps: pd.DataFrame) -> pd.DataFrame:
     require_columns(gaps, ("venue", "symbol", "kind", "missing"),
                     "the gaps table (TickStore.gaps())")
-    stored = ticks.groupby([ticks["venue"].astype(str), ticks["symbol"].astype(str)],
-                           observed=True).size().rename("stored")
     ids = gaps[gaps["kind"].isin(("ids", "ids_across_reconnect"))]
     filled = (pd.to_numeric(ids["filled"]).fillna(0) if "filled" in ids
               else pd.Series(0, index=ids.index))

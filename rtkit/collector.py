@@ -286,6 +286,14 @@ class Collector(CollectorViews, BookReading, LiveHooks):
     def _run_end(self) -> tuple[str, dict]:
         return ("failed" if self.status == "failed" else "stopped"), self.stats
 
+    def panel(self, **options):
+        """An ``rtkit.widgets.Panel`` for this collector (Start / Stop, status, counters,
+        newest ticks, a price chart per symbol); ``options``: ``rows``, ``chart_ticks``,
+        ``refresh_s``. Closing the panel leaves the collector running."""
+        from rtkit.widgets import Panel  # ipywidgets and bqplot load only when asked for
+
+        return Panel(self, **options)
+
 
 Collector.__doc__ = f"{Collector.__doc__}\n{COLLECTOR_OPTIONS}"
 

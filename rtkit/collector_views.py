@@ -78,12 +78,3 @@ class CollectorViews:
         p = self.pipeline
         return (f"<Collector {self.name} {self.status!r}: {p.ticks:,} ticks, {p.stored:,} stored, "
                 f"{p.rejected:,} rejected → {self.db}>")
-
-    def panel(self, **options):
-        """An ``rtkit.widgets.Panel`` for this collector (Start / Stop, status, counters,
-        newest ticks, a price chart per symbol); ``options``: ``rows``, ``chart_ticks``,
-        ``refresh_s``. Closing the panel leaves the collector running."""
-        from rtkit.widgets import Panel  # ipywidgets and bqplot load only when asked for
-
-        return Panel(self, **options)
-

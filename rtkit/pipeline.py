@@ -206,7 +206,8 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
                 self._reject(reject, frame, received_at_ns)
                 continue
             except Exception as exc:  # an adapter bug must not kill the receive thread
-                self._log_adapter_failure(exc)
+                self._adapter_failures += 1
+                _log_adapter_failure(self.venue, self._adapter_failures, exc)
                 self.rejected_frames += 1
                 self._reject(Reject("adapter_error", f"{type(exc).__name__}: {exc}"), frame,
                              received_at_ns)
@@ -257,18 +258,6 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
         if accepted:
             self._accept(accepted, received_at_ns)
         return controls
-
-    def _log_adapter_failure(self, exc: Exception) -> None:
-        """The first failure with its traceback, then one line at the 10th, 100th,
-        1000th…: a feed that trips an adapter bug on every frame cannot flood the log
-        (each failure is still an ``adapter_error`` reject with its reason)."""
-        self._adapter_failures += 1
-        n = self._adapter_failures
-        if n == 1:
-            log.exception("rtkit: %s adapter failed on a frame", self.venue)
-        elif 10 ** (len(str(n)) - 1) == n:
-            log.error("rtkit: %s adapter failed on %d frames so far; the latest: %s",
-                      self.venue, n, quote(f"{type(exc).__name__}: {exc}"))
 
     def _control(self, control: Control) -> None:
         self.control += 1
@@ -341,3 +330,14 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
             except Reject as reject:
                 self._reject(reject, frame, received_at_ns)
         return kept
+
+
+def _log_adapter_failure(venue: str, n: int, exc: Exception) -> None:
+    """The first failure with its traceback, then one line at the 10th, 100th,
+    1000th…: a feed that trips an adapter bug on every frame cannot flood the log
+    (each failure is still an ``adapter_error`` reject with its reason)."""
+    if n == 1:
+        log.exception("rtkit: %s adapter failed on a frame", venue)
+    elif 10 ** (len(str(n)) - 1) == n:
+        log.error("rtkit: %s adapter failed on %d frames so far; the latest: %s",
+                  venue, n, quote(f"{type(exc).__name__}: {exc}"))

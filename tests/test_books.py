@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rtkit.books import STATES, BookMessage
+from rtkit.books.audit import AUDIT_LEVELS
 from rtkit.books.levels import LocalBook
-from rtkit.books.machine import AUDIT_LEVELS, BookMachine
+from rtkit.books.machine import BookMachine
 from rtkit.books.rules import rule_for
 from rtkit.books.rules.bybit import BybitRule
 

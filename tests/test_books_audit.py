@@ -6,8 +6,9 @@ the stream has passed the snapshot's time. A real corruption is still caught."""
 from __future__ import annotations
 
 from rtkit.books import BookMessage
+from rtkit.books.audit import AUDIT_LEVELS, audit_differences
 from rtkit.books.keeper import AUDIT_GIVE_UP_S, AUDIT_SETTLE_S, BookKeeper
-from rtkit.books.machine import AUDIT_LEVELS, BookMachine, audit_differences
+from rtkit.books.machine import BookMachine
 from rtkit.books.rules import rule_for
 from tests.conftest import wait_for
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 import rtkit
-from rtkit.books.machine import AUDIT_LEVELS, audit_differences
+from rtkit.books.audit import AUDIT_LEVELS, audit_differences
 from rtkit.sim import Faults, SimRest, Simulator
 from tests.conftest import wait_for
 

@@ -111,7 +111,8 @@ def grouped(name: str, df: dd.DataFrame, freq, by, **kwargs):
 
 
 #: the count columns of ``quality`` (filled with 0 where a venue has none)
-_COUNTS = ("ticks", "symbols", "rejected", "id_gaps", "missing_trades", "reconnects")
+_COUNTS = ("ticks", "symbols", "rejected", "id_gaps", "missing_trades", "reconnects",
+           "gaps_open")
 
 
 def quality(ticks: dd.DataFrame, rejects=None, gaps=None, percentiles=(0.5, 0.9, 0.99)):
@@ -131,8 +132,11 @@ def quality(ticks: dd.DataFrame, rejects=None, gaps=None, percentiles=(0.5, 0.9,
                      .filter(regex="^rejected"))
     if gaps is not None:
         extra.append(rtkit.analysis.quality(work._meta, None, gaps, percentiles)
-                     [["id_gaps", "missing_trades", "reconnects"]])
+                     [["id_gaps", "missing_trades", "reconnects", "gaps_open"]])
     out = pd.concat([out, *extra], axis=1).rename_axis("venue").sort_index()
     counts = [c for c in out.columns if c in _COUNTS or c.startswith("rejected_")]
     out[counts] = out[counts].fillna(0).astype(np.int64)
+    if gaps is not None and "symbol" in gaps:
+        out["completeness"] = rtkit.analysis.venue_completeness(
+            rtkit.analysis.stored_per_symbol(ticks), gaps, out.index)
     return out

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from rtkit.venues.kraken import COMMON_TO_LEGACY
+from rtkit.venues.kraken_symbols import COMMON_TO_LEGACY
 
 Params = dict[str, Any]
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from rtkit.rest.endpoints import DepthSnapshot, Instrument, RestTrade
-from rtkit.venues.kraken import kraken_symbol_parts
+from rtkit.venues.kraken_symbols import kraken_symbol_parts
 
 
 class RestShapeError(ValueError):

@@ -24,30 +24,21 @@ import websocket
 
 from rtkit.pipeline import Pipeline, quote
 from rtkit.recording import RecordingWriter
-from rtkit.runtime.connections import RECV_TIMEOUT_S, Conn, ConnectionSet
+from rtkit.runtime.chunks import FLUSH_BATCH, ChunkReader
+from rtkit.runtime.connections import RECV_TIMEOUT_S, Conn
 from rtkit.runtime.status import LastError, StatusMachine
 from rtkit.venues import Adapter
 from rtkit.wsframes import (
-    BINARY,
-    CLOSE,
-    PING,
-    TEXT,
-    TOO_LARGE,
-    Oversized,
     ProtocolError,
 )
 
 log = logging.getLogger("rtkit")
 
-#: pending ticks that wake the writer before its interval is up. Each flush costs the
-#: receive thread some GIL time; few large flushes measured a lower p99 receive
-#: latency at 20k frames/s (0.2-0.8 ms) than many small ones (5k: 2.3-2.6 ms)
-FLUSH_BATCH = 50_000
-#: bytes asked of the socket per read: hundreds of trade frames at a time
-RECV_BYTES = 1 << 18
 #: connections in a row that end with a venue error and no tick before giving up
 MAX_FUTILE_CONNECTIONS = 3
-class Receiver(ConnectionSet):
+
+
+class Receiver(ChunkReader):
     """The loop of the receive thread, and its connection counters."""
 
     def __init__(self, adapter: Adapter, pipeline: Pipeline, *, url: str, symbols: list[str],
@@ -237,77 +228,6 @@ class Receiver(ConnectionSet):
                     lane_attempt += 1
                     reopen_at = tick + int(self._backoff(lane_attempt) * 1e9)
 
-    def _read_chunk(self, conn: Conn, conns: list[Conn],
-                    recorder: RecordingWriter | None) -> bool:
-        """Read and handle what one connection has; True when it ended."""
-        pipeline, venue = self.pipeline, self.venue
-        sock = conn.sock
-        if sock is None:
-            raise websocket.WebSocketConnectionClosedException("socket closed")
-        try:
-            chunk = sock.recv(RECV_BYTES)
-        except TimeoutError:
-            return False
-        if not chunk:  # b"": the peer closed the TCP connection
-            raise websocket.WebSocketConnectionClosedException("connection closed by peer")
-        conn.last_data = time.monotonic_ns()
-        now = time.time_ns()
-        messages = conn.reader.feed(chunk)
-        texts = [p for op, p in messages if op == TEXT]
-        if recorder:
-            for opcode, payload in messages:
-                if opcode in (TEXT, BINARY):
-                    recorder.frame(now, venue, payload, opcode == BINARY)
-                elif opcode == TOO_LARGE:
-                    recorder.too_large(now, venue, payload, _size(payload))
-        end = handover = False
-        if texts:
-            pipeline.dup_watch = self._watch(conn, conns)
-            try:
-                controls = pipeline.process_frames(texts, now)
-            finally:
-                pipeline.dup_watch = None
-            conn.got_data = True
-            for control in controls:
-                action = self._on_control(control)
-                end = end or action == "end"
-                handover = handover or action == "handover"
-            if pipeline.books is not None:  # snapshots taken in, resubscribes sent
-                for frame in pipeline.book_tick(now):
-                    conn.ws.send(frame)
-        pings = []  # answered after the loop: a pong that fails (the peer gone)
-        # must not cost the frames after the ping in this read their count
-        if len(texts) < len(messages):
-            for opcode, payload in messages:
-                if opcode == BINARY:
-                    pipeline.process(payload, now, True)
-                elif opcode == PING:
-                    pings.append(payload)
-                elif opcode == CLOSE:
-                    code = (int.from_bytes(payload[:2], "big") if len(payload) >= 2
-                            else None)
-                    reason = payload[2:].decode("utf-8", "replace")
-                    self._error(f"venue closed the connection (code {code} "
-                                f"{quote(reason)})")
-                    end = True
-                elif opcode == TOO_LARGE:
-                    pipeline.reject_oversized(payload, _size(payload), now)
-        if pipeline.queued >= self._flush_mark:
-            self._flush_mark = pipeline.queued + FLUSH_BATCH
-            self._flush_now.set()
-        for payload in pings:
-            conn.ws.pong(payload)
-        if conn.reader.error is not None:  # the frames before it were counted above
-            raise conn.reader.error
-        if handover and not end:
-            if self.handover and conn.successor is None:
-                conn.handover_at = 0  # the next check opens its successor
-            elif not self.handover:
-                end = True
-        if conn.predecessor is not None or conn.successor is not None:
-            self._handovers(conns, recorder, time.monotonic_ns(), open_new=False)
-        return end  # only now: every frame of the chunk was counted first
-
 
 def _unreachable(url: str, exc: BaseException) -> str:
     """Why a connection never opened, in words: not to be confused with one that was lost."""
@@ -323,8 +243,3 @@ def _unreachable(url: str, exc: BaseException) -> str:
         if cause is not None:
             return f"cannot reach {host}: {why} ({type(cause).__name__}: {quote(str(cause))})"
     return f"cannot reach {host}: {type(exc).__name__}: {quote(str(exc))}"
-
-
-def _size(payload: bytes) -> int:
-    """The whole size of an oversized message (its payload is only its first bytes)."""
-    return payload.size if isinstance(payload, Oversized) else len(payload)

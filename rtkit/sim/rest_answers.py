@@ -26,7 +26,7 @@ from rtkit.rest.endpoints import (
 from rtkit.sim.dialects.base import iso_time
 from rtkit.sim.market import START_PRICES, SimTrade
 from rtkit.venues.base import split_glued
-from rtkit.venues.kraken import COMMON_TO_LEGACY, kraken_symbol_parts
+from rtkit.venues.kraken_symbols import COMMON_TO_LEGACY, kraken_symbol_parts
 
 #: a book's levels for a REST snapshot: ``(venue, symbol, limit)`` →
 #: ``(bids high→low, asks low→high, last_update_id or sequence, time in ns)``,

@@ -29,35 +29,14 @@ import orjson
 
 from rtkit.kinds import Rows
 from rtkit.validate import Reject, field, iso_ns, positive, side_code, whole_number
-from rtkit.venues.base import Adapter, Control, NativeSymbols, each_trade, loads, split_symbol
+from rtkit.venues.base import Adapter, Control, NativeSymbols, each_trade, loads
+from rtkit.venues.kraken_symbols import kraken_symbol_parts
 
-#: Kraken's legacy asset codes (v1 pairs, ``XBT/USD``) → the names v2 and everyone else use
-LEGACY_TO_COMMON = {"XBT": "BTC", "XDG": "DOGE"}
-COMMON_TO_LEGACY = {common: legacy for legacy, common in LEGACY_TO_COMMON.items()}
 #: the book depths Kraken offers (v1 and v2), and the one taken without depth= (Kraken's own)
 BOOK_DEPTHS = (10, 25, 100, 500, 1000)
 DEFAULT_BOOK_DEPTH = 10
 #: how a v2 book frame starts (orjson writes keys in order; Kraken sends ``channel`` first)
 _BOOK_FRAME = b'{"channel":"book"'
-
-
-def kraken_symbol_parts(symbol: str) -> tuple[str, str] | None:
-    """``BTC/USD``, ``XBT/USD``, ``XBTUSD``, ``btc-usd``… → ``('BTC', 'USD')``, or None.
-
-    Legacy codes in a glued form are read first, so ``XBTUSD`` is not taken
-    for ``XB`` + ``TUSD``.
-    """
-    s = symbol.strip().upper()
-    if s.isalnum():
-        for legacy, common in LEGACY_TO_COMMON.items():
-            if s.startswith(legacy):
-                s = common + s[len(legacy):]
-            if s.endswith(legacy):
-                s = s[: -len(legacy)] + common
-    if not (parts := split_symbol(s)):
-        return None
-    base, quote = parts
-    return LEGACY_TO_COMMON.get(base, base), LEGACY_TO_COMMON.get(quote, quote)
 
 
 class KrakenBase(Adapter):

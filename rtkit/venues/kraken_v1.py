@@ -29,7 +29,8 @@ import orjson
 from rtkit.kinds import Rows
 from rtkit.validate import Reject, epoch_ns, positive, side_code
 from rtkit.venues.base import Control, each_trade, loads
-from rtkit.venues.kraken import COMMON_TO_LEGACY, DEFAULT_BOOK_DEPTH, KrakenBase
+from rtkit.venues.kraken import DEFAULT_BOOK_DEPTH, KrakenBase
+from rtkit.venues.kraken_symbols import COMMON_TO_LEGACY
 
 _ID_MASK = (1 << 63) - 1
 

@@ -17,7 +17,7 @@ from rtkit.books import BookMessage
 from rtkit.books.parse import Level, Parsed, decimal_text, nothing, quote_row, sequence
 from rtkit.validate import Reject, field, iso_ns
 from rtkit.venues.base import NativeSymbols
-from rtkit.venues.kraken import kraken_symbol_parts
+from rtkit.venues.kraken_symbols import kraken_symbol_parts
 
 VENUE = "kraken"
 #: native symbol → ``BASE-QUOTE``; an adapter teaches it its subscribed symbols
