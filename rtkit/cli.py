@@ -19,6 +19,7 @@ from rtkit import __version__
 from rtkit.analysis import ohlcv
 from rtkit.collector import Collector
 from rtkit.replay import REPLAY_DB, replay
+from rtkit.runtime.writer_process import DEFAULT_WRITER, WRITERS
 from rtkit.sim import Faults, Simulator, dialect_names
 from rtkit.store import DEFAULT_DB, TickStore
 from rtkit.venues import adapter_options, venue_names
@@ -225,7 +226,7 @@ def cmd_collect(args) -> int:
     collector = Collector(args.venue, args.symbols, db=args.db, url=args.url,
                           record_raw=record, flush_interval_s=args.flush_interval,
                           kinds=args.kinds, lake=args.lake, name=args.name,
-                          venue_options=options)
+                          venue_options=options, writer=args.writer)
     if record is not None:
         _say_where_recording_goes(record, collector, existed)
     _run_until(collector, args.duration, _Progress())
@@ -344,6 +345,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="kinds of record to collect (default: trades)")
     c.add_argument("--lake", help="also write the records as Parquet under this folder")
     c.add_argument("--name", help="the run's name in the database (default: VENUE:SYMBOLS)")
+    c.add_argument("--writer", choices=WRITERS, help="write SQLite in a thread of this process "
+                   f"or in a process of its own (default: {DEFAULT_WRITER})")
     c.add_argument("--option", action="append", type=_venue_option, default=[],
                    metavar="KEY=VALUE", help="a venue option (Collector's venue_options), "
                    "repeatable; the value is read as JSON when it is a number, true/false or null")

@@ -19,6 +19,7 @@ from rtkit.buffer import DEFAULT_CAPACITY
 from rtkit.kinds import get_kind
 from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT
+from rtkit.runtime.writer_process import DEFAULT_WRITER, WRITERS
 from rtkit.store import DEFAULT_DB
 from rtkit.validate import ws_url
 from rtkit.venues import Adapter, adapter_options, venue_names
@@ -47,6 +48,7 @@ class CollectorConfig:
     venue_options: Mapping[str, Any] = field(default_factory=dict)
     kinds: Sequence[str] = ("trades",)
     lake: str | Path | None = None
+    writer: str | None = None
 
     def check(self) -> None:
         """A numeric parameter outside its range, or a URL that is no WebSocket's, is a
@@ -58,6 +60,9 @@ class CollectorConfig:
             checked("stale_after_s", self.stale_after_s)
         if self.url is not None:
             ws_url(self.url)
+        if self.writer not in (None, *WRITERS):
+            raise ValueError(f"writer must be one of {', '.join(map(repr, WRITERS))} (or None: "
+                             f"{DEFAULT_WRITER!r}), not {self.writer!r}")
 
     def arguments(self) -> dict[str, Any]:
         """The keyword arguments that build the same collector."""
