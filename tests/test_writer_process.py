@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from rtkit.pipeline_queue import Batch
 from rtkit.runtime import writer_process
 from rtkit.runtime.writer_process import ProcessSink
 from rtkit.sim import Simulator
-from rtkit.sinks import RunInfo
+from rtkit.sinks import RunEnd, RunInfo
 from rtkit.store import TickStore
 from tests.conftest import wait_for
 
@@ -61,64 +60,97 @@ def tick(i, ts=None):
 
 
 # --- the collector ----------------------------------------------------------------------------
-def test_every_tick_is_written_by_a_child_process_never_by_this_one(db, monkeypatch):
-    def not_here(*args, **kwargs):
-        raise AssertionError("TickStore.write was called in the collector's process")
+def taken_over(sink: ProcessSink) -> bool:
+    """The child writes the flushes now (``check`` reads its answer when it has come; a
+    collector's writer thread checks at every flush: read its ``in_child`` instead)."""
+    return sink.check() is None and sink.in_child
 
-    monkeypatch.setattr(TickStore, "write", not_here)  # the child has its own, unpatched
-    with Simulator("binance", rate=4000, count=3000, seed=2) as sim:
+
+@pytest.fixture
+def held_child(tmp_path, monkeypatch):
+    """Writer processes that wait, before their imports, until the file this returns
+    exists: a child that is slow to start, released when the test says so."""
+    release = tmp_path / "release"
+    monkeypatch.setattr(writer_process, "_CHILD_CODE", (
+        f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.01)\n"
+        + writer_process._CHILD_CODE))
+    return release
+
+
+def test_the_child_writes_once_it_has_taken_over_never_this_process(db, monkeypatch):
+    with Simulator("binance", rate=2000, seed=2) as sim:
         c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1,
                           writer="process")
-        wait_for(lambda: c.stats["stored"] == 3000, 20)
-        pid = c.sink.pid
+        wait_for(lambda: c.sink.in_child, 30)
+
+        def not_here(*args, **kwargs):
+            raise AssertionError("TickStore.write was called in the collector's process")
+
+        monkeypatch.setattr(TickStore, "write", not_here)  # the child has its own
+        pid, at_take_over = c.sink.pid, c.stats["ticks"]
         assert pid is not None and pid != os.getpid() and not gone(pid)
+        wait_for(lambda: c.stats["stored"] > at_take_over + 1000, 20)
         c.stop()
-        assert stored_rows(db) == expected_rows(sim.trades)
-    assert c.status == "stopped" and c.stats["flush_failures"] == 0
+        s = c.stats
+        assert stored_rows(db) == expected_rows(list(sim.trades)[: s["ticks"]])
+    assert c.status == "stopped" and s["flush_failures"] == 0 and s["pending"] == 0
     assert gone(pid) and c.sink.pid is None  # ended and reaped with the collector
-    assert_accounted(c.stats)
+    assert_accounted(s)
     with contextlib.closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
 
 
-def test_start_returns_before_the_writer_process_is_up(db, monkeypatch):
-    release = threading.Event()
-    original = ProcessSink._start
-
-    def slow_start(self):
-        release.wait(10)  # a child that takes its time to start (imports on a busy machine)
-        original(self)
-
-    monkeypatch.setattr(ProcessSink, "_start", slow_start)
-    with Simulator("binance", rate=2000, count=500, seed=3) as sim:
-        c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, writer="process")
-        try:
-            c.start()  # returns although the child has not even been started
-            assert c.running and not c.sink.is_open
-            wait_for(lambda: c.stats["ticks"] == 500)  # receiving does not wait for it either
-            assert c.stats["stored"] == 0 and c.stats["pending"] == 500
-        finally:
-            release.set()
-        wait_for(lambda: c.stats["stored"] == 500, 20)
+def test_until_the_child_is_up_this_process_writes_and_nothing_waits_for_it(db, held_child):
+    with Simulator("binance", rate=2000, count=1000, seed=3) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1,
+                          writer="process")
+        assert c.running
+        wait_for(lambda: c.stats["stored"] == 1000, 20)  # the loss window stays the interval
+        assert not c.sink.in_child and not gone(c.sink.pid)
+        held_child.touch()
+        wait_for(lambda: c.sink.in_child, 30)
         c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)
     assert c.status == "stopped"
+    assert_accounted(c.stats)
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # one run, finished by the child
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
+
+
+def test_stop_while_the_child_still_starts_does_not_wait_for_it(db, held_child):
+    with Simulator("binance", rate=2000, count=600, seed=7) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1,
+                          writer="process")
+        wait_for(lambda: c.stats["ticks"] == 600)
+        pid = c.sink.pid
+        t = time.monotonic()
+        c.stop()
+        took = time.monotonic() - t
+    assert not c.running and c.status == "stopped" and took < 2.5
+    assert gone(pid) and c.stats["stored"] == 600
+    assert_accounted(c.stats)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
 
 
 def test_a_killed_writer_process_is_a_storage_error_then_a_new_one_writes_everything(db):
     with Simulator("binance", rate=2000, count=4000, seed=4) as sim:
         c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1,
                           writer="process")
-        wait_for(lambda: c.stats["stored"] > 0, 20)
+        wait_for(lambda: c.sink.in_child, 30)
         first = c.sink.pid
         os.kill(first, signal.SIGKILL)
         wait_for(lambda: c.stats["flush_failures"] > 0)
         assert "writer process was killed by signal 9" in c.last_error
         wait_for(lambda: c.stats["stored"] + c.stats["duplicates"] == 4000, 30)
+        wait_for(lambda: c.sink.in_child, 30)  # a new child
         assert c.status == "live" and c.sink.pid not in (None, first)
         c.stop()
         assert stored_rows(db) == expected_rows(sim.trades)  # nothing lost, nothing doubled
     assert gone(first)
     assert_accounted(c.stats)
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # still one run
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
 
 
 def test_a_locked_database_is_a_storage_error_as_with_the_thread(db):
@@ -190,6 +222,7 @@ def test_rows_the_child_refuses_are_handed_back_as_the_callers_own_rows(db):
     sink = ProcessSink(db)
     sink.probe()
     sink.open(RUN)
+    wait_for(lambda: taken_over(sink), 30)
     try:
         refused: list = []
         inserted = sink.write(Batch(ticks, rejects, []), refused)
@@ -208,6 +241,7 @@ def test_an_error_of_the_database_is_raised_in_the_caller_as_itself(db):
     sink = ProcessSink(db)
     sink.probe()
     sink.open(RUN)
+    wait_for(lambda: taken_over(sink), 30)
     blocker = sqlite3.connect(db, timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
@@ -241,13 +275,26 @@ def test_the_default_writer_is_the_thread(db):
     assert not isinstance(rtkit.Collector("binance", SYMBOLS, db=db).sink, ProcessSink)
 
 
-def test_stop_right_after_start_ends_the_child_within_the_bound(db):
-    with Simulator("binance", rate=2000, count=20_000, seed=7) as sim:
-        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, writer="process")
-        t = time.monotonic()
-        c.stop()  # the child may still be starting: the ticks received wait for it
-        took = time.monotonic() - t
-        wait_for(lambda: not c.running, 10)
-    assert took < 2.5
-    assert c.sink.pid is None and c.stats["pending"] == 0
-    assert_accounted(c.stats)
+def test_a_file_moved_before_the_take_over_answers_is_opened_again_and_taken_over(
+        tmp_path, held_child):
+    db = tmp_path / "ticks.sqlite"
+    sink = ProcessSink(db)
+    sink.probe()
+    sink.open(RUN)  # the child is asked to take over, and is held
+    assert sink.write(Batch([tick(1)], [], []), []) == 1  # written here meanwhile
+    db.rename(tmp_path / "aside.sqlite")
+    with TickStore(db) as other:  # a new file, whose first run is another's
+        other.start_run(name="other", venue="binance", symbols=SYMBOLS, url="", config={},
+                        started_at=T0)
+    assert "moved, replaced or deleted" in sink.check()
+    sink.open(RUN)  # our run is the new file's second: the first take-over is stale
+    held_child.touch()
+    wait_for(lambda: taken_over(sink), 30)
+    try:
+        assert sink.write(Batch([tick(2), tick(3)], [], []), []) == 2  # in step with the child
+        assert sink.check() is None
+    finally:
+        sink.close(RunEnd(T0, "stopped", {}))
+    with TickStore(db, readonly=True) as store:
+        assert store.count() == 2
+        assert list(store.runs()["status"]) == ["running", "stopped"]  # ours finished

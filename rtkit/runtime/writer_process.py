@@ -27,19 +27,20 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib
+import logging
 import os
 import pickle
 import signal
 import subprocess
 import sys
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from rtkit.kinds import get_kind
 from rtkit.sinks import RunEnd, RunInfo, SinkRefused
 from rtkit.sinks.sqlite import SQLiteSink
-from rtkit.store import Inserted, TickStore
+from rtkit.store import TickStore
 
 #: the writers a collector can have: the thread writes in the collector's process, the
 #: process in a child of its own
@@ -52,9 +53,14 @@ CHUNK_ROWS = 4096
 #: longest wait for the child's answer (its start and imports, or one flush) before it is
 #: ended and the write counted as refused
 ANSWER_TIMEOUT_S = 60.0
-#: how long ``close`` waits for the child to end after its last answer before killing it
-EXIT_WAIT_S = 1.0
+#: how long ``close`` waits for the child to close the run and end before killing it:
+#: a collector stopped while its child still starts must still stop within its bound
+CLOSE_WAIT_S = 1.0
+#: take-overs in a row the child may fail (it cannot start, or open the file) before
+#: this process keeps writing, as with writer="thread" (a warning says so)
+MAX_REFUSED_HANDOVERS = 3
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+log = logging.getLogger("rtkit")
 #: what the child runs: this module's ``main``, imported from the same folder as the
 #: parent's rtkit (first on its path), whatever the current folder holds
 _CHILD_CODE = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -72,10 +78,19 @@ def sqlite_sink(writer: str | None, path: str | Path, store_type: type[TickStore
 
 
 class ProcessSink:
-    """The sink contract (:mod:`rtkit.sinks`), served by an SQLiteSink in a child process."""
+    """The sink contract (:mod:`rtkit.sinks`), served by an SQLiteSink in a child process.
+
+    The child takes a moment to start (a fresh interpreter and its imports: about half
+    a second, more on a busy machine), and the flushes must not wait for it: ``open``
+    opens the file here, as the writer thread does, and asks the child to take the run
+    over. Until the child says it has, flushes are written here; from then on, there.
+    A ``close`` before that ends the child at once, so ``stop()`` never waits for it.
+    """
 
     def __init__(self, path: str | Path, store_type: type[TickStore] = TickStore) -> None:
-        self.local = SQLiteSink(path, store_type)  # probe() and reader(), in this process
+        #: the writing connection in this process until the child takes over; also
+        #: ``probe()`` and ``reader()``
+        self.local = SQLiteSink(path, store_type)
         self.path = self.local.path
         self.where = self.local.where
         self.store_type = store_type
@@ -86,7 +101,14 @@ class ProcessSink:
         self._proc: subprocess.Popen | None = None
         self._send_conn: Connection | None = None
         self._answer_conn: Connection | None = None
+        self._run: RunInfo | None = None
         self._open = False
+        self._asked = False  # the child was asked to take the run over, no answer read yet
+        self._opened = 0  # how many times the run was opened here (a reopen: a new file)
+        self._asked_for = 0  # ... when the child was asked: an answer to an older is stale
+        self._child_writes = False  # it has: flushes go to it
+        self._refusals = 0  # take-overs in a row that failed
+        self._resume_run_id: int | None = None  # the run a lost child was writing
         #: the child's process id while it runs (for tests and ``ps``)
         self.pid: int | None = None
 
@@ -100,55 +122,118 @@ class ProcessSink:
     def is_open(self) -> bool:
         return self._open
 
+    @property
+    def in_child(self) -> bool:
+        """Whether the child writes the flushes now (it has taken the run over)."""
+        return self._child_writes
+
     def open(self, run: RunInfo) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            self._start()
-        self._call(("open", run))
-        self._open = True
+        # raises SinkRefused, as the thread's sink does
+        self.local.open(run, self._resume_run_id)
+        self._resume_run_id = None
+        self._run, self._open, self._child_writes = run, True, False
+        self._opened += 1
+        if not self._asked:  # else its answer is stale when it comes, and it is asked again
+            self._hand_over()
 
     def check(self) -> str | None:
         if not self._open:
             return None
-        try:
-            problem = self._call(("check",))
-        except SinkRefused as exc:
-            problem = str(exc)
+        if self._ready():
+            try:
+                problem = self._call(("check",))
+            except SinkRefused as exc:
+                problem = str(exc)
+        else:
+            problem = self.local.check()
         if problem:
-            self._open = False
+            self._open = self._child_writes = False
+            self.local.close()
         return problem
 
     def write(self, batch, refused: list):
-        """One flush, in one transaction in the child; raises what it raised there."""
+        """One flush, in one transaction (in the child once it has taken over); raises
+        what the write raised."""
         if not self._open:
             raise SinkRefused(f"the database '{self.path}' is not open")
-        ticks, rejects, gaps, records = batch
+        if not self._ready():
+            return self.local.write(batch, refused)
         try:
-            self._send(("write",))
-            for where, name, rows in (("ticks", "", ticks), ("rejects", "", rejects),
-                                      ("gaps", "", gaps),
-                                      *(("records", k, v) for k, v in (records or {}).items())):
-                for i in range(0, len(rows), CHUNK_ROWS):
-                    self._send((where, name, rows[i : i + CHUNK_ROWS]))
+            self._send(("write", list(batch[3] or {}) if len(batch) > 3 else []))
+            for i, rows in enumerate(_lists(batch)):
+                for at in range(0, len(rows), CHUNK_ROWS):
+                    self._send((i, rows[at : at + CHUNK_ROWS]))
         except SinkRefused:
             raise
         except Exception as exc:  # a row pickle cannot take: no row of it was written
-            self._end()
+            self._drop_child()
             raise SinkRefused(f"{type(exc).__name__}: {exc}") from exc
-        ticks_in, kinds, positions = self._call(("end",))
-        for table, i, error in positions:
-            refused.append((table, _rows_of(batch, table)[i], error))
-        return Inserted(ticks_in, kinds)
+        inserted, positions = self._call(("end",))
+        lists = _lists(batch)
+        for table, where, error in positions:
+            refused.append((table, where if type(where) is not tuple  # a copy, when not found
+                            else lists[where[0]][where[1]], error))
+        return inserted
 
     def close(self, end: RunEnd | None = None) -> None:
-        """Close the run and end the child (killed if it does not end in time)."""
-        self._open = False
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
+        """Close the run, where it is written; end the child (at once if it has not
+        taken over; killed if it has not ended within ``CLOSE_WAIT_S``)."""
+        if self._open and self._ready():
+            deadline = time.monotonic() + CLOSE_WAIT_S
             with contextlib.suppress(SinkRefused):
-                self._call(("close", end), timeout_s=ANSWER_TIMEOUT_S)
-        self._end(EXIT_WAIT_S)
+                self._call(("close", end), timeout_s=CLOSE_WAIT_S)
+            self._end(max(0.0, deadline - time.monotonic()))
+        else:
+            self._end()
+            self.local.close(end)
+        self._open = self._child_writes = False
+
+    # --- the take-over --------------------------------------------------------------
+    def _hand_over(self) -> None:
+        """Ask the child (started now if there is none) to take the open run over."""
+        if self._refusals >= MAX_REFUSED_HANDOVERS:
+            return  # it cannot: this process writes, as the writer thread would
+        try:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            self._send(("open", self._run, self.local.run_id))
+            self._asked, self._asked_for = True, self._opened
+        except SinkRefused as exc:
+            self._refused_handover(str(exc))
+
+    def _ready(self) -> bool:
+        """Whether the child writes now; reads its answer to the take-over once it is
+        there (without waiting), and asks again after a refusal."""
+        if self._child_writes or not self._asked:
+            return self._child_writes
+        conn = self._answer_conn
+        try:
+            if conn is None or not conn.poll(0):
+                return False
+            self._asked = False
+            self._answer(0)
+        except Exception as exc:  # it could not open the file, or died: ask again
+            if self._proc is None:  # died (or could not start): a new one, a few times
+                self._refused_handover(f"{type(exc).__name__}: {exc}")
+            self._hand_over()
+            return False
+        if self._asked_for != self._opened:  # the run was opened again since: ask again
+            self._hand_over()
+            return False
+        self._refusals = 0
+        self._child_writes = True
+        self.local.close()  # the run stays open: the child finishes it
+        return True
+
+    def _refused_handover(self, why: str) -> None:
+        """A child that could not start or died before taking over: after a few, this
+        process keeps writing."""
+        self._asked = False
+        self._refusals += 1
+        if self._refusals == MAX_REFUSED_HANDOVERS:
+            log.warning("rtkit: the writer process for '%s' could not take over (%s); "
+                        "this process writes instead, as with writer='thread'", self.where, why)
+            self._end()
 
     # --- the pipe ---------------------------------------------------------------------
     def _start(self) -> None:
@@ -187,8 +272,12 @@ class ProcessSink:
     def _call(self, message: tuple, timeout_s: float = ANSWER_TIMEOUT_S) -> Any:
         """Send ``message``, wait for the answer: its value, or what the child raised."""
         self._send(message)
+        return self._answer(timeout_s)
+
+    def _answer(self, timeout_s: float) -> Any:
         conn = self._answer_conn
-        assert conn is not None  # set with _send_conn
+        if conn is None:
+            raise SinkRefused("the writer process is not running")
         try:
             if not conn.poll(timeout_s):
                 raise self._lost(f"no answer within {timeout_s:g} s", exiting=False)
@@ -201,20 +290,29 @@ class ProcessSink:
 
     def _lost(self, why: str, exiting: bool = True) -> SinkRefused:
         """The child died (``exiting``: its exit status is on its way) or hung: end it;
-        a refusal that says so (the writer retries with a new one)."""
+        a refusal that says so. If it was writing, the sink is closed: the writer opens
+        it again, here, and a new child takes over."""
         code = None
         if exiting and self._proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                code = self._proc.wait(EXIT_WAIT_S)
-        self._end()
+                code = self._proc.wait(CLOSE_WAIT_S)
+        self._drop_child()
         how = (f"ended with exit code {code}" if code is not None and code >= 0
                else f"was killed by signal {-code}" if code is not None else "stopped answering")
         return SinkRefused(f"the writer process {how}{f' ({why})' if why else ''}; "
-                           "a new one is started on the next try")
+                           "a new one is started")
+
+    def _drop_child(self) -> None:
+        """End the child; if it was writing, the sink is closed, to be opened again here
+        with the same run."""
+        if self._child_writes:
+            self._open = self._child_writes = False
+            self._resume_run_id = self.local.run_id
+        self._end()
 
     def _end(self, wait_s: float = 0.0) -> None:
         """Close the pipes and reap the child (killed unless it ends within ``wait_s``)."""
-        self._open = False
+        self._asked = False
         for conn in (self._send_conn, self._answer_conn):
             if conn is not None:
                 conn.close()
@@ -230,13 +328,12 @@ class ProcessSink:
         self.pid = None
 
 
-def _rows_of(batch, table: str) -> list:
-    """The list of ``batch`` that rows of ``table`` come from."""
-    ticks, rejects, gaps, records = batch
-    lists = {"ticks": ticks, "rejects": rejects, "gaps": gaps}
-    if table in lists:
-        return lists[table]
-    return next(rows for name, rows in (records or {}).items() if get_kind(name).table == table)
+def _lists(batch) -> list[list]:
+    """The lists of rows of a flush, in the order they travel: ticks, rejects, gaps,
+    then the rows of each other kind."""
+    ticks, rejects, gaps, *more = batch
+    records = more[0] if more else None
+    return [ticks, rejects, gaps, *(records or {}).values()]
 
 
 # --- the child ------------------------------------------------------------------------------
@@ -258,16 +355,11 @@ def _store_type(name: str) -> type[TickStore]:
     return obj
 
 
-def _positions(batch: tuple, refused: list[tuple]) -> list[tuple[str, int, str]]:
-    """``(table, row, error)`` as ``(table, index in its list, error)``: what the parent,
-    which holds the same rows, maps back to its own."""
-    index: dict[str, dict[int, int]] = {}
-    out = []
-    for table, row, error in refused:
-        if table not in index:
-            index[table] = {id(r): i for i, r in enumerate(_rows_of(batch, table))}
-        out.append((table, index[table][id(row)], error))
-    return out
+def _positions(lists: list[list], refused: list[tuple]) -> list[tuple[str, Any, str]]:
+    """``(table, row, error)`` as ``(table, (list, index), error)``: where the parent,
+    which holds the same rows, finds its own (a copy of the row if it is in none)."""
+    where = {id(row): (i, at) for i, rows in enumerate(lists) for at, row in enumerate(rows)}
+    return [(table, where.get(id(row), row), error) for table, row, error in refused]
 
 
 def _answer(conn: Connection, status: str, value: Any) -> None:
@@ -278,29 +370,25 @@ def _answer(conn: Connection, status: str, value: Any) -> None:
     conn.send_bytes(data)
 
 
-def _read_batch(requests: Connection) -> tuple:
-    """The parts of one flush, up to its ``end``: ``(ticks, rejects, gaps, records)``."""
-    ticks: list = []
-    rejects: list = []
-    gaps: list = []
-    records: dict[str, list] = {}
-    lists = {"ticks": ticks, "rejects": rejects, "gaps": gaps}
+def _read_batch(requests: Connection, names: list[str]) -> tuple:
+    """The parts of one flush, up to its ``end``: ``(ticks, rejects, gaps, records)``;
+    ``names`` are the kinds of the records, in the order their lists travel."""
+    lists: list[list] = [[] for _ in range(3 + len(names))]
     while (part := pickle.loads(requests.recv_bytes()))[0] != "end":
-        where, name, rows = part
-        (records.setdefault(name, []) if where == "records" else lists[where]).extend(rows)
-    return ticks, rejects, gaps, records or None
+        lists[part[0]].extend(part[1])
+    return (*lists[:3], dict(zip(names, lists[3:], strict=True)) or None)
 
 
 def _handle(sink: SQLiteSink, op: str, argument: Any) -> Any:
-    """One call on the sink; a write's answer is ``(ticks inserted, rows inserted per
-    kind, positions of the refused rows)``."""
+    """One call on the sink; a write's answer is what the store's write returned and
+    where the rows it refused are."""
     if op == "write":
         refused: list[tuple] = []
         inserted = sink.write(argument, refused)
-        return (int(inserted), dict(getattr(inserted, "kinds", {})),
-                _positions(argument, refused))
+        return inserted, _positions(_lists(argument), refused)
     if op == "open":
-        return sink.open(argument)
+        sink.close()  # the parent opened the file again (it had been moved, or a take-over
+        return sink.open(*argument)  # was asked again): the run is the one given now
     if op == "check":
         return sink.check()
     if op == "close":
@@ -314,7 +402,9 @@ def serve(requests: Connection, answers: Connection, sink: SQLiteSink) -> None:
         try:
             message = pickle.loads(requests.recv_bytes())
             op = message[0]
-            argument = _read_batch(requests) if op == "write" else (*message, None)[1]
+            argument = message[1:] if op == "open" else (*message, None)[1]
+            if op == "write":
+                argument = _read_batch(requests, argument)
         except (EOFError, OSError):  # the parent is gone: what is committed stays
             return
         try:
