@@ -16,7 +16,7 @@ import pytest
 
 import rtkit
 from rtkit.pipeline_queue import Batch
-from rtkit.runtime import writer_process
+from rtkit.runtime import receiver, writer_child, writer_process
 from rtkit.runtime.writer_process import ProcessSink
 from rtkit.sim import Simulator
 from rtkit.sinks import RunEnd, RunInfo
@@ -71,9 +71,9 @@ def held_child(tmp_path, monkeypatch):
     """Writer processes that wait, before their imports, until the file this returns
     exists: a child that is slow to start, released when the test says so."""
     release = tmp_path / "release"
-    monkeypatch.setattr(writer_process, "_CHILD_CODE", (
+    monkeypatch.setattr(writer_child, "_CHILD_CODE", (
         f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.01)\n"
-        + writer_process._CHILD_CODE))
+        + writer_child._CHILD_CODE))
     return release
 
 
@@ -115,6 +115,29 @@ def test_until_the_child_is_up_this_process_writes_and_nothing_waits_for_it(db, 
     assert_accounted(c.stats)
     with contextlib.closing(sqlite3.connect(db)) as conn:  # one run, finished by the child
         assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
+
+
+def test_while_the_child_starts_early_flushes_wait_for_it_up_to_the_interval(
+        db, held_child, monkeypatch):
+    monkeypatch.setattr(receiver, "FLUSH_BATCH", 100)  # the receive thread asks every 100
+    with Simulator("binance", rate=2000, count=2000, seed=8) as sim:
+        c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.5,
+                            writer="process")
+        writes = []
+        here = c.sink.local.write
+        monkeypatch.setattr(c.sink.local, "write", lambda *a: writes.append(1) or here(*a))
+        c.start()
+        try:
+            wait_for(lambda: c.stats["stored"] == 2000, 20)  # the interval still flushes
+            assert not c.sink.in_child
+            # about one write per interval over the second the feed lasts, not one per
+            # 100 ticks (20) as the receive thread asked
+            assert len(writes) <= 6
+        finally:
+            held_child.touch()
+            c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)
+    assert_accounted(c.stats)
 
 
 def test_stop_while_the_child_still_starts_does_not_wait_for_it(db, held_child):
