@@ -169,7 +169,7 @@ class ProcessSink:
         child = self._child
         if self._open and self._ready() and child is not None:
             deadline = time.monotonic() + CLOSE_WAIT_S
-            with contextlib.suppress(SinkRefused):
+            with contextlib.suppress(Exception):  # lost, or its close failed: it ends
                 child.call(("close", end), CLOSE_WAIT_S)
             child.end(max(0.0, deadline - time.monotonic()))
             self._child = None
