@@ -103,10 +103,12 @@ def _run(rtkit, url: str, n: int, writer: str, tids: dict, spent: dict) -> dict:
     us.update({f"writer {k}": v / n * 1e6 for k, v in spent.items()}, process=child / n * 1e6)
     out["us_per_tick"] = {k: round(v, 2) for k, v in us.items()}
     if took_over.get("cpu"):
+        out["took_over_after_s"] = round(took_over["s"], 2)
+        out["ticks_before_take_over"] = took_over["ticks"]
+    if took_over.get("cpu") and took_over["ticks"] < n:
         k = n - took_over["ticks"]
         after = {r: (cpu[r] - took_over["cpu"][r]) / k * 1e6 for r in cpu}
         after["process"] = (child - took_over["child"]) / k * 1e6
-        out["took_over_after_s"] = round(took_over["s"], 2)
         out[f"us_per_tick_after_take_over ({k:,} ticks)"] = {r: round(v, 2)
                                                             for r, v in after.items()}
     return out
