@@ -11,6 +11,11 @@ from pathlib import Path
 from benchmarks import books, foundation, lake, live, rest, soak
 
 TARGETS = {
+    # issue 17: the SQLite writer in a process of its own (writer="process"), same rounds
+    "ws_rtkit_process_vs_websocket_app": (">=", 2.0),
+    "wss_rtkit_process_vs_cryptofeed": (">=", 1.5),
+    "stop_process_ms": ("<=", 1000),
+    "latency_process_20k_p99_us": ("<=", 2000),
     # issue 17: rtkit until stored (on disk) against baselines that store nothing
     "ws_rtkit_vs_websocket_app": (">=", 2.0),
     "wss_rtkit_vs_cryptofeed": (">=", 1.5),

@@ -41,18 +41,39 @@ def _wait_for(c, counter: str, n: int, poll_s: float, deadline: float) -> None:
         time.sleep(poll_s)
 
 
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux; 0.0 elsewhere)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def received_and_stored(c, n: int, intervals: int) -> dict:
     """Wait until ``n`` ticks are received, then until they are stored; both rates from
-    the first tick's ``received_at`` (``intervals`` ticks counted over each span)."""
+    the first tick's ``received_at`` (``intervals`` ticks counted over each span).
+
+    Beside the rates, which a busy machine lowers, the CPU time per tick from
+    ``start()`` until stored, which it hardly changes: of this process (receiving,
+    and writing unless the writer is a process) and of the writer process, if any
+    (its start-up included)."""
     deadline = time.monotonic() + TIMEOUT_S
+    cpu0 = time.process_time()
     _wait_for(c, "ticks", n, POLL_RECEIVED_S, deadline)
     _wait_for(c, "stored", n, POLL_STORED_S, deadline)
     stored_at = time.time_ns()  # the same clock as received_at
+    cpu = time.process_time() - cpu0
+    writer_cpu = _cpu_s(getattr(c.sink, "pid", None))
     recv = c.df["received_at"].astype("int64").to_numpy()
     first, last = int(recv[0]), int(recv[n - 1])
     return {"received_rate": intervals / ((last - first) / 1e9),
             "stored_rate": intervals / ((stored_at - first) / 1e9),
-            "store_lag_s": (stored_at - last) / 1e9}
+            "store_lag_s": (stored_at - last) / 1e9,
+            "cpu_us_per_tick": cpu / n * 1e6,
+            "writer_process_cpu_us_per_tick": writer_cpu / n * 1e6}
 
 
 def websocket_app(url: str, n: int) -> dict:
@@ -196,14 +217,14 @@ def naive(url: str, n: int) -> dict:
     return {"rate": rate}
 
 
-def rtkit_collector(url: str, n: int) -> dict:
+def rtkit_collector(url: str, n: int, writer: str = "thread") -> dict:
     """The full pipeline: Collector with validation, ring and SQLite persistence."""
     import rtkit
 
     with tempfile.TemporaryDirectory() as d:
         channel = "aggTrade" if "streams=" in url else "trade"
         c = rtkit.collect("binance", ["BTC-USDT"], url=url, db=Path(d) / "bench.sqlite",
-                          sslopt=SSLOPT, channel=channel)
+                          sslopt=SSLOPT, channel=channel, writer=writer)
         try:
             out = received_and_stored(c, n, n - 1)
         finally:
@@ -212,14 +233,19 @@ def rtkit_collector(url: str, n: int) -> dict:
     return {**out, "stored": stats["stored"], "ticks": stats["ticks"]}
 
 
-def rtkit_collector_stop(url: str, n: int) -> dict:
+def rtkit_collector_process(url: str, n: int) -> dict:
+    """The same with ``writer="process"``: SQLite written by a child process."""
+    return rtkit_collector(url, n, writer="process")
+
+
+def rtkit_collector_stop(url: str, n: int, writer: str = "thread") -> dict:
     """``stop()`` called as soon as a burst of ``n`` ticks is received, with most of
     it not yet written: how long it takes to return (it flushes everything)."""
     import rtkit
 
     with tempfile.TemporaryDirectory() as d:
         c = rtkit.collect("binance", ["BTC-USDT"], url=url, db=Path(d) / "stop.sqlite",
-                          sslopt=SSLOPT)
+                          sslopt=SSLOPT, writer=writer)
         try:
             _wait_for(c, "ticks", n, POLL_RECEIVED_S, time.monotonic() + TIMEOUT_S)
             pending = c.stats["pending"]
@@ -233,7 +259,12 @@ def rtkit_collector_stop(url: str, n: int) -> dict:
     return {"stop_ms": stop_ms, "pending_at_stop": pending}
 
 
-def rtkit_latency(url: str, n: int) -> dict:
+def rtkit_collector_process_stop(url: str, n: int) -> dict:
+    """The same with ``writer="process"``."""
+    return rtkit_collector_stop(url, n, writer="process")
+
+
+def rtkit_latency(url: str, n: int, writer: str = "thread") -> dict:
     """Send time (stamped by the paced feed) → tick visible in the ring, per frame."""
     import orjson
 
@@ -260,7 +291,7 @@ def rtkit_latency(url: str, n: int) -> dict:
     BinanceAdapter.parse = stamped_parse
     with tempfile.TemporaryDirectory() as d:
         c = rtkit.collect("binance", ["BTC-USDT"], url=url, db=Path(d) / "lat.sqlite",
-                          sslopt=SSLOPT)
+                          sslopt=SSLOPT, writer=writer)
         deadline = time.monotonic() + 120
         while c.stats["ticks"] < n and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -270,6 +301,11 @@ def rtkit_latency(url: str, n: int) -> dict:
     lat_us = (np.array(visible[:n]) - np.array(sent[:n])) / 1e3
     return {"p50_us": float(np.percentile(lat_us, 50)), "p99_us": float(np.percentile(lat_us, 99)),
             "max_us": float(lat_us.max())}
+
+
+def rtkit_latency_process(url: str, n: int) -> dict:
+    """The same with ``writer="process"``."""
+    return rtkit_latency(url, n, writer="process")
 
 
 def sink(url: str, n: int) -> dict:
@@ -338,7 +374,8 @@ def cryptofeed_binance(url: str, n: int) -> dict:
 CLIENTS = {f.__name__: f for f in (websocket_app, websockets_asyncio, naive, rtkit_collector,
                                    rtkit_collector_stop, rtkit_latency, sink, cryptofeed_binance,
                                    websocket_app_json_batches, websockets_asyncio_json_batches,
-                                   rtkit_collector_batches)}
+                                   rtkit_collector_batches, rtkit_collector_process,
+                                   rtkit_collector_process_stop, rtkit_latency_process)}
 
 if __name__ == "__main__":
     name, url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])

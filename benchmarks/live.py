@@ -109,6 +109,12 @@ def _add(out: dict, prefix: str, result: dict, unit: str = "frames_per_s") -> No
     lag = result["store_lag_ms"]
     out[f"{prefix}_store_lag_ms"] = lag["median"]
     out[f"{prefix}_store_lag_min_max"] = [round(lag["min"]), round(lag["max"])]
+    # CPU per tick, which a busy machine hardly changes: the collector's process, and
+    # its writer process (start-up included) when it has one
+    for key in ("cpu_us_per_tick", "writer_process_cpu_us_per_tick"):
+        values = [r[key] for r in result["runs"] if r.get(key)]
+        if values:
+            out[f"{prefix}_{key}"] = statistics.median(values)
 
 
 def _ratios(out: dict, name: str, a: dict, b: dict) -> None:
@@ -121,29 +127,39 @@ def _ratios(out: dict, name: str, a: dict, b: dict) -> None:
 
 def run(n: int = 200_000, k: int = 3) -> dict:
     out: dict = {}
-    plain = rounds(["sink", "websocket_app", "websockets_asyncio", "rtkit_collector"],
-                   lambda: feed(n), n, k, "websocket_app")
+    plain = rounds(["sink", "websocket_app", "websockets_asyncio", "rtkit_collector",
+                    "rtkit_collector_process"], lambda: feed(n), n, k, "websocket_app")
     out["ws_feed_server_ceiling_frames_per_s"] = plain["sink"]["stored"]["median"]
-    for name in ("websocket_app", "websockets_asyncio", "rtkit_collector"):
+    for name in ("websocket_app", "websockets_asyncio", "rtkit_collector",
+                 "rtkit_collector_process"):
         _add(out, f"ws_{name}", plain[name])
     _ratios(out, "ws_rtkit_vs_websocket_app", plain["rtkit_collector"], plain["websocket_app"])
     _ratios(out, "ws_rtkit_vs_websockets_asyncio", plain["rtkit_collector"],
             plain["websockets_asyncio"])
-    stops = []
-    for _ in range(k):
-        with feed(n) as url:
-            stops.append(client("rtkit_collector_stop", url, n)["stop_ms"])
-    out["stop_ms"] = statistics.median(stops)
+    # writer="process": the same pipeline with SQLite written by a child process
+    _ratios(out, "ws_rtkit_process_vs_websocket_app", plain["rtkit_collector_process"],
+            plain["websocket_app"])
+    for suffix, name in (("", "rtkit_collector_stop"),
+                         ("_process", "rtkit_collector_process_stop")):
+        stops = []
+        for _ in range(k):
+            with feed(n) as url:
+                stops.append(client(name, url, n)["stop_ms"])
+        out[f"stop{suffix}_ms"] = statistics.median(stops)
 
     with tempfile.TemporaryDirectory() as d:
         cert = self_signed_cert(Path(d))
         path = "/stream?streams=btcusdt@aggTrade"
-        tls = rounds(["websocket_app", "cryptofeed_binance", "rtkit_collector"],
+        tls = rounds(["websocket_app", "cryptofeed_binance", "rtkit_collector",
+                      "rtkit_collector_process"],
                      lambda: feed(n, cert=cert, path=path), n, k, "cryptofeed_binance", cert)
-    for name in ("websocket_app", "cryptofeed_binance", "rtkit_collector"):
+    for name in ("websocket_app", "cryptofeed_binance", "rtkit_collector",
+                 "rtkit_collector_process"):
         _add(out, f"wss_{name}", tls[name])
     _ratios(out, "wss_rtkit_vs_cryptofeed", tls["rtkit_collector"], tls["cryptofeed_binance"])
     _ratios(out, "wss_rtkit_vs_websocket_app", tls["rtkit_collector"], tls["websocket_app"])
+    _ratios(out, "wss_rtkit_process_vs_cryptofeed", tls["rtkit_collector_process"],
+            tls["cryptofeed_binance"])
 
     small = 20_000  # the naive loop commits per message: keep its run short
     naive = rounds(["naive", "rtkit_collector"], lambda: feed(small), small, k, "naive")
@@ -159,10 +175,11 @@ def run(n: int = 200_000, k: int = 3) -> dict:
     _ratios(out, "batched_rtkit_vs_websocket_app_json", batched["rtkit_collector_batches"],
             batched["websocket_app_json_batches"])
 
-    with feed(small, rate=20_000) as url:
-        latency = client("rtkit_latency", url, small)
-    out["latency_20k_p50_us"] = latency["p50_us"]
-    out["latency_20k_p99_us"] = latency["p99_us"]
+    for suffix, name in (("", "rtkit_latency"), ("_process", "rtkit_latency_process")):
+        with feed(small, rate=20_000) as url:
+            latency = client(name, url, small)
+        out[f"latency{suffix}_20k_p50_us"] = latency["p50_us"]
+        out[f"latency{suffix}_20k_p99_us"] = latency["p99_us"]
     return out
 
 

@@ -20,6 +20,7 @@ from rtkit.analysis import ohlcv
 from rtkit.collector import Collector
 from rtkit.replay import REPLAY_DB, replay
 from rtkit.rest.endpoints import VENUES as REST_VENUES
+from rtkit.runtime.writer_process import DEFAULT_WRITER, WRITERS
 from rtkit.sim import Faults, SimRest, Simulator, dialect_names
 from rtkit.store import DEFAULT_DB, TickStore
 from rtkit.venues import adapter_options, venue_names
@@ -229,7 +230,7 @@ def cmd_collect(args) -> int:
                           kinds=[k for item in args.kinds for k in item.split(",") if k],
                           lake=args.lake, name=args.name, venue_options=options,
                           depth=args.depth, audit_every_s=args.audit_every,
-                          redundancy=args.redundancy)
+                          redundancy=args.redundancy, writer=args.writer)
     if record is not None:
         _say_where_recording_goes(record, collector, existed)
     _run_until(collector, args.duration, _Progress())
@@ -438,6 +439,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--name", help="the run's name in the database (default: VENUE:SYMBOLS)")
     c.add_argument("--redundancy", type=int, default=1, choices=(1, 2),
                    help="connections on the same streams, each trade kept once (default 1)")
+    c.add_argument("--writer", choices=WRITERS, help="write SQLite in a thread of this process "
+                   f"or in a process of its own (default: {DEFAULT_WRITER})")
     c.add_argument("--option", action="append", type=_venue_option, default=[],
                    metavar="KEY=VALUE", help="a venue option (Collector's venue_options), "
                    "repeatable; the value is read as JSON when it is a number, true/false or null")

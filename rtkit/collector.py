@@ -50,9 +50,9 @@ from rtkit.runtime.status import (
     StatusMachine,
 )
 from rtkit.runtime.writer import Writer
+from rtkit.runtime.writer_process import sqlite_sink
 from rtkit.sinks import RunInfo
 from rtkit.sinks.fanout import Fanout
-from rtkit.sinks.sqlite import SQLiteSink
 from rtkit.store import DEFAULT_DB
 from rtkit.validate import AnomalyFilter
 from rtkit.venues import Adapter, get_adapter
@@ -96,6 +96,10 @@ other ``url`` the same host and port, and no ``url`` the venue's own API.
 book is checked against a REST snapshot (see ``rtkit.books.frame.BookReading``).
 ``redundancy=2``: two connections on the same streams, each trade kept once (a
 frame one of them loses, the other brings), for completeness over bandwidth.
+``writer``: ``"thread"`` (default) writes SQLite in a thread of this process;
+``"process"`` in a child process of its own, which keeps the writing off the
+receive loop's interpreter lock (it helps with a free core; it starts in about
+half a second, during which the thread writes).
 """
 
 
@@ -131,6 +135,7 @@ class Collector(CollectorViews, BookReading, LiveHooks):
         depth: int | None = None,
         audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
         redundancy: int = 1,
+        writer: str | None = None,
         **more_venue_options,
     ) -> None:
         venue_options = venue_options_from(venue, venue_options, more_venue_options)
@@ -139,7 +144,7 @@ class Collector(CollectorViews, BookReading, LiveHooks):
             venue, symbols, db, url, capacity, flush_interval_s, record_raw, name, anomaly,
             max_frame_bytes, pending_limit, stale_after_s, backoff_initial_s, backoff_max_s,
             connect_timeout_s, sslopt, venue_options, kinds, lake, rest_url, depth,
-            audit_every_s, redundancy)
+            audit_every_s, redundancy, writer)
         self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
         self.kinds = checked_kinds(kinds, self.adapter)
         self.adapter.configure(self.kinds, depth)
@@ -164,7 +169,7 @@ class Collector(CollectorViews, BookReading, LiveHooks):
                                  max_frame_bytes=max_frame_bytes, pending_limit=pending_limit,
                                  symbols=self.symbols, kinds=self.kinds, books=books)
         self.db = Path(db).expanduser()
-        self.sink = SQLiteSink(self.db, self.pipeline.store_type)
+        self.sink = sqlite_sink(writer, self.db, self.pipeline.store_type)
         self.sink.probe()  # fail now, in the caller's cell, if it cannot be written
         self.lake = lake_sink(lake, self.kinds)  # None, or the Parquet sink beside SQLite
         # the symbols as a set: the same market in another order is the same collector

@@ -21,6 +21,7 @@ from rtkit.kinds import get_kind
 from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT
 from rtkit.rest.endpoints import http_base
+from rtkit.runtime.writer_process import DEFAULT_WRITER, WRITERS
 from rtkit.store import DEFAULT_DB
 from rtkit.validate import ws_url
 from rtkit.venues import Adapter, adapter_options, venue_names
@@ -53,6 +54,7 @@ class CollectorConfig:
     depth: int | None = None
     audit_every_s: float = DEFAULT_AUDIT_EVERY_S
     redundancy: int = 1
+    writer: str | None = None
 
     def check(self) -> None:
         """A numeric parameter outside its range, a URL that is no WebSocket's, or a
@@ -74,6 +76,9 @@ class CollectorConfig:
         if not (type(self.audit_every_s) in (int, float) and self.audit_every_s >= 0):
             raise ValueError(f"audit_every_s must be seconds >= 0 (0: no audits), "
                              f"not {self.audit_every_s!r}")
+        if self.writer not in (None, *WRITERS):
+            raise ValueError(f"writer must be one of {', '.join(map(repr, WRITERS))} (or None: "
+                             f"{DEFAULT_WRITER!r}), not {self.writer!r}")
 
     def arguments(self) -> dict[str, Any]:
         """The keyword arguments that build the same collector."""

@@ -6,6 +6,9 @@ pending and writes it in one go. While the sink refuses (busy, locked, full,
 moved away) everything stays in memory, the refusal is what ``.status``
 shows, and the write is retried with a pause that doubles up to
 ``RETRY_MAX_S``. Rows the sink refuses one by one are set aside and counted.
+While a sink says it is ``starting`` (a writer process not up yet), a flush
+asked early by the receive thread waits for it, up to the interval: the loss
+window stays the interval, and the rows go where writing is cheapest.
 """
 
 from __future__ import annotations
@@ -49,17 +52,20 @@ class Writer:
         #: (monotonic time, frames, ticks) at the newest flushes: the rates in ``stats``
         self.rates: deque[tuple[float, int, int]] = deque(maxlen=11)
         self._refused_tables: set[str] = set()  # tables whose refused rows were logged
+        self._flushed_at = time.monotonic()  # the last flush (or the start)
 
     def run(self) -> None:
         """Flush every interval until the receive thread has ended and all is written
         (or a stop was asked and the sink still refuses)."""
         sink = self.sink
         retry_s = RETRY_FIRST_S
+        wait_s = self.flush_interval_s
         try:
+            self._flushed_at = time.monotonic()
             self._open()
             while True:
                 receiving = self._receiving()
-                self._flush_now.wait(self.flush_interval_s if receiving else 0.05)
+                self._flush_now.wait(wait_s if receiving else 0.05)
                 self._flush_now.clear()
                 self.rates.append((time.monotonic(), self.pipeline.frames, self.pipeline.ticks))
                 moved = sink.check()
@@ -67,7 +73,11 @@ class Writer:
                     self._failed(moved)
                 if not sink.is_open:
                     self._open()
-                ok = sink.is_open and self._flush()
+                waits = sink.is_open and self._waits(receiving)
+                ok = waits or (sink.is_open and self._flush())
+                # a flush that waits is due when its interval is up, not an interval later
+                wait_s = (max(0.0, self._flushed_at + self.flush_interval_s - time.monotonic())
+                          if waits else self.flush_interval_s)
                 if not receiving and (ok or self._stop.is_set()):
                     break
                 if ok:
@@ -87,8 +97,15 @@ class Writer:
         except SinkRefused as exc:
             self._failed(str(exc))
 
+    def _waits(self, receiving: bool) -> bool:
+        """True when this flush waits for a sink that is starting: asked before the
+        interval is up, while ticks still come."""
+        return (receiving and time.monotonic() - self._flushed_at < self.flush_interval_s
+                and getattr(self.sink, "starting", False))
+
     def _flush(self) -> bool:
         """Write what is pending; False (and everything kept) when the sink refuses."""
+        self._flushed_at = time.monotonic()
         pipeline = self.pipeline
         batch = pipeline.take()
         if any(batch):

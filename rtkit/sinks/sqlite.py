@@ -56,14 +56,21 @@ class SQLiteSink:
     def is_open(self) -> bool:
         return self._store is not None
 
-    def open(self, run: RunInfo) -> None:
+    @property
+    def run_id(self) -> int | None:
+        """The id of the run's row in ``runs``, once open."""
+        return self._run_id
+
+    def open(self, run: RunInfo, run_id: int | None = None) -> None:
+        """Open the file and record the run; with ``run_id``, take over the run whose
+        row another connection made (the writer process takes over from the thread)."""
         store = None
         try:
             store = self.store_type(self.path, busy_timeout_s=BUSY_TIMEOUT_S)
             self._identity = file_identity(self.path)
-            self._run_id = store.start_run(name=run.name, venue=run.venue, symbols=run.symbols,
-                                           url=run.url, config=run.config,
-                                           started_at=run.started_at)
+            self._run_id = run_id if run_id is not None else store.start_run(
+                name=run.name, venue=run.venue, symbols=run.symbols, url=run.url,
+                config=run.config, started_at=run.started_at)
         except (StoreError, sqlite3.Error, OSError) as exc:
             if store is not None:
                 store.close()

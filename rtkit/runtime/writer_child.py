@@ -1,0 +1,238 @@
+"""The writer process: what it runs (:func:`main`), and the parent's handle on it.
+
+The child is a fresh interpreter, not ``multiprocessing``: no fork of a process
+that has threads, and no re-import of the user's ``__main__`` (a script without
+an ``if __name__ == "__main__":`` guard would start its collector again in the
+child). It serves one :class:`~rtkit.sinks.sqlite.SQLiteSink` over two pipes,
+one call at a time: each message is a pickled tuple, and each call gets one
+answer, ``("ok", value)`` or ``("error", exception)``. A flush travels as
+``("write", kinds)``, its lists of rows in chunks, then ``("end",)``; the
+answer is what the store's write returned and where the rows it refused are.
+
+It ends when the parent closes the sink, and by itself when the parent goes:
+the pipe's end of file, and on Linux ``PR_SET_DEATHSIG`` (its ends of the pipes
+are its own, so no other child of the parent keeps them open). Ctrl-C is the
+parent's to handle: the child ignores SIGINT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from rtkit.sinks import SinkRefused
+from rtkit.sinks.sqlite import SQLiteSink
+from rtkit.store import TickStore
+
+#: rows pickled per message: the receive thread gets the interpreter lock between two
+#: (each pipe write releases it), so a large flush never holds it for long
+CHUNK_ROWS = 4096
+#: how long the parent waits for an ended child's exit status, to say how it ended
+EXIT_STATUS_WAIT_S = 1.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+#: what the child runs: this module's ``main``, imported from the same folder as the
+#: parent's rtkit (first on its path), whatever the current folder holds
+_CHILD_CODE = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+               "from rtkit.runtime.writer_child import main; main(sys.argv[1:])")
+
+
+class ChildLost(SinkRefused):
+    """The writer process died or stopped answering; the message says how."""
+
+
+class WriterChild:
+    """A writer process, started now, and the two pipes to it."""
+
+    def __init__(self, path: Path, store_type: type[TickStore]) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding rtkit/
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD_CODE, package_root, str(to_child_r),
+                 str(from_child_w), str(os.getpid()), str(path.absolute()),
+                 f"{store_type.__module__}:{store_type.__qualname__}"],
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL)
+        except OSError as exc:
+            os.close(to_child_w)
+            os.close(from_child_r)
+            raise SinkRefused(f"cannot start the writer process: {exc}") from exc
+        finally:  # the child's ends are the child's: its end of file must be ours to cause
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.pid = self.proc.pid
+        self._requests = Connection(to_child_w, readable=False)
+        self._answers = Connection(from_child_r, writable=False)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, message: tuple) -> None:
+        try:
+            self._requests.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+        except OSError as exc:  # gone (broken pipe), or closed by end()
+            raise self._lost(f"{type(exc).__name__}: {exc}") from exc
+
+    def send_rows(self, kinds: list[str], lists: list[list]) -> None:
+        """One flush's rows, in chunks; ``call(("end",))`` then writes them."""
+        self.send(("write", kinds))
+        for i, rows in enumerate(lists):
+            for at in range(0, len(rows), CHUNK_ROWS):
+                self.send((i, rows[at : at + CHUNK_ROWS]))
+
+    def has_answer(self) -> bool:
+        """Whether an answer (or the end of the pipe) is there to read, without waiting."""
+        try:
+            return self._answers.poll(0)
+        except OSError:
+            return True  # closed: reading says so
+
+    def answer(self, timeout_s: float) -> Any:
+        """The next answer's value; raises what the child raised, or ChildLost."""
+        try:
+            if not self._answers.poll(timeout_s):
+                raise self._lost(f"no answer within {timeout_s:g} s", exited=False)
+            status, value = pickle.loads(self._answers.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise self._lost(f"{type(exc).__name__}: {exc}" if str(exc) else "") from exc
+        if status == "error":
+            raise value
+        return value
+
+    def call(self, message: tuple, timeout_s: float) -> Any:
+        self.send(message)
+        return self.answer(timeout_s)
+
+    def end(self, wait_s: float = 0.0) -> int:
+        """Close the pipes, reap the child (killed unless it ends within ``wait_s``);
+        returns its exit status."""
+        self._requests.close()
+        self._answers.close()
+        try:
+            return self.proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def _lost(self, why: str, exited: bool = True) -> ChildLost:
+        """End the child; ChildLost says how it ended (``exited``: its status is coming)."""
+        code = self.end(EXIT_STATUS_WAIT_S if exited else 0.0)
+        how = ("stopped answering" if not exited else f"ended with exit code {code}"
+               if code >= 0 else f"was killed by signal {-code}")
+        return ChildLost(f"the writer process {how}{f' ({why})' if why else ''}; "
+                         "a new one is started")
+
+
+def batch_lists(batch) -> list[list]:
+    """The lists of rows of a flush, in the order they travel: ticks, rejects, gaps,
+    then the rows of each other kind."""
+    ticks, rejects, gaps, *more = batch
+    records = more[0] if more else None
+    return [ticks, rejects, gaps, *(records or {}).values()]
+
+
+# --- in the child ------------------------------------------------------------------------
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: be killed when the parent's thread that started us ends; anywhere: end now
+    if the parent is already gone (it may have died before the prctl)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        sys.exit(0)
+
+
+def _store_type(name: str) -> type[TickStore]:
+    module, _, qualname = name.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _positions(lists: list[list], refused: list[tuple]) -> list[tuple[str, Any, str]]:
+    """``(table, row, error)`` as ``(table, (list, index), error)``: where the parent,
+    which holds the same rows, finds its own (a copy of the row if it is in none)."""
+    where = {id(row): (i, at) for i, rows in enumerate(lists) for at, row in enumerate(rows)}
+    return [(table, where.get(id(row), row), error) for table, row, error in refused]
+
+
+def _answer(conn: Connection, status: str, value: Any) -> None:
+    try:
+        data = pickle.dumps((status, value), pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an exception pickle cannot take: its words are enough
+        data = pickle.dumps(("error", SinkRefused(f"{type(value).__name__}: {value}")))
+    conn.send_bytes(data)
+
+
+def _read_batch(requests: Connection, kinds: list[str]) -> tuple:
+    """The parts of one flush, up to its ``end``: ``(ticks, rejects, gaps, records)``;
+    ``kinds`` name the records' lists, in the order they travel."""
+    lists: list[list] = [[] for _ in range(3 + len(kinds))]
+    while (part := pickle.loads(requests.recv_bytes()))[0] != "end":
+        lists[part[0]].extend(part[1])
+    return (*lists[:3], dict(zip(kinds, lists[3:], strict=True)) or None)
+
+
+def _handle(sink: SQLiteSink, op: str, argument: Any) -> Any:
+    """One call on the sink."""
+    if op == "write":
+        refused: list[tuple] = []
+        inserted = sink.write(argument, refused)
+        return inserted, _positions(batch_lists(argument), refused)
+    if op == "open":
+        sink.close()  # the parent opened the file again (it had been moved, or a take-over
+        return sink.open(*argument)  # was asked again): the run is the one given now
+    if op == "check":
+        return sink.check()
+    if op == "close":
+        return sink.close(argument)
+    raise SinkRefused(f"the writer process got an unknown request {op!r}")
+
+
+def serve(requests: Connection, answers: Connection, sink: SQLiteSink) -> None:
+    """Answer the parent's calls on ``sink`` until it closes it or goes away."""
+    while True:
+        try:
+            message = pickle.loads(requests.recv_bytes())
+            op = message[0]
+            argument = message[1:] if op == "open" else (*message, None)[1]
+            if op == "write":
+                argument = _read_batch(requests, argument)
+        except (EOFError, OSError):  # the parent is gone: what is committed stays
+            return
+        try:
+            status, value = "ok", _handle(sink, op, argument)
+        except Exception as exc:  # what the sink raised: the parent raises it in its writer
+            status, value = "error", exc
+        try:
+            _answer(answers, status, value)
+        except OSError:
+            return
+        if op == "close":
+            return
+
+
+def main(argv: list[str]) -> None:
+    """``READ_FD WRITE_FD PARENT_PID DB_PATH STORE_TYPE`` (``module:qualname``)."""
+    read_fd, write_fd, parent_pid = (int(a) for a in argv[:3])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
+    _die_with_parent(parent_pid)
+    requests = Connection(read_fd, writable=False)
+    answers = Connection(write_fd, readable=False)
+    sink = SQLiteSink(argv[3], _store_type(argv[4]))
+    try:
+        serve(requests, answers, sink)
+    finally:
+        sink.close()

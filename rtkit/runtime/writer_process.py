@@ -1,0 +1,254 @@
+"""The SQLite sink in a process of its own, so that writing does not compete with receiving.
+
+In one process the receive thread and the writer thread share one interpreter
+lock, and sqlite3's ``executemany`` binds every value under it: with a busy
+feed the two threads take turns on one core and most rows are written after
+the feed has ended (issue 17). With ``writer="process"`` the writer thread
+stays (it takes each flush from the pipeline and keeps the accounting), but
+hands the rows, pickled in chunks, through a pipe to a child process that owns
+the connection — an ordinary :class:`~rtkit.sinks.sqlite.SQLiteSink` — and
+answers what it stored: the ticks and the rows of each kind it inserted, and
+where the rows it refused one by one were, so the counters stay exact.
+
+The child (:mod:`rtkit.runtime.writer_child`) is started by the writer thread
+on the first ``open`` (``start()`` returns at once), takes the run over once it
+is up, and is ended in ``close``; it ends by itself when its parent goes. A
+child that dies or stops answering while it writes is a refused write like a
+locked database: ``storage_error``, the rows kept in memory, the run reopened
+here and a new child. Every flush is one transaction, so what a ``kill -9`` of
+either process leaves on disk is what was committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from rtkit.runtime.writer_child import ChildLost, WriterChild, batch_lists
+from rtkit.sinks import RunEnd, RunInfo, SinkRefused
+from rtkit.sinks.sqlite import SQLiteSink
+from rtkit.store import TickStore
+
+log = logging.getLogger("rtkit")
+
+#: the writers a collector can have: the thread writes in the collector's process, the
+#: process in a child of its own
+WRITERS = ("thread", "process")
+#: the writer a collector has when none is given
+DEFAULT_WRITER = "thread"
+#: longest wait for the child's answer to one flush before it is ended and the write
+#: counted as refused
+ANSWER_TIMEOUT_S = 60.0
+#: how long ``close`` waits for the child to close the run and end before killing it
+CLOSE_WAIT_S = 1.0
+#: take-overs in a row the child may fail (it cannot start, or dies) before this process
+#: keeps writing, as with writer="thread" (a warning says so)
+MAX_REFUSED_HANDOVERS = 3
+
+
+def sqlite_sink(writer: str | None, path: str | Path, store_type: type[TickStore] = TickStore):
+    """The SQLite sink for ``writer`` (``"thread"`` or ``"process"``; None: DEFAULT_WRITER)."""
+    writer = DEFAULT_WRITER if writer is None else writer
+    if writer == "process":
+        return ProcessSink(path, store_type)
+    if writer == "thread":
+        return SQLiteSink(path, store_type)
+    raise ValueError(f"writer must be one of {', '.join(map(repr, WRITERS))}, not {writer!r}")
+
+
+class ProcessSink:
+    """The sink contract (:mod:`rtkit.sinks`), served by an SQLiteSink in a child process.
+
+    The child takes a moment to start (a fresh interpreter and its imports: about half
+    a second, more on a busy machine), and the flushes must not wait for it: ``open``
+    opens the file here, as the writer thread does, and asks the child to take the run
+    over. Until the child says it has, flushes are written here; from then on, there.
+    A ``close`` before that ends the child at once, so ``stop()`` never waits for it.
+    """
+
+    def __init__(self, path: str | Path, store_type: type[TickStore] = TickStore) -> None:
+        #: the writing connection in this process until the child takes over; also
+        #: ``probe()`` and ``reader()``
+        self.local = SQLiteSink(path, store_type)
+        self.path = self.local.path
+        self.where = self.local.where
+        self.store_type = store_type
+        name = f"{store_type.__module__}:{store_type.__qualname__}"
+        if "<locals>" in name:
+            raise ValueError(f"writer='process' opens the store by name in another process; "
+                             f"{name} has none: define it at a module's top level")
+        self._child: WriterChild | None = None
+        self._run: RunInfo | None = None
+        self._open = False
+        self._asked = False  # the child was asked to take the run over, no answer read yet
+        self._opened = 0  # how many times the run was opened here (a reopen: a new file)
+        self._asked_for = 0  # ... when the child was asked: an answer to an older is stale
+        self._child_writes = False  # it has taken over: flushes go to it
+        self._refusals = 0  # take-overs in a row that failed
+        self._resume_run_id: int | None = None  # the run a lost child was writing
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (for tests and ``ps``)."""
+        return self._child.pid if self._child is not None else None
+
+    def probe(self) -> None:
+        self.local.probe()
+
+    def reader(self) -> TickStore:
+        return self.local.reader()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    @property
+    def starting(self) -> bool:
+        """Whether the child is still starting to take the run over (the writer thread
+        lets an early flush wait for it, up to its interval)."""
+        return self._open and not self._ready() and self._asked
+
+    @property
+    def in_child(self) -> bool:
+        """Whether the child writes the flushes now (it has taken the run over)."""
+        return self._child_writes
+
+    def open(self, run: RunInfo) -> None:
+        # raises SinkRefused, as the thread's sink does
+        self.local.open(run, self._resume_run_id)
+        self._resume_run_id = None
+        self._run, self._open, self._child_writes = run, True, False
+        self._opened += 1
+        if not self._asked:  # else its answer is stale when it comes, and it is asked again
+            self._hand_over()
+
+    def check(self) -> str | None:
+        if not self._open:
+            return None
+        if self._ready():
+            try:
+                problem = self._call(("check",))
+            except SinkRefused as exc:
+                problem = str(exc)
+        else:
+            problem = self.local.check()
+        if problem:
+            self._open = self._child_writes = False
+            self.local.close()
+        return problem
+
+    def write(self, batch, refused: list):
+        """One flush, in one transaction (in the child once it has taken over); raises
+        what the write raised."""
+        if not self._open:
+            raise SinkRefused(f"the database '{self.path}' is not open")
+        if not self._ready():
+            return self.local.write(batch, refused)
+        assert self._child is not None  # it writes
+        lists = batch_lists(batch)
+        try:
+            self._child.send_rows(list(batch[3] or {}) if len(batch) > 3 else [], lists)
+        except ChildLost:
+            self._drop_child()
+            raise
+        except Exception as exc:  # a row pickle cannot take: no row of it was written
+            self._drop_child()
+            raise SinkRefused(f"{type(exc).__name__}: {exc}") from exc
+        inserted, positions = self._call(("end",))
+        for table, where, error in positions:
+            refused.append((table, where if type(where) is not tuple  # a copy, when not found
+                            else lists[where[0]][where[1]], error))
+        return inserted
+
+    def close(self, end: RunEnd | None = None) -> None:
+        """Close the run, where it is written; end the child (at once if it has not
+        taken over; killed if it has not ended within ``CLOSE_WAIT_S``)."""
+        child = self._child
+        if self._open and self._ready() and child is not None:
+            deadline = time.monotonic() + CLOSE_WAIT_S
+            with contextlib.suppress(Exception):  # lost, or its close failed: it ends
+                child.call(("close", end), CLOSE_WAIT_S)
+            child.end(max(0.0, deadline - time.monotonic()))
+            self._child = None
+        else:
+            self._end_child()
+            self.local.close(end)
+        self._open = self._child_writes = False
+
+    # --- the take-over ----------------------------------------------------------------
+    def _hand_over(self) -> None:
+        """Ask the child (started now if there is none) to take the open run over."""
+        if self._refusals >= MAX_REFUSED_HANDOVERS:
+            return  # it cannot: this process writes, as the writer thread would
+        try:
+            if self._child is None or not self._child.running:
+                self._end_child()
+                self._child = WriterChild(self.path, self.store_type)
+            self._child.send(("open", self._run, self.local.run_id))
+            self._asked, self._asked_for = True, self._opened
+        except SinkRefused as exc:
+            self._refused_handover(str(exc))
+
+    def _ready(self) -> bool:
+        """Whether the child writes now; reads its answer to the take-over once it is
+        there (without waiting), and asks again after a refusal or a reopen."""
+        child = self._child
+        if self._child_writes or not self._asked or child is None:
+            return self._child_writes
+        if not child.has_answer():
+            return False
+        self._asked = False
+        try:
+            child.answer(0)
+        except ChildLost as exc:  # died (or could not start): a new one, a few times
+            self._child = None
+            self._refused_handover(str(exc))
+            self._hand_over()
+            return False
+        except Exception:  # it could not open the file: ask again
+            self._hand_over()
+            return False
+        if self._asked_for != self._opened:  # the run was opened again since: ask again
+            self._hand_over()
+            return False
+        self._refusals = 0
+        self._child_writes = True
+        self.local.close()  # the run stays open: the child finishes it
+        return True
+
+    def _refused_handover(self, why: str) -> None:
+        """A child that could not start or died before taking over: after a few, this
+        process keeps writing."""
+        self._asked = False
+        self._refusals += 1
+        if self._refusals == MAX_REFUSED_HANDOVERS:
+            log.warning("rtkit: the writer process for '%s' could not take over (%s); "
+                        "this process writes instead, as with writer='thread'", self.where, why)
+            self._end_child()
+
+    # --- the child ----------------------------------------------------------------------
+    def _call(self, message: tuple) -> Any:
+        """A call on the child that writes; a lost child closes this sink (see below)."""
+        assert self._child is not None
+        try:
+            return self._child.call(message, ANSWER_TIMEOUT_S)
+        except ChildLost:
+            self._drop_child()
+            raise
+
+    def _drop_child(self) -> None:
+        """The child is gone; if it was writing, the sink is closed, to be opened again
+        here with the same run (and a new child to take it over)."""
+        if self._child_writes:
+            self._open = self._child_writes = False
+            self._resume_run_id = self.local.run_id
+        self._end_child()
+
+    def _end_child(self) -> None:
+        child, self._child = self._child, None
+        self._asked = False
+        if child is not None:
+            child.end()

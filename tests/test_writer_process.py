@@ -1,0 +1,324 @@
+"""``writer="process"``: SQLite written by a child process of the collector's own, with
+the same accounting, refusals, crash safety and lifecycle as the writer thread."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import rtkit
+from rtkit.pipeline_queue import Batch
+from rtkit.runtime import receiver, writer_child, writer_process
+from rtkit.runtime.writer_process import ProcessSink
+from rtkit.sim import Simulator
+from rtkit.sinks import RunEnd, RunInfo
+from rtkit.store import TickStore
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.usefixtures("no_thread_leak")
+SYMBOLS = ["BTC-USDT", "ETH-USDT"]
+RUN = RunInfo("test", "binance", SYMBOLS, "ws://127.0.0.1:1/ws")
+T0 = 1_764_000_000_000_000_000
+
+
+def stored_rows(db) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return sorted(conn.execute(
+            "SELECT symbol, trade_id, timestamp, price, volume, side FROM ticks").fetchall())
+
+
+def expected_rows(trades) -> list[tuple]:
+    return sorted((t.symbol, str(t.trade_id), t.ts_ns, float(t.price), float(t.volume), t.side)
+                  for t in trades)
+
+
+def assert_accounted(s: dict) -> None:
+    assert s["frames"] == s["tick_frames"] + s["control"] + s["rejected_frames"]
+    assert s["ticks"] == (s["stored"] + s["duplicates"] + s["pending"] + s["dropped_overflow"]
+                          + s["unstorable"])
+
+
+def gone(pid: int) -> bool:
+    """The process has ended (a zombie nobody reaped yet counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def tick(i, ts=None):
+    return ("binance", "BTC-USDT", str(i), T0 + i if ts is None else ts, T0, 100.0, 0.5, "buy")
+
+
+# --- the collector ----------------------------------------------------------------------------
+def taken_over(sink: ProcessSink) -> bool:
+    """The child writes the flushes now (``check`` reads its answer when it has come; a
+    collector's writer thread checks at every flush: read its ``in_child`` instead)."""
+    return sink.check() is None and sink.in_child
+
+
+@pytest.fixture
+def held_child(tmp_path, monkeypatch):
+    """Writer processes that wait, before their imports, until the file this returns
+    exists: a child that is slow to start, released when the test says so."""
+    release = tmp_path / "release"
+    monkeypatch.setattr(writer_child, "_CHILD_CODE", (
+        f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.01)\n"
+        + writer_child._CHILD_CODE))
+    return release
+
+
+def test_the_child_writes_once_it_has_taken_over_never_this_process(db, monkeypatch):
+    with Simulator("binance", rate=2000, seed=2) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1,
+                          writer="process")
+        wait_for(lambda: c.sink.in_child, 30)
+
+        def not_here(*args, **kwargs):
+            raise AssertionError("TickStore.write was called in the collector's process")
+
+        monkeypatch.setattr(TickStore, "write", not_here)  # the child has its own
+        pid, at_take_over = c.sink.pid, c.stats["ticks"]
+        assert pid is not None and pid != os.getpid() and not gone(pid)
+        wait_for(lambda: c.stats["stored"] > at_take_over + 1000, 20)
+        c.stop()
+        s = c.stats
+        assert stored_rows(db) == expected_rows(list(sim.trades)[: s["ticks"]])
+    assert c.status == "stopped" and s["flush_failures"] == 0 and s["pending"] == 0
+    assert gone(pid) and c.sink.pid is None  # ended and reaped with the collector
+    assert_accounted(s)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
+
+
+def test_until_the_child_is_up_this_process_writes_and_nothing_waits_for_it(db, held_child):
+    with Simulator("binance", rate=2000, count=1000, seed=3) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1,
+                          writer="process")
+        assert c.running
+        wait_for(lambda: c.stats["stored"] == 1000, 20)  # the loss window stays the interval
+        assert not c.sink.in_child and not gone(c.sink.pid)
+        held_child.touch()
+        wait_for(lambda: c.sink.in_child, 30)
+        c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)
+    assert c.status == "stopped"
+    assert_accounted(c.stats)
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # one run, finished by the child
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
+
+
+def test_while_the_child_starts_early_flushes_wait_for_it_up_to_the_interval(
+        db, held_child, monkeypatch):
+    monkeypatch.setattr(receiver, "FLUSH_BATCH", 100)  # the receive thread asks every 100
+    with Simulator("binance", rate=2000, count=2000, seed=8) as sim:
+        c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.5,
+                            writer="process")
+        writes = []
+        here = c.sink.local.write
+        monkeypatch.setattr(c.sink.local, "write", lambda *a: writes.append(1) or here(*a))
+        c.start()
+        try:
+            wait_for(lambda: c.stats["stored"] == 2000, 20)  # the interval still flushes
+            assert not c.sink.in_child
+            # about one write per interval over the second the feed lasts, not one per
+            # 100 ticks (20) as the receive thread asked
+            assert len(writes) <= 6
+        finally:
+            held_child.touch()
+            c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)
+    assert_accounted(c.stats)
+
+
+def test_stop_while_the_child_still_starts_does_not_wait_for_it(db, held_child):
+    with Simulator("binance", rate=2000, count=600, seed=7) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1,
+                          writer="process")
+        wait_for(lambda: c.stats["ticks"] == 600)
+        pid = c.sink.pid
+        t = time.monotonic()
+        c.stop()
+        took = time.monotonic() - t
+    assert not c.running and c.status == "stopped" and took < 2.5
+    assert gone(pid) and c.stats["stored"] == 600
+    assert_accounted(c.stats)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
+
+
+def test_a_killed_writer_process_is_a_storage_error_then_a_new_one_writes_everything(db):
+    with Simulator("binance", rate=2000, count=4000, seed=4) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1,
+                          writer="process")
+        wait_for(lambda: c.sink.in_child, 30)
+        first = c.sink.pid
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: c.stats["flush_failures"] > 0)
+        assert "writer process was killed by signal 9" in c.last_error
+        wait_for(lambda: c.stats["stored"] + c.stats["duplicates"] == 4000, 30)
+        wait_for(lambda: c.sink.in_child, 30)  # a new child
+        assert c.status == "live" and c.sink.pid not in (None, first)
+        c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)  # nothing lost, nothing doubled
+    assert gone(first)
+    assert_accounted(c.stats)
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # still one run
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
+
+
+def test_a_locked_database_is_a_storage_error_as_with_the_thread(db):
+    TickStore(db).close()
+    blocker = sqlite3.connect(db, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    with Simulator("binance", rate=2000, count=1500, seed=5) as sim:
+        try:
+            c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1,
+                              writer="process")
+            wait_for(lambda: c.status == "storage_error" and c.stats["ticks"] > 0, 20)
+            assert "database is locked" in c.status.reason
+        finally:
+            blocker.rollback()
+            blocker.close()
+        wait_for(lambda: c.stats["stored"] == 1500, 20)
+        assert c.status == "live"
+        c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)
+    assert_accounted(c.stats)
+
+
+def test_the_writer_process_ends_when_the_collectors_process_is_killed(tmp_path):
+    db = tmp_path / "ticks.sqlite"
+    with Simulator("binance", rate=2000, seed=6) as sim:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rtkit", "collect", "binance", "BTC-USDT", "--url", sim.url,
+             "--db", str(db), "--flush-interval", "0.2", "--writer", "process"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: children(proc.pid), 30)
+            (child,) = children(proc.pid)
+            wait_for(lambda: flushed(db) > 0, 30)
+            visible = flushed(db)
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(5) == -signal.SIGKILL
+            wait_for(lambda: gone(child), 10)  # not left behind, holding the database
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] >= visible
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid``, started by any of its threads (Linux)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return [c for c in found if not gone(c)]
+
+
+def flushed(db) -> int:
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT count(*) FROM ticks").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+# --- the sink --------------------------------------------------------------------------------
+def test_rows_the_child_refuses_are_handed_back_as_the_callers_own_rows(db):
+    ticks = [tick(i) for i in range(20_000)]  # several chunks
+    ticks[37] = tick(37, ts=2**63)  # does not fit an SQLite INTEGER
+    ticks[9000] = tick(9000, ts="late")  # text in an INTEGER column
+    rejects = [(T0, "binance", "malformed_json", "bad", "{", 2**64)]
+    sink = ProcessSink(db)
+    sink.probe()
+    sink.open(RUN)
+    wait_for(lambda: taken_over(sink), 30)
+    try:
+        refused: list = []
+        inserted = sink.write(Batch(ticks, rejects, []), refused)
+        assert inserted == 19_998 and inserted.kinds == {}
+        assert sorted((table, id(row)) for table, row, _ in refused) == sorted(
+            [("ticks", id(ticks[37])), ("ticks", id(ticks[9000])), ("rejects", id(rejects[0]))])
+        assert any("OverflowError" in error for _, _, error in refused)
+        assert sink.write(Batch(ticks[:10], [], []), []) == 0  # stored already: duplicates
+    finally:
+        sink.close()
+    with TickStore(db, readonly=True) as store:
+        assert store.count() == 19_998
+
+
+def test_an_error_of_the_database_is_raised_in_the_caller_as_itself(db):
+    sink = ProcessSink(db)
+    sink.probe()
+    sink.open(RUN)
+    wait_for(lambda: taken_over(sink), 30)
+    blocker = sqlite3.connect(db, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            sink.write(Batch([tick(1)], [], []), [])
+        assert sink.is_open  # a refused write: the next try goes to the same child
+    finally:
+        blocker.rollback()
+        blocker.close()
+    try:
+        assert sink.write(Batch([tick(1)], [], []), []) == 1
+    finally:
+        sink.close()
+
+
+def test_a_sink_whose_store_has_no_importable_name_is_refused_at_once(db):
+    class LocalStore(TickStore):
+        pass
+
+    with pytest.raises(ValueError, match="top level"):
+        ProcessSink(db, LocalStore)
+
+
+def test_an_unknown_writer_is_refused_with_the_choices(db):
+    with pytest.raises(ValueError, match="'thread', 'process'"):
+        rtkit.Collector("binance", SYMBOLS, db=db, writer="fork")
+
+
+def test_the_default_writer_is_the_thread(db):
+    assert writer_process.DEFAULT_WRITER == "thread"
+    assert not isinstance(rtkit.Collector("binance", SYMBOLS, db=db).sink, ProcessSink)
+
+
+def test_a_file_moved_before_the_take_over_answers_is_opened_again_and_taken_over(
+        tmp_path, held_child):
+    db = tmp_path / "ticks.sqlite"
+    sink = ProcessSink(db)
+    sink.probe()
+    sink.open(RUN)  # the child is asked to take over, and is held
+    assert sink.write(Batch([tick(1)], [], []), []) == 1  # written here meanwhile
+    db.rename(tmp_path / "aside.sqlite")
+    with TickStore(db) as other:  # a new file, whose first run is another's
+        other.start_run(name="other", venue="binance", symbols=SYMBOLS, url="", config={},
+                        started_at=T0)
+    assert "moved, replaced or deleted" in sink.check()
+    sink.open(RUN)  # our run is the new file's second: the first take-over is stale
+    held_child.touch()
+    wait_for(lambda: taken_over(sink), 30)
+    try:
+        assert sink.write(Batch([tick(2), tick(3)], [], []), []) == 2  # in step with the child
+        assert sink.check() is None
+    finally:
+        sink.close(RunEnd(T0, "stopped", {}))
+    with TickStore(db, readonly=True) as store:
+        assert store.count() == 2
+        assert list(store.runs()["status"]) == ["running", "stopped"]  # ours finished
