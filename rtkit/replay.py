@@ -3,24 +3,42 @@
 The frames meet the same adapters, validation, ring and store as live ones,
 so a replay reproduces a live run's ticks exactly and is how a venue's
 parsing is checked against recorded traffic.
+
+Order books too: a recording's ``books`` event makes the venue's keeper as the
+live run made it (symbols, start, depth cap, audit period), its book frames
+feed it, and each recorded REST answer is given to it where the live keeper
+took it (``rest_snapshot``), at the recorded time: no network, no wall clock,
+the same ``book_deltas``, ``book_events`` and derived quotes. A snapshot the
+replayed keeper asks for that the recording never answers (a recording made
+before REST answers were kept) is a ``book_events`` row saying so.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtkit.books import Step
+from rtkit.books.keeper import BookKeeper, keeper_for
 from rtkit.buffer import RingBuffer
 from rtkit.instruments import Contract, ContractError, save_contracts
-from rtkit.kinds import Kind
+from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.trades import TRADES
 from rtkit.params import checked_int
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, MAX_SYMBOLS, Pipeline, frame_text, quote
 from rtkit.progress import StopOnInterrupt, advance_to, bar
-from rtkit.recording import BAD_LINE, BadLine, Event, Frame, read_recording
+from rtkit.recording import (
+    BAD_LINE,
+    BadLine,
+    BooksStart,
+    Event,
+    Frame,
+    RestEntry,
+    read_recording,
+)
 from rtkit.runtime.config import lake_sink
 from rtkit.store import RowStore, StoreError, TickStore
 from rtkit.validate import MAX_SYMBOL_CHARS, AnomalyFilter
@@ -51,6 +69,18 @@ def merge_stats(pipelines: Iterable[Pipeline]) -> dict[str, Any]:
     return total
 
 
+def checked_replay_kinds(kinds: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    """The kinds a replay is asked for, each a known kind (None: every kind offered)."""
+    if kinds is None:
+        return None
+    names = tuple(dict.fromkeys([kinds] if isinstance(kinds, str) else kinds))
+    if not names:
+        raise ValueError("give at least one kind of record to replay, e.g. kinds=['trades']")
+    for name in names:
+        get_kind(name)  # an unknown name: the error lists the kinds there are
+    return names
+
+
 #: where a replay stores by default: its own file, never the one live collection fills
 REPLAY_DB = Path("data") / "replay.sqlite"
 
@@ -64,9 +94,15 @@ class Replay:
 
     def __init__(self, db: str | Path = REPLAY_DB, *, capacity: int = 1_000_000,
                  anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None):
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None,
+                 kinds: Sequence[str] | None = None):
         checked_int("capacity", capacity)
         self.max_frame_bytes = checked_int("max_frame_bytes", max_frame_bytes)
+        #: the kinds asked for (each venue's pipeline collects those its adapter offers);
+        #: None: every kind the venue's adapter offers
+        self.kind_names = checked_replay_kinds(kinds)
+        self.kinds = tuple(dict.fromkeys((*self.kinds, *(
+            get_kind(n) for n in self.kind_names or () if n != "trades"))))
         #: the Parquet sink beside SQLite, or None; it gets the rows SQLite did not refuse
         self.lake = lake_sink(lake, tuple(k.name for k in self.kinds))
         self.store = self.store_type(Path(db).expanduser())
@@ -85,14 +121,46 @@ class Replay:
         self._path: str | Path = ""
         #: the replay stopped on Ctrl-C before the end of the file (what came before is stored)
         self.interrupted = False
+        #: the time of the entry being replayed: the clock of the replayed books
+        self._now = 0
+        #: venue → symbol → the recording's last word on its snapshot request: asked (True)
+        #: or answered (False)
+        self._recorded_asks: dict[str, dict[str, bool]] = {}
 
     def pipeline(self, venue: str) -> Pipeline:
         p = self.pipelines.get(venue)
         if p is None:
             adapter = get_adapter(venue, **self.venue_options.get(venue, {}))
+            offered = adapter.kinds
+            kinds = offered if self.kind_names is None else \
+                tuple(k for k in self.kind_names if k in offered)
+            if "book" in kinds:
+                adapter.configure(kinds, None)
+            books = self._keeper(adapter) if "book" in kinds else None
             p = self.pipelines[venue] = Pipeline(adapter, self.ring, anomaly=self.anomaly,
-                                                 max_frame_bytes=self.max_frame_bytes)
+                                                 max_frame_bytes=self.max_frame_bytes,
+                                                 kinds=kinds or ("trades",), books=books)
+            self.kinds = tuple(dict.fromkeys((*self.kinds, *(
+                get_kind(k) for k in p.records.kinds))))
         return p
+
+    def _keeper(self, adapter, start: BooksStart | None = None) -> BookKeeper:
+        """A keeper like the live one (``start``: as the recording says it was made), on
+        the recording's clock, whose snapshot requests the recording answers."""
+        model = keeper_for(adapter, ())  # the venue's rule, depth cap and derived quotes
+        if start is None:
+            return BookKeeper(adapter.name, (), model._make_rule, max_levels=model._max_levels,
+                              derive_quotes=model._derive_quotes, clock=self._clock,
+                              replaying=True)
+        self._now = start.received_at  # the books' start, as the live run's
+        return BookKeeper(adapter.name, start.symbols, model._make_rule,
+                          max_levels=start.max_levels, derive_quotes=start.derive_quotes,
+                          audit_every_s=start.audit_every_ns / 1e9, clock=self._clock,
+                          replaying=True)
+
+    def _clock(self) -> int:
+        return self._now
+
 
     def run(self, path: str | Path, *, progress: bool | None = False) -> dict:
         """Replay ``path``; an error half-way still stores everything before it.
@@ -128,6 +196,7 @@ class Replay:
             if ctrl_c.requested:  # between two entries: every counter is whole
                 break
             if type(entry) is Frame:
+                self._now = entry.received_at  # the replayed books' clock
                 if entry.too_large:
                     self.pipeline(entry.venue).reject_oversized(entry.frame, entry.too_large,
                                                                 entry.received_at)
@@ -139,6 +208,10 @@ class Replay:
                     self._opened(entry)
                 elif entry.event == "instruments":
                     self._instruments(entry)
+            elif type(entry) is RestEntry:
+                self._rest(entry)
+            elif type(entry) is BooksStart:
+                self._books(entry)
             elif type(entry) is BadLine:
                 if entry.reason == "frame_too_large" and entry.venue:
                     # the head names its venue: the frame the live run refused, refused alike
@@ -151,6 +224,55 @@ class Replay:
             if since_flush >= _FLUSH_EVERY_FRAMES:
                 self.flush()
                 since_flush = 0
+        if not ctrl_c.requested:
+            self._unanswered()
+
+    def _books(self, start: BooksStart) -> None:
+        """The books a run kept on a venue: a keeper made as the live run made it (a
+        second run in the same file starts its books over, as it did live)."""
+        p = self.pipeline(start.venue)
+        if p.books is not None:  # else the replay does not collect books
+            p.books.close()
+            p.books = self._keeper(p.adapter, start)
+
+    def _rest(self, entry: RestEntry) -> None:
+        """A REST snapshot the live keeper asked (noted) or took (given at this place)."""
+        p = self.pipeline(entry.venue)
+        books = p.books
+        if books is None:
+            return
+        if entry.symbol not in books.machines:
+            self._bad_line(BAD_LINE, f"a REST snapshot of {entry.symbol!r}, a book the "
+                           "recording's run did not keep", entry.symbol.encode(), 0,
+                           entry.received_at, entry.venue)
+            return
+        self._recorded_asks.setdefault(entry.venue, {})[entry.symbol] = entry.request
+        if not entry.request:
+            self._now = entry.received_at
+            self._book_step(p, books.give_answer(entry.symbol, entry.purpose, entry.message,
+                                                 entry.error, entry.received_at))
+
+    def _unanswered(self) -> None:
+        """At the end: a book_events row for each snapshot the replayed books asked that
+        the recording never answered, unless the live run was still waiting for it too."""
+        for venue, p in self.pipelines.items():
+            if p.books is None or not p.books.unanswered:
+                continue
+            waited = self._recorded_asks.get(venue, {})
+            symbols = [s for s in p.books.unanswered if not waited.get(s)]
+            if symbols:
+                self._book_step(p, p.books.cannot_answer(symbols))
+
+    @staticmethod
+    def _book_step(p: Pipeline, step: Step) -> None:
+        """A replayed keeper's rows into the venue's pipeline, as ``book_tick`` adds them."""
+        if step.deltas or step.events or step.quotes:
+            rows: dict = {}
+            p._book_rows(rows, step)
+            if p.quote_ring is not None and rows.get("quotes"):
+                p.quote_ring.append(rows["quotes"])
+            with p._counting:
+                p.records.add(rows)
 
     def _opened(self, event: Event) -> None:
         self.connections += 1
@@ -270,7 +392,7 @@ class Replay:
 def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_000_000,
            anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
            max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None,
-           progress: bool | None = None) -> dict[str, Any]:
+           progress: bool | None = None, kinds: Sequence[str] | None = None) -> dict[str, Any]:
     """Push every frame of a recording through the pipeline into ``db``; returns the summary.
 
     The summary has ``frames``, ``ticks``, ``stored``, ``duplicates``,
@@ -282,9 +404,15 @@ def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_00
     rate and ETA, in a terminal or a notebook (None), always (True) or never (False).
     Ctrl-C (or a notebook's interrupt) stops the replay cleanly: the summary of what
     was stored comes back with ``interrupted: True``.
+
+    ``kinds``: the kinds of record to rebuild (``["trades", "quotes", "book"]``), those
+    of them each venue offers; None (the default): every kind the venue's adapter
+    offers, so whatever the recording carries is rebuilt (a kind the run did not
+    subscribe has no frames in it and costs nothing). Books are rebuilt as the
+    live run kept them, from the recording's frames and REST answers.
     """
     r = Replay(db, capacity=capacity, anomaly=anomaly, venue_options=venue_options,
-               max_frame_bytes=max_frame_bytes, lake=lake)
+               max_frame_bytes=max_frame_bytes, lake=lake, kinds=kinds)
     try:
         return r.run(Path(path).expanduser(), progress=progress)
     finally:

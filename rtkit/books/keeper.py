@@ -15,6 +15,12 @@ every quarter second; both return the rows to store (a merged
 * an ``unverified`` book (a venue without proof) is audited every
   ``audit_every_s`` against a fetched snapshot.
 
+With a recording (:meth:`BookKeeper.record_to`) the keeper writes what its
+books depend on besides the socket's frames: its start, each snapshot asked,
+and each answer at the moment it is taken (between two frames), so that
+``rtkit.replay`` gives a keeper built with ``replaying=True`` the same answers
+at the same places and rebuilds the same ``book_deltas`` and ``book_events``.
+
 A lock guards the machines, so a notebook's ``c.book(...)`` reads a whole book.
 """
 
@@ -50,7 +56,7 @@ class BookKeeper:
     def __init__(self, venue: str, symbols: Iterable[str], make_rule: Callable[[], ContinuityRule],
                  *, fetch: Fetch | None = None, max_levels: int | None = DEFAULT_MAX_LEVELS,
                  derive_quotes: bool = False, audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns, replaying: bool = False) -> None:
         self.venue = venue
         self._make_rule, self._fetch, self._clock = make_rule, fetch, clock
         self._max_levels, self._derive_quotes = max_levels, derive_quotes
@@ -66,16 +72,31 @@ class BookKeeper:
         self.snapshot_requests = 0
         self.snapshot_failures = 0
         self.last_fetch_error = ""
+        #: a replay's keeper: its requests are answered by the recording (``give_answer``)
+        self.replaying = replaying
+        #: a replay's requests no answer has come to yet: symbol → (ns asked, purpose)
+        self.unanswered: dict[str, tuple[int, str]] = {}
+        self._recorder = None  # the run's RecordingWriter (``record_to``)
+        #: ns the books were made (the start of every book's first ``not_live_s``)
+        self.started_at = clock()
         for symbol in symbols:
-            self._machine(symbol)
+            self._machine(symbol, self.started_at)
 
-    def _machine(self, symbol: str) -> BookMachine:
+    def _machine(self, symbol: str, started_at: int | None = None) -> BookMachine:
         machine = self.machines.get(symbol)
         if machine is None:
             machine = self.machines[symbol] = BookMachine(
                 self.venue, symbol, self._make_rule(), max_levels=self._max_levels,
-                derive_quotes=self._derive_quotes, started_at=self._clock())
+                derive_quotes=self._derive_quotes,
+                started_at=self._clock() if started_at is None else started_at)
         return machine
+
+    def record_to(self, recorder) -> None:
+        """Write to ``recorder`` (a ``RecordingWriter``, used on the receive thread) the
+        books' start and, from now on, every snapshot asked and every answer taken."""
+        self._recorder = recorder
+        recorder.books(self.started_at, self.venue, list(self.machines),
+                       self._max_levels, self._derive_quotes, self.audit_every_ns)
 
     # --- the receive thread ------------------------------------------------------------
     def feed(self, messages: list[BookMessage]) -> Step:
@@ -101,17 +122,7 @@ class BookKeeper:
                     symbol, purpose, msg, error = self._answers.get_nowait()
                 except queue.Empty:
                     break
-                self._asked.discard(symbol)
-                machine = self.machines[symbol]
-                if msg is None:
-                    self.snapshot_failures += 1
-                    self.last_fetch_error = error
-                    delay = min(RETRY_MAX_S, self._retry.get(symbol, (0, RETRY_S / 2, ""))[1] * 2)
-                    self._retry[symbol] = (now + int(delay * 1e9), delay, purpose)
-                    continue
-                self._retry.pop(symbol, None)
-                step = machine.audit(msg) if purpose == "audit" else machine.snapshot(msg)
-                self._merge(out, step, symbol, purpose)
+                self._taken(out, symbol, purpose, msg, error, now)
             for symbol, (due, _, purpose) in list(self._retry.items()):
                 if due <= now and symbol not in self._asked:
                     self._ask(symbol, purpose)
@@ -123,6 +134,47 @@ class BookKeeper:
                     if due <= now and symbol not in self._asked:
                         self._next_audit[symbol] = now + self.audit_every_ns
                         self._ask(symbol, "audit")
+        return out
+
+    def _taken(self, out: Step, symbol: str, purpose: str, msg: BookMessage | None, error: str,
+               now: int) -> None:
+        """An answer to a snapshot request (``msg``, or None and why it failed), taken at
+        ``now`` between two frames: its rows into ``out``; written to the recording."""
+        if self._recorder is not None:
+            self._recorder.rest_answer(now, self.venue, symbol, purpose, msg, error)
+        self._asked.discard(symbol)
+        self.unanswered.pop(symbol, None)
+        machine = self.machines.get(symbol) or self._machine(symbol)
+        if msg is None:
+            self.snapshot_failures += 1
+            self.last_fetch_error = error
+            delay = min(RETRY_MAX_S, self._retry.get(symbol, (0, RETRY_S / 2, ""))[1] * 2)
+            self._retry[symbol] = (now + int(delay * 1e9), delay, purpose)
+            return
+        self._retry.pop(symbol, None)
+        step = machine.audit(msg) if purpose == "audit" else machine.snapshot(msg)
+        self._merge(out, step, symbol, purpose)
+
+    def give_answer(self, symbol: str, purpose: str, msg: BookMessage | None, error: str,
+                    at: int) -> Step:
+        """A replay: the recorded answer taken at ``at`` in the live run, taken now."""
+        out = Step()
+        with self._lock:
+            self._taken(out, symbol, purpose, msg, error, at)
+        return out
+
+    def cannot_answer(self, symbols: Iterable[str]) -> Step:
+        """A replay's end: a ``book_events`` row for each of these symbols' requests that
+        the recording holds no answer to (made before recordings kept them?)."""
+        out = Step()
+        with self._lock:
+            for symbol in symbols:
+                at, purpose = self.unanswered.pop(symbol)
+                machine = self.machines[symbol]
+                machine._event(out, machine.state, machine.state, at,
+                               f"replay: the recording holds no answer to the {purpose} "
+                               "snapshot asked here (recorded before rtkit kept REST answers?); "
+                               f"the book stays {machine.state}", None)
         return out
 
     def connection_opened(self, at: int, first: bool) -> Step:
@@ -159,7 +211,14 @@ class BookKeeper:
 
     def _ask(self, symbol: str, purpose: str) -> None:
         """Fetch ``symbol``'s snapshot on a worker thread (the answer waits for ``poll``)."""
+        if self._recorder is not None:
+            self._recorder.rest_request(self._clock(), self.venue, symbol, purpose)
         fetch = self._fetch
+        if self.replaying:  # the recording answers (give_answer), or says it cannot
+            self._asked.add(symbol)
+            self.snapshot_requests += 1
+            self.unanswered[symbol] = (self._clock(), purpose)
+            return
         if fetch is None:
             self.last_fetch_error = (f"{self.venue} books need a REST snapshot but no fetch was "
                                      "given")

@@ -94,6 +94,8 @@ class Receiver:
         try:
             if self.record_raw:
                 recorder = self.recorder = RecordingWriter(self.record_raw)
+                if self.pipeline.books is not None:  # its REST answers, for a replay
+                    self.pipeline.books.record_to(recorder)
             if self.before_connect is not None:
                 self.status.move("connecting", "learning the contract values first")
                 if problem := self.before_connect(recorder):
