@@ -5,16 +5,28 @@ network and no wall clock; forged REST events are counted bad lines."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import threading
+import time
 
 import orjson
 import pytest
 
 import rtkit
+from rtkit import venues
+from rtkit.books import BookMessage
+from rtkit.books.keeper import keeper_for
+from rtkit.books.parse import binance as binance_parse
+from rtkit.buffer import RingBuffer
 from rtkit.cli import main
-from rtkit.recording import BooksStart, read_recording
+from rtkit.kinds import Rows
+from rtkit.pipeline import Pipeline
+from rtkit.recording import BooksStart, RecordingWriter, RestEntry, read_recording
 from rtkit.replay import replay
 from rtkit.sim import Faults, Simulator
+from rtkit.store import TickStore
+from rtkit.venues import Adapter
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
@@ -92,3 +104,148 @@ def test_replay_kinds_narrow_what_is_rebuilt(tmp_path, capsys):
     assert main(["replay", str(recording), "--db", str(books), "--kinds", "trades,book"]) == 0
     assert rows(books, "book_deltas") == rows(live, "book_deltas")
     assert rows(books, "book_events") == rows(live, "book_events")
+
+
+# --- a venue whose books start from a REST snapshot -------------------------------------
+SYMBOL, NATIVE = "BTC-USDT", "BTCUSDT"
+T0 = 1_764_000_000_000_000_000
+
+
+class RestBookAdapter(Adapter):
+    """Binance spot's book messages (``rtkit.books.parse.binance``) kept by Binance's rule:
+    a book that starts from a REST snapshot, on a venue of the test's own (no quotes
+    channel: its quotes are derived from the book)."""
+
+    name = "restbook"
+    book_rule = "binance"
+    kinds = ("trades", "quotes", "book")
+    quotes_channel = False
+    default_url = "ws://127.0.0.1:9"
+
+    def subscribe_messages(self, symbols: list[str]) -> list[str]:
+        return []
+
+    def parse(self, frame, received_at_ns: int):
+        parsed = binance_parse.parse(frame, received_at_ns)
+        return Rows(book=parsed.book)
+
+
+class RestVenue:
+    """A venue's book that moves by diffs (``U``/``u``); ``fetch`` answers its snapshot
+    from a worker thread, failing where asked."""
+
+    def __init__(self, seed: int, fail: tuple[int, ...] = ()) -> None:
+        self.rng = random.Random(seed)
+        self.u = 1000
+        self.bids = {f"{100 - i}.00": "1.0" for i in range(1, 6)}
+        self.asks = {f"{100 + i}.00": "1.0" for i in range(1, 6)}
+        self.lock = threading.Lock()
+        self.fetches, self.fail = 0, fail
+
+    def diff(self, ms: int) -> str:
+        with self.lock:
+            first = self.u + 1
+            self.u += self.rng.randint(1, 3)
+            changed = {}
+            for side, book, base, sign in (("b", self.bids, 100, -1), ("a", self.asks, 100, 1)):
+                price = f"{base + sign * self.rng.randint(1, 8)}.00"
+                size = "0" if self.rng.random() < 0.3 else f"{self.rng.randint(1, 9)}.5"
+                if size == "0":
+                    book.pop(price, None)
+                else:
+                    book[price] = size
+                changed[side] = [[price, size]]
+            return orjson.dumps({"e": "depthUpdate", "E": ms, "s": NATIVE, "U": first,
+                                 "u": self.u, **changed}).decode()
+
+    def fetch(self, symbol: str) -> BookMessage:
+        with self.lock:
+            self.fetches += 1
+            if self.fetches in self.fail:
+                raise ConnectionError("venue said 503")
+            body = {"lastUpdateId": self.u,
+                    "bids": [list(x) for x in sorted(self.bids.items(),
+                                                     key=lambda x: -float(x[0]))],
+                    "asks": [list(x) for x in sorted(self.asks.items(),
+                                                     key=lambda x: float(x[0]))]}
+        return binance_parse.rest_snapshot(body, symbol, time.time_ns())
+
+
+def live_rest_run(tmp_path, venue: RestVenue, diffs: int, drop_every: int) -> tuple:
+    """What a receive thread does, step by step: each read's frames recorded, fed, then the
+    keeper polled (REST answers come back on its worker threads meanwhile)."""
+    adapter = RestBookAdapter()
+    adapter.configure(adapter.kinds, None)
+    keeper = keeper_for(adapter, [SYMBOL], fetch=venue.fetch)
+    pipeline = Pipeline(adapter, RingBuffer(1_000), symbols=[SYMBOL], kinds=adapter.kinds,
+                        books=keeper)
+    path, db = tmp_path / "rest.jsonl", tmp_path / "live.sqlite"
+    recorder = RecordingWriter(path)
+    keeper.record_to(recorder)
+    now = T0
+    recorder.event("open", now, adapter.name, [SYMBOL])
+    pipeline.connection_opened(now)
+    sent = 0
+    try:
+        while sent < diffs or keeper._asked or keeper._retry:
+            now += 5_000_000
+            frames = []
+            if sent < diffs:
+                for _ in range(2):
+                    frame = venue.diff(now // 1_000_000)
+                    sent += 1
+                    if sent % drop_every:
+                        frames.append(frame)
+            for frame in frames:
+                recorder.frame(now, adapter.name, frame)
+            if frames:
+                pipeline.process_frames(frames, now)
+            pipeline.book_tick(now)
+            time.sleep(0.0005)  # the next read: an answer may come back meanwhile
+            assert now < T0 + 60 * 10**9, f"never settled: {keeper.last_fetch_error}"
+    finally:
+        keeper.close()
+        recorder.close()
+    store = TickStore(db)
+    batch = pipeline.take()
+    pipeline.done(batch, store.write(*batch))
+    store.close()
+    return path, db, pipeline.stats()
+
+
+@pytest.fixture
+def restbook(monkeypatch):
+    monkeypatch.setitem(venues._REGISTRY.entries(), RestBookAdapter.name, RestBookAdapter)
+
+
+@pytest.mark.usefixtures("restbook")
+def test_a_rest_snapshot_venue_replays_to_the_same_books(tmp_path):
+    venue = RestVenue(seed=3, fail=(2,))
+    path, live, stats = live_rest_run(tmp_path, venue, diffs=1_200, drop_every=150)
+    assert stats["book_desyncs"] >= 5 and stats["book_snapshot_failures"] == 1
+    assert all(rows(live, table) for table in TABLES)
+    entries = list(read_recording(path))
+    answers = [e for e in entries if type(e) is RestEntry and not e.request]
+    asked = [e for e in entries if type(e) is RestEntry and e.request]
+    assert len(answers) == len(asked) == venue.fetches == stats["book_snapshot_requests"]
+    assert sum(e.message is None for e in answers) == 1  # the failed one, with its error
+    replayed = tmp_path / "replayed.sqlite"
+    summary = replay(path, replayed)
+    assert summary["bad_lines"] == 0 and summary["book_desyncs"] == stats["book_desyncs"]
+    assert summary["book_snapshot_failures"] == 1
+    assert_same_books(live, replayed)
+
+
+@pytest.mark.usefixtures("restbook")
+def test_a_snapshot_the_recording_cannot_answer_is_a_book_event(tmp_path):
+    path, live, _ = live_rest_run(tmp_path, RestVenue(seed=4), diffs=100, drop_every=1_000)
+    old = tmp_path / "old.jsonl"  # as recorded before REST answers were kept
+    old.write_bytes(b"".join(line for line in path.read_bytes().splitlines(keepends=True)
+                             if b'"rest_' not in line))
+    replayed = tmp_path / "replayed.sqlite"
+    summary = replay(old, replayed)
+    assert summary["book_deltas"] == 0 and summary["bad_lines"] == 0
+    [event] = [e for e in rows(replayed, "book_events") if "no answer" in e[5]]
+    assert event[3:5] == ("buffering", "buffering") and event[2] == T0 + 5_000_000
+    assert "the recording holds no answer to the resync snapshot" in event[5]
+    assert rows(live, "book_deltas")  # the live run had its book
