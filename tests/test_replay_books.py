@@ -22,7 +22,15 @@ from rtkit.buffer import RingBuffer
 from rtkit.cli import main
 from rtkit.kinds import Rows
 from rtkit.pipeline import Pipeline
-from rtkit.recording import BooksStart, RecordingWriter, RestEntry, read_recording
+from rtkit.recording import (
+    MAX_RECORDED_LEVELS,
+    BooksStart,
+    RecordingWriter,
+    RestEntry,
+    encode_rest_answer,
+    parse_line,
+    read_recording,
+)
 from rtkit.replay import replay
 from rtkit.sim import Faults, Simulator
 from rtkit.store import TickStore
@@ -249,3 +257,71 @@ def test_a_snapshot_the_recording_cannot_answer_is_a_book_event(tmp_path):
     assert event[3:5] == ("buffering", "buffering") and event[2] == T0 + 5_000_000
     assert "the recording holds no answer to the resync snapshot" in event[5]
     assert rows(live, "book_deltas")  # the live run had its book
+
+
+def test_rest_answers_round_trip_through_the_recording_exactly():
+    odd = BookMessage(SYMBOL, 5, 6, True, [("1.5", "2"), (" 1.4", "3,0")], [], seq=-1,
+                      first_seq=2**63 - 1, prev_seq=None, checksum=-2**31, source="rest")
+    plain = BookMessage(SYMBOL, 5, 6, False, [("1.5", "2")], [("1.6", "0.001"), ("1.7", "4")],
+                        seq=9, source="rest")
+    for msg in (odd, plain):
+        line = encode_rest_answer(7, "binance", SYMBOL, "resync", msg)
+        assert parse_line(line) == RestEntry(7, "binance", SYMBOL, "resync", message=msg)
+    assert b'"asks":"1.6 0.001,1.7 4"' in encode_rest_answer(7, "binance", SYMBOL, "audit", plain)
+    failed = encode_rest_answer(7, "binance", SYMBOL, "audit", None, "x" * 5_000)
+    entry = parse_line(failed)
+    assert entry.purpose == "audit" and entry.message is None and len(entry.error) == 1_000
+
+
+def test_forged_book_events_are_counted_bad_lines_never_an_exception(tmp_path):
+    good = {"timestamp": 1, "received_at": 2, "is_snapshot": True, "bids": "1 1",
+            "asks": "2 1", "seq": 3, "first_seq": None, "prev_seq": None, "checksum": None}
+
+    def answer(**changes):
+        line = {"event": "rest_snapshot", "received_at": 5, "venue": "bybit",
+                "symbol": "BTC-USDT", "purpose": "snapshot", "message": good}
+        line.update(changes)
+        return line
+
+    many = ",".join(["1 1"] * (MAX_RECORDED_LEVELS + 1))
+    forged = [
+        answer(message={**good, "bids": many}),  # more levels than a recording may carry
+        answer(message={**good, "asks": [["2", "1"]] * (MAX_RECORDED_LEVELS + 1)}),
+        answer(message={**good, "bids": "1 " + "9" * 65}),  # a size of 65 characters
+        answer(message={**good, "bids": "1 1 1"}),
+        answer(message={**good, "bids": [["1", 1]]}),
+        answer(message={**good, "seq": 2**64 - 1}),  # made 2e30 in the file
+        answer(message={**good, "seq": "3"}),
+        answer(message={**good, "checksum": 1.5}),
+        answer(message={**good, "is_snapshot": 1}),
+        answer(message={**good, "timestamp": -1}),
+        answer(message="1 1"),
+        answer(purpose="resync"),
+        answer(symbol="X" * 33),
+        answer(symbol=None),
+        answer(error="503"),  # an error beside a message
+        {"event": "rest_snapshot", "received_at": 5, "venue": "bybit", "symbol": "BTC-USDT",
+         "purpose": "audit", "error": "e" * 1_001},
+        answer(symbol="DOGE-USDT"),  # a book the run did not keep
+        {"event": "rest_request", "received_at": 5, "venue": "bybit", "symbol": "BTC-USDT",
+         "purpose": 1},
+        {"event": "books", "received_at": 1, "venue": "bybit", "symbols": ["A-B"] * 10_001,
+         "max_levels": 50, "derive_quotes": False, "audit_every_ns": 0},
+        {"event": "books", "received_at": 1, "venue": "bybit", "symbols": ["A-B"],
+         "max_levels": -50, "derive_quotes": False, "audit_every_ns": 0},
+        {"event": "books", "received_at": 1, "venue": "bybit", "symbols": ["A-B"],
+         "max_levels": 50, "derive_quotes": "no", "audit_every_ns": 0},
+        {"event": "books", "received_at": 1, "venue": "bybit", "symbols": "A-B",
+         "max_levels": 50, "derive_quotes": False, "audit_every_ns": 0},
+    ]
+    lines = [{"event": "books", "received_at": 1, "venue": "bybit", "symbols": ["BTC-USDT"],
+              "max_levels": 50, "derive_quotes": False, "audit_every_ns": 0},
+             {"event": "open", "received_at": 2, "venue": "bybit", "symbols": ["BTC-USDT"]},
+             *forged, answer()]  # the last one is well formed: a Bybit book takes none
+    recording = tmp_path / "forged.jsonl"
+    text = b"".join(orjson.dumps(line) + b"\n" for line in lines)
+    recording.write_bytes(text.replace(b'"seq":18446744073709551615', b'"seq":2' + b"0" * 30))
+    summary = replay(recording, tmp_path / "replay.sqlite")
+    assert summary["bad_lines"] == len(forged)
+    assert summary["rejected_by_reason"] == {"bad_recording_line": len(forged)}
+    assert summary["book_deltas"] == 0
