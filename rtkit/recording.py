@@ -7,7 +7,9 @@ One object per line::
     {"event": "instruments", "received_at": <int ns>, "venue": "okx", "instruments": [...]}
 
     {"event": "books", "received_at": <ns the books were made>, "venue": "binance",
-     "symbols": [...], "max_levels": 5000, "derive_quotes": false, "audit_every_ns": 6e10}
+     "symbols": [...], "max_levels": 5000, "derive_quotes": false, "audit_every_ns": 6e10,
+     "rest": true}
+    {"event": "book_poll", "received_at": <int ns>, "venue": "binance"}
     {"event": "rest_request", "received_at": <int ns>, "venue": "binance", "symbol": "BTC-USDT",
      "purpose": "snapshot" | "audit"}
     {"event": "rest_snapshot", "received_at": <ns the answer was taken>, "venue": "binance",
@@ -20,7 +22,9 @@ One object per line::
 ``rest_request`` and ``rest_snapshot``: what a run's order books depended on
 besides the frames, written by :meth:`rtkit.books.keeper.BookKeeper.record_to`:
 each REST answer sits between the frames where the live keeper took it, so a
-replay gives it at the same place. A side's levels are ``"price size"`` pairs
+replay gives it at the same place; ``book_poll``: a poll of books that fetch
+between reads (retries and audits are due by the clock), so a replay polls
+then too. A side's levels are ``"price size"`` pairs
 joined by commas, the venue's own strings; a list of ``[price, size]`` when a
 string holds a space or a comma.)
 
@@ -136,6 +140,16 @@ class BooksStart:
     max_levels: int | None
     derive_quotes: bool
     audit_every_ns: int
+    #: the books fetch REST snapshots (the run's keeper polls are recorded)
+    rest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BookPoll:
+    """A ``book_poll`` event: the live keeper polled its books then, between reads."""
+
+    received_at: int
+    venue: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +164,10 @@ class RestEntry:
     request: bool = False
     message: BookMessage | None = None
     error: str = ""
+
+
+#: what a recording line is
+Entry = Frame | Event | BooksStart | RestEntry | BookPoll
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +312,7 @@ def _structure_over(line: bytes, limit: int) -> bool:
     return outside + len(line) - pos > limit
 
 
-def parse_line(line: bytes) -> Frame | Event | BooksStart | RestEntry:
+def parse_line(line: bytes) -> Entry:
     """One recording line as its entry; ValueError saying what is wrong with it."""
     if len(line) > LINE_OVERHEAD_BYTES and _structure_over(line, MAX_LINE_STRUCTURE_BYTES):
         raise ValueError(f"a line of {len(line):,} bytes with more than "
@@ -354,7 +372,7 @@ def _overlong(fh, head: bytes, lineno: int) -> BadLine:
                    venue.group(1).decode() if venue else "")
 
 
-def _entries(fh, limit: int) -> Iterator[Frame | Event | BooksStart | RestEntry | BadLine]:
+def _entries(fh, limit: int) -> Iterator[Entry | BadLine]:
     """Every line as an entry or a BadLine; a last line cut by a crash is skipped."""
     lineno = 0
     while line := fh.readline(limit):
@@ -387,7 +405,7 @@ def file_position(fh) -> int:
 
 def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                    progress: Callable[[int], None] | None = None
-                   ) -> Iterator[Frame | Event | BooksStart | RestEntry | BadLine]:
+                   ) -> Iterator[Entry | BadLine]:
     """Frames and connection events of a recording, in order, and its bad lines.
 
     A line that is not a recording entry comes as a :class:`BadLine`, and so
@@ -482,7 +500,15 @@ def _books_event(obj: dict, received_at: int, venue: str) -> BooksStart:
     derive = obj.get("derive_quotes")
     if type(derive) is not bool:
         raise ValueError(f"'derive_quotes' must be true or false, not {_short(derive)}")
-    return BooksStart(received_at, venue, names, levels, derive, _int(obj, "audit_every_ns"))
+    rest = obj.get("rest", False)
+    if type(rest) is not bool:
+        raise ValueError(f"'rest' must be true or false, not {_short(rest)}")
+    return BooksStart(received_at, venue, names, levels, derive, _int(obj, "audit_every_ns"),
+                      rest)
+
+
+def _book_poll(obj: dict, received_at: int, venue: str) -> BookPoll:
+    return BookPoll(received_at, venue)
 
 
 def _purpose(obj: dict) -> str:
@@ -546,8 +572,8 @@ def _levels(m: dict, key: str) -> list[tuple[str, str]]:
     return out
 
 
-_BOOK_EVENTS: dict[str, Callable[[dict, int, str], BooksStart | RestEntry]] = {
-    "books": _books_event, "rest_request": _rest_request,
+_BOOK_EVENTS: dict[str, Callable[[dict, int, str], BooksStart | RestEntry | BookPoll]] = {
+    "book_poll": _book_poll, "books": _books_event, "rest_request": _rest_request,
                 "rest_snapshot": _rest_snapshot}
 
 
@@ -694,11 +720,16 @@ class RecordingWriter:
             self.failed = f"{type(exc).__name__}: {exc}"
             log.warning("rtkit: raw recording to %s stopped: %s", self.path, self.failed)
 
+    #: the time of the last frames written (a read's): a book poll then is not written
+    _frames_at = 0
+
     def frame(self, received_at: int, venue: str, frame, binary: bool = False) -> None:
+        self._frames_at = received_at
         self._write(encode_frame(received_at, venue, frame, binary))
 
     def too_large(self, received_at: int, venue: str, head: bytes, size: int) -> None:
         """A frame refused from its header: its first bytes and its real size."""
+        self._frames_at = received_at
         self._write(orjson.dumps({"received_at": received_at, "venue": venue, "too_large": size,
                                   "frame_b64": base64.b64encode(head).decode()}) + b"\n")
 
@@ -711,12 +742,19 @@ class RecordingWriter:
                                   "venue": venue, "instruments": facts}) + b"\n")
 
     def books(self, started_at: int, venue: str, symbols: list[str], max_levels: int | None,
-              derive_quotes: bool, audit_every_ns: int) -> None:
+              derive_quotes: bool, audit_every_ns: int, rest: bool) -> None:
         """The order books a run keeps (``rtkit.books.keeper``), so a replay makes the same."""
         self._write(orjson.dumps({"event": "books", "received_at": started_at, "venue": venue,
                                   "symbols": symbols, "max_levels": max_levels,
                                   "derive_quotes": derive_quotes,
-                                  "audit_every_ns": audit_every_ns}) + b"\n")
+                                  "audit_every_ns": audit_every_ns, "rest": rest}) + b"\n")
+
+    def book_poll(self, received_at: int, venue: str) -> None:
+        """A poll of books that fetch, between reads; one right after a read (at its
+        frames' time) is not written: a replay polls after each read anyway."""
+        if received_at != self._frames_at:
+            self._write(orjson.dumps({"event": "book_poll", "received_at": received_at,
+                                      "venue": venue}) + b"\n")
 
     def rest_request(self, received_at: int, venue: str, symbol: str, purpose: str) -> None:
         """A book's REST snapshot asked."""

@@ -33,6 +33,7 @@ from rtkit.progress import StopOnInterrupt, advance_to, bar
 from rtkit.recording import (
     BAD_LINE,
     BadLine,
+    BookPoll,
     BooksStart,
     Event,
     Frame,
@@ -81,6 +82,12 @@ def checked_replay_kinds(kinds: Sequence[str] | str | None) -> tuple[str, ...] |
     return names
 
 
+def _asks_the_recording(symbol: str):
+    """A replayed keeper's fetch: never called (the recording answers, ``give_answer``)."""
+    raise RuntimeError(f"a replay asks no venue for {symbol}'s snapshot: the recording "
+                       "answers it")
+
+
 #: where a replay stores by default: its own file, never the one live collection fills
 REPLAY_DB = Path("data") / "replay.sqlite"
 
@@ -126,6 +133,10 @@ class Replay:
         #: venue → symbol → the recording's last word on its snapshot request: asked (True)
         #: or answered (False)
         self._recorded_asks: dict[str, dict[str, bool]] = {}
+        #: venues whose live keeper fetched REST snapshots: its polls are replayed
+        self._polled: set[str] = set()
+        #: venue → [time of the live keeper's poll not replayed yet, its answers came]
+        self._polls: dict[str, list] = {}
 
     def pipeline(self, venue: str) -> Pipeline:
         p = self.pipelines.get(venue)
@@ -156,7 +167,7 @@ class Replay:
         return BookKeeper(adapter.name, start.symbols, model._make_rule,
                           max_levels=start.max_levels, derive_quotes=start.derive_quotes,
                           audit_every_s=start.audit_every_ns / 1e9, clock=self._clock,
-                          replaying=True)
+                          replaying=True, fetch=_asks_the_recording if start.rest else None)
 
     def _clock(self) -> int:
         return self._now
@@ -197,6 +208,8 @@ class Replay:
                 break
             if type(entry) is Frame:
                 self._now = entry.received_at  # the replayed books' clock
+                if self._polled and entry.venue in self._polled:
+                    self._read(entry)
                 if entry.too_large:
                     self.pipeline(entry.venue).reject_oversized(entry.frame, entry.too_large,
                                                                 entry.received_at)
@@ -204,13 +217,19 @@ class Replay:
                     self.pipeline(entry.venue).process(entry.frame, entry.received_at,
                                                        entry.binary)
             elif type(entry) is Event:  # counted below too: an 'open' adds a gaps row
+                self._poll_now(entry.venue)
                 if entry.event == "open":
                     self._opened(entry)
                 elif entry.event == "instruments":
                     self._instruments(entry)
             elif type(entry) is RestEntry:
                 self._rest(entry)
+            elif type(entry) is BookPoll:
+                self._poll_now(entry.venue)
+                if entry.venue in self._polled:
+                    self._polls[entry.venue] = [entry.received_at, False]
             elif type(entry) is BooksStart:
+                self._poll_now(entry.venue)
                 self._books(entry)
             elif type(entry) is BadLine:
                 if entry.reason == "frame_too_large" and entry.venue:
@@ -225,7 +244,27 @@ class Replay:
                 self.flush()
                 since_flush = 0
         if not ctrl_c.requested:
+            for venue in list(self._polls):
+                self._poll_now(venue)
             self._unanswered()
+
+    def _read(self, frame: Frame) -> None:
+        """A frame of books whose polls are replayed: the live keeper polled after each read
+        (frames of one time) that had text frames; the poll after the previous read is
+        due now, unless this frame is of the same read."""
+        due = self._polls.get(frame.venue)
+        if due is not None and (due[0] != frame.received_at or due[1]):
+            self._poll_now(frame.venue)
+        if not frame.binary and not frame.too_large:
+            self._polls[frame.venue] = [frame.received_at, False]
+
+    def _poll_now(self, venue: str) -> None:
+        """The venue's poll that is due (after its answers were given), at its time."""
+        due = self._polls.pop(venue, None)
+        if due is not None:
+            p = self.pipelines[venue]
+            if p.books is not None:
+                self._book_step(p, p.books.poll(due[0]))
 
     def _books(self, start: BooksStart) -> None:
         """The books a run kept on a venue: a keeper made as the live run made it (a
@@ -234,6 +273,8 @@ class Replay:
         if p.books is not None:  # else the replay does not collect books
             p.books.close()
             p.books = self._keeper(p.adapter, start)
+            if start.rest:  # its polls are in the recording: replayed
+                self._polled.add(start.venue)
 
     def _rest(self, entry: RestEntry) -> None:
         """A REST snapshot the live keeper asked (noted) or took (given at this place)."""
@@ -247,6 +288,8 @@ class Replay:
                            entry.received_at, entry.venue)
             return
         self._recorded_asks.setdefault(entry.venue, {})[entry.symbol] = entry.request
+        if (due := self._polls.get(entry.venue)) is not None:
+            due[1] = True  # taken by that poll: it is over before the next read
         if not entry.request:
             self._now = entry.received_at
             self._book_step(p, books.give_answer(entry.symbol, entry.purpose, entry.message,

@@ -15,15 +15,17 @@ import pytest
 
 import rtkit
 from rtkit import venues
-from rtkit.books import BookMessage
+from rtkit.books import BookMessage, rules
 from rtkit.books.keeper import keeper_for
 from rtkit.books.parse import binance as binance_parse
+from rtkit.books.rules.binance import BinanceSpotRule
 from rtkit.buffer import RingBuffer
 from rtkit.cli import main
 from rtkit.kinds import Rows
 from rtkit.pipeline import Pipeline
 from rtkit.recording import (
     MAX_RECORDED_LEVELS,
+    BookPoll,
     BooksStart,
     RecordingWriter,
     RestEntry,
@@ -179,12 +181,32 @@ class RestVenue:
         return binance_parse.rest_snapshot(body, symbol, time.time_ns())
 
 
-def live_rest_run(tmp_path, venue: RestVenue, diffs: int, drop_every: int) -> tuple:
+class UnprovenBinanceRule(BinanceSpotRule):
+    """Binance's rule without its proof: a lost diff goes unseen until an audit."""
+
+    name = "unproven"
+    verified = False
+
+    def follows(self, msg, previous):
+        return None
+
+    def bridges(self, msg, snapshot):
+        return None
+
+
+class AuditedAdapter(RestBookAdapter):
+    name = "restaudit"
+    book_rule = "unproven"
+
+
+def live_rest_run(tmp_path, venue: RestVenue, diffs: int, drop_every: int,
+                  adapter: Adapter | None = None) -> tuple:
     """What a receive thread does, step by step: each read's frames recorded, fed, then the
-    keeper polled (REST answers come back on its worker threads meanwhile)."""
-    adapter = RestBookAdapter()
+    keeper polled (REST answers come back on its worker threads meanwhile), and now and
+    then a poll between reads."""
+    adapter = adapter or RestBookAdapter()
     adapter.configure(adapter.kinds, None)
-    keeper = keeper_for(adapter, [SYMBOL], fetch=venue.fetch)
+    keeper = keeper_for(adapter, [SYMBOL], fetch=venue.fetch, audit_every_s=0.2)
     pipeline = Pipeline(adapter, RingBuffer(1_000), symbols=[SYMBOL], kinds=adapter.kinds,
                         books=keeper)
     path, db = tmp_path / "rest.jsonl", tmp_path / "live.sqlite"
@@ -210,6 +232,8 @@ def live_rest_run(tmp_path, venue: RestVenue, diffs: int, drop_every: int) -> tu
                 pipeline.process_frames(frames, now)
             pipeline.book_tick(now)
             time.sleep(0.0005)  # the next read: an answer may come back meanwhile
+            if sent % 7 == 0:  # the receive loop's quarter-second poll, between reads
+                pipeline.book_tick(now + 1_000_000)
             assert now < T0 + 60 * 10**9, f"never settled: {keeper.last_fetch_error}"
     finally:
         keeper.close()
@@ -224,6 +248,8 @@ def live_rest_run(tmp_path, venue: RestVenue, diffs: int, drop_every: int) -> tu
 @pytest.fixture
 def restbook(monkeypatch):
     monkeypatch.setitem(venues._REGISTRY.entries(), RestBookAdapter.name, RestBookAdapter)
+    monkeypatch.setitem(venues._REGISTRY.entries(), AuditedAdapter.name, AuditedAdapter)
+    monkeypatch.setitem(rules._REGISTRY.entries(), "unproven", UnprovenBinanceRule)
 
 
 @pytest.mark.usefixtures("restbook")
@@ -237,10 +263,33 @@ def test_a_rest_snapshot_venue_replays_to_the_same_books(tmp_path):
     asked = [e for e in entries if type(e) is RestEntry and e.request]
     assert len(answers) == len(asked) == venue.fetches == stats["book_snapshot_requests"]
     assert sum(e.message is None for e in answers) == 1  # the failed one, with its error
+    assert any(type(e) is BookPoll for e in entries)  # polls between reads are kept
     replayed = tmp_path / "replayed.sqlite"
     summary = replay(path, replayed)
     assert summary["bad_lines"] == 0 and summary["book_desyncs"] == stats["book_desyncs"]
     assert summary["book_snapshot_failures"] == 1
+    # the replayed keeper asked what the live one asked, when it did (retries by the clock)
+    assert summary["book_snapshot_requests"] == stats["book_snapshot_requests"]
+    assert_same_books(live, replayed)
+
+
+@pytest.mark.usefixtures("restbook")
+def test_audited_books_replay_to_the_same_audits(tmp_path):
+    """A venue without proof: lost diffs are caught by audits asked by the clock (every
+    0.2 s of the run's time), each compared where the live keeper compared it."""
+    venue = RestVenue(seed=8)
+    path, live, stats = live_rest_run(tmp_path, venue, diffs=1_600, drop_every=90,
+                                      adapter=AuditedAdapter())
+    with sqlite3.connect(live) as con:
+        audits = con.execute("SELECT count(*) FROM book_events WHERE reason LIKE 'audit:%'"
+                             ).fetchone()[0]
+    assert audits >= 2 and stats["book_desyncs"] == audits
+    asked = [e for e in read_recording(path) if type(e) is RestEntry and e.request]
+    assert {e.purpose for e in asked} == {"resync", "audit"}
+    replayed = tmp_path / "replayed.sqlite"
+    summary = replay(path, replayed)
+    assert summary["bad_lines"] == 0 and summary["book_desyncs"] == audits
+    assert summary["book_snapshot_requests"] == stats["book_snapshot_requests"]
     assert_same_books(live, replayed)
 
 
@@ -313,6 +362,9 @@ def test_forged_book_events_are_counted_bad_lines_never_an_exception(tmp_path):
          "max_levels": 50, "derive_quotes": "no", "audit_every_ns": 0},
         {"event": "books", "received_at": 1, "venue": "bybit", "symbols": "A-B",
          "max_levels": 50, "derive_quotes": False, "audit_every_ns": 0},
+        {"event": "books", "received_at": 1, "venue": "bybit", "symbols": ["A-B"],
+         "max_levels": 50, "derive_quotes": False, "audit_every_ns": 0, "rest": "yes"},
+        {"event": "book_poll", "received_at": -1, "venue": "bybit"},
     ]
     lines = [{"event": "books", "received_at": 1, "venue": "bybit", "symbols": ["BTC-USDT"],
               "max_levels": 50, "derive_quotes": False, "audit_every_ns": 0},

@@ -17,9 +17,10 @@ every quarter second; both return the rows to store (a merged
 
 With a recording (:meth:`BookKeeper.record_to`) the keeper writes what its
 books depend on besides the socket's frames: its start, each snapshot asked,
-and each answer at the moment it is taken (between two frames), so that
-``rtkit.replay`` gives a keeper built with ``replaying=True`` the same answers
-at the same places and rebuilds the same ``book_deltas`` and ``book_events``.
+each answer at the moment it is taken (between two frames) and, when it
+fetches, each poll between reads, so that ``rtkit.replay`` gives a keeper
+built with ``replaying=True`` the same answers at the same places, polls it
+at the same moments, and rebuilds the same ``book_deltas`` and ``book_events``.
 
 A lock guards the machines, so a notebook's ``c.book(...)`` reads a whole book.
 """
@@ -96,7 +97,8 @@ class BookKeeper:
         books' start and, from now on, every snapshot asked and every answer taken."""
         self._recorder = recorder
         recorder.books(self.started_at, self.venue, list(self.machines),
-                       self._max_levels, self._derive_quotes, self.audit_every_ns)
+                       self._max_levels, self._derive_quotes, self.audit_every_ns,
+                       self._fetch is not None)
 
     # --- the receive thread ------------------------------------------------------------
     def feed(self, messages: list[BookMessage]) -> Step:
@@ -116,6 +118,10 @@ class BookKeeper:
         """Snapshots that came back, retries and audits that are due: their rows."""
         now = self._clock() if now is None else now
         out = Step()
+        if self._recorder is not None and self._fetch is not None:
+            # a poll between reads (retries, audits, answers are due by the clock): its
+            # moment, so that a replay polls then too (one after a read has its frames' time)
+            self._recorder.book_poll(now, self.venue)
         with self._lock:
             while True:
                 try:
