@@ -106,6 +106,10 @@ def _print_summary(summary: dict, db) -> None:
     if summary.get("rejected_by_reason"):
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["rejected_by_reason"].items()))
         print(f"rejects by reason: {reasons}")
+    if summary.get("book_events"):  # a replay that rebuilt order books
+        print(f"books: {summary.get('book_deltas', 0):,} deltas, {summary['book_events']:,} "
+              f"events ({summary.get('book_desyncs', 0):,} desyncs, "
+              f"{summary.get('book_resyncs', 0):,} resyncs); quotes {summary.get('quotes', 0):,}")
     print(f"database: {db}")
 
 

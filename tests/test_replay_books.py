@@ -112,6 +112,8 @@ def test_replay_kinds_narrow_what_is_rebuilt(tmp_path, capsys):
                                ).fetchall()
     books = tmp_path / "books.sqlite"
     assert main(["replay", str(recording), "--db", str(books), "--kinds", "trades,book"]) == 0
+    said = capsys.readouterr().out
+    assert "books: " in said and " events (0 desyncs, 0 resyncs); quotes 0" in said, said
     assert rows(books, "book_deltas") == rows(live, "book_deltas")
     assert rows(books, "book_events") == rows(live, "book_events")
 
