@@ -146,7 +146,9 @@ class RestVenue:
     """A venue's book that moves by diffs (``U``/``u``); ``fetch`` answers its snapshot
     from a worker thread, failing where asked."""
 
-    def __init__(self, seed: int, fail: tuple[int, ...] = ()) -> None:
+    def __init__(self, seed: int, fail: tuple[int, ...] = (), hold_from: int = 0) -> None:
+        #: fetches from this one on wait for ``release`` (a run stopped while asking)
+        self.hold_from, self.release = hold_from, threading.Event()
         self.rng = random.Random(seed)
         self.u = 1000
         self.bids = {f"{100 - i}.00": "1.0" for i in range(1, 6)}
@@ -173,6 +175,11 @@ class RestVenue:
     def fetch(self, symbol: str) -> BookMessage:
         with self.lock:
             self.fetches += 1
+            held = self.hold_from and self.fetches >= self.hold_from
+        if held:
+            self.release.wait(10)
+            raise ConnectionError("the run stopped")
+        with self.lock:
             if self.fetches in self.fail:
                 raise ConnectionError("venue said 503")
             body = {"lastUpdateId": self.u,
@@ -219,7 +226,7 @@ def live_rest_run(tmp_path, venue: RestVenue, diffs: int, drop_every: int,
     pipeline.connection_opened(now)
     sent = 0
     try:
-        while sent < diffs or keeper._asked or keeper._retry:
+        while sent < diffs or not venue.hold_from and (keeper._asked or keeper._retry):
             now += 5_000_000
             frames = []
             if sent < diffs:
@@ -239,6 +246,7 @@ def live_rest_run(tmp_path, venue: RestVenue, diffs: int, drop_every: int,
             assert now < T0 + 60 * 10**9, f"never settled: {keeper.last_fetch_error}"
     finally:
         keeper.close()
+        venue.release.set()
         recorder.close()
     store = TickStore(db)
     batch = pipeline.take()
@@ -273,6 +281,17 @@ def test_a_rest_snapshot_venue_replays_to_the_same_books(tmp_path):
     # the replayed keeper asked what the live one asked, when it did (retries by the clock)
     assert summary["book_snapshot_requests"] == stats["book_snapshot_requests"]
     assert_same_books(live, replayed)
+
+
+@pytest.mark.usefixtures("restbook")
+def test_a_run_stopped_while_a_snapshot_was_asked_replays_to_the_same_books(tmp_path):
+    venue = RestVenue(seed=9, hold_from=3)  # the 3rd request never comes back
+    path, live, stats = live_rest_run(tmp_path, venue, diffs=600, drop_every=150)
+    assert stats["book_snapshot_requests"] == 3 and stats["book_desyncs"] >= 2
+    replayed = tmp_path / "replayed.sqlite"
+    summary = replay(path, replayed)
+    assert summary["book_snapshot_requests"] == 3
+    assert_same_books(live, replayed)  # no "holds no answer" row: the live run waited too
 
 
 @pytest.mark.usefixtures("restbook")
