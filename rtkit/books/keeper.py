@@ -150,7 +150,7 @@ class BookKeeper:
             self._recorder.rest_answer(now, self.venue, symbol, purpose, msg, error)
         self._asked.discard(symbol)
         self.unanswered.pop(symbol, None)
-        machine = self.machines.get(symbol) or self._machine(symbol)
+        machine = self.machines[symbol]
         if msg is None:
             self.snapshot_failures += 1
             self.last_fetch_error = error
