@@ -695,7 +695,9 @@ class RecordingWriter:
     says which.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, books=None) -> None:
+        """``books``: the run's ``rtkit.books.keeper.BookKeeper``, if it keeps books: its
+        start, REST snapshots and polls are written too (``BookKeeper.record_to``)."""
         self.path = recording_path(path)
         try:
             raw = open_recording(self.path, "a")
@@ -705,6 +707,8 @@ class RecordingWriter:
                 "in a folder you can write to"
             ) from exc
         self._fh: io.BufferedIOBase = raw
+        if books is not None:
+            books.record_to(self)
 
     #: why recording stopped (a full disk…), or None while it works
     failed: str | None = None

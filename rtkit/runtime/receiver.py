@@ -93,9 +93,7 @@ class Receiver:
         recorder = None
         try:
             if self.record_raw:
-                recorder = self.recorder = RecordingWriter(self.record_raw)
-                if self.pipeline.books is not None:  # its REST answers, for a replay
-                    self.pipeline.books.record_to(recorder)
+                recorder = self.recorder = RecordingWriter(self.record_raw, self.pipeline.books)
             if self.before_connect is not None:
                 self.status.move("connecting", "learning the contract values first")
                 if problem := self.before_connect(recorder):
