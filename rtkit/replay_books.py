@@ -63,7 +63,6 @@ class BookReplay:
     def _clock(self) -> int:
         return self._now
 
-
     def _read(self, frame: Frame) -> None:
         """A frame of books whose polls are replayed: the live keeper polled after each read
         (frames of one time) that had text frames; the poll after the previous read is
