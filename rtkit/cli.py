@@ -107,6 +107,10 @@ def _print_summary(summary: dict, db) -> None:
     if summary.get("rejected_by_reason"):
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["rejected_by_reason"].items()))
         print(f"rejects by reason: {reasons}")
+    if summary.get("book_events"):  # a replay that rebuilt order books
+        print(f"books: {summary.get('book_deltas', 0):,} deltas, {summary['book_events']:,} "
+              f"events ({summary.get('book_desyncs', 0):,} desyncs, "
+              f"{summary.get('book_resyncs', 0):,} resyncs); quotes {summary.get('quotes', 0):,}")
     print(f"database: {db}")
 
 
@@ -266,7 +270,10 @@ def _warnings_on_stderr():
 def cmd_replay(args) -> int:
     try:
         with _warnings_on_stderr():
-            summary = replay(args.file, db=args.db, lake=args.lake, progress=args.progress)
+            kinds = None if args.kinds is None else \
+                [k for item in args.kinds for k in item.split(",") if k]
+            summary = replay(args.file, db=args.db, lake=args.lake, progress=args.progress,
+                             kinds=kinds)
     except FileNotFoundError:
         raise
     except OSError as exc:  # a read error half-way: what came before is stored
@@ -456,6 +463,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr with rate and ETA (default: on a terminal)")
+    r.add_argument("--kinds", nargs="+", default=None, metavar="KIND",
+                   help="kinds of record to rebuild, e.g. trades,book (default: every kind "
+                        "the venue offers, so whatever the recording carries)")
     r.set_defaults(func=cmd_replay)
 
     x = sub.add_parser("export", help="copy every record of an SQLite file into a Parquet lake")

@@ -6,8 +6,27 @@ One object per line::
     {"event": "open" | "close", "received_at": <int ns>, "venue": "binance"}
     {"event": "instruments", "received_at": <int ns>, "venue": "okx", "instruments": [...]}
 
+    {"event": "books", "received_at": <ns the books were made>, "venue": "binance",
+     "symbols": [...], "max_levels": 5000, "derive_quotes": false, "audit_every_ns": 6e10,
+     "rest": true}
+    {"event": "book_poll", "received_at": <int ns>, "venue": "binance"}
+    {"event": "rest_request", "received_at": <int ns>, "venue": "binance", "symbol": "BTC-USDT",
+     "purpose": "snapshot" | "audit"}
+    {"event": "rest_snapshot", "received_at": <ns the answer was taken>, "venue": "binance",
+     "symbol": "BTC-USDT", "purpose": "snapshot" | "audit",
+     "message": {"timestamp", "received_at", "is_snapshot", "bids": "p s,p s,…", "asks",
+                 "seq", "first_seq", "prev_seq", "checksum"} | "error": "why it failed"}
+
 (``instruments``: the contract values a run converted sizes with, see
-:mod:`rtkit.instruments`, so that its replay converts alike.)
+:mod:`rtkit.instruments`, so that its replay converts alike. ``books``,
+``rest_request`` and ``rest_snapshot``: what a run's order books depended on
+besides the frames, written by :meth:`rtkit.books.keeper.BookKeeper.record_to`:
+each REST answer sits between the frames where the live keeper took it, so a
+replay gives it at the same place; ``book_poll``: a poll of books that fetch
+between reads (retries and audits are due by the clock), so a replay polls
+then too. A side's levels are ``"price size"`` pairs
+joined by commas, the venue's own strings; a list of ``[price, size]`` when a
+string holds a space or a comma.)
 
 A frame that is not valid UTF-8 (or was a binary WebSocket frame) is kept
 byte-exact as ``"frame_b64"`` with ``"binary": true`` when it came in a binary
@@ -35,6 +54,7 @@ from pathlib import Path
 
 import orjson
 
+from rtkit.books import BookMessage
 from rtkit.instruments import MAX_RECORDED_CONTRACTS
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES
 
@@ -64,6 +84,17 @@ _HEAD_BYTES = 4096
 MAX_VENUE_CHARS = 64
 #: reject reason of a line that is not a recording entry
 BAD_LINE = "bad_recording_line"
+#: levels per side a recorded REST snapshot may hold (Binance's deepest is 5,000)
+MAX_RECORDED_LEVELS = 100_000
+#: characters of a price or size string in a recorded REST snapshot
+MAX_LEVEL_CHARS = 64
+#: books a ``books`` event may name (a collector's symbols are bounded alike)
+MAX_RECORDED_BOOKS = 10_000
+#: characters of a recorded REST failure
+MAX_REST_ERROR_CHARS = 1000
+#: a recorded request's purpose → the keeper's word for it
+REST_PURPOSES = {"snapshot": "resync", "audit": "audit"}
+_PURPOSE_WORDS = {v: k for k, v in REST_PURPOSES.items()}
 
 _HEAD_TIME = re.compile(rb'"received_at"\s*:\s*(\d{1,19})\s*[,}]')
 _HEAD_VENUE = re.compile(rb'"venue"\s*:\s*"([a-z0-9_]{1,64})"')
@@ -97,6 +128,46 @@ class Event:
     symbols: tuple[str, ...] = ()
     #: on "instruments": the contract facts (``rtkit.instruments.Contract.record()``)
     instruments: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BooksStart:
+    """A ``books`` event: the order books a run kept on a venue, as its keeper made them."""
+
+    received_at: int  # when the books were made
+    venue: str
+    symbols: tuple[str, ...]
+    max_levels: int | None
+    derive_quotes: bool
+    audit_every_ns: int
+    #: the books fetch REST snapshots (the run's keeper polls are recorded)
+    rest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BookPoll:
+    """A ``book_poll`` event: the live keeper polled its books then, between reads."""
+
+    received_at: int
+    venue: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestEntry:
+    """A ``rest_request`` (``request`` True) or a ``rest_snapshot``: a book's REST
+    snapshot asked, or its answer (``message``, or None and ``error``) taken."""
+
+    received_at: int
+    venue: str
+    symbol: str
+    purpose: str  # the keeper's word: "resync" or "audit"
+    request: bool = False
+    message: BookMessage | None = None
+    error: str = ""
+
+
+#: what a recording line is
+Entry = Frame | Event | BooksStart | RestEntry | BookPoll
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +312,7 @@ def _structure_over(line: bytes, limit: int) -> bool:
     return outside + len(line) - pos > limit
 
 
-def parse_line(line: bytes) -> Frame | Event:
+def parse_line(line: bytes) -> Entry:
     """One recording line as its entry; ValueError saying what is wrong with it."""
     if len(line) > LINE_OVERHEAD_BYTES and _structure_over(line, MAX_LINE_STRUCTURE_BYTES):
         raise ValueError(f"a line of {len(line):,} bytes with more than "
@@ -262,6 +333,8 @@ def parse_line(line: bytes) -> Frame | Event:
         event, symbols = obj["event"], obj.get("symbols", [])
         if event == "instruments":
             return _instruments_event(obj, received_at, venue)
+        if event in _BOOK_EVENTS:
+            return _BOOK_EVENTS[event](obj, received_at, venue)
         if event not in ("open", "close"):
             raise ValueError(f"'event' must be \"open\" or \"close\", not {_short(event)}")
         if type(symbols) is not list or not all(type(s) is str for s in symbols):
@@ -299,7 +372,7 @@ def _overlong(fh, head: bytes, lineno: int) -> BadLine:
                    venue.group(1).decode() if venue else "")
 
 
-def _entries(fh, limit: int) -> Iterator[Frame | Event | BadLine]:
+def _entries(fh, limit: int) -> Iterator[Entry | BadLine]:
     """Every line as an entry or a BadLine; a last line cut by a crash is skipped."""
     lineno = 0
     while line := fh.readline(limit):
@@ -332,7 +405,7 @@ def file_position(fh) -> int:
 
 def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                    progress: Callable[[int], None] | None = None
-                   ) -> Iterator[Frame | Event | BadLine]:
+                   ) -> Iterator[Entry | BadLine]:
     """Frames and connection events of a recording, in order, and its bad lines.
 
     A line that is not a recording entry comes as a :class:`BadLine`, and so
@@ -403,6 +476,130 @@ def _instruments_event(obj: dict, received_at: int, venue: str) -> Event:
         raise ValueError(f"'instruments' must be a list of at most {MAX_RECORDED_CONTRACTS:,} "
                          f"objects, not {_short(facts)}")
     return Event("instruments", received_at, venue, instruments=tuple(facts))
+
+
+def _symbol(obj: dict, key: str = "symbol") -> str:
+    from rtkit.validate import MAX_SYMBOL_CHARS
+
+    value = obj.get(key)
+    if type(value) is not str or not 0 < len(value) <= MAX_SYMBOL_CHARS:
+        raise ValueError(f"{key!r} must be a name of 1 to {MAX_SYMBOL_CHARS} characters, "
+                         f"not {_short(value)}")
+    return value
+
+
+def _books_event(obj: dict, received_at: int, venue: str) -> BooksStart:
+    symbols = obj.get("symbols")
+    if type(symbols) is not list or len(symbols) > MAX_RECORDED_BOOKS:
+        raise ValueError(f"'symbols' must be a list of at most {MAX_RECORDED_BOOKS:,} names, "
+                         f"not {_short(symbols)}")
+    names = tuple(_symbol({"symbol": s}) for s in symbols)
+    levels = obj.get("max_levels")
+    if levels is not None:
+        levels = _int(obj, "max_levels")
+    derive = obj.get("derive_quotes")
+    if type(derive) is not bool:
+        raise ValueError(f"'derive_quotes' must be true or false, not {_short(derive)}")
+    rest = obj.get("rest", False)
+    if type(rest) is not bool:
+        raise ValueError(f"'rest' must be true or false, not {_short(rest)}")
+    return BooksStart(received_at, venue, names, levels, derive, _int(obj, "audit_every_ns"),
+                      rest)
+
+
+def _book_poll(obj: dict, received_at: int, venue: str) -> BookPoll:
+    return BookPoll(received_at, venue)
+
+
+def _purpose(obj: dict) -> str:
+    purpose = obj.get("purpose")
+    if type(purpose) is not str or purpose not in REST_PURPOSES:
+        raise ValueError(f"'purpose' must be \"snapshot\" or \"audit\", not {_short(purpose)}")
+    return REST_PURPOSES[purpose]
+
+
+def _rest_request(obj: dict, received_at: int, venue: str) -> RestEntry:
+    return RestEntry(received_at, venue, _symbol(obj), _purpose(obj), request=True)
+
+
+def _rest_snapshot(obj: dict, received_at: int, venue: str) -> RestEntry:
+    symbol, purpose = _symbol(obj), _purpose(obj)
+    if "error" in obj:
+        error = obj["error"]
+        if type(error) is not str or len(error) > MAX_REST_ERROR_CHARS or "message" in obj:
+            raise ValueError(f"'error' must be text of at most {MAX_REST_ERROR_CHARS} "
+                             f"characters (and no 'message' beside it), not {_short(error)}")
+        return RestEntry(received_at, venue, symbol, purpose, error=error)
+    m = obj.get("message")
+    if type(m) is not dict:
+        raise ValueError(f"'message' must be an object, not {_short(m)}")
+    is_snapshot = m.get("is_snapshot")
+    if type(is_snapshot) is not bool:
+        raise ValueError(f"'is_snapshot' must be true or false, not {_short(is_snapshot)}")
+    message = BookMessage(symbol, _int(m, "timestamp"), _int(m, "received_at"), is_snapshot,
+                          _levels(m, "bids"), _levels(m, "asks"), seq=_sequence(m, "seq"),
+                          first_seq=_sequence(m, "first_seq"), prev_seq=_sequence(m, "prev_seq"),
+                          checksum=_sequence(m, "checksum"), source="rest")
+    return RestEntry(received_at, venue, symbol, purpose, message=message)
+
+
+def _sequence(m: dict, key: str) -> int | None:
+    value = m.get(key)
+    if value is not None and (type(value) is not int or not -MAX_INT64 <= value <= MAX_INT64):
+        raise ValueError(f"{key!r} must be null or an integer of 64 bits, not {_short(value)}")
+    return value
+
+
+def _levels(m: dict, key: str) -> list[tuple[str, str]]:
+    """A side's levels, ``"p s,p s"`` or ``[[p, s], …]``, each string bounded."""
+    value = m.get(key)
+    if type(value) is str:
+        if value.count(",") >= MAX_RECORDED_LEVELS:
+            raise ValueError(f"{key!r} holds more than {MAX_RECORDED_LEVELS:,} levels")
+        pairs = [level.split(" ") for level in value.split(",")] if value else []
+    elif type(value) is list and len(value) <= MAX_RECORDED_LEVELS:
+        pairs = value
+    else:
+        raise ValueError(f"{key!r} must be levels (\"price size,…\" or a list of at most "
+                         f"{MAX_RECORDED_LEVELS:,} [price, size]), not {_short(value)}")
+    out = []
+    for pair in pairs:
+        if type(pair) is not list or len(pair) != 2 or not all(
+                type(x) is str and 0 < len(x) <= MAX_LEVEL_CHARS for x in pair):
+            raise ValueError(f"a level of {key!r} must be a price and a size, each of 1 to "
+                             f"{MAX_LEVEL_CHARS} characters, not {_short(pair)}")
+        out.append((pair[0], pair[1]))
+    return out
+
+
+_BOOK_EVENTS: dict[str, Callable[[dict, int, str], BooksStart | RestEntry | BookPoll]] = {
+    "book_poll": _book_poll, "books": _books_event, "rest_request": _rest_request,
+                "rest_snapshot": _rest_snapshot}
+
+
+def _encode_levels(levels: list[tuple[str, str]]) -> str | list:
+    """A side as ``"p s,p s"``; as a list of pairs when a string would not split back."""
+    text = ",".join(f"{p} {s}" for p, s in levels)
+    if text.count(",") == max(len(levels) - 1, 0) and text.count(" ") == len(levels) \
+            and all(p and s for p, s in levels):
+        return text
+    return [list(level) for level in levels]
+
+
+def encode_rest_answer(received_at: int, venue: str, symbol: str, purpose: str,
+                       msg: BookMessage | None, error: str = "") -> bytes:
+    """A ``rest_snapshot`` line: the answer the keeper took at ``received_at``."""
+    line: dict = {"event": "rest_snapshot", "received_at": received_at, "venue": venue,
+                  "symbol": symbol, "purpose": _PURPOSE_WORDS.get(purpose, purpose)}
+    if msg is None:
+        line["error"] = error[:MAX_REST_ERROR_CHARS]
+    else:
+        line["message"] = {"timestamp": msg.timestamp, "received_at": msg.received_at,
+                           "is_snapshot": msg.is_snapshot, "bids": _encode_levels(msg.bids),
+                           "asks": _encode_levels(msg.asks), "seq": msg.seq,
+                           "first_seq": msg.first_seq, "prev_seq": msg.prev_seq,
+                           "checksum": msg.checksum}
+    return orjson.dumps(line) + b"\n"
 
 
 def encode_event(event: str, received_at: int, venue: str, symbols=()) -> bytes:
@@ -498,7 +695,9 @@ class RecordingWriter:
     says which.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, books=None) -> None:
+        """``books``: the run's ``rtkit.books.keeper.BookKeeper``, if it keeps books: its
+        start, REST snapshots and polls are written too (``BookKeeper.record_to``)."""
         self.path = recording_path(path)
         try:
             raw = open_recording(self.path, "a")
@@ -508,6 +707,8 @@ class RecordingWriter:
                 "in a folder you can write to"
             ) from exc
         self._fh: io.BufferedIOBase = raw
+        if books is not None:
+            books.record_to(self)
 
     #: why recording stopped (a full disk…), or None while it works
     failed: str | None = None
@@ -523,11 +724,16 @@ class RecordingWriter:
             self.failed = f"{type(exc).__name__}: {exc}"
             log.warning("rtkit: raw recording to %s stopped: %s", self.path, self.failed)
 
+    #: the time of the last frames written (a read's): a book poll then is not written
+    _frames_at = 0
+
     def frame(self, received_at: int, venue: str, frame, binary: bool = False) -> None:
+        self._frames_at = received_at
         self._write(encode_frame(received_at, venue, frame, binary))
 
     def too_large(self, received_at: int, venue: str, head: bytes, size: int) -> None:
         """A frame refused from its header: its first bytes and its real size."""
+        self._frames_at = received_at
         self._write(orjson.dumps({"received_at": received_at, "venue": venue, "too_large": size,
                                   "frame_b64": base64.b64encode(head).decode()}) + b"\n")
 
@@ -538,6 +744,32 @@ class RecordingWriter:
         """The contract values the run converts sizes with (a replay reads them)."""
         self._write(orjson.dumps({"event": "instruments", "received_at": received_at,
                                   "venue": venue, "instruments": facts}) + b"\n")
+
+    def books(self, started_at: int, venue: str, symbols: list[str], max_levels: int | None,
+              derive_quotes: bool, audit_every_ns: int, rest: bool) -> None:
+        """The order books a run keeps (``rtkit.books.keeper``), so a replay makes the same."""
+        self._write(orjson.dumps({"event": "books", "received_at": started_at, "venue": venue,
+                                  "symbols": symbols, "max_levels": max_levels,
+                                  "derive_quotes": derive_quotes,
+                                  "audit_every_ns": audit_every_ns, "rest": rest}) + b"\n")
+
+    def book_poll(self, received_at: int, venue: str) -> None:
+        """A poll of books that fetch, between reads; one right after a read (at its
+        frames' time) is not written: a replay polls after each read anyway."""
+        if received_at != self._frames_at:
+            self._write(orjson.dumps({"event": "book_poll", "received_at": received_at,
+                                      "venue": venue}) + b"\n")
+
+    def rest_request(self, received_at: int, venue: str, symbol: str, purpose: str) -> None:
+        """A book's REST snapshot asked."""
+        self._write(orjson.dumps({"event": "rest_request", "received_at": received_at,
+                                  "venue": venue, "symbol": symbol,
+                                  "purpose": _PURPOSE_WORDS.get(purpose, purpose)}) + b"\n")
+
+    def rest_answer(self, received_at: int, venue: str, symbol: str, purpose: str,
+                    msg: BookMessage | None, error: str = "") -> None:
+        """A book's REST snapshot (or its failure) as the keeper took it, between frames."""
+        self._write(encode_rest_answer(received_at, venue, symbol, purpose, msg, error))
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):

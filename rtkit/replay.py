@@ -3,24 +3,42 @@
 The frames meet the same adapters, validation, ring and store as live ones,
 so a replay reproduces a live run's ticks exactly and is how a venue's
 parsing is checked against recorded traffic.
+
+Order books too: a recording's ``books`` event makes the venue's keeper as the
+live run made it (symbols, start, depth cap, audit period), its book frames
+feed it, and each recorded REST answer is given to it where the live keeper
+took it (``rest_snapshot``), at the recorded time: no network, no wall clock,
+the same ``book_deltas``, ``book_events`` and derived quotes. A snapshot the
+replayed keeper asks for that the recording never answers (a recording made
+before REST answers were kept) is a ``book_events`` row saying so.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rtkit.buffer import RingBuffer
 from rtkit.instruments import Contract, ContractError, save_contracts
-from rtkit.kinds import Kind
+from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.trades import TRADES
 from rtkit.params import checked_int
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, MAX_SYMBOLS, Pipeline, frame_text, quote
 from rtkit.progress import StopOnInterrupt, advance_to, bar
-from rtkit.recording import BAD_LINE, BadLine, Event, Frame, read_recording
+from rtkit.recording import (
+    BAD_LINE,
+    BadLine,
+    BookPoll,
+    BooksStart,
+    Event,
+    Frame,
+    RestEntry,
+    read_recording,
+)
+from rtkit.replay_books import BookReplay
 from rtkit.runtime.config import lake_sink
 from rtkit.store import RowStore, StoreError, TickStore
 from rtkit.validate import MAX_SYMBOL_CHARS, AnomalyFilter
@@ -51,10 +69,22 @@ def merge_stats(pipelines: Iterable[Pipeline]) -> dict[str, Any]:
     return total
 
 
+def checked_replay_kinds(kinds: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    """The kinds a replay is asked for, each a known kind (None: every kind offered)."""
+    if kinds is None:
+        return None
+    names = tuple(dict.fromkeys([kinds] if isinstance(kinds, str) else kinds))
+    if not names:
+        raise ValueError("give at least one kind of record to replay, e.g. kinds=['trades']")
+    for name in names:
+        get_kind(name)  # an unknown name: the error lists the kinds there are
+    return names
+
+
 #: where a replay stores by default: its own file, never the one live collection fills
 REPLAY_DB = Path("data") / "replay.sqlite"
 
-class Replay:
+class Replay(BookReplay):
     """Pipelines (one per venue in the file) feeding one ring and one store."""
 
     #: the store the frames go to (``rtkit.onchain.ChainReplay`` names its own)
@@ -64,9 +94,15 @@ class Replay:
 
     def __init__(self, db: str | Path = REPLAY_DB, *, capacity: int = 1_000_000,
                  anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None):
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None,
+                 kinds: Sequence[str] | None = None):
         checked_int("capacity", capacity)
         self.max_frame_bytes = checked_int("max_frame_bytes", max_frame_bytes)
+        #: the kinds asked for (each venue's pipeline collects those its adapter offers);
+        #: None: every kind the venue's adapter offers
+        self.kind_names = checked_replay_kinds(kinds)
+        self.kinds = tuple(dict.fromkeys((*self.kinds, *(
+            get_kind(n) for n in self.kind_names or () if n != "trades"))))
         #: the Parquet sink beside SQLite, or None; it gets the rows SQLite did not refuse
         self.lake = lake_sink(lake, tuple(k.name for k in self.kinds))
         self.store = self.store_type(Path(db).expanduser())
@@ -86,13 +122,23 @@ class Replay:
         self._path: str | Path = ""
         #: the replay stopped on Ctrl-C before the end of the file (what came before is stored)
         self.interrupted = False
+        self._init_books()
 
     def pipeline(self, venue: str) -> Pipeline:
         p = self.pipelines.get(venue)
         if p is None:
             adapter = get_adapter(venue, **self.venue_options.get(venue, {}))
+            offered = adapter.kinds
+            kinds = offered if self.kind_names is None else \
+                tuple(k for k in self.kind_names if k in offered)
+            if "book" in kinds:
+                adapter.configure(kinds, None)
+            books = self._keeper(adapter) if "book" in kinds else None
             p = self.pipelines[venue] = Pipeline(adapter, self.ring, anomaly=self.anomaly,
-                                                 max_frame_bytes=self.max_frame_bytes)
+                                                 max_frame_bytes=self.max_frame_bytes,
+                                                 kinds=kinds or ("trades",), books=books)
+            self.kinds = tuple(dict.fromkeys((*self.kinds, *(
+                get_kind(k) for k in p.records.kinds))))
         return p
 
     def run(self, path: str | Path, *, progress: bool | None = False) -> dict:
@@ -131,6 +177,9 @@ class Replay:
             if ctrl_c.requested:  # between two entries: every counter is whole
                 break
             if type(entry) is Frame:
+                self._now = entry.received_at  # the replayed books' clock
+                if self._polled and entry.venue in self._polled:
+                    self._read(entry)
                 if entry.too_large:
                     self.pipeline(entry.venue).reject_oversized(entry.frame, entry.too_large,
                                                                 entry.received_at)
@@ -138,6 +187,7 @@ class Replay:
                     self.pipeline(entry.venue).process(entry.frame, entry.received_at,
                                                        entry.binary)
             elif type(entry) is Event:  # counted below too: an 'open' adds a gaps row
+                self._poll_now(entry.venue)
                 if entry.event == "open":
                     self._opened(entry)
                 elif entry.event == "instruments":
@@ -145,6 +195,15 @@ class Replay:
                 elif entry.event == "close":  # a make-before-break recording overlaps two
                     live = self._live[entry.venue] = max(0, self._live.get(entry.venue, 0) - 1)
                     self.pipeline(entry.venue).live_sources = max(1, live)
+            elif type(entry) is RestEntry:
+                self._rest(entry)
+            elif type(entry) is BookPoll:
+                self._poll_now(entry.venue)
+                if entry.venue in self._polled:
+                    self._polls[entry.venue] = [entry.received_at, False]
+            elif type(entry) is BooksStart:
+                self._poll_now(entry.venue)
+                self._books(entry)
             elif type(entry) is BadLine:
                 if entry.reason == "frame_too_large" and entry.venue:
                     # the head names its venue: the frame the live run refused, refused alike
@@ -157,6 +216,10 @@ class Replay:
             if since_flush >= _FLUSH_EVERY_FRAMES:
                 self.flush()
                 since_flush = 0
+        if not ctrl_c.requested:
+            for venue in list(self._polls):
+                self._poll_now(venue)
+            self._unanswered()
 
     def _opened(self, event: Event) -> None:
         self.connections += 1
@@ -279,7 +342,7 @@ class Replay:
 def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_000_000,
            anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
            max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, lake: str | Path | None = None,
-           progress: bool | None = None) -> dict[str, Any]:
+           progress: bool | None = None, kinds: Sequence[str] | None = None) -> dict[str, Any]:
     """Push every frame of a recording through the pipeline into ``db``; returns the summary.
 
     The summary has ``frames``, ``ticks``, ``stored``, ``duplicates``,
@@ -291,9 +354,15 @@ def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_00
     rate and ETA, in a terminal or a notebook (None), always (True) or never (False).
     Ctrl-C (or a notebook's interrupt) stops the replay cleanly: the summary of what
     was stored comes back with ``interrupted: True``.
+
+    ``kinds``: the kinds of record to rebuild (``["trades", "quotes", "book"]``), those
+    of them each venue offers; None (the default): every kind the venue's adapter
+    offers, so whatever the recording carries is rebuilt (a kind the run did not
+    subscribe has no frames in it and costs nothing). Books are rebuilt as the
+    live run kept them, from the recording's frames and REST answers.
     """
     r = Replay(db, capacity=capacity, anomaly=anomaly, venue_options=venue_options,
-               max_frame_bytes=max_frame_bytes, lake=lake)
+               max_frame_bytes=max_frame_bytes, lake=lake, kinds=kinds)
     try:
         return r.run(Path(path).expanduser(), progress=progress)
     finally:

@@ -27,6 +27,13 @@ every quarter second; both return the rows to store (a merged
   next audit, asked at once, finds it again on a level the stream has not
   set meanwhile.
 
+With a recording (:meth:`BookKeeper.record_to`) the keeper writes what its
+books depend on besides the socket's frames: its start, each snapshot asked,
+each answer at the moment it is taken (between two frames) and, when it
+fetches, each poll between reads, so that ``rtkit.replay`` gives a keeper
+built with ``replaying=True`` the same answers at the same places, polls it
+at the same moments, and rebuilds the same ``book_deltas`` and ``book_events``.
+
 A lock guards the machines, so a notebook's ``c.book(...)`` reads a whole book.
 """
 
@@ -40,6 +47,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from rtkit.books import BookMessage, ContinuityRule, Step
+from rtkit.books.answers import RecordedAnswers
 from rtkit.books.levels import DEFAULT_MAX_LEVELS, LocalBook
 from rtkit.books.machine import BookMachine
 
@@ -62,13 +70,13 @@ FETCH_WORKERS = 2
 Fetch = Callable[[str], BookMessage]
 
 
-class BookKeeper:
+class BookKeeper(RecordedAnswers):
     """The books of ``symbols`` on one venue, kept by ``make_rule()`` each."""
 
     def __init__(self, venue: str, symbols: Iterable[str], make_rule: Callable[[], ContinuityRule],
                  *, fetch: Fetch | None = None, max_levels: int | None = DEFAULT_MAX_LEVELS,
                  derive_quotes: bool = False, audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns, replaying: bool = False) -> None:
         self.venue = venue
         self._make_rule, self._fetch, self._clock = make_rule, fetch, clock
         self._max_levels, self._derive_quotes = max_levels, derive_quotes
@@ -88,16 +96,32 @@ class BookKeeper:
         self.snapshot_requests = 0
         self.snapshot_failures = 0
         self.last_fetch_error = ""
+        #: a replay's keeper: its requests are answered by the recording (``give_answer``)
+        self.replaying = replaying
+        #: a replay's requests no answer has come to yet: symbol → (ns asked, purpose)
+        self.unanswered: dict[str, tuple[int, str]] = {}
+        self._recorder = None  # the run's RecordingWriter (``record_to``)
+        #: ns the books were made (the start of every book's first ``not_live_s``)
+        self.started_at = clock()
         for symbol in symbols:
-            self._machine(symbol)
+            self._machine(symbol, self.started_at)
 
-    def _machine(self, symbol: str) -> BookMachine:
+    def _machine(self, symbol: str, started_at: int | None = None) -> BookMachine:
         machine = self.machines.get(symbol)
         if machine is None:
             machine = self.machines[symbol] = BookMachine(
                 self.venue, symbol, self._make_rule(), max_levels=self._max_levels,
-                derive_quotes=self._derive_quotes, started_at=self._clock())
+                derive_quotes=self._derive_quotes,
+                started_at=self._clock() if started_at is None else started_at)
         return machine
+
+    def record_to(self, recorder) -> None:
+        """Write to ``recorder`` (a ``RecordingWriter``, used on the receive thread) the
+        books' start and, from now on, every snapshot asked and every answer taken."""
+        self._recorder = recorder
+        recorder.books(self.started_at, self.venue, list(self.machines),
+                       self._max_levels, self._derive_quotes, self.audit_every_ns,
+                       self._fetch is not None)
 
     # --- the receive thread ------------------------------------------------------------
     def feed(self, messages: list[BookMessage]) -> Step:
@@ -117,29 +141,17 @@ class BookKeeper:
         """Snapshots that came back, retries and audits that are due: their rows."""
         now = self._clock() if now is None else now
         out = Step()
+        if self._recorder is not None and self._fetch is not None:
+            # a poll between reads (retries, audits, answers are due by the clock): its
+            # moment, so that a replay polls then too (one after a read has its frames' time)
+            self._recorder.book_poll(now, self.venue)
         with self._lock:
             while True:
                 try:
                     symbol, purpose, msg, error = self._answers.get_nowait()
                 except queue.Empty:
                     break
-                self._asked.discard(symbol)
-                machine = self.machines[symbol]
-                if msg is None:
-                    self.snapshot_failures += 1
-                    self.last_fetch_error = error
-                    delay = min(RETRY_MAX_S, self._retry.get(symbol, (0, RETRY_S / 2, ""))[1] * 2)
-                    self._retry[symbol] = (now + int(delay * 1e9), delay, purpose)
-                    # in the book's health record: the state stays, the reason says why
-                    machine._event(out, machine.state, machine.state, now,
-                                   f"{purpose} snapshot request failed ({error}); asked again "
-                                   f"in {delay:g} s", None)
-                    continue
-                self._retry.pop(symbol, None)
-                if purpose == "audit":
-                    self._audit_answers[symbol] = (msg, self._audit_tokens.pop(symbol, -1), now)
-                    continue
-                self._merge(out, machine.snapshot(msg), symbol, purpose)
+                self._taken(out, symbol, purpose, msg, error, now)
             self._compare_audits(out, now)
             for symbol, (due, _, purpose) in list(self._retry.items()):
                 if due <= now and symbol not in self._asked:
@@ -171,6 +183,31 @@ class BookKeeper:
             elif now - came >= give_up:
                 del self._audit_answers[symbol]
                 machine.audit_given_up()
+
+    def _taken(self, out: Step, symbol: str, purpose: str, msg: BookMessage | None, error: str,
+               now: int) -> None:
+        """An answer to a snapshot request (``msg``, or None and why it failed), taken at
+        ``now`` between two frames: its rows into ``out``; written to the recording."""
+        if self._recorder is not None:
+            self._recorder.rest_answer(now, self.venue, symbol, purpose, msg, error)
+        self._asked.discard(symbol)
+        self.unanswered.pop(symbol, None)
+        machine = self.machines[symbol]
+        if msg is None:
+            self.snapshot_failures += 1
+            self.last_fetch_error = error
+            delay = min(RETRY_MAX_S, self._retry.get(symbol, (0, RETRY_S / 2, ""))[1] * 2)
+            self._retry[symbol] = (now + int(delay * 1e9), delay, purpose)
+            # in the book's health record: the state stays, the reason says why
+            machine._event(out, machine.state, machine.state, now,
+                           f"{purpose} snapshot request failed ({error}); asked again "
+                           f"in {delay:g} s", None)
+            return
+        self._retry.pop(symbol, None)
+        if purpose == "audit":  # compared once the stream has passed it (_compare_audits)
+            self._audit_answers[symbol] = (msg, self._audit_tokens.pop(symbol, -1), now)
+            return
+        self._merge(out, machine.snapshot(msg), symbol, purpose)
 
     def connection_opened(self, at: int, first: bool) -> Step:
         """A (re)connect: every book starts over, its snapshot coming again."""
@@ -206,7 +243,16 @@ class BookKeeper:
 
     def _ask(self, symbol: str, purpose: str) -> None:
         """Fetch ``symbol``'s snapshot on a worker thread (the answer waits for ``poll``)."""
+        if self._recorder is not None:
+            self._recorder.rest_request(self._clock(), self.venue, symbol, purpose)
         fetch = self._fetch
+        if purpose == "audit":  # from now on, the levels the stream sets are moot
+            self._audit_tokens[symbol] = self.machines[symbol].audit_asked()
+        if self.replaying:  # the recording answers (give_answer), or says it cannot
+            self._asked.add(symbol)
+            self.snapshot_requests += 1
+            self.unanswered[symbol] = (self._clock(), purpose)
+            return
         if fetch is None:
             self.last_fetch_error = (f"{self.venue} books need a REST snapshot but no fetch was "
                                      "given")
@@ -215,8 +261,6 @@ class BookKeeper:
             self._pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="rtkit-book")
         self._asked.add(symbol)
         self.snapshot_requests += 1
-        if purpose == "audit":  # from now on, the levels the stream sets are moot
-            self._audit_tokens[symbol] = self.machines[symbol].audit_asked()
         answers = self._answers
 
         def run() -> None:

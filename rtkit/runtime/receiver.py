@@ -89,7 +89,7 @@ class Receiver(ChunkReader):
         recorder = None
         try:
             if self.record_raw:
-                recorder = self.recorder = RecordingWriter(self.record_raw)
+                recorder = self.recorder = RecordingWriter(self.record_raw, self.pipeline.books)
             if self.before_connect is not None:
                 self.status.move("connecting", "learning the contract values first")
                 if problem := self.before_connect(recorder):
