@@ -155,9 +155,11 @@ class RestVenue:
         self.asks = {f"{100 + i}.00": "1.0" for i in range(1, 6)}
         self.lock = threading.Lock()
         self.fetches, self.fail = 0, fail
+        self.ms = 0  # the venue's clock: the time of its latest diff
 
     def diff(self, ms: int) -> str:
         with self.lock:
+            self.ms = ms
             first = self.u + 1
             self.u += self.rng.randint(1, 3)
             changed = {}
@@ -187,7 +189,8 @@ class RestVenue:
                                                      key=lambda x: -float(x[0]))],
                     "asks": [list(x) for x in sorted(self.asks.items(),
                                                      key=lambda x: float(x[0]))]}
-        return binance_parse.rest_snapshot(body, symbol, time.time_ns())
+            at = self.ms * 1_000_000  # taken at the venue's time (an audit waits for it)
+        return binance_parse.rest_snapshot(body, symbol, at)
 
 
 class UnprovenBinanceRule(BinanceSpotRule):
