@@ -30,6 +30,7 @@ from typing import Any, Self
 
 import pandas as pd
 
+from rtkit.backfill import DEFAULT_BACKFILL_MAX, Backfiller, can_backfill
 from rtkit.books.frame import BookReading
 from rtkit.books.keeper import DEFAULT_AUDIT_EVERY_S, books_of
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
@@ -107,6 +108,8 @@ class Collector(BookReading, LiveHooks):
 
     The options are described in ``COLLECTOR_OPTIONS`` (shown by ``help(Collector)``).
     """
+    backfiller: Backfiller | None  # and its thread: set by _threads_parts, _start_backfill
+    _backfill_thread: threading.Thread | None
 
     def __init__(
         self,
@@ -134,6 +137,7 @@ class Collector(BookReading, LiveHooks):
         depth: int | None = None,
         audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
         redundancy: int = 1,
+        backfill: bool = True, backfill_max: int = DEFAULT_BACKFILL_MAX,
         **more_venue_options,
     ) -> None:
         venue_options = venue_options_from(venue, venue_options, more_venue_options)
@@ -142,7 +146,7 @@ class Collector(BookReading, LiveHooks):
             venue, symbols, db, url, capacity, flush_interval_s, record_raw, name, anomaly,
             max_frame_bytes, pending_limit, stale_after_s, backoff_initial_s, backoff_max_s,
             connect_timeout_s, sslopt, venue_options, kinds, lake, rest_url, depth,
-            audit_every_s, redundancy)
+            audit_every_s, redundancy, backfill, backfill_max)
         self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
         self.kinds = checked_kinds(kinds, self.adapter)
         self.adapter.configure(self.kinds, depth)
@@ -211,6 +215,7 @@ class Collector(BookReading, LiveHooks):
         registry.register(self.name, self)
         self._recv_thread.start()
         self._write_thread.start()
+        _start_backfill(self)
         self.hooks.start(lambda: self.running)
         return self
 
@@ -231,6 +236,7 @@ class Collector(BookReading, LiveHooks):
                 if thread is not None and thread is not threading.current_thread():
                     self._flush_now.set()
                     thread.join(max(0.05, deadline - time.monotonic()))
+            _join_backfill(self, deadline)
             self.hooks.stop(deadline)
         finally:
             self._flush_now.set()
@@ -385,7 +391,32 @@ def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Wri
         flush_interval_s=c.flush_interval_s, stop=c._stop, flush_now=c._flush_now,
         receiving=lambda: c._recv_thread is not None and c._recv_thread.is_alive(),
         run_info=c._run_info, run_end=c._run_end, report=c._last_error.set)
+    #: the backfill worker (``rtkit.backfill``), where the venue can fill and it is wanted
+    c.backfiller = None
+    c._backfill_thread = None
+    if config.backfill and not can_backfill(c.adapter) and c.pipeline.stage is None:
+        c.backfiller = Backfiller(
+            c.pipeline, c.db, c.rest_url, max_trades=config.backfill_max, stop=c._stop,
+            writing=lambda: c._write_thread is not None and c._write_thread.is_alive(),
+            recorder=lambda: receiver.recorder)
     return receiver, writer
+
+
+def _start_backfill(c: Collector) -> None:
+    """Start the backfill thread beside the other two (it ends when they are asked to)."""
+    if c.backfiller is not None:
+        c._backfill_thread = threading.Thread(target=c.backfiller.run, daemon=True,
+                                              name=f"rtkit-backfill-{c.name}")
+        c._backfill_thread.start()
+
+
+def _join_backfill(c: Collector, deadline: float) -> None:
+    """Wait for the backfill thread until ``deadline`` (after the writer's final flush,
+    which stores what it fed): it gives an unfinished gap back to the ledger."""
+    thread = c._backfill_thread
+    if thread is not None and thread is not threading.current_thread():
+        c.backfiller.abort()  # type: ignore[union-attr]
+        thread.join(max(0.05, deadline - time.monotonic()))
 
 
 def collect(venue: str, symbols: list[str] | str, **kwargs) -> Collector:

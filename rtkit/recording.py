@@ -5,9 +5,12 @@ One object per line::
     {"received_at": <int ns>, "venue": "binance", "frame": "<text exactly as received>"}
     {"event": "open" | "close", "received_at": <int ns>, "venue": "binance"}
     {"event": "instruments", "received_at": <int ns>, "venue": "okx", "instruments": [...]}
+    {"event": "rest_trades", "received_at": <int ns>, "venue": "okx", "symbol": "BTC-USDT",
+     "trades": [[<id>, <ts ns>, "<price>", "<size>", "buy" | "sell"], ...]}
 
 (``instruments``: the contract values a run converted sizes with, see
-:mod:`rtkit.instruments`, so that its replay converts alike.)
+:mod:`rtkit.instruments`, so that its replay converts alike; ``rest_trades``: a page of
+trades a backfill fetched for a gap, see :mod:`rtkit.backfill`, fed at the same place.)
 
 A frame that is not valid UTF-8 (or was a binary WebSocket frame) is kept
 byte-exact as ``"frame_b64"`` with ``"binary": true`` when it came in a binary
@@ -28,6 +31,7 @@ import gzip
 import io
 import logging
 import re
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -62,6 +66,10 @@ _SKIP_CHUNK_BYTES = 1024 * 1024
 _HEAD_BYTES = 4096
 #: longest venue name a line may carry (the registry's are a few letters)
 MAX_VENUE_CHARS = 64
+#: trades one ``rest_trades`` event holds (a longer page is written as several events)
+MAX_RECORDED_REST_TRADES = 1000
+#: characters of a ``rest_trades`` symbol, and of each price and size text
+MAX_REST_TEXT_CHARS = 64
 #: reject reason of a line that is not a recording entry
 BAD_LINE = "bad_recording_line"
 
@@ -97,6 +105,9 @@ class Event:
     symbols: tuple[str, ...] = ()
     #: on "instruments": the contract facts (``rtkit.instruments.Contract.record()``)
     instruments: tuple[dict, ...] = ()
+    #: on "rest_trades": the symbol and its trades ``(id, ts_ns, price, size, side)``
+    symbol: str = ""
+    trades: tuple[tuple, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +273,8 @@ def parse_line(line: bytes) -> Frame | Event:
         event, symbols = obj["event"], obj.get("symbols", [])
         if event == "instruments":
             return _instruments_event(obj, received_at, venue)
+        if event == "rest_trades":
+            return _rest_trades_event(obj, received_at, venue)
         if event not in ("open", "close"):
             raise ValueError(f"'event' must be \"open\" or \"close\", not {_short(event)}")
         if type(symbols) is not list or not all(type(s) is str for s in symbols):
@@ -405,6 +418,26 @@ def _instruments_event(obj: dict, received_at: int, venue: str) -> Event:
     return Event("instruments", received_at, venue, instruments=tuple(facts))
 
 
+def _rest_trades_event(obj: dict, received_at: int, venue: str) -> Event:
+    symbol, trades = obj.get("symbol"), obj.get("trades")
+    if type(symbol) is not str or not 0 < len(symbol) <= MAX_REST_TEXT_CHARS:
+        raise ValueError(f"'symbol' must be a name of 1 to {MAX_REST_TEXT_CHARS} characters, "
+                         f"not {_short(symbol)}")
+    if type(trades) is not list or not 0 < len(trades) <= MAX_RECORDED_REST_TRADES:
+        raise ValueError(f"'trades' must be a list of 1 to {MAX_RECORDED_REST_TRADES:,} trades, "
+                         f"not {_short(trades)}")
+    rows = []
+    for t in trades:
+        if not (type(t) is list and len(t) == 5 and type(t[0]) is int and 0 <= t[0] <= MAX_INT64
+                and type(t[1]) is int and 0 < t[1] <= MAX_INT64
+                and all(type(x) is str and 0 < len(x) <= MAX_REST_TEXT_CHARS for x in t[2:4])
+                and t[4] in ("buy", "sell", "")):
+            raise ValueError(f"a trade of 'trades' must be [id, ts_ns, \"price\", \"size\", "
+                             f"\"buy\"|\"sell\"], not {_short(t)}")
+        rows.append(tuple(t))
+    return Event("rest_trades", received_at, venue, symbol=symbol, trades=tuple(rows))
+
+
 def encode_event(event: str, received_at: int, venue: str, symbols=()) -> bytes:
     line = {"event": event, "received_at": received_at, "venue": venue}
     if symbols:
@@ -508,6 +541,7 @@ class RecordingWriter:
                 "in a folder you can write to"
             ) from exc
         self._fh: io.BufferedIOBase = raw
+        self._write_lock = threading.Lock()
 
     #: why recording stopped (a full disk…), or None while it works
     failed: str | None = None
@@ -517,8 +551,9 @@ class RecordingWriter:
         if self.failed is not None:
             return
         try:
-            self._fh.write(line)
-            self._fh.flush()
+            with self._write_lock:  # the receive and the backfill threads both write
+                self._fh.write(line)
+                self._fh.flush()
         except (OSError, ValueError) as exc:
             self.failed = f"{type(exc).__name__}: {exc}"
             log.warning("rtkit: raw recording to %s stopped: %s", self.path, self.failed)
@@ -538,6 +573,14 @@ class RecordingWriter:
         """The contract values the run converts sizes with (a replay reads them)."""
         self._write(orjson.dumps({"event": "instruments", "received_at": received_at,
                                   "venue": venue, "instruments": facts}) + b"\n")
+
+    def rest_trades(self, received_at: int, venue: str, symbol: str, trades: list) -> None:
+        """A backfill's page of REST trades (``(id, ts_ns, price, size, side)``), in events
+        of at most MAX_RECORDED_REST_TRADES: a replay feeds them where the run did."""
+        for i in range(0, len(trades), MAX_RECORDED_REST_TRADES):
+            self._write(orjson.dumps({"event": "rest_trades", "received_at": received_at,
+                                      "venue": venue, "symbol": symbol,
+                                      "trades": trades[i:i + MAX_RECORDED_REST_TRADES]}) + b"\n")
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
