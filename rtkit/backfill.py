@@ -42,6 +42,10 @@ POLL_S = 0.2
 #: how far before the frame that preceded a gap a fill by time starts (Kraken ``since``,
 #: Coinbase Advanced Trade's window): the venue's clock and the network's delay
 HINT_SLACK_NS = 10 * 10**9
+#: seconds a backfill request may take (a page of history is small): a request in flight
+#: cannot be cut short, so after ``stop()`` the thread ends within this, then gives its gap
+#: back to the ledger
+TIMEOUT_S = 5.0
 #: seconds a fill waits for the writer to store its trades before it gives the gap back
 STORE_WAIT_S = 30.0
 #: why a gap is left partial or unfillable
@@ -113,7 +117,7 @@ class Backfiller:
     def run(self) -> None:
         from rtkit.rest.client import RestClient  # httpx loads only where a backfill runs
 
-        self.client = RestClient(self.venue, self.rest_url)
+        self.client = RestClient(self.venue, self.rest_url, timeout_s=TIMEOUT_S)
         conn = sqlite3.connect(self.db, timeout=10.0, check_same_thread=False)
         try:
             ledger = GapLedger(conn)
@@ -123,8 +127,14 @@ class Backfiller:
                 except sqlite3.Error:  # no gaps table yet, or the writer holds the lock
                     continue
                 while gap is not None and not self.stop.is_set():
-                    self._fill(ledger, gap)
-                    gap = ledger.claim(self.venue)
+                    try:
+                        self._fill(ledger, gap)
+                    except BaseException:
+                        ledger.release(gap.id)  # a later run (or claim) takes it up again
+                        if self.stop.is_set():  # the client closed under a request: stopped
+                            return
+                        raise
+                    gap = None if self.stop.is_set() else ledger.claim(self.venue)
         except Exception as exc:  # a bug here must not go unseen, nor kill the process
             self.problem = f"{type(exc).__name__}: {exc}"
             log.exception("rtkit: %s backfill stopped", self.venue)
@@ -185,6 +195,9 @@ class Backfiller:
                     return
                 problem = f"REST history failed: {exc}"
                 break
+            if self.stop.is_set():  # the writer may have had its last flush: feed nothing
+                ledger.release(gap.id)
+                return
             if trades:
                 mark = self._feed(gap.symbol, trades)
                 fetched += len(trades)

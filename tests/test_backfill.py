@@ -134,3 +134,62 @@ def test_a_replay_of_a_run_that_backfilled_stores_the_same_ticks(db, tmp_path):
 def test_a_venue_that_cannot_fill_starts_no_backfill(db):
     c = rtkit.Collector("bybit", ["BTC-USDT"], db=db, url="ws://127.0.0.1:9/")
     assert c.backfiller is None
+
+
+def test_backfill_options_are_checked_and_reach_the_cli(db):
+    with pytest.raises(ValueError, match="backfill_max must be a whole number of trades >= 1"):
+        rtkit.Collector("binance", ["BTC-USDT"], db=db, backfill_max=0)
+    with pytest.raises(ValueError, match="backfill must be True or False"):
+        rtkit.Collector("binance", ["BTC-USDT"], db=db, backfill="no")
+    from rtkit.cli import _parser
+
+    args = _parser().parse_args(["collect", "binance", "BTC-USDT", "--no-backfill",
+                                 "--backfill-max", "7"])
+    assert (args.backfill, args.backfill_max) == (False, 7)
+    args = _parser().parse_args(["collect", "binance", "BTC-USDT"])
+    assert (args.backfill, args.backfill_max) == (True, 50_000)
+
+
+def test_stop_cuts_a_slow_fill_short_and_gives_the_gap_back(db):
+    dialect = get_dialect("binance")
+    with Simulator("binance", rate=RATE, count=1000, seed=23,
+                   faults=Faults(lose_every=500)) as sim, SimRest(sim) as rest:
+        rest.inject(200, 5, delay_s=8.0)  # a venue that answers, but slowly
+        c = rtkit.collect("binance", [dialect.example_symbols[0]], url=sim.url, db=db,
+                          flush_interval_s=0.05)
+        try:
+            wait_for(lambda: sum(rest.requests.values()) >= 1, 20)
+        finally:
+            c.stop()
+        assert not c.running  # stop() kept its bound, the slow request notwithstanding
+        thread = c._backfill_thread
+        assert thread is not None
+        wait_for(lambda: not thread.is_alive(), 20)  # within the request's timeout
+    rows = ledger(db)
+    assert rows and rows[0][0] == "pending" and c.stats["backfilled"] == 0
+    claimed = sqlite3.connect(db).execute("SELECT claimed_at FROM gaps").fetchall()
+    assert all(r[0] is None for r in claimed)  # given back: the next run claims it
+
+
+def test_a_rest_trades_event_is_parsed_strictly():
+    import orjson
+
+    from rtkit.recording import MAX_RECORDED_REST_TRADES, parse_line
+
+    def line(**changes):
+        obj = {"event": "rest_trades", "received_at": 10**18, "venue": "okx",
+               "symbol": "BTC-USDT", "trades": [[5, 10**18, "1.5", "2", "buy"]], **changes}
+        return orjson.dumps(obj)
+
+    event = parse_line(line())
+    assert (event.event, event.symbol, event.trades) == (
+        "rest_trades", "BTC-USDT", ((5, 10**18, "1.5", "2", "buy"),))
+    hostile = [{"symbol": ""}, {"symbol": "X" * 65}, {"symbol": 3}, {"trades": []},
+               {"trades": [[5, 1, "1", "1", "buy"]] * (MAX_RECORDED_REST_TRADES + 1)},
+               {"trades": [[5, 1, 1.5, "1", "buy"]]}, {"trades": [[5, 1, "1", "1", "up"]]},
+               {"trades": [[-1, 1, "1", "1", "buy"]]}, {"trades": [[5, 0, "1", "1", "buy"]]},
+               {"trades": [[5, 1, "1", "1"]]}, {"trades": [[True, 1, "1", "1", "buy"]]},
+               {"trades": [[5, 1, "9" * 65, "1", "buy"]]}, {"trades": {"a": 1}}]
+    for change in hostile:
+        with pytest.raises(ValueError):
+            parse_line(line(**change))
