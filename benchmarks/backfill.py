@@ -102,6 +102,7 @@ def run(sizes=(10_000, 50_000), venues=VENUES) -> dict:
             out[f"{key}_peak_budget_share"] = r["peak_budget_share"]
             if r["why"]:
                 out[f"{key}_why"] = r["why"]
+            print(r, file=sys.stderr, flush=True)  # a long run shows where it is
     return out
 
 

@@ -46,6 +46,9 @@ HINT_SLACK_NS = 10 * 10**9
 #: cannot be cut short, so after ``stop()`` the thread ends within this, then gives its gap
 #: back to the ledger
 TIMEOUT_S = 5.0
+#: pages of trades one fill call walks on a venue paged by time (Kraken ``since``): each
+#: call starts a page back, so more pages a call spend fewer requests per trade
+SINCE_PAGES = 10
 #: seconds a fill waits for the writer to store its trades before it gives the gap back
 STORE_WAIT_S = 30.0
 #: why a gap is left partial or unfillable
@@ -166,7 +169,10 @@ class Backfiller:
         since_ns = max(1, hint - HINT_SLACK_NS)
         until_ns = gap.seen_at + HINT_SLACK_NS
         paging = self.client.spec.paging
-        chunk = until - first + 1 if paging == "window" else self.client.spec.page_size
+        # a page at a time (fed as it comes, stop() heard between two); Kraken's ``since``
+        # re-reads the page it starts in, so it walks SINCE_PAGES pages a call
+        chunk = until - first + 1 if paging == "window" else self.client.spec.page_size * (
+            SINCE_PAGES if paging == "since" else 1)
         fetched, mark, problem = 0, None, ""
         cursor = first
         while cursor <= until:
