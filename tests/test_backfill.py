@@ -193,3 +193,22 @@ def test_a_rest_trades_event_is_parsed_strictly():
     for change in hostile:
         with pytest.raises(ValueError):
             parse_line(line(**change))
+
+
+def test_ids_the_venue_no_longer_keeps_are_unfillable_and_say_so(db):
+    def closed(c, sim):
+        return c.stats["gaps_open"] == 0 and c.stats["pending"] == 0 and c.stats["gaps"]
+
+    dialect = get_dialect("binance")
+    with Simulator("binance", rate=RATE, count=2000, seed=24,
+                   faults=Faults(lose_every=300)) as sim, SimRest(sim, tape_size=5):
+        c = rtkit.collect("binance", [dialect.example_symbols[0]], url=sim.url, db=db,
+                          flush_interval_s=0.05)
+        try:
+            wait_for(lambda: sim.all_sent, 20)
+            wait_for(lambda: closed(c, sim), 30)
+        finally:
+            c.stop()
+    rows = ledger(db)  # the simulator's REST side keeps only its last 5 trades
+    assert rows and {r[0] for r in rows} == {"unfillable"}
+    assert all(r[1].startswith("older than the venue keeps") and r[3] == 0 for r in rows)
