@@ -100,6 +100,10 @@ other ``url`` the same host and port, and no ``url`` the venue's own API.
 book is checked against a REST snapshot (see ``rtkit.books.frame.BookReading``).
 ``redundancy=2``: two connections on the same streams, each trade kept once (a
 frame one of them loses, the other brings), for completeness over bandwidth.
+``backfill`` (default True where the venue can fill by id): a thread fetches the
+trades of each id gap from the venue's REST history (``rest_url``) within its
+budget and stores them like live ones; ``backfill_max`` caps one gap (default 50,000
+trades; a larger one ends ``partial``). See ``rtkit.backfill``.
 """
 
 
