@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rtkit import __version__
 from rtkit.analysis import ohlcv
+from rtkit.backfill import DEFAULT_BACKFILL_MAX
 from rtkit.collector import Collector
 from rtkit.replay import REPLAY_DB, replay
 from rtkit.rest.endpoints import VENUES as REST_VENUES
@@ -234,7 +235,8 @@ def cmd_collect(args) -> int:
                           kinds=[k for item in args.kinds for k in item.split(",") if k],
                           lake=args.lake, name=args.name, venue_options=options,
                           depth=args.depth, audit_every_s=args.audit_every,
-                          redundancy=args.redundancy, writer=args.writer)
+                          redundancy=args.redundancy, writer=args.writer,
+                          backfill=args.backfill, backfill_max=args.backfill_max)
     if record is not None:
         _say_where_recording_goes(record, collector, existed)
     _run_until(collector, args.duration, _Progress())
@@ -448,6 +450,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="connections on the same streams, each trade kept once (default 1)")
     c.add_argument("--writer", choices=WRITERS, help="write SQLite in a thread of this process "
                    f"or in a process of its own (default: {DEFAULT_WRITER})")
+    c.add_argument("--no-backfill", dest="backfill", action="store_false",
+                   help="leave id gaps pending instead of filling them from the venue's REST "
+                   "trade history")
+    c.add_argument("--backfill-max", type=int, default=DEFAULT_BACKFILL_MAX, metavar="N",
+                   help="trades one gap is filled with at most; a larger gap ends 'partial' "
+                   f"(default {DEFAULT_BACKFILL_MAX:,})")
     c.add_argument("--option", action="append", type=_venue_option, default=[],
                    metavar="KEY=VALUE", help="a venue option (Collector's venue_options), "
                    "repeatable; the value is read as JSON when it is a number, true/false or null")
@@ -522,7 +530,7 @@ def _parser() -> argparse.ArgumentParser:
 
 #: keyword arguments the API's messages name, and the option that sets each on the command line
 _KEYWORD_OPTIONS = {"db": "--db", "lake": "--lake", "record_raw": "--record", "url": "--url",
-                   "rest_url": "--rest-url",
+                   "rest_url": "--rest-url", "backfill_max": "--backfill-max",
                    "depth": "--depth", "audit_every_s": "--audit-every"}
 
 

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
+from rtkit.backfill import DEFAULT_BACKFILL_MAX, Backfiller, can_backfill
 from rtkit.books.frame import BookReading
 from rtkit.books.keeper import DEFAULT_AUDIT_EVERY_S, books_of
 from rtkit.buffer import DEFAULT_CAPACITY, RingBuffer
@@ -100,6 +101,10 @@ frame one of them loses, the other brings), for completeness over bandwidth.
 ``"process"`` in a child process of its own, which keeps the writing off the
 receive loop's interpreter lock (it helps with a free core; it starts in about
 half a second, during which the thread writes).
+``backfill`` (default True where the venue can fill by id): a thread fetches the
+trades of each id gap from the venue's REST history (``rest_url``) within its
+budget and stores them like live ones; ``backfill_max`` caps one gap (default 50,000
+trades; a larger one ends ``partial``). See ``rtkit.backfill``.
 """
 
 
@@ -108,6 +113,8 @@ class Collector(CollectorViews, BookReading, LiveHooks):
 
     The options are described in ``COLLECTOR_OPTIONS`` (shown by ``help(Collector)``).
     """
+    backfiller: Backfiller | None  # and its thread: set by _threads_parts, _start_backfill
+    _backfill_thread: threading.Thread | None
 
     def __init__(
         self,
@@ -136,6 +143,7 @@ class Collector(CollectorViews, BookReading, LiveHooks):
         audit_every_s: float = DEFAULT_AUDIT_EVERY_S,
         redundancy: int = 1,
         writer: str | None = None,
+        backfill: bool = True, backfill_max: int = DEFAULT_BACKFILL_MAX,
         **more_venue_options,
     ) -> None:
         venue_options = venue_options_from(venue, venue_options, more_venue_options)
@@ -144,7 +152,7 @@ class Collector(CollectorViews, BookReading, LiveHooks):
             venue, symbols, db, url, capacity, flush_interval_s, record_raw, name, anomaly,
             max_frame_bytes, pending_limit, stale_after_s, backoff_initial_s, backoff_max_s,
             connect_timeout_s, sslopt, venue_options, kinds, lake, rest_url, depth,
-            audit_every_s, redundancy, writer)
+            audit_every_s, redundancy, writer, backfill, backfill_max)
         self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
         self.kinds = checked_kinds(kinds, self.adapter)
         self.adapter.configure(self.kinds, depth)
@@ -213,6 +221,7 @@ class Collector(CollectorViews, BookReading, LiveHooks):
         registry.register(self.name, self)
         self._recv_thread.start()
         self._write_thread.start()
+        _start_backfill(self)
         self.hooks.start(lambda: self.running)
         return self
 
@@ -233,6 +242,7 @@ class Collector(CollectorViews, BookReading, LiveHooks):
                 if thread is not None and thread is not threading.current_thread():
                     self._flush_now.set()
                     thread.join(max(0.05, deadline - time.monotonic()))
+            _join_backfill(self, deadline)
             self.hooks.stop(deadline)
         finally:
             self._flush_now.set()
@@ -337,7 +347,32 @@ def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Wri
         flush_interval_s=c.flush_interval_s, stop=c._stop, flush_now=c._flush_now,
         receiving=lambda: c._recv_thread is not None and c._recv_thread.is_alive(),
         run_info=c._run_info, run_end=c._run_end, report=c._last_error.set)
+    #: the backfill worker (``rtkit.backfill``), where the venue can fill and it is wanted
+    c.backfiller = None
+    c._backfill_thread = None
+    if config.backfill and not can_backfill(c.adapter) and c.pipeline.stage is None:
+        c.backfiller = Backfiller(
+            c.pipeline, c.db, c.rest_url, max_trades=config.backfill_max, stop=c._stop,
+            writing=lambda: c._write_thread is not None and c._write_thread.is_alive(),
+            recorder=lambda: receiver.recorder)
     return receiver, writer
+
+
+def _start_backfill(c: Collector) -> None:
+    """Start the backfill thread beside the other two (it ends when they are asked to)."""
+    if c.backfiller is not None:
+        c._backfill_thread = threading.Thread(target=c.backfiller.run, daemon=True,
+                                              name=f"rtkit-backfill-{c.name}")
+        c._backfill_thread.start()
+
+
+def _join_backfill(c: Collector, deadline: float) -> None:
+    """Wait for the backfill thread until ``deadline`` (after the writer's final flush,
+    which stores what it fed): it gives an unfinished gap back to the ledger."""
+    thread = c._backfill_thread
+    if thread is not None and thread is not threading.current_thread():
+        c.backfiller.abort()  # type: ignore[union-attr]
+        thread.join(max(0.05, deadline - time.monotonic()))
 
 
 def collect(venue: str, symbols: list[str] | str, **kwargs) -> Collector:

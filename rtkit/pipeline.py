@@ -254,9 +254,9 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
             self._take_book_messages(book_messages)
         self.frames += len(frames)
         self.tick_frames += tick_frames  # frames of other kinds only count too
-        self.last_frame_ns = received_at_ns
-        if accepted:
+        if accepted:  # gaps found in it say when the frame before came (``gap_hints``)
             self._accept(accepted, received_at_ns)
+        self.last_frame_ns = received_at_ns
         return controls
 
     def _control(self, control: Control) -> None:
@@ -286,18 +286,8 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
             ticks = self._check_ids(detector, ticks, received_at_ns)
         elif recent_ids is not None:
             ticks = self._drop_repeats(recent_ids, ticks)
-        if not ticks:
-            return
-        n = len(ticks)
-        self.ring.append(self.venue, received_at_ns, ticks)
-        if self.hooks is not None:
-            self.hooks.offer("trades", received_at_ns, ticks)
-        if self.pending + n > self.pending_limit:
-            self.dropped_overflow += n
-            return
-        with self._lock:
-            self._ticks.append((received_at_ns, ticks))
-        self.queued += n
+        if ticks:
+            self._store_ticks(ticks, received_at_ns)
 
     def _split_batch(self, items: list, frame, received_at_ns: int) -> list:
         """Ticks of a batch with bad trades (or trades of a symbol not taken) in it;

@@ -20,6 +20,8 @@ from rtkit.gaps import GapDetector, RecentIds, ledger_status
 #: what is still missing becomes a ``gaps`` row: two connections to one venue run
 #: milliseconds apart, so an id one of them skipped arrives on the other well within it
 GAP_HOLD_S = 2.0
+#: gaps whose starting time a backfill by time may still ask for (the oldest go first)
+GAP_HINTS = 10_000
 
 
 class IdChecks:
@@ -32,6 +34,11 @@ class IdChecks:
     _counting: threading.Lock
     _gaps: list[tuple]
     duplicates_seen: int
+    ticks: int
+    last_frame_ns: int
+    _reject: Any
+    _store_ticks: Any
+    _filter_anomalies: Any
     late_trades: int
     id_resets: int
     gaps: int
@@ -41,6 +48,9 @@ class IdChecks:
     def _init_id_checks(self, ids_consecutive: bool) -> None:
         self.gap_detector = GapDetector() if ids_consecutive else None
         self.recent_ids = None if ids_consecutive else RecentIds()
+        #: when the frame before each gap came (``(symbol, first missing id)`` → ns): about
+        #: where a backfill by time (Kraken ``since``) starts; bounded by GAP_HINTS
+        self.gap_hints: dict[tuple[str, int], int] = {}
         self._ids_consecutive = ids_consecutive
         self._connections = 0
         #: connections feeding the pipeline now, as the receiver counts them (two during
@@ -77,6 +87,45 @@ class IdChecks:
         self.gaps_closed += 1
         self.backfilled += filled
 
+    def accept_backfill(self, ticks: list, received_at_ns: int, rejects=(),
+                        source: str = "REST trades") -> int:
+        """Trades fetched from REST for a gap (``rtkit.backfill``; a replay of its
+        ``rest_trades`` event), from any thread: under ``_counting``, as one more batch of
+        the receive path, so the id checks, the ring, the hooks and the pending rows see
+        them exactly as a frame's. Ids the detector still remembers as seen (they came late,
+        live) are duplicates; the others are kept. Returns the ticks kept."""
+        with self._counting:
+            for reject in rejects:  # each bad trade is a reject, as in a frame
+                self._reject(reject, source, received_at_ns)
+            anomaly = getattr(self, "anomaly", None)
+            if anomaly is not None and ticks:
+                ticks = self._filter_anomalies(anomaly, ticks, source, received_at_ns)
+            self.ticks += len(ticks)
+            if self.gap_detector is not None:
+                ticks = self._unseen(self.gap_detector, ticks)
+            if not ticks:
+                return 0
+            self._store_ticks(ticks, received_at_ns)
+            return len(ticks)
+
+    def _unseen(self, detector: GapDetector, ticks: list) -> list:
+        """The ticks (of ids below each symbol's highest) not seen so far, now marked
+        seen; ids older than the detector's window are kept (the store's key decides)."""
+        kept = []
+        for tick in ticks:
+            sym, tid = tick[0], tick[1]
+            high = detector.last.get(sym)
+            window = detector.windows.get(sym)
+            if high is None or window is None or tid > high:
+                kept.append(tick)  # nothing known of the symbol, or above it: keep
+                continue
+            verdict = detector._below(window, high, tid, tid)
+            if verdict == "duplicate":
+                self.duplicates_seen += 1
+            else:
+                kept.append(tick)
+        return kept
+
     def _gap_row(self, symbol: str, first, last, missing, at_ns: int, kind: str) -> None:
         status, why = ledger_status(self.venue, kind, self._ids_consecutive)
         if status == "pending":
@@ -88,6 +137,10 @@ class IdChecks:
     def _gap(self, symbol: str, first: int, last: int, kind: str, at_ns: int) -> None:
         self.gaps += 1
         self.missing_trades += last - first + 1
+        hints = self.gap_hints
+        if len(hints) >= GAP_HINTS:
+            del hints[next(iter(hints))]
+        hints[(symbol, first)] = self.last_frame_ns or at_ns
         self._gap_row(symbol, str(first), str(last), last - first + 1, at_ns, kind)
 
     def release_held_gaps(self, force: bool = False) -> None:

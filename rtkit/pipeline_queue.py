@@ -64,6 +64,10 @@ class PendingQueue:
     queued: int
     rejected: int
     rejected_by_reason: Counter[str]
+    ring: Any
+    hooks: Any
+    pending_limit: int
+    dropped_overflow: int
 
     def _init_queue(self) -> None:
         self._lock = threading.Lock()
@@ -102,6 +106,20 @@ class PendingQueue:
                 return
             self._rejects.append((received_at_ns, self.venue, reject.reason, detail, text, size))
             self._rejects_bytes += cost
+
+    def _store_ticks(self, ticks: list, received_at_ns: int) -> None:
+        """Checked ticks into the ring, the hooks and the rows pending for the sinks (the
+        receive path's, and a backfill's under ``_counting``)."""
+        n = len(ticks)
+        self.ring.append(self.venue, received_at_ns, ticks)
+        if self.hooks is not None:
+            self.hooks.offer("trades", received_at_ns, ticks)
+        if self.pending + n > self.pending_limit:
+            self.dropped_overflow += n
+            return
+        with self._lock:
+            self._ticks.append((received_at_ns, ticks))
+        self.queued += n
 
     def queue(self, items: list) -> None:
         """Add items to the pending list (a stage's rows; ``queued`` is its to count)."""

@@ -5,6 +5,8 @@ One object per line::
     {"received_at": <int ns>, "venue": "binance", "frame": "<text exactly as received>"}
     {"event": "open" | "close", "received_at": <int ns>, "venue": "binance"}
     {"event": "instruments", "received_at": <int ns>, "venue": "okx", "instruments": [...]}
+    {"event": "rest_trades", "received_at": <int ns>, "venue": "okx", "symbol": "BTC-USDT",
+     "trades": [[<id>, <ts ns>, "<price>", "<size>", "buy" | "sell"], ...]}
 
     {"event": "books", "received_at": <ns the books were made>, "venue": "binance",
      "symbols": [...], "max_levels": 5000, "derive_quotes": false, "audit_every_ns": 6e10,
@@ -18,7 +20,8 @@ One object per line::
                  "seq", "first_seq", "prev_seq", "checksum"} | "error": "why it failed"}
 
 (``instruments``: the contract values a run converted sizes with, see
-:mod:`rtkit.instruments`, so that its replay converts alike. ``books``,
+:mod:`rtkit.instruments`, so that its replay converts alike; ``rest_trades``: a page of
+trades a backfill fetched for a gap, see :mod:`rtkit.backfill`, fed at the same place. ``books``,
 ``rest_request`` and ``rest_snapshot``: what a run's order books depended on
 besides the frames, written by :meth:`rtkit.books.keeper.BookKeeper.record_to`:
 each REST answer sits between the frames where the live keeper took it, so a
@@ -47,6 +50,7 @@ import gzip
 import io
 import logging
 import re
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -82,6 +86,10 @@ _SKIP_CHUNK_BYTES = 1024 * 1024
 _HEAD_BYTES = 4096
 #: longest venue name a line may carry (the registry's are a few letters)
 MAX_VENUE_CHARS = 64
+#: trades one ``rest_trades`` event holds (a longer page is written as several events)
+MAX_RECORDED_REST_TRADES = 1000
+#: characters of a ``rest_trades`` symbol, and of each price and size text
+MAX_REST_TEXT_CHARS = 64
 #: reject reason of a line that is not a recording entry
 BAD_LINE = "bad_recording_line"
 #: levels per side a recorded REST snapshot may hold (Binance's deepest is 5,000)
@@ -128,6 +136,9 @@ class Event:
     symbols: tuple[str, ...] = ()
     #: on "instruments": the contract facts (``rtkit.instruments.Contract.record()``)
     instruments: tuple[dict, ...] = ()
+    #: on "rest_trades": the symbol and its trades ``(id, ts_ns, price, size, side)``
+    symbol: str = ""
+    trades: tuple[tuple, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +344,8 @@ def parse_line(line: bytes) -> Entry:
         event, symbols = obj["event"], obj.get("symbols", [])
         if event == "instruments":
             return _instruments_event(obj, received_at, venue)
+        if event == "rest_trades":
+            return _rest_trades_event(obj, received_at, venue)
         if event in _BOOK_EVENTS:
             return _BOOK_EVENTS[event](obj, received_at, venue)
         if event not in ("open", "close"):
@@ -478,6 +491,24 @@ def _instruments_event(obj: dict, received_at: int, venue: str) -> Event:
     return Event("instruments", received_at, venue, instruments=tuple(facts))
 
 
+def _rest_trades_event(obj: dict, received_at: int, venue: str) -> Event:
+    symbol, trades = obj.get("symbol"), obj.get("trades")
+    if type(symbol) is not str or not 0 < len(symbol) <= MAX_REST_TEXT_CHARS:
+        raise ValueError(f"'symbol' must be a name of 1 to {MAX_REST_TEXT_CHARS} characters, "
+                         f"not {_short(symbol)}")
+    if type(trades) is not list or not 0 < len(trades) <= MAX_RECORDED_REST_TRADES:
+        raise ValueError(f"'trades' must be a list of 1 to {MAX_RECORDED_REST_TRADES:,} trades, "
+                         f"not {_short(trades)}")
+    rows = []
+    for t in trades:
+        if not (type(t) is list and len(t) == 5 and type(t[0]) is int and 0 <= t[0] <= MAX_INT64
+                and type(t[1]) is int and 0 < t[1] <= MAX_INT64
+                and all(type(x) is str and 0 < len(x) <= MAX_REST_TEXT_CHARS for x in t[2:4])
+                and t[4] in ("buy", "sell", "")):
+            raise ValueError(f"a trade of 'trades' must be [id, ts_ns, \"price\", \"size\", "
+                             f"\"buy\"|\"sell\"], not {_short(t)}")
+        rows.append(tuple(t))
+    return Event("rest_trades", received_at, venue, symbol=symbol, trades=tuple(rows))
 def _symbol(obj: dict, key: str = "symbol") -> str:
     from rtkit.validate import MAX_SYMBOL_CHARS
 
@@ -709,6 +740,7 @@ class RecordingWriter:
         self._fh: io.BufferedIOBase = raw
         if books is not None:
             books.record_to(self)
+        self._write_lock = threading.Lock()
 
     #: why recording stopped (a full disk…), or None while it works
     failed: str | None = None
@@ -718,8 +750,9 @@ class RecordingWriter:
         if self.failed is not None:
             return
         try:
-            self._fh.write(line)
-            self._fh.flush()
+            with self._write_lock:  # the receive and the backfill threads both write
+                self._fh.write(line)
+                self._fh.flush()
         except (OSError, ValueError) as exc:
             self.failed = f"{type(exc).__name__}: {exc}"
             log.warning("rtkit: raw recording to %s stopped: %s", self.path, self.failed)
@@ -770,6 +803,13 @@ class RecordingWriter:
                     msg: BookMessage | None, error: str = "") -> None:
         """A book's REST snapshot (or its failure) as the keeper took it, between frames."""
         self._write(encode_rest_answer(received_at, venue, symbol, purpose, msg, error))
+    def rest_trades(self, received_at: int, venue: str, symbol: str, trades: list) -> None:
+        """A backfill's page of REST trades (``(id, ts_ns, price, size, side)``), in events
+        of at most MAX_RECORDED_REST_TRADES: a replay feeds them where the run did."""
+        for i in range(0, len(trades), MAX_RECORDED_REST_TRADES):
+            self._write(orjson.dumps({"event": "rest_trades", "received_at": received_at,
+                                      "venue": venue, "symbol": symbol,
+                                      "trades": trades[i:i + MAX_RECORDED_REST_TRADES]}) + b"\n")
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):

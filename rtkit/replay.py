@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtkit.backfill import feed_rest_trades
 from rtkit.buffer import RingBuffer
 from rtkit.instruments import Contract, ContractError, save_contracts
 from rtkit.kinds import Kind, get_kind
@@ -192,6 +193,9 @@ class Replay(BookReplay):
                     self._opened(entry)
                 elif entry.event == "instruments":
                     self._instruments(entry)
+                elif entry.event == "rest_trades":  # a backfill's page, where the run fed it
+                    feed_rest_trades(self.pipeline(entry.venue), entry.symbol, entry.trades,
+                                     entry.received_at)
                 elif entry.event == "close":  # a make-before-break recording overlaps two
                     live = self._live[entry.venue] = max(0, self._live.get(entry.venue, 0) - 1)
                     self.pipeline(entry.venue).live_sources = max(1, live)

@@ -36,7 +36,8 @@ def test_id_gaps_of_a_venue_that_can_fill_are_pending(db):
     with nothing filled yet, and ``c.stats`` counts them open."""
     with Simulator("binance", rate=4000, count=2000, seed=3,
                    faults=Faults(skip_id_every=250)) as sim:
-        c = rtkit.collect("binance", ["BTC-USDT"], url=sim.url, db=db, flush_interval_s=0.1)
+        c = rtkit.collect("binance", ["BTC-USDT"], url=sim.url, db=db, flush_interval_s=0.1,
+                          backfill=False)  # the ledger as it is before a backfill
         wait_for(lambda: c.stats["ticks"] >= 2000, 20)
         c.stop()
     rows = ledger(db)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from rtkit.backfill import DEFAULT_BACKFILL_MAX
 from rtkit.books.keeper import DEFAULT_AUDIT_EVERY_S
 from rtkit.buffer import DEFAULT_CAPACITY
 from rtkit.kinds import get_kind
@@ -55,6 +56,8 @@ class CollectorConfig:
     audit_every_s: float = DEFAULT_AUDIT_EVERY_S
     redundancy: int = 1
     writer: str | None = None
+    backfill: bool = True
+    backfill_max: int = DEFAULT_BACKFILL_MAX
 
     def check(self) -> None:
         """A numeric parameter outside its range, a URL that is no WebSocket's, or a
@@ -73,6 +76,11 @@ class CollectorConfig:
         if self.depth is not None and (type(self.depth) is not int or self.depth < 1):
             raise ValueError(f"depth must be a whole number of levels >= 1 (e.g. 50), "
                              f"not {self.depth!r}")
+        if type(self.backfill) is not bool:
+            raise ValueError(f"backfill must be True or False, not {self.backfill!r}")
+        if type(self.backfill_max) is not int or self.backfill_max < 1:
+            raise ValueError(f"backfill_max must be a whole number of trades >= 1 (default "
+                             f"{DEFAULT_BACKFILL_MAX:,}), not {self.backfill_max!r}")
         if not (type(self.audit_every_s) in (int, float) and self.audit_every_s >= 0):
             raise ValueError(f"audit_every_s must be seconds >= 0 (0: no audits), "
                              f"not {self.audit_every_s!r}")
