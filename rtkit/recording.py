@@ -738,9 +738,9 @@ class RecordingWriter:
                 "in a folder you can write to"
             ) from exc
         self._fh: io.BufferedIOBase = raw
+        self._write_lock = threading.Lock()  # before anything is written
         if books is not None:
             books.record_to(self)
-        self._write_lock = threading.Lock()
 
     #: why recording stopped (a full disk…), or None while it works
     failed: str | None = None
