@@ -32,7 +32,7 @@ POLL_STORED_S = 0.002
 TIMEOUT_S = 120
 
 
-def _wait_for(c, counter: str, n: int, poll_s: float, deadline: float) -> None:
+def wait_for(c, counter: str, n: int, poll_s: float, deadline: float) -> None:
     """Poll ``c.stats[counter]`` until it reaches ``n``; a run that never gets there fails."""
     while (got := c.stats[counter]) < n:
         if time.monotonic() > deadline:
@@ -62,8 +62,8 @@ def received_and_stored(c, n: int, intervals: int) -> dict:
     (its start-up included)."""
     deadline = time.monotonic() + TIMEOUT_S
     cpu0 = time.process_time()
-    _wait_for(c, "ticks", n, POLL_RECEIVED_S, deadline)
-    _wait_for(c, "stored", n, POLL_STORED_S, deadline)
+    wait_for(c, "ticks", n, POLL_RECEIVED_S, deadline)
+    wait_for(c, "stored", n, POLL_STORED_S, deadline)
     stored_at = time.time_ns()  # the same clock as received_at
     cpu = time.process_time() - cpu0
     writer_cpu = _cpu_s(getattr(c.sink, "pid", None))
@@ -247,7 +247,7 @@ def rtkit_collector_stop(url: str, n: int, writer: str = "thread") -> dict:
         c = rtkit.collect("binance", ["BTC-USDT"], url=url, db=Path(d) / "stop.sqlite",
                           sslopt=SSLOPT, writer=writer)
         try:
-            _wait_for(c, "ticks", n, POLL_RECEIVED_S, time.monotonic() + TIMEOUT_S)
+            wait_for(c, "ticks", n, POLL_RECEIVED_S, time.monotonic() + TIMEOUT_S)
             pending = c.stats["pending"]
         finally:
             t = time.perf_counter()

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.clients import POLL_RECEIVED_S, POLL_STORED_S, TIMEOUT_S, _wait_for
+from benchmarks.clients import POLL_RECEIVED_S, POLL_STORED_S, TIMEOUT_S, wait_for
 from benchmarks.live import feed
 
 
@@ -92,8 +92,8 @@ def _run(rtkit, url: str, n: int, writer: str, tids: dict, spent: dict) -> dict:
             threading.Thread(target=watch, daemon=True).start()
         try:
             deadline = time.monotonic() + TIMEOUT_S
-            _wait_for(c, "ticks", n, POLL_RECEIVED_S, deadline)
-            _wait_for(c, "stored", n, POLL_STORED_S, deadline)
+            wait_for(c, "ticks", n, POLL_RECEIVED_S, deadline)
+            wait_for(c, "stored", n, POLL_STORED_S, deadline)
             cpu = {r: task_cpu_s(t) for r, t in tids.items()}
             child = process_cpu_s(getattr(c.sink, "pid", None))
         finally:

@@ -29,7 +29,7 @@ from rtkit.venues import get_adapter, venue_names
 
 logging.getLogger("rtkit").addHandler(logging.NullHandler())
 
-__version__ = "0.1.0"
+from rtkit.version import __version__ as __version__  # noqa: E402  (re-exported)
 
 __all__ = [
     "AnomalyFilter",

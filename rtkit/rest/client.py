@@ -91,7 +91,7 @@ class RestClient:
         self.max_retries = max_retries
         self.stats: Counter[str] = Counter()
         self._closing = threading.Event()
-        from rtkit import __version__
+        from rtkit.version import __version__
 
         self._http = httpx.Client(
             base_url=self.base_url, timeout=httpx.Timeout(timeout_s),
