@@ -322,26 +322,7 @@ class Replay(BookReplay):
     def summary(self) -> dict[str, Any]:
         """The pipelines' counters summed (ints; ``rejected_by_reason`` a dict of them)
         and the replay's own: ``bad_lines``, ``venues``, ``connections``, ``db``, ``lake``."""
-        counters = [*_FRAME_COUNTERS, "dropped_overflow"]
-        for kind in self.kinds:
-            if kind.counters:  # a kind without names has its default ones in merge_stats
-                counters += kind.counters
-        out: dict[str, Any] = dict.fromkeys(counters, 0)
-        out.update(merge_stats(self.pipelines.values()))
-        by_reason: dict[str, int] = out.setdefault("rejected_by_reason", {})
-        out["rejected"] += self.bad_lines
-        for reason, n in self.bad_lines_by_reason.items():
-            by_reason[reason] = by_reason.get(reason, 0) + n
-        out["bad_lines"] = self.bad_lines
-        out["venues"] = sorted(self.pipelines)
-        out["connections"] = self.connections
-        out["db"] = str(self.store.path)
-        if self.lake is not None:
-            out["lake"] = str(self.lake.root)
-        if self.interrupted:
-            out["interrupted"] = True
-        return out
-
+        return replay_summary(self)
 
 def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_000_000,
            anomaly: AnomalyFilter | None = None, venue_options: dict | None = None,
@@ -371,3 +352,27 @@ def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_00
         return r.run(Path(path).expanduser(), progress=progress)
     finally:
         r.store.close()
+
+
+def replay_summary(self: Replay) -> dict[str, Any]:
+    """The pipelines' counters summed (ints; ``rejected_by_reason`` a dict of them)
+    and the replay's own: ``bad_lines``, ``venues``, ``connections``, ``db``, ``lake``."""
+    counters = [*_FRAME_COUNTERS, "dropped_overflow"]
+    for kind in self.kinds:
+        if kind.counters:  # a kind without names has its default ones in merge_stats
+            counters += kind.counters
+    out: dict[str, Any] = dict.fromkeys(counters, 0)
+    out.update(merge_stats(self.pipelines.values()))
+    by_reason: dict[str, int] = out.setdefault("rejected_by_reason", {})
+    out["rejected"] += self.bad_lines
+    for reason, n in self.bad_lines_by_reason.items():
+        by_reason[reason] = by_reason.get(reason, 0) + n
+    out["bad_lines"] = self.bad_lines
+    out["venues"] = sorted(self.pipelines)
+    out["connections"] = self.connections
+    out["db"] = str(self.store.path)
+    if self.lake is not None:
+        out["lake"] = str(self.lake.root)
+    if self.interrupted:
+        out["interrupted"] = True
+    return out
