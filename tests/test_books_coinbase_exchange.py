@@ -19,6 +19,10 @@ from tests.conftest import wait_for
 from tests.unverified_books import (
     INVISIBLE,
     SYMBOL,
+    audit_catches_the_corruption_within_one_period,
+    clean_run_never_fails_an_audit_where_a_naive_one_flaps,
+    corruptions_caught_or_healed,
+    crossed_book_desyncs_at_once_and_a_close_starts_over,
     events,
     invisible_fault_is_left_to_the_audit,
     settled,
@@ -47,22 +51,13 @@ def test_a_corruption_is_caught_by_the_next_audit_and_resynced_while_trades_flow
     finally:
         stop(sim, rest, c)
     rows = events(db)
-    desyncs = [e for e in rows if e[2] == "desynced"]
-    assert desyncs and all(e[3].startswith("audit: ") for e in desyncs)
-    assert len(desyncs) <= sim.book_faults["corrupted"]
-    # every corruption the book held was caught by an audit or set right by the stream
-    # first; no audit failed while the book held none
-    states = [item[3] for item in seen["corruptions"]]
-    assert len(states) == 3 and set(states) <= {"caught", "healed"} and "caught" in states
-    assert seen["audit_desyncs_without_a_wrong_level"] == 0
+    desyncs = corruptions_caught_or_healed(c, sim, seen, rows)
     assert all("local" in e[3] and "venue" in e[3] for e in desyncs)
     machine = c.pipeline.books.machines[SYMBOL]
     # the last corruption: caught by the first or second audit compared after it came (an
     # audit asked before it leaves it out, the next one sees it)
     assert machine.audits - audits_then <= 2 + len(desyncs)
     s = c.stats
-    assert s["book_desyncs"] == len(desyncs) == s["book_resyncs"]
-    assert all(seen["loads"]) and len(seen["loads"]) == len(desyncs) + 1
     assert c.reconnects == 0 and s["stored"] == 300 and s["gaps"] == 0 and s["rejected"] == 0
     back = [e for e in rows if e[1] == "snapshot" and e[2] == "unverified"]
     assert len(back) == len(desyncs) + 1
@@ -77,58 +72,18 @@ def events_after(db, seen, n_fed):
 
 
 def test_the_audit_catches_the_corruption_within_one_period_of_its_arrival(db):
-    """Measured: from the corrupted message's arrival to the audit's desync, at most one
-    audit period plus the audit's own round trip (the first audit asked after it)."""
-    period = 0.5
-    sim, rest, c, seen = run(db, Faults(book_corrupt_every=300), count=300,
-                             audit_every_s=period)
-    try:
-        wait_for(lambda: sim.book_faults["corrupted"] == 1 and c.stats["book_desyncs"] == 1, 30)
-        wait_for(lambda: settled(c, sim), 30)
-    finally:
-        stop(sim, rest, c)
-    rows = events(db)
-    desync = next(e for e in rows if e[2] == "desynced")
-    arrivals = [at for at in seen["fed"] if at <= desync[0]]
-    corrupted_at = arrivals[-1]  # nothing came after the corrupted message until the audit
-    latency_s = (desync[0] - corrupted_at) / 1e9
-    assert desync[3].startswith("audit: 1 levels differ")
-    assert latency_s < 2 * period  # the next audit, not one several periods later
-    assert all(seen["loads"]) and c.stats["book_resyncs"] == 1
+    audit_catches_the_corruption_within_one_period(VENUE, db)
 
 
 def test_a_crossed_book_is_a_desync_at_once_and_a_close_starts_the_book_over(db):
-    sim, rest, c, seen = run(db, Faults(book_cross_every=300, book_close_every=500),
-                             count=1_400, audit_every_s=60)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_400 and settled(c, sim), 30)
-    finally:
-        stop(sim, rest, c)
-    rows = events(db)
-    crossed = [e for e in rows if e[2] == "desynced" and "crossed book" in e[3]]
-    closes = [e for e in rows if e[2] == "subscribing"]
-    assert len(crossed) >= 2 and len(closes) == sim.book_faults["closed"] >= 1
-    assert c.reconnects >= len(closes) and all(seen["loads"])
+    crossed_book_desyncs_at_once_and_a_close_starts_over(VENUE, db)
 
 
 def test_a_clean_run_with_frequent_audits_never_fails_one_where_a_naive_audit_flaps(db):
-    """The audit compares snapshots taken while the book moves 3,000 times a second: a
-    naive comparison (every level, at the answer's arrival) sees differences; the fair
-    one never does. ``ticker`` quotes are stored beside the book."""
-    sim, rest, c, seen = run(db, Faults(), count=15_000, kinds=("trades", "quotes", "book"),
-                             audit_every_s=0.1, book_rate=3_000.0, trades=600, rate=300)
-    try:
-        wait_for(lambda: settled(c, sim) and c.stats["stored"] == 600, 60)
-    finally:
-        stop(sim, rest, c)
-    s = c.stats
-    assert s["book_desyncs"] == 0 and s["book_messages"] >= 15_000
-    assert s["book_audits"] >= 10
-    assert seen["naive"] >= 1  # the test is hard enough to matter
-    assert s["quotes"] == s["quotes_stored"] > 0
+    """``ticker`` quotes are stored beside the book, each with its sequence."""
+    clean_run_never_fails_an_audit_where_a_naive_one_flaps(VENUE, db)
     quotes = sqlite3.connect(db).execute("SELECT bid_price < ask_price, seq > 0 FROM quotes")
     assert set(quotes.fetchall()) == {(1, 1)}
-    assert s["stored"] == 600 and s["rejected"] == 0
 
 
 @pytest.mark.parametrize("fault", list(INVISIBLE))
