@@ -99,3 +99,58 @@ def watch_lives(c, sim, from_seq: Callable[[Simulator, int], int] = lambda sim, 
 
     keeper.feed = watched
     return seen
+
+
+def every_fault_detected_and_resynced(c, sim, db, seen, fault: str, reason: str,
+                                      to_seq: Callable[[int], int] = lambda s: s) -> list:
+    """The checks of a run with one kind of fault injected 8 times: every desync is a
+    real one, named ``reason``; at least half the faults are detected (the blind ones
+    are the client's lag, not the rule); each detected one resynced once, and each
+    (re)sync left the local book equal to the simulator's at that sequence. Returns the
+    detected faults."""
+    injected = sim.book_faults[fault]
+    assert injected == 8 and len(sim.book_fault_log) == 8
+    record = events(db)
+    detected, blind, false = detected_or_blind(sim.book_fault_log, record, to_seq)
+    assert not false and len(detected) + len(blind) == injected
+    assert len(detected) >= injected // 2  # blind ones are the client's lag, not the rule
+    s = c.stats
+    assert s["book_desyncs"] == len(detected) == s["book_resyncs"]
+    assert all(reason in e[2] for e in record if e[1] == "desynced")
+    back = [e for e in record if e[1] == "live" and e[0] == "snapshot"]
+    assert len(back) == len(detected) + 1 and all(e[3] is not None and e[3] >= 0 for e in back)
+    assert len(seen) == len(detected) + 1  # the first snapshot, then each resync
+    for symbol, seq, local, simulated in seen:
+        assert simulated is not None and local == simulated, (symbol, seq)
+    return detected
+
+
+def each_close_started_the_book_over(c, sim, db) -> int:
+    """At least three forced closes, each one reconnected and recorded as one new start
+    of the book. Returns the number of closes."""
+    closes = sim.book_faults["closed"]
+    assert closes >= 3 and c.reconnects >= closes
+    starts = sqlite3.connect(db).execute(
+        "SELECT count(*) FROM book_events WHERE to_state = 'subscribing'").fetchone()
+    assert starts == (closes,)
+    return closes
+
+
+def trades_as_without_books(db, sim, dialect, stats, trades: int = 1_200) -> None:
+    """Trades collected beside books: the same rows and the same accounting as a
+    trades-only collector."""
+    rows = sorted(sqlite3.connect(db).execute(
+        "SELECT symbol, trade_id, timestamp, price, volume, side FROM ticks").fetchall())
+    assert rows == sorted((t.symbol, dialect.expected_trade_id(t), t.ts_ns, float(t.price),
+                           float(t.volume), t.side) for t in sim.trades)
+    s = stats
+    assert s["ticks"] == s["stored"] + s["duplicates"] + s["pending"] + s["dropped_overflow"] \
+        + s["unstorable"] and s["stored"] == trades and s["rejected"] == 0
+
+
+def frames_quotes_and_deltas_add_up(c, s) -> None:
+    """Every frame counted once; every quote and book delta stored (``s``: the stopped
+    collector's stats)."""
+    assert s["frames"] == s["tick_frames"] + s["control"] + s["rejected_frames"]
+    assert s["quotes"] == s["quotes_stored"] > 0 and len(c.quotes) == s["quotes"]
+    assert s["book_deltas_stored"] == s["book_deltas"]

@@ -15,8 +15,14 @@ import rtkit
 from rtkit.rest.budget import Budget
 from rtkit.sim import Faults, Simulator, get_dialect
 from rtkit.sim.rest import SimRest
+from tests.books_over_socket import (
+    detected_or_blind,
+    each_close_started_the_book_over,
+    frames_quotes_and_deltas_add_up,
+    trades_as_without_books,
+)
 from tests.conftest import wait_for
-from tests.test_books_sim import assert_books_equal, caught_up, detected_or_blind
+from tests.test_books_sim import assert_books_equal, caught_up
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 VENUES = ("binance", "binance-futures")
@@ -173,11 +179,7 @@ def test_a_forced_close_reconnects_and_each_book_starts_from_a_new_snapshot(venu
         wait_for(lambda: sim.books.messages >= 1_300 and caught_up(c, sim, [SYMBOL]), 30)
     finally:
         stop(sim, rest, c)
-    closes = sim.book_faults["closed"]
-    assert closes >= 3 and c.reconnects >= closes
-    starts = sqlite3.connect(db).execute(
-        "SELECT count(*) FROM book_events WHERE to_state = 'subscribing'").fetchone()
-    assert starts == (closes,)
+    closes = each_close_started_the_book_over(c, sim, db)
     assert c.stats["book_snapshot_requests"] >= closes + 1
     assert len(seen) >= closes and all(local == sim_ for _, _, local, sim_ in seen)
     assert_books_equal(c, sim, [SYMBOL])
@@ -200,15 +202,8 @@ def test_a_clean_run_has_no_desync_and_trades_are_collected_as_without_books(ven
     assert s["book_snapshot_requests"] == len(symbols)
     assert_books_equal(c, sim, symbols)
     assert all(local == simulated for _, _, local, simulated in seen)
-    rows = sorted(sqlite3.connect(db).execute(
-        "SELECT symbol, trade_id, timestamp, price, volume, side FROM ticks").fetchall())
-    assert rows == sorted((t.symbol, dialect.expected_trade_id(t), t.ts_ns, float(t.price),
-                           float(t.volume), t.side) for t in sim.trades)
-    assert s["ticks"] == s["stored"] + s["duplicates"] + s["pending"] + s["dropped_overflow"] \
-        + s["unstorable"] and s["stored"] == 1_200 and s["rejected"] == 0
-    assert s["frames"] == s["tick_frames"] + s["control"] + s["rejected_frames"]
-    assert s["quotes"] == s["quotes_stored"] > 0 and len(c.quotes) == s["quotes"]
-    assert s["book_deltas_stored"] == s["book_deltas"]
+    trades_as_without_books(db, sim, dialect, s)
+    frames_quotes_and_deltas_add_up(c, s)
 
 
 def test_many_usd_m_books_start_within_the_rest_budget_without_a_429(db):

@@ -14,7 +14,14 @@ import pytest
 from rtkit.books.keeper import keeper_for
 from rtkit.sim import Faults, get_dialect
 from rtkit.venues import get_adapter
-from tests.books_over_socket import books_equal, detected_or_blind, events, start
+from tests.books_over_socket import (
+    books_equal,
+    each_close_started_the_book_over,
+    every_fault_detected_and_resynced,
+    frames_quotes_and_deltas_add_up,
+    start,
+    trades_as_without_books,
+)
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
@@ -164,21 +171,7 @@ def test_every_injected_fault_is_detected_and_resynced_to_the_simulators_book(fa
     finally:
         c.stop()
         sim.stop()
-    injected = sim.book_faults[fault]
-    assert injected == 8 and len(sim.book_fault_log) == 8
-    record = events(db)
-    detected, blind, false = detected_or_blind(sim.book_fault_log, record,
-                                               number_of(sim, SYMBOL))
-    assert not false and len(detected) + len(blind) == injected
-    assert len(detected) >= injected // 2  # blind ones are the client's lag, not the rule
-    s = c.stats
-    assert s["book_desyncs"] == len(detected) == s["book_resyncs"]
-    assert all(reason in e[2] for e in record if e[1] == "desynced")
-    back = [e for e in record if e[1] == "live" and e[0] == "snapshot"]
-    assert len(back) == len(detected) + 1 and all(e[3] is not None and e[3] >= 0 for e in back)
-    assert len(seen) == len(detected) + 1  # the first snapshot, then each resync
-    for symbol, number, local, simulated in seen:
-        assert simulated is not None and local == simulated, (symbol, number)
+    every_fault_detected_and_resynced(c, sim, db, seen, fault, reason, number_of(sim, SYMBOL))
 
 
 def test_a_swapped_trades_frame_resyncs_every_book_on_the_connection(db):
@@ -211,11 +204,8 @@ def test_a_forced_close_reconnects_and_the_books_start_over_on_the_new_count(db)
     finally:
         c.stop()
         sim.stop()
-    closes = sim.book_faults["closed"]
-    assert closes >= 3 and c.reconnects >= closes
-    starts = sqlite3.connect(db).execute(
-        "SELECT count(*) FROM book_events WHERE to_state = 'subscribing'").fetchone()
-    assert starts == (closes,) and c.stats["book_desyncs"] == 0
+    each_close_started_the_book_over(c, sim, db)
+    assert c.stats["book_desyncs"] == 0
 
 
 def test_a_clean_run_has_no_desync_and_trades_are_collected_as_without_books(db):
@@ -232,12 +222,5 @@ def test_a_clean_run_has_no_desync_and_trades_are_collected_as_without_books(db)
         sim.stop()
     s = c.stats
     assert s["book_desyncs"] == 0 and s["book_messages"] >= 20_000
-    rows = sorted(sqlite3.connect(db).execute(
-        "SELECT symbol, trade_id, timestamp, price, volume, side FROM ticks").fetchall())
-    assert rows == sorted((t.symbol, dialect.expected_trade_id(t), t.ts_ns, float(t.price),
-                           float(t.volume), t.side) for t in sim.trades)
-    assert s["ticks"] == s["stored"] + s["duplicates"] + s["pending"] + s["dropped_overflow"] \
-        + s["unstorable"] and s["stored"] == 1_200 and s["rejected"] == 0
-    assert s["frames"] == s["tick_frames"] + s["control"] + s["rejected_frames"]
-    assert s["quotes"] == s["quotes_stored"] > 0 and len(c.quotes) == s["quotes"]
-    assert s["book_deltas_stored"] == s["book_deltas"]
+    trades_as_without_books(db, sim, dialect, s)
+    frames_quotes_and_deltas_add_up(c, s)

@@ -29,6 +29,7 @@ from rtkit.sim.book import SimBooks
 from rtkit.sim.dialects.kraken import QTY_DECIMALS, fixed
 from rtkit.validate import Reject
 from rtkit.venues import get_adapter
+from tests.books_over_socket import each_close_started_the_book_over, trades_as_without_books
 from tests.conftest import wait_for
 
 VENUES = ("kraken", "kraken-v1")
@@ -340,11 +341,8 @@ def test_a_forced_close_reconnects_and_the_book_starts_over(venue, db):
     finally:
         c.stop()
         sim.stop()
-    closes = sim.book_faults["closed"]
-    assert closes >= 3 and c.reconnects >= closes and c.stats["book_desyncs"] == 0
-    starts = sqlite3.connect(db).execute(
-        "SELECT count(*) FROM book_events WHERE to_state = 'subscribing'").fetchone()
-    assert starts == (closes,) and len(seen) == closes + 1
+    closes = each_close_started_the_book_over(c, sim, db)
+    assert c.stats["book_desyncs"] == 0 and len(seen) == closes + 1
 
 
 @pytest.mark.usefixtures("no_thread_leak")
@@ -364,10 +362,5 @@ def test_a_clean_run_at_depth_10_of_a_deeper_book_has_no_desync_and_trades_as_wi
         sim.stop()
     s = c.stats
     assert s["book_desyncs"] == 0 and s["book_messages"] >= 5_000
-    rows = sorted(sqlite3.connect(db).execute(
-        "SELECT symbol, trade_id, timestamp, price, volume, side FROM ticks").fetchall())
-    assert rows == sorted((t.symbol, dialect.expected_trade_id(t), t.ts_ns, float(t.price),
-                           float(t.volume), t.side) for t in sim.trades)
-    assert s["ticks"] == s["stored"] + s["duplicates"] + s["pending"] + s["dropped_overflow"] \
-        + s["unstorable"] and s["stored"] == 1_200 and s["rejected"] == 0
+    trades_as_without_books(db, sim, dialect, s)
     assert s["quotes"] == s["quotes_stored"] > 0 and s["book_deltas_stored"] == s["book_deltas"]

@@ -11,6 +11,12 @@ import pytest
 
 import rtkit
 from rtkit.sim import Faults, Simulator, get_dialect
+from tests.books_over_socket import (
+    each_close_started_the_book_over,
+    every_fault_detected_and_resynced,
+    frames_quotes_and_deltas_add_up,
+    trades_as_without_books,
+)
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
@@ -76,28 +82,6 @@ FAULTS = {  # fault → (Faults, what the book's health record says of it)
 }
 
 
-def detected_or_blind(fault_log, events):
-    """Each injected fault: ``detected`` when a desync names the message it hit (or,
-    for a lost or held delta, the one after it), ``blind`` when it hit a message the
-    book was already discarding (sent between an earlier desync and the snapshot that
-    healed it: the client's lag behind the simulator decides how many). Returns both
-    lists and the desyncs that match no fault (false desyncs)."""
-    desyncs = [e for e in events if e[1] == "desynced"]
-    heals = [e[4] for e in events if e[0] == "resyncing" and e[1] == "snapshot"]
-    windows = list(zip([e[4] for e in desyncs], heals, strict=False))
-    detected, blind, matched = [], [], set()
-    for _, _, seq in fault_log:
-        hit = next((i for i, e in enumerate(desyncs) if e[4] in (seq, seq + 1)
-                    and i not in matched), None)
-        if hit is not None:
-            matched.add(hit)
-            detected.append(seq)
-        elif any(start <= seq <= end for start, end in windows):
-            blind.append(seq)
-    false = [e for i, e in enumerate(desyncs) if i not in matched]
-    return detected, blind, false
-
-
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_every_injected_fault_is_detected_and_resynced_to_the_simulators_book(fault, db):
     faults, reason = FAULTS[fault]
@@ -107,23 +91,7 @@ def test_every_injected_fault_is_detected_and_resynced_to_the_simulators_book(fa
     finally:
         c.stop()
         sim.stop()
-    injected = sim.book_faults[fault]
-    assert injected == 8 and len(sim.book_fault_log) == 8
-    events = sqlite3.connect(db).execute(
-        "SELECT from_state, to_state, reason, not_live_s, seq FROM book_events "
-        "ORDER BY at").fetchall()
-    detected, blind, false = detected_or_blind(sim.book_fault_log, events)
-    assert not false and len(detected) + len(blind) == injected
-    assert len(detected) >= injected // 2  # blind ones are the client's lag, not the rule
-    s = c.stats
-    assert s["book_desyncs"] == len(detected) == s["book_resyncs"]
-    desyncs = [e for e in events if e[1] == "desynced"]
-    assert all(reason in e[2] for e in desyncs)
-    back = [e for e in events if e[1] == "live" and e[0] == "snapshot"]
-    assert len(back) == len(detected) + 1 and all(e[3] is not None and e[3] >= 0 for e in back)
-    assert len(seen) == len(detected) + 1  # the first snapshot, then each resync
-    for symbol, seq, local, simulated in seen:
-        assert simulated is not None and local == simulated, (symbol, seq)
+    every_fault_detected_and_resynced(c, sim, db, seen, fault, reason)
     assert_books_equal(c, sim, [SYMBOL])
 
 
@@ -150,11 +118,7 @@ def test_a_forced_close_reconnects_and_the_book_starts_over(db):
     finally:
         c.stop()
         sim.stop()
-    closes = sim.book_faults["closed"]
-    assert closes >= 3 and c.reconnects >= closes
-    starts = sqlite3.connect(db).execute(
-        "SELECT count(*) FROM book_events WHERE to_state = 'subscribing'").fetchone()
-    assert starts == (closes,)
+    closes = each_close_started_the_book_over(c, sim, db)
     assert len(seen) == closes + 1 and all(local == sim_ for _, _, local, sim_ in seen)
     assert_books_equal(c, sim, [SYMBOL])
 
@@ -175,13 +139,5 @@ def test_a_clean_run_has_no_desync_and_trades_are_collected_as_without_books(db,
     assert s["book_desyncs"] == 0 and s["book_messages"] >= 20_000
     assert_books_equal(c, sim, symbols)
     assert all(local == simulated for _, _, local, simulated in seen)
-    # trades: the same rows and the same accounting as a trades-only collector
-    rows = sorted(sqlite3.connect(db).execute(
-        "SELECT symbol, trade_id, timestamp, price, volume, side FROM ticks").fetchall())
-    assert rows == sorted((t.symbol, dialect.expected_trade_id(t), t.ts_ns, float(t.price),
-                           float(t.volume), t.side) for t in sim.trades)
-    assert s["ticks"] == s["stored"] + s["duplicates"] + s["pending"] + s["dropped_overflow"] \
-        + s["unstorable"] and s["stored"] == 1_200 and s["rejected"] == 0
-    assert s["frames"] == s["tick_frames"] + s["control"] + s["rejected_frames"]
-    assert s["quotes"] == s["quotes_stored"] > 0 and len(c.quotes) == s["quotes"]
-    assert s["book_deltas_stored"] == s["book_deltas"]
+    trades_as_without_books(db, sim, dialect, s)
+    frames_quotes_and_deltas_add_up(c, s)
