@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import rtkit
 from rtkit.sim import Faults, Simulator
+from tests.conftest import wait_for
 
 EVENTS_SQL = ("SELECT from_state, to_state, reason, not_live_s, seq FROM book_events "
               "ORDER BY at")
@@ -154,3 +155,23 @@ def frames_quotes_and_deltas_add_up(c, s) -> None:
     assert s["frames"] == s["tick_frames"] + s["control"] + s["rejected_frames"]
     assert s["quotes"] == s["quotes_stored"] > 0 and len(c.quotes) == s["quotes"]
     assert s["book_deltas_stored"] == s["book_deltas"]
+
+
+def clean_run_to_the_end(c, sim, symbols, in_step, count: int = 20_000, trades: int = 1_200,
+                         stop: Callable[[], None] | None = None) -> dict:
+    """Waits (bounded) until the simulator sent all ``count`` book messages, every book is
+    ``in_step(c, sim, symbols)`` with the simulator's and all ``trades`` are stored, stops
+    (``stop``, else the collector then the simulator), and checks that the run had no
+    desync. Returns the collector's stats."""
+    try:
+        wait_for(lambda: sim.books.messages >= count and in_step(c, sim, symbols)
+                 and c.stats["stored"] >= trades, 60)
+    finally:
+        if stop is None:
+            c.stop()
+            sim.stop()
+        else:
+            stop()
+    s = c.stats
+    assert s["book_desyncs"] == 0 and s["book_messages"] >= count
+    return s

@@ -16,13 +16,16 @@ from rtkit.rest.budget import Budget
 from rtkit.sim import Faults, Simulator, get_dialect
 from rtkit.sim.rest import SimRest
 from tests.books_over_socket import (
+    clean_run_to_the_end,
     detected_or_blind,
     each_close_started_the_book_over,
     frames_quotes_and_deltas_add_up,
     trades_as_without_books,
 )
+from tests.books_over_socket import events as book_events
 from tests.conftest import wait_for
 from tests.test_books_sim import assert_books_equal, caught_up
+from tests.unverified_books import stop
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 VENUES = ("binance", "binance-futures")
@@ -68,18 +71,6 @@ def run(venue, db, faults, count, symbols=(SYMBOL,), kinds=("trades", "book"), r
     seen = watch_resyncs(c, sim)
     c.start()
     return sim, rest, c, seen
-
-
-def stop(sim, rest, c):
-    c.stop()
-    rest.stop()
-    sim.stop()
-
-
-def book_events(db):
-    return sqlite3.connect(db).execute(
-        "SELECT from_state, to_state, reason, not_live_s, seq FROM book_events "
-        "ORDER BY at").fetchall()
 
 
 FAULTS = {  # fault → Faults; every desync's reason names the sequence that did not chain
@@ -192,13 +183,8 @@ def test_a_clean_run_has_no_desync_and_trades_are_collected_as_without_books(ven
     sim, rest, c, seen = run(venue, db, Faults(), count=20_000, symbols=symbols,
                              kinds=("trades", "quotes", "book"), rate=3_000, book_rate=None,
                              trades=1_200)
-    try:
-        wait_for(lambda: sim.books.messages >= 20_000 and caught_up(c, sim, symbols)
-                 and c.stats["stored"] >= 1_200, 60)
-    finally:
-        stop(sim, rest, c)
-    s = c.stats
-    assert s["book_desyncs"] == 0 and s["book_messages"] >= 20_000
+    s = clean_run_to_the_end(c, sim, symbols, caught_up,
+                             stop=lambda: stop(sim, rest, c))
     assert s["book_snapshot_requests"] == len(symbols)
     assert_books_equal(c, sim, symbols)
     assert all(local == simulated for _, _, local, simulated in seen)

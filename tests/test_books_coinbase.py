@@ -16,6 +16,7 @@ from rtkit.sim import Faults, get_dialect
 from rtkit.venues import get_adapter
 from tests.books_over_socket import (
     books_equal,
+    clean_run_to_the_end,
     each_close_started_the_book_over,
     every_fault_detected_and_resynced,
     frames_quotes_and_deltas_add_up,
@@ -214,13 +215,6 @@ def test_a_clean_run_has_no_desync_and_trades_are_collected_as_without_books(db)
     sim, c, _ = start("coinbase", db, Faults(), 20_000, symbols,
                       kinds=("trades", "quotes", "book"), rate=3_000, book_rate=None,
                       trades=1_200)
-    try:
-        wait_for(lambda: sim.books.messages >= 20_000 and books_equal(c, sim, symbols)
-                 and c.stats["stored"] >= 1_200, 60)
-    finally:
-        c.stop()
-        sim.stop()
-    s = c.stats
-    assert s["book_desyncs"] == 0 and s["book_messages"] >= 20_000
+    s = clean_run_to_the_end(c, sim, symbols, books_equal)
     trades_as_without_books(db, sim, dialect, s)
     frames_quotes_and_deltas_add_up(c, s)

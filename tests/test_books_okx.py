@@ -15,6 +15,7 @@ from rtkit.sim.dialects.okx import SEQ_ID_STEP, seq_id
 from rtkit.venues import get_adapter
 from tests.books_over_socket import (
     books_equal,
+    clean_run_to_the_end,
     each_close_started_the_book_over,
     events,
     every_fault_detected_and_resynced,
@@ -155,14 +156,7 @@ def test_a_clean_run_has_no_desync_and_trades_are_collected_as_without_books(db)
     sim, c, seen = start("okx", db, Faults(), 20_000, symbols,
                          kinds=("trades", "quotes", "book"), rate=3_000, book_rate=None,
                          trades=1_200, from_seq=sim_seq)
-    try:
-        wait_for(lambda: sim.books.messages >= 20_000 and books_equal(c, sim, symbols)
-                 and c.stats["stored"] >= 1_200, 60)
-    finally:
-        c.stop()
-        sim.stop()
-    s = c.stats
-    assert s["book_desyncs"] == 0 and s["book_messages"] >= 20_000
+    s = clean_run_to_the_end(c, sim, symbols, books_equal)
     assert all(local == simulated for _, _, local, simulated in seen)
     trades_as_without_books(db, sim, dialect, s)
     frames_quotes_and_deltas_add_up(c, s)

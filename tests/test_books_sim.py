@@ -12,6 +12,7 @@ import pytest
 import rtkit
 from rtkit.sim import Faults, Simulator, get_dialect
 from tests.books_over_socket import (
+    clean_run_to_the_end,
     each_close_started_the_book_over,
     every_fault_detected_and_resynced,
     frames_quotes_and_deltas_add_up,
@@ -129,14 +130,7 @@ def test_a_clean_run_has_no_desync_and_trades_are_collected_as_without_books(db,
     sim, c, seen = run(db, Faults(), count=20_000, symbols=symbols,
                        kinds=("trades", "quotes", "book"), rate=3_000, book_rate=None,
                        trades=1_200)
-    try:
-        wait_for(lambda: sim.books.messages >= 20_000 and caught_up(c, sim, symbols)
-                 and c.stats["stored"] >= 1_200, 60)
-    finally:
-        c.stop()
-        sim.stop()
-    s = c.stats
-    assert s["book_desyncs"] == 0 and s["book_messages"] >= 20_000
+    s = clean_run_to_the_end(c, sim, symbols, caught_up)
     assert_books_equal(c, sim, symbols)
     assert all(local == simulated for _, _, local, simulated in seen)
     trades_as_without_books(db, sim, dialect, s)
