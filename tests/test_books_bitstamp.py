@@ -11,12 +11,10 @@ snapshots would have flapped; quotes are derived from the book (no BBO channel).
 from __future__ import annotations
 
 import sqlite3
-from functools import partial
 
 import pytest
 
 import rtkit
-from rtkit.sim import Faults
 from tests.conftest import wait_for
 from tests.unverified_books import (
     INVISIBLE,
@@ -27,22 +25,20 @@ from tests.unverified_books import (
     crossed_book_desyncs_at_once_and_a_close_starts_over,
     events,
     invisible_fault_is_left_to_the_audit,
+    run_three_corruptions,
     settled,
     stop,
 )
-from tests.unverified_books import run as run_venue
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 VENUE = "bitstamp"
-run = partial(run_venue, VENUE)
 
 
 def test_the_book_starts_from_the_rest_snapshot_and_a_corruption_is_caught_and_resynced(db):
     """Three corrupted levels, the last after the stream's last diff (nothing heals it):
     each is overwritten by the stream before an audit sees it or caught by an audit;
     every audit failure is a real one, and each resync is a REST snapshot."""
-    sim, rest, c, seen = run(db, Faults(book_corrupt_every=400), count=1_200,
-                             kinds=("trades", "book"), trades=300)
+    sim, rest, c, seen = run_three_corruptions(VENUE, db)
     try:
         wait_for(lambda: sim.book_faults["corrupted"] == 3 and c.stats["book_desyncs"] >= 1, 30)
         wait_for(lambda: settled(c, sim) and c.stats["stored"] == 300, 30)

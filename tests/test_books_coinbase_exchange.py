@@ -10,11 +10,9 @@ the same snapshots would have flapped; ``ticker`` quotes are stored."""
 from __future__ import annotations
 
 import sqlite3
-from functools import partial
 
 import pytest
 
-from rtkit.sim import Faults
 from tests.conftest import wait_for
 from tests.unverified_books import (
     INVISIBLE,
@@ -25,22 +23,20 @@ from tests.unverified_books import (
     crossed_book_desyncs_at_once_and_a_close_starts_over,
     events,
     invisible_fault_is_left_to_the_audit,
+    run_three_corruptions,
     settled,
     stop,
 )
-from tests.unverified_books import run as run_venue
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 VENUE = "coinbase-exchange"
-run = partial(run_venue, VENUE)
 
 
 def test_a_corruption_is_caught_by_the_next_audit_and_resynced_while_trades_flow(db):
     """Three corrupted levels, the last one after the stream's last delta (nothing heals
     it): each is either overwritten by the stream before an audit sees it or caught by
     the first audit asked after it arrived; every audit failure is a real one."""
-    sim, rest, c, seen = run(db, Faults(book_corrupt_every=400), count=1_200,
-                             kinds=("trades", "book"), trades=300)
+    sim, rest, c, seen = run_three_corruptions(VENUE, db)
     try:
         wait_for(lambda: sim.book_faults["corrupted"] == 3, 30)
         fed_by_corruption = len(seen["fed"])

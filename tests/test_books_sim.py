@@ -9,40 +9,19 @@ import sqlite3
 
 import pytest
 
-import rtkit
-from rtkit.sim import Faults, Simulator, get_dialect
+from rtkit.sim import Faults, get_dialect
 from tests.books_over_socket import (
     clean_run_to_the_end,
     each_close_started_the_book_over,
     every_fault_detected_and_resynced,
     frames_quotes_and_deltas_add_up,
+    start,
     trades_as_without_books,
 )
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 SYMBOL = "BTC-USDT"
-
-
-def watch_resyncs(c, sim):
-    """After every message that brought a book (back) to live: its book and the
-    simulator's at that sequence, to compare level by level."""
-    keeper = c.pipeline.books
-    feed, seen = keeper.feed, []
-
-    def watched(messages):
-        step = feed(messages)
-        for event in step.events:
-            if event[4] == "live":
-                machine = keeper.machines[event[1]]
-                history = sim.books.book(event[1]).history
-                seq = machine.last.seq
-                local = (machine.book.levels("bid", 10_000), machine.book.levels("ask", 10_000))
-                seen.append((event[1], seq, local, history.get(seq)))
-        return step
-
-    keeper.feed = watched
-    return seen
 
 
 def caught_up(c, sim, symbols):
@@ -63,16 +42,10 @@ def assert_books_equal(c, sim, symbols):
                                                          b.levels("ask", 10_000))) == (bids, asks)
 
 
-def run(db, faults, count, symbols=(SYMBOL,), kinds=("book",), rate=None, book_rate=2_000.0,
-        trades=None):
-    sim = Simulator("bybit", rate=rate or 100, count=trades, book_rate=book_rate,
-                    book_count=count, seed=11, faults=faults, keep_book_history=True)
-    sim.start()
-    c = rtkit.Collector("bybit", list(symbols), url=sim.url, db=db, kinds=list(kinds),
-                        backoff_initial_s=0.05, flush_interval_s=0.2)
-    seen = watch_resyncs(c, sim)
-    c.start()
-    return sim, c, seen
+def run(db, faults, count, symbols=(SYMBOL,), book_rate=2_000.0, **options):
+    """The shared socket run (:func:`tests.books_over_socket.start`) on Bybit, whose
+    sequence is the simulated book's own."""
+    return start("bybit", db, faults, count, symbols, book_rate=book_rate, **options)
 
 
 FAULTS = {  # fault → (Faults, what the book's health record says of it)

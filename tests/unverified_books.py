@@ -176,6 +176,13 @@ def invisible_fault_is_left_to_the_audit(venue, db, fault):
     return desyncs
 
 
+def run_three_corruptions(venue, db):
+    """A run of 1,200 book messages with a corrupted level every 400 (the last after the
+    stream's last diff: nothing heals it) and 300 trades on the same connection."""
+    return run(venue, db, Faults(book_corrupt_every=400), count=1_200,
+               kinds=("trades", "book"), trades=300)
+
+
 def corruptions_caught_or_healed(c, sim, seen, rows):
     """The checks every corruption run shares: each desync is an audit's and a real one
     (every corruption the book held was caught by an audit or set right by the stream
