@@ -157,21 +157,29 @@ def frames_quotes_and_deltas_add_up(c, s) -> None:
     assert s["book_deltas_stored"] == s["book_deltas"]
 
 
-def clean_run_to_the_end(c, sim, symbols, in_step, count: int = 20_000, trades: int = 1_200,
-                         stop: Callable[[], None] | None = None) -> dict:
-    """Waits (bounded) until the simulator sent all ``count`` book messages, every book is
-    ``in_step(c, sim, symbols)`` with the simulator's and all ``trades`` are stored, stops
-    (``stop``, else the collector then the simulator), and checks that the run had no
-    desync. Returns the collector's stats."""
+def run_to_the_end(c, sim, count: int, done: Callable[[], bool], timeout_s: float = 30,
+                   stop: Callable[[], None] | None = None) -> None:
+    """Waits (at most ``timeout_s``) until the simulator sent ``count`` book messages
+    and ``done()``, then stops, whatever happened (``stop``, else the collector then
+    the simulator)."""
     try:
-        wait_for(lambda: sim.books.messages >= count and in_step(c, sim, symbols)
-                 and c.stats["stored"] >= trades, 60)
+        wait_for(lambda: sim.books.messages >= count and done(), timeout_s)
     finally:
         if stop is None:
             c.stop()
             sim.stop()
         else:
             stop()
+
+
+def clean_run_to_the_end(c, sim, symbols, in_step, count: int = 20_000, trades: int = 1_200,
+                         stop: Callable[[], None] | None = None) -> dict:
+    """Waits (bounded) until the simulator sent all ``count`` book messages, every book is
+    ``in_step(c, sim, symbols)`` with the simulator's and all ``trades`` are stored, stops
+    (``stop``, else the collector then the simulator), and checks that the run had no
+    desync. Returns the collector's stats."""
+    run_to_the_end(c, sim, count, lambda: in_step(c, sim, symbols)
+                   and c.stats["stored"] >= trades, 60, stop)
     s = c.stats
     assert s["book_desyncs"] == 0 and s["book_messages"] >= count
     return s

@@ -20,6 +20,7 @@ from tests.books_over_socket import (
     detected_or_blind,
     each_close_started_the_book_over,
     frames_quotes_and_deltas_add_up,
+    run_to_the_end,
     trades_as_without_books,
 )
 from tests.books_over_socket import events as book_events
@@ -86,10 +87,8 @@ REASON = {"binance": "!= previous u", "binance-futures": "!= previous u"}
 @pytest.mark.parametrize("venue", VENUES)
 def test_every_injected_fault_is_detected_and_resynced_from_a_rest_snapshot(venue, fault, db):
     sim, rest, c, seen = run(venue, db, FAULTS[fault], count=2_100)
-    try:
-        wait_for(lambda: sim.books.messages >= 2_100 and caught_up(c, sim, [SYMBOL]), 30)
-    finally:
-        stop(sim, rest, c)
+    run_to_the_end(c, sim, 2_100, lambda: caught_up(c, sim, [SYMBOL]),
+                   stop=lambda: stop(sim, rest, c))
     injected = sim.book_faults[fault]
     assert injected == 8
     events = book_events(db)
@@ -131,10 +130,8 @@ def test_every_injected_fault_is_detected_and_resynced_from_a_rest_snapshot(venu
 def test_a_sequence_reset_is_a_gap_and_the_book_resyncs(venue, db):
     """Binance sends no restart message: update ids that start again do not chain."""
     sim, rest, c, _ = run(venue, db, Faults(book_reset_every=300), count=1_550)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_550 and caught_up(c, sim, [SYMBOL]), 30)
-    finally:
-        stop(sim, rest, c)
+    run_to_the_end(c, sim, 1_550, lambda: caught_up(c, sim, [SYMBOL]),
+                   stop=lambda: stop(sim, rest, c))
     resets = sim.book_faults["reset"]
     assert resets >= 4
     desyncs = [e for e in book_events(db) if e[1] == "desynced"]
@@ -147,10 +144,8 @@ def test_a_sequence_reset_is_a_gap_and_the_book_resyncs(venue, db):
 def test_a_stale_snapshot_is_fetched_again_until_it_bridges_the_buffered_diffs(venue, db):
     sim, rest, c, seen = run(venue, db, Faults(book_drop_every=300, stale_snapshot_every=2),
                              count=2_500)
-    try:
-        wait_for(lambda: sim.books.messages >= 2_500 and caught_up(c, sim, [SYMBOL]), 30)
-    finally:
-        stop(sim, rest, c)
+    run_to_the_end(c, sim, 2_500, lambda: caught_up(c, sim, [SYMBOL]),
+                   stop=lambda: stop(sim, rest, c))
     events = book_events(db)
     refetched = [e for e in events if "snapshot does not bridge the buffered deltas" in e[2]]
     assert sim.books.stale_snapshots >= 1 and len(refetched) >= 1
@@ -166,10 +161,8 @@ def test_a_stale_snapshot_is_fetched_again_until_it_bridges_the_buffered_diffs(v
 @pytest.mark.parametrize("venue", VENUES)
 def test_a_forced_close_reconnects_and_each_book_starts_from_a_new_snapshot(venue, db):
     sim, rest, c, seen = run(venue, db, Faults(book_close_every=400), count=1_300)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_300 and caught_up(c, sim, [SYMBOL]), 30)
-    finally:
-        stop(sim, rest, c)
+    run_to_the_end(c, sim, 1_300, lambda: caught_up(c, sim, [SYMBOL]),
+                   stop=lambda: stop(sim, rest, c))
     closes = each_close_started_the_book_over(c, sim, db)
     assert c.stats["book_snapshot_requests"] >= closes + 1
     assert len(seen) >= closes and all(local == sim_ for _, _, local, sim_ in seen)

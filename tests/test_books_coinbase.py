@@ -20,6 +20,7 @@ from tests.books_over_socket import (
     each_close_started_the_book_over,
     every_fault_detected_and_resynced,
     frames_quotes_and_deltas_add_up,
+    run_to_the_end,
     start,
     trades_as_without_books,
 )
@@ -167,11 +168,7 @@ def _start(db, faults, count, symbols=(SYMBOL,), **options):
 def test_every_injected_fault_is_detected_and_resynced_to_the_simulators_book(fault, db):
     faults, reason = FAULTS[fault]
     sim, c, seen = _start(db, faults, 2_100)
-    try:
-        wait_for(lambda: sim.books.messages >= 2_100 and books_equal(c, sim, [SYMBOL]), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 2_100, lambda: books_equal(c, sim, [SYMBOL]))
     every_fault_detected_and_resynced(c, sim, db, seen, fault, reason, number_of(sim, SYMBOL))
 
 
@@ -200,11 +197,7 @@ def test_a_swapped_trades_frame_resyncs_every_book_on_the_connection(db):
 
 def test_a_forced_close_reconnects_and_the_books_start_over_on_the_new_count(db):
     sim, c, _ = _start(db, Faults(book_close_every=400), 1_300)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_300 and books_equal(c, sim, [SYMBOL]), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 1_300, lambda: books_equal(c, sim, [SYMBOL]))
     each_close_started_the_book_over(c, sim, db)
     assert c.stats["book_desyncs"] == 0
 

@@ -29,7 +29,11 @@ from rtkit.sim.book import SimBooks
 from rtkit.sim.dialects.kraken import QTY_DECIMALS, fixed
 from rtkit.validate import Reject
 from rtkit.venues import get_adapter
-from tests.books_over_socket import each_close_started_the_book_over, trades_as_without_books
+from tests.books_over_socket import (
+    each_close_started_the_book_over,
+    run_to_the_end,
+    trades_as_without_books,
+)
 from tests.conftest import wait_for
 
 VENUES = ("kraken", "kraken-v1")
@@ -309,11 +313,7 @@ def test_a_duplicated_update_leaves_the_book_right(venue, db):
     """Kraken's levels are absolute sizes: an update applied twice changes nothing,
     so a duplicate is no fault of the book (and must not be called one)."""
     sim, c, _, _ = run(venue, db, Faults(book_duplicate_every=100), count=1_000, trades=0)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_000 and caught_up(c, sim, [SYMBOL], 10), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 1_000, lambda: caught_up(c, sim, [SYMBOL], 10))
     assert sim.book_faults["duplicated"] >= 8 and c.stats["book_desyncs"] == 0
 
 
@@ -323,11 +323,7 @@ def test_a_snapshot_sent_again_mid_stream_replaces_the_book(venue, db):
     """Kraken has no sequence to reset: what a restart sends is a new snapshot, which
     replaces the book without a desync."""
     sim, c, seen, _ = run(venue, db, Faults(book_reset_every=300), count=1_300, trades=0)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_300 and caught_up(c, sim, [SYMBOL], 10), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 1_300, lambda: caught_up(c, sim, [SYMBOL], 10))
     assert sim.book_faults["reset"] >= 4 and c.stats["book_desyncs"] == 0
     assert c.stats["book_messages"] >= 1_000
 
@@ -336,11 +332,7 @@ def test_a_snapshot_sent_again_mid_stream_replaces_the_book(venue, db):
 @pytest.mark.parametrize("venue", VENUES)
 def test_a_forced_close_reconnects_and_the_book_starts_over(venue, db):
     sim, c, seen, _ = run(venue, db, Faults(book_close_every=400), count=1_300, trades=0)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_300 and caught_up(c, sim, [SYMBOL], 10), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 1_300, lambda: caught_up(c, sim, [SYMBOL], 10))
     closes = each_close_started_the_book_over(c, sim, db)
     assert c.stats["book_desyncs"] == 0 and len(seen) == closes + 1
 

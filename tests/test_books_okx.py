@@ -20,10 +20,10 @@ from tests.books_over_socket import (
     events,
     every_fault_detected_and_resynced,
     frames_quotes_and_deltas_add_up,
+    run_to_the_end,
     start,
     trades_as_without_books,
 )
-from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 SYMBOL = "BTC-USDT"
@@ -118,22 +118,14 @@ FAULTS = {  # fault → (Faults, simulator options, what the book's health recor
 def test_every_injected_fault_is_detected_and_resynced_to_the_simulators_book(fault, db):
     faults, options, reason = FAULTS[fault]
     sim, c, seen = start("okx", db, faults, 2_100, [SYMBOL], from_seq=sim_seq, **options)
-    try:
-        wait_for(lambda: sim.books.messages >= 2_100 and books_equal(c, sim, [SYMBOL]), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 2_100, lambda: books_equal(c, sim, [SYMBOL]))
     every_fault_detected_and_resynced(c, sim, db, seen, fault, reason, seq_id)
 
 
 def test_a_sequence_reset_after_maintenance_is_no_desync(db):
     sim, c, _ = start("okx", db, Faults(book_reset_every=300), 1_550, [SYMBOL],
                       from_seq=sim_seq)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_550 and books_equal(c, sim, [SYMBOL]), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 1_550, lambda: books_equal(c, sim, [SYMBOL]))
     assert sim.book_faults["reset"] >= 4 and c.stats["book_desyncs"] == 0
     assert sorted(e[1] for e in events(db)) == ["live", "snapshot"]  # one start, no more
 
@@ -141,11 +133,7 @@ def test_a_sequence_reset_after_maintenance_is_no_desync(db):
 def test_a_forced_close_reconnects_and_the_book_starts_over(db):
     sim, c, seen = start("okx", db, Faults(book_close_every=400), 1_300, [SYMBOL],
                          from_seq=sim_seq)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_300 and books_equal(c, sim, [SYMBOL]), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 1_300, lambda: books_equal(c, sim, [SYMBOL]))
     closes = each_close_started_the_book_over(c, sim, db)
     assert len(seen) == closes + 1 and all(local == sim_ for _, _, local, sim_ in seen)
 

@@ -15,10 +15,10 @@ from tests.books_over_socket import (
     each_close_started_the_book_over,
     every_fault_detected_and_resynced,
     frames_quotes_and_deltas_add_up,
+    run_to_the_end,
     start,
     trades_as_without_books,
 )
-from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 SYMBOL = "BTC-USDT"
@@ -60,22 +60,14 @@ FAULTS = {  # fault → (Faults, what the book's health record says of it)
 def test_every_injected_fault_is_detected_and_resynced_to_the_simulators_book(fault, db):
     faults, reason = FAULTS[fault]
     sim, c, seen = run(db, faults, count=2_100, book_rate=1_000.0)
-    try:
-        wait_for(lambda: sim.books.messages >= 2_100 and caught_up(c, sim, [SYMBOL]), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 2_100, lambda: caught_up(c, sim, [SYMBOL]))
     every_fault_detected_and_resynced(c, sim, db, seen, fault, reason)
     assert_books_equal(c, sim, [SYMBOL])
 
 
 def test_a_sequence_reset_starts_the_book_again_from_the_restart_snapshot(db):
     sim, c, seen = run(db, Faults(book_reset_every=300), count=1_550)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_550 and caught_up(c, sim, [SYMBOL]), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 1_550, lambda: caught_up(c, sim, [SYMBOL]))
     resets = sim.book_faults["reset"]
     assert resets >= 4 and c.stats["book_desyncs"] == 0
     restarts = sqlite3.connect(db).execute(
@@ -87,11 +79,7 @@ def test_a_sequence_reset_starts_the_book_again_from_the_restart_snapshot(db):
 
 def test_a_forced_close_reconnects_and_the_book_starts_over(db):
     sim, c, seen = run(db, Faults(book_close_every=400), count=1_300)
-    try:
-        wait_for(lambda: sim.books.messages >= 1_300 and caught_up(c, sim, [SYMBOL]), 30)
-    finally:
-        c.stop()
-        sim.stop()
+    run_to_the_end(c, sim, 1_300, lambda: caught_up(c, sim, [SYMBOL]))
     closes = each_close_started_the_book_over(c, sim, db)
     assert len(seen) == closes + 1 and all(local == sim_ for _, _, local, sim_ in seen)
     assert_books_equal(c, sim, [SYMBOL])
