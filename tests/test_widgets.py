@@ -69,7 +69,10 @@ def test_buttons_drive_the_collector_and_the_counters_follow_its_stats(db):
         for symbol in SYMBOLS:
             prices = list(c.df.query("symbol == @symbol")["price"])
             assert len(prices) > 80
-            wait_for(lambda symbol=symbol: len(panel._lines[symbol].y) == 80)
+            # a refresh that began before the last ticks came draws 80 points too: wait for
+            # the one that has them all (the collection is over, so one comes)
+            wait_for(lambda symbol=symbol, prices=prices: len(panel._lines[symbol].y) == 80
+                     and panel._lines[symbol].y[-1] == prices[-1])
             drawn = list(panel._lines[symbol].y)
             assert drawn[0] == prices[0] and drawn[-1] == prices[-1]
             assert set(drawn) <= set(prices)
