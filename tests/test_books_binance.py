@@ -136,7 +136,10 @@ def test_a_sequence_reset_is_a_gap_and_the_book_resyncs(venue, db):
     assert resets >= 4
     desyncs = [e for e in book_events(db) if e[1] == "desynced"]
     assert len(desyncs) == resets == c.stats["book_resyncs"]
-    assert all(e[4] == 1 and REASON[venue] in e[2] for e in desyncs)
+    # each reset is seen as the chain breaking; usually at the reset diff itself (u 1),
+    # later when it came while the book was already fetching a snapshot
+    assert all(REASON[venue] in e[2] for e in desyncs)
+    assert any(e[4] == 1 for e in desyncs)
     assert_books_equal(c, sim, [SYMBOL])
 
 
