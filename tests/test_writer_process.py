@@ -22,22 +22,12 @@ from rtkit.sim import Simulator
 from rtkit.sinks import RunEnd, RunInfo
 from rtkit.store import TickStore
 from tests.conftest import wait_for
+from tests.test_storage_faults import expected_rows, stored_rows
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 SYMBOLS = ["BTC-USDT", "ETH-USDT"]
 RUN = RunInfo("test", "binance", SYMBOLS, "ws://127.0.0.1:1/ws")
 T0 = 1_764_000_000_000_000_000
-
-
-def stored_rows(db) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return sorted(conn.execute(
-            "SELECT symbol, trade_id, timestamp, price, volume, side FROM ticks").fetchall())
-
-
-def expected_rows(trades) -> list[tuple]:
-    return sorted((t.symbol, str(t.trade_id), t.ts_ns, float(t.price), float(t.volume), t.side)
-                  for t in trades)
 
 
 def assert_accounted(s: dict) -> None:
