@@ -11,21 +11,12 @@ import pytest
 import rtkit
 from rtkit.sim import Faults, Simulator, get_dialect
 from tests.conftest import wait_for
+from tests.test_make_before_break import expected, stored
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 
 RATE = 2_000
 COUNT = 4_000
-
-
-def stored(db) -> list[tuple]:
-    return sorted(sqlite3.connect(db).execute(
-        "SELECT symbol, trade_id, timestamp, price, volume, side FROM ticks").fetchall())
-
-
-def expected(dialect, trades) -> list[tuple]:
-    return sorted((t.symbol, dialect.expected_trade_id(t), t.ts_ns, float(t.price),
-                   float(t.volume), t.side) for t in trades)
 
 
 def gap_rows(db) -> list[tuple]:
