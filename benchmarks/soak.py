@@ -88,7 +88,7 @@ def simulator(duration_s: float):
 def frames_served(proc: subprocess.Popen) -> int:
     """Stop the simulator as Ctrl-C would and read how many frames it sent."""
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    out, _ = proc.communicate(timeout=120)  # a loaded machine can take long to drain
     return int(re.search(r"in ([\d,]+) frames", out).group(1).replace(",", ""))
 
 
@@ -106,38 +106,47 @@ def run() -> dict:
         c = Collector("binance", ["BTC-USDT", "ETH-USDT"], url=url, db=db, capacity=CAPACITY,
                       pending_limit=PENDING_LIMIT, flush_interval_s=1.0, backoff_initial_s=0.2)
         c.start()
-        t0 = time.monotonic()
-        samples: list[tuple[float, float, float]] = []  # (s, RSS MiB, SQLite's share MiB)
-        stalls = max_pending = 0
-        next_stall, next_sample = t0 + STALL_EVERY_S, t0 + 5.0
-        while (now := time.monotonic()) - t0 < DURATION_S:
-            if now >= next_stall:
-                hold_write_lock(db, STALL_S)
-                stalls += 1
-                next_stall += STALL_EVERY_S
-            if now >= next_sample:
-                samples.append((now - t0, rss_mib(), sqlite_mib()))
-                s = c.stats
-                max_pending = max(max_pending, s["pending"])
-                print(f"  soak {now - t0:5.0f}s  rss {samples[-1][1]:6.1f} MiB (SQLite "
-                      f"{samples[-1][2]:5.1f})  ticks "
-                      f"{s['ticks']:>9,}  pending {s['pending']:>6,}  {s['status']}",
-                      file=sys.stderr, flush=True)
-                next_sample += SAMPLE_EVERY_S
-            time.sleep(0.2)
-        samples.append((time.monotonic() - t0, rss_mib(), sqlite_mib()))
-        sent = frames_served(sim)
-        deadline = time.monotonic() + 10
-        while c.stats["frames"] < sent and time.monotonic() < deadline:
-            time.sleep(0.05)
-        c.stop()
-        s = c.stats
-        with closing(sqlite3.connect(db)) as conn:
-            in_db = conn.execute("SELECT count(*) FROM ticks").fetchone()[0]
+        try:
+            measured = _soak(c, sim, db)
+        finally:
+            c.stop()  # a failed soak must not leave its collector running
+    return measured
+
+
+def _soak(c: Collector, sim: subprocess.Popen, db: Path) -> dict:
+    """Run ``c`` for DURATION_S with write-lock stalls, then account for every frame."""
+    t0 = time.monotonic()
+    samples: list[tuple[float, float, float]] = []  # (s, RSS MiB, SQLite's share MiB)
+    stalls = max_pending = 0
+    next_stall, next_sample = t0 + STALL_EVERY_S, t0 + 5.0
+    while (now := time.monotonic()) - t0 < DURATION_S:
+        if now >= next_stall:
+            hold_write_lock(db, STALL_S)
+            stalls += 1
+            next_stall += STALL_EVERY_S
+        if now >= next_sample:
+            samples.append((now - t0, rss_mib(), sqlite_mib()))
+            s = c.stats
+            max_pending = max(max_pending, s["pending"])
+            print(f"  soak {now - t0:5.0f}s  rss {samples[-1][1]:6.1f} MiB (SQLite "
+                  f"{samples[-1][2]:5.1f})  ticks "
+                  f"{s['ticks']:>9,}  pending {s['pending']:>6,}  {s['status']}",
+                  file=sys.stderr, flush=True)
+            next_sample += SAMPLE_EVERY_S
+        time.sleep(0.2)
+    samples.append((time.monotonic() - t0, rss_mib(), sqlite_mib()))
+    sent = frames_served(sim)
+    deadline = time.monotonic() + 10
+    while c.stats["frames"] < sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    c.stop()
+    s = c.stats
+    with closing(sqlite3.connect(db)) as conn:
+        in_db = conn.execute("SELECT count(*) FROM ticks").fetchone()[0]
     unaccounted = (abs(sent - s["frames"])
                    + abs(s["frames"] - s["tick_frames"] - s["control"] - s["rejected_frames"])
                    + abs(s["ticks"] - s["stored"] - s["duplicates"] - s["pending"]
-                         - s["dropped_overflow"])
+                         - s["dropped_overflow"] - s["unstorable"])
                    + abs(in_db - s["stored"]))
     (_, start, sqlite_start), (seconds, end, sqlite_end) = samples[0], samples[-1]
     half = min(samples, key=lambda sample: abs(sample[0] - seconds / 2))[1]
