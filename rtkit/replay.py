@@ -372,7 +372,11 @@ def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_00
     of them each venue offers; None (the default): every kind the venue's adapter
     offers, so whatever the recording carries is rebuilt (a kind the run did not
     subscribe has no frames in it and costs nothing). Books are rebuilt as the
-    live run kept them, from the recording's frames and REST answers.
+    live run kept them, from the recording's frames and REST answers; backfilled trades
+    and the gap ledger as the live run's backfill left them (``rest_trades`` and
+    ``gap_finished`` events): the summary's ``backfilled``, ``gaps_open`` and
+    ``completeness`` are the live run's, and ``gaps_unmatched`` counts ``gap_finished``
+    events that named no gap of this replay (a gap of an earlier run not recorded here).
     """
     r = Replay(db, capacity=capacity, anomaly=anomaly, venue_options=venue_options,
                max_frame_bytes=max_frame_bytes, lake=lake, kinds=kinds)

@@ -228,11 +228,35 @@ def test_a_forged_gap_finished_ends_no_gap_it_does_not_name_and_no_gap_twice(tmp
 
 
 def test_many_forged_gap_events_are_all_counted_and_held_within_a_bound(tmp_path):
-    from rtkit.replay_gaps import MAX_HELD_OUTCOMES
+    import rtkit.replay_gaps as replay_gaps
 
-    n = 5 * MAX_HELD_OUTCOMES
+    n = 5 * replay_gaps.MAX_HELD_OUTCOMES
     events = [gap_line(first_missing=str(10**6 + i), last_missing=str(10**6 + i),
                        status="unfillable", filled=0) for i in range(n)]
-    summary, gaps = forged_run(tmp_path, events)
+    most = 0
+    add = replay_gaps.GapOutcomes.add
+
+    def counting_add(self, event):
+        nonlocal most
+        most = max(most, len(self.held))
+        return add(self, event)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(replay_gaps.GapOutcomes, "add", counting_add)
+        summary, gaps = forged_run(tmp_path, events)
+    assert most < replay_gaps.MAX_HELD_OUTCOMES  # never more held: written, then given up
     assert summary["gaps_unmatched"] == n and summary["bad_lines"] == 0
     assert {row[8] for row in gaps} == {"pending"}
+
+
+def test_the_pending_gaps_looked_up_are_bounded(tmp_path, monkeypatch):
+    """Beyond MAX_INDEXED_GAPS pending rows, a row is not looked up: its event is
+    counted unmatched, the rows before it are still ended."""
+    import rtkit.replay_gaps as replay_gaps
+
+    monkeypatch.setattr(replay_gaps, "MAX_INDEXED_GAPS", 4)
+    events = [gap_line(first_missing=str(tid), last_missing=str(tid), seen_at=T0 + tid + 1,
+                       status="unfillable", filled=0) for tid in range(3, 31, 3)]
+    summary, gaps = forged_run(tmp_path, events)
+    assert [row[8] for row in gaps] == ["unfillable"] * 4 + ["pending"] * 5
+    assert summary["gaps_unmatched"] == len(events) - 4 == 6
