@@ -69,6 +69,13 @@ RUNS = {
                     {"unfillable": "budget exhausted"}),
     "older than kept": ("okx", dict(faults=Faults(lose_every=300), tape_size=5),
                         {"unfillable": "older than the venue keeps"}),
+    # ids the venue skipped (never traded: none to fetch), found with two connections
+    # open: each gap is held for the other's copy first (GAP_HOLD_S; a replay's are held
+    # until its end); those of the stream's last seconds are still held at stop (pending)
+    "held by redundancy, then not kept": ("binance", dict(
+        faults=Faults(skip_id_every=250), count=12_000, broadcast=True, redundancy=2,
+        backoff_initial_s=0.05), {"unfillable": "older than the venue keeps",
+                                  "pending": None}),
     "venue cannot (bybit)": ("bybit", dict(
         faults=Faults(drop_every=100), count=None, backoff_initial_s=0.05,
         done=lambda c, sim: sim.connections >= 3 and c.stats["reconnect_marks"] >= 2),
