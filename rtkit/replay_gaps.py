@@ -97,27 +97,27 @@ class GapOutcomes:
              reject: Callable[[GapFinished, str], None]) -> list[GapFinished]:
         """End the rows of the events held that are found; the events still waiting."""
         waiting: list[GapFinished] = []
+        ended: list[tuple] = []
+        for event in self.held:
+            ids = self._pending.get(event.key())
+            if not ids:
+                waiting.append(event)
+                continue
+            gap_id, missing = ids[0]
+            if event.filled > (missing or 0) or (
+                    event.status == "filled" and event.filled != missing):
+                reject(event, f"{event.filled:,} trades {event.status} of a gap of "
+                              f"{missing if missing is not None else 'no'} missing ids")
+                continue
+            ids.pop(0)
+            if not ids:
+                del self._pending[event.key()]
+            self._indexed -= 1
+            ended.append((event.status, event.why, event.filled, event.received_at, gap_id))
+            gap_closed(event.venue, event.filled)
         with conn:
-            for event in self.held:
-                ids = self._pending.get(event.key())
-                if not ids:
-                    waiting.append(event)
-                    continue
-                gap_id, missing = ids[0]
-                if event.filled > (missing or 0) or (
-                        event.status == "filled" and event.filled != missing):
-                    reject(event, f"{event.filled:,} trades {event.status} of a gap of "
-                                  f"{missing if missing is not None else 'no'} missing ids")
-                    continue
-                ids.pop(0)
-                if not ids:
-                    del self._pending[event.key()]
-                self._indexed -= 1
-                conn.execute("UPDATE gaps SET status = ?, why = ?, filled = ?, filled_at = ?, "
-                             "claimed_at = NULL WHERE id = ?", (event.status, event.why,
-                                                                event.filled, event.received_at,
-                                                                gap_id))
-                gap_closed(event.venue, event.filled)
+            conn.executemany("UPDATE gaps SET status = ?, why = ?, filled = ?, filled_at = ?, "
+                             "claimed_at = NULL WHERE id = ?", ended)
         return waiting
 
     def _index(self, conn: sqlite3.Connection) -> None:
