@@ -168,6 +168,7 @@ HOSTILE_GAP_EVENTS = {
     "filled as text": {"filled": "3"},
     "no filled": {"filled": None},
     "why far too long": {"why": "w" * (MAX_GAP_WHY_CHARS + 1)},
+    "a line of 2 MiB": {"why": "w" * (2 << 20)},  # read whole (one long string), refused
     "why a number": {"why": 5},
     "why empty": {"why": ""},
     "filled with a why": {"status": "filled", "filled": 5},
