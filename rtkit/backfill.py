@@ -123,7 +123,7 @@ class Backfiller:
         self.client = RestClient(self.venue, self.rest_url, timeout_s=TIMEOUT_S)
         conn = sqlite3.connect(self.db, timeout=10.0, check_same_thread=False)
         try:
-            ledger = GapLedger(conn)
+            ledger = GapLedger(conn, recorder=self.recorder)  # a replay ends gaps alike
             while not self.stop.wait(self.poll_s):
                 try:
                     gap = ledger.claim(self.venue)

@@ -22,7 +22,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import deque
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 #: ids below a symbol's highest one whose fate (seen or not) is remembered, one bit
 #: each: a trade that arrives this late is still recognised and kept
@@ -298,11 +299,16 @@ class GapLedger:
     than ``stale_claim_s`` is taken as abandoned and may be claimed again), then
     ``finish``-ed as ``filled``, ``partial`` or ``unfillable`` with the number of
     trades filled, or ``release``-d to be tried again later.
+
+    ``recorder``: returns the run's ``rtkit.recording.RecordingWriter`` or None; each
+    ``finish`` is written to it as a ``gap_finished`` event, so a replay ends the gap alike.
     """
 
-    def __init__(self, conn: sqlite3.Connection, stale_claim_s: float = 300.0) -> None:
+    def __init__(self, conn: sqlite3.Connection, stale_claim_s: float = 300.0,
+                 recorder: Callable[[], Any] | None = None) -> None:
         self.conn = conn
         self.stale_claim_s = stale_claim_s
+        self.recorder = recorder
 
     def pending(self, venue: str | None = None) -> list[Gap]:
         """Pending gaps, oldest first."""
@@ -347,6 +353,12 @@ class GapLedger:
             self.conn.execute(
                 "UPDATE gaps SET status = ?, why = ?, filled = ?, filled_at = ?, "
                 "claimed_at = NULL WHERE id = ?", (status, why, filled, at_ns, gap_id))
+        writer = self.recorder() if self.recorder is not None else None
+        if writer is not None:  # which gap, by what a replay's row has too (not its id)
+            row = self.conn.execute("SELECT venue, symbol, first_missing, last_missing, "
+                                    "seen_at, kind FROM gaps WHERE id = ?", (gap_id,)).fetchone()
+            if row is not None:
+                writer.gap_finished(at_ns, *row, status=status, filled=filled, why=why)
 
 
 def migrate_gaps(conn: sqlite3.Connection) -> None:

@@ -7,6 +7,10 @@ One object per line::
     {"event": "instruments", "received_at": <int ns>, "venue": "okx", "instruments": [...]}
     {"event": "rest_trades", "received_at": <int ns>, "venue": "okx", "symbol": "BTC-USDT",
      "trades": [[<id>, <ts ns>, "<price>", "<size>", "buy" | "sell"], ...]}
+    {"event": "gap_finished", "received_at": <ns the ledger was updated>, "venue": "okx",
+     "symbol": "BTC-USDT", "first_missing": "<id>", "last_missing": "<id>", "seen_at": <ns>,
+     "kind": "ids" | "ids_across_reconnect" | "reconnect",
+     "status": "filled" | "partial" | "unfillable", "filled": <trades>, "why": <text> | null}
 
     {"event": "books", "received_at": <ns the books were made>, "venue": "binance",
      "symbols": [...], "max_levels": 5000, "derive_quotes": false, "audit_every_ns": 6e10,
@@ -21,7 +25,11 @@ One object per line::
 
 (``instruments``: the contract values a run converted sizes with, see
 :mod:`rtkit.instruments`, so that its replay converts alike; ``rest_trades``: a page of
-trades a backfill fetched for a gap, see :mod:`rtkit.backfill`, fed at the same place. ``books``,
+trades a backfill fetched for a gap, see :mod:`rtkit.backfill`, fed at the same place;
+``gap_finished``: what the backfill made of a gap, written by
+:meth:`rtkit.gaps.GapLedger.finish` once the gap's trades were stored, the gap named by
+its row's fields (a replay's row has the same, not the same id), so a replay's ``gaps``
+row ends with the same status, why, count and ``filled_at`` (the event's time). ``books``,
 ``rest_request`` and ``rest_snapshot``: what a run's order books depended on
 besides the frames, written by :meth:`rtkit.books.keeper.BookKeeper.record_to`:
 each REST answer sits between the frames where the live keeper took it, so a
@@ -90,6 +98,11 @@ MAX_VENUE_CHARS = 64
 MAX_RECORDED_REST_TRADES = 1000
 #: characters of a ``rest_trades`` symbol, and of each price and size text
 MAX_REST_TEXT_CHARS = 64
+#: characters of a ``gap_finished`` event's why (a ledger's why is cut to as many)
+MAX_GAP_WHY_CHARS = 500
+#: kinds of gap row a backfill finishes, and the statuses it ends them with
+GAP_KINDS = ("ids", "ids_across_reconnect", "reconnect")
+GAP_ENDS = ("filled", "partial", "unfillable")
 #: reject reason of a line that is not a recording entry
 BAD_LINE = "bad_recording_line"
 #: levels per side a recorded REST snapshot may hold (Binance's deepest is 5,000)
@@ -177,8 +190,29 @@ class RestEntry:
     error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class GapFinished:
+    """A ``gap_finished`` event: what a run's backfill made of one gap (``GapLedger.finish``)."""
+
+    received_at: int  # when the ledger was updated: the row's ``filled_at``
+    venue: str
+    symbol: str
+    first_missing: str | None
+    last_missing: str | None
+    seen_at: int
+    kind: str
+    status: str  # "filled", "partial" or "unfillable"
+    filled: int
+    why: str | None
+
+    def key(self) -> tuple:
+        """The gap's row, as a replay finds it: every field a row is made with."""
+        return (self.venue, self.symbol, self.first_missing, self.last_missing, self.seen_at,
+                self.kind)
+
+
 #: what a recording line is
-Entry = Frame | Event | BooksStart | RestEntry | BookPoll
+Entry = Frame | Event | BooksStart | RestEntry | BookPoll | GapFinished
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +380,8 @@ def parse_line(line: bytes) -> Entry:
             return _instruments_event(obj, received_at, venue)
         if event == "rest_trades":
             return _rest_trades_event(obj, received_at, venue)
+        if event == "gap_finished":
+            return _gap_finished_event(obj, received_at, venue)
         if event in _BOOK_EVENTS:
             return _BOOK_EVENTS[event](obj, received_at, venue)
         if event not in ("open", "close"):
@@ -509,6 +545,35 @@ def _rest_trades_event(obj: dict, received_at: int, venue: str) -> Event:
                              f"\"buy\"|\"sell\"], not {_short(t)}")
         rows.append(tuple(t))
     return Event("rest_trades", received_at, venue, symbol=symbol, trades=tuple(rows))
+
+
+def _gap_finished_event(obj: dict, received_at: int, venue: str) -> GapFinished:
+    """A ``gap_finished`` line, each field as a ledger's ``finish`` could have written it."""
+    ids = []
+    for key in ("first_missing", "last_missing"):
+        value = obj.get(key)
+        if value is not None and (type(value) is not str
+                                  or not 0 < len(value) <= MAX_REST_TEXT_CHARS):
+            raise ValueError(f"{key!r} must be null or an id of 1 to {MAX_REST_TEXT_CHARS} "
+                             f"characters, not {_short(value)}")
+        ids.append(value)
+    kind, status, why = obj.get("kind"), obj.get("status"), obj.get("why")
+    if type(kind) is not str or kind not in GAP_KINDS:
+        raise ValueError(f"'kind' must be one of {', '.join(GAP_KINDS)}, not {_short(kind)}")
+    if type(status) is not str or status not in GAP_ENDS:
+        raise ValueError(f"'status' must be one of {', '.join(GAP_ENDS)}, not {_short(status)}")
+    filled = _int(obj, "filled")
+    if why is not None and (type(why) is not str or not 0 < len(why) <= MAX_GAP_WHY_CHARS):
+        raise ValueError(f"'why' must be null or text of 1 to {MAX_GAP_WHY_CHARS} characters, "
+                         f"not {_short(why)}")
+    if (status == "filled") != (why is None):
+        raise ValueError(f"a gap ends filled without a why, partial or unfillable with one, "
+                         f"not {status} with why {_short(why)}")
+    if (status == "unfillable") != (filled == 0):
+        raise ValueError(f"a gap ends unfillable with 0 trades filled, filled or partial with "
+                         f"some, not {status} with {filled:,}")
+    return GapFinished(received_at, venue, _symbol(obj), ids[0], ids[1], _int(obj, "seen_at"),
+                       kind, status, filled, why)
 def _symbol(obj: dict, key: str = "symbol") -> str:
     from rtkit.validate import MAX_SYMBOL_CHARS
 
@@ -810,6 +875,19 @@ class RecordingWriter:
             self._write(orjson.dumps({"event": "rest_trades", "received_at": received_at,
                                       "venue": venue, "symbol": symbol,
                                       "trades": trades[i:i + MAX_RECORDED_REST_TRADES]}) + b"\n")
+
+    def gap_finished(self, at_ns: int, venue: str, symbol: str, first_missing: str | None,
+                     last_missing: str | None, seen_at: int, kind: str, *, status: str,
+                     filled: int, why: str | None) -> None:
+        """What a backfill made of a gap (``GapLedger.finish``), the gap named by its row's
+        fields: a replay finds the row it made alike and ends it the same."""
+        self._write(orjson.dumps({"event": "gap_finished", "received_at": at_ns,
+                                  "venue": venue, "symbol": symbol,
+                                  "first_missing": first_missing, "last_missing": last_missing,
+                                  "seen_at": seen_at, "kind": kind, "status": status,
+                                  "filled": filled,
+                                  "why": None if why is None else why[:MAX_GAP_WHY_CHARS]})
+                    + b"\n")
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):

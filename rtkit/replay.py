@@ -11,6 +11,12 @@ took it (``rest_snapshot``), at the recorded time: no network, no wall clock,
 the same ``book_deltas``, ``book_events`` and derived quotes. A snapshot the
 replayed keeper asks for that the recording never answers (a recording made
 before REST answers were kept) is a ``book_events`` row saying so.
+
+Backfills too: a ``rest_trades`` event feeds the page of REST trades where the live
+run fed it (``received_at`` its fetch time), and a ``gap_finished`` event ends the
+replay's row of the gap as the live ledger ended it (:mod:`rtkit.replay_gaps`): the
+same ``gaps`` table, the same ``backfilled``, ``gaps_open`` and ``completeness``.
+A recording made before gaps were recorded leaves its gaps ``pending``.
 """
 
 from __future__ import annotations
@@ -36,10 +42,12 @@ from rtkit.recording import (
     BooksStart,
     Event,
     Frame,
+    GapFinished,
     RestEntry,
     read_recording,
 )
 from rtkit.replay_books import BookReplay
+from rtkit.replay_gaps import GapOutcomes
 from rtkit.runtime.config import lake_sink
 from rtkit.store import RowStore, StoreError, TickStore
 from rtkit.validate import MAX_SYMBOL_CHARS, AnomalyFilter
@@ -123,6 +131,8 @@ class Replay(BookReplay):
         self._path: str | Path = ""
         #: the replay stopped on Ctrl-C before the end of the file (what came before is stored)
         self.interrupted = False
+        #: the recording's ``gap_finished`` events, applied to the replay's gap rows
+        self.gap_outcomes = GapOutcomes(lambda: getattr(self.store, "conn", None))
         self._init_books()
 
     def pipeline(self, venue: str) -> Pipeline:
@@ -153,12 +163,13 @@ class Replay(BookReplay):
         size = path.stat().st_size if path.is_file() else None
         with bar(size, desc=f"replay {path.name}", show=progress) as shown, \
                 StopOnInterrupt() as ctrl_c:
+            self.gap_outcomes.start()  # rows of the file from before are not the replay's
             try:
                 self._replay(path, ctrl_c, lambda n: advance_to(shown, n))
             finally:
                 for pipeline in self.pipelines.values():  # the recording is over: write the
                     pipeline.release_held_gaps(force=True)  # gaps held for a second connection
-                self.flush()
+                self.flush(final=True)
             self.interrupted = ctrl_c.requested
         if self.bad_lines > 1:
             log.warning("rtkit: %d lines of %s were not recording lines; they are counted "
@@ -199,6 +210,9 @@ class Replay(BookReplay):
                 elif entry.event == "close":  # a make-before-break recording overlaps two
                     live = self._live[entry.venue] = max(0, self._live.get(entry.venue, 0) - 1)
                     self.pipeline(entry.venue).live_sources = max(1, live)
+            elif type(entry) is GapFinished:  # where the live ledger ended a gap
+                if self.gap_outcomes.add(entry):
+                    self.flush()
             elif type(entry) is RestEntry:
                 self._rest(entry)
             elif type(entry) is BookPoll:
@@ -293,9 +307,11 @@ class Replay(BookReplay):
         if self._bad_bytes > _MAX_BAD_ROW_BYTES:  # a file of bad lines: written as it goes
             self._write_bad_rows()
 
-    def flush(self) -> None:
-        """Write what the pipelines hold; a database that refuses the write (locked by
-        another program, a full disk) is a StoreError that says so, not a traceback."""
+    def flush(self, final: bool = False) -> None:
+        """Write what the pipelines hold, then end the gaps the recording says were ended
+        (``final``: the last write, after which no gap row comes); a database that refuses
+        the write (locked by another program, a full disk) is a StoreError that says so,
+        not a traceback."""
         try:
             for p in self.pipelines.values():
                 batch = p.take()
@@ -305,6 +321,7 @@ class Replay(BookReplay):
                 if self.lake is not None:  # what SQLite took, to the lake
                     self.lake.write(kept)
                 p.done(kept, inserted)
+            self.gap_outcomes.apply(self._gap_closed, self._bad_outcome, final)
             self._write_bad_rows()
         except sqlite3.Error as exc:
             raise StoreError(
@@ -312,6 +329,17 @@ class Replay(BookReplay):
                 f"(one every {_FLUSH_EVERY_FRAMES:,} frames) stored is kept. Free it (close the "
                 "program holding it, or free disk space) and replay again: a tick already "
                 "stored is not stored twice") from exc
+
+    def _gap_closed(self, venue: str, filled: int) -> None:
+        """The live backfill ended a gap of ``venue`` having filled ``filled`` trades."""
+        p = self.pipelines.get(venue)
+        if p is not None:
+            with p._counting:
+                p.gap_closed(filled)
+
+    def _bad_outcome(self, event: GapFinished, why: str) -> None:
+        self._bad_line(BAD_LINE, f"a 'gap_finished' event: {why}"[:500],
+                       repr(event).encode()[:4096], 0, event.received_at, event.venue)
 
     def _write_bad_rows(self) -> None:
         if self._bad_rows:
@@ -344,7 +372,11 @@ def replay(path: str | Path, db: str | Path = REPLAY_DB, *, capacity: int = 1_00
     of them each venue offers; None (the default): every kind the venue's adapter
     offers, so whatever the recording carries is rebuilt (a kind the run did not
     subscribe has no frames in it and costs nothing). Books are rebuilt as the
-    live run kept them, from the recording's frames and REST answers.
+    live run kept them, from the recording's frames and REST answers; backfilled trades
+    and the gap ledger as the live run's backfill left them (``rest_trades`` and
+    ``gap_finished`` events): the summary's ``backfilled``, ``gaps_open`` and
+    ``completeness`` are the live run's, and ``gaps_unmatched`` counts ``gap_finished``
+    events that named no gap of this replay (a gap of an earlier run not recorded here).
     """
     r = Replay(db, capacity=capacity, anomaly=anomaly, venue_options=venue_options,
                max_frame_bytes=max_frame_bytes, lake=lake, kinds=kinds)
@@ -370,9 +402,25 @@ def replay_summary(self: Replay) -> dict[str, Any]:
     out["bad_lines"] = self.bad_lines
     out["venues"] = sorted(self.pipelines)
     out["connections"] = self.connections
+    out["gaps_unmatched"] = self.gap_outcomes.unmatched
+    out["completeness"] = _completeness(self.pipelines.values())
     out["db"] = str(self.store.path)
     if self.lake is not None:
         out["lake"] = str(self.lake.root)
     if self.interrupted:
         out["interrupted"] = True
     return out
+
+
+def _completeness(pipelines: Iterable[Pipeline]) -> float | None:
+    """Trades kept / trades the ids say existed, over the venues whose ids can say (None
+    where none can), as ``Collector.stats`` counts it for one venue."""
+    kept = missing = 0
+    counted = False
+    for p in pipelines:
+        if getattr(p, "gap_detector", None) is not None:
+            counted = True
+            s = p.stats()
+            kept += s["ticks"] - p.duplicates_seen
+            missing += s["missing_trades"] - s["backfilled"]
+    return round(kept / max(1, kept + missing), 6) if counted else None

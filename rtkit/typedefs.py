@@ -129,3 +129,6 @@ class ReplaySummary(PipelineStats):
     venues: list[str]
     connections: int
     db: str
+    #: ``gap_finished`` events that named no gap of the replay (``rtkit.replay_gaps``)
+    gaps_unmatched: int
+    completeness: float | None  # as ``CollectorStats``: over the venues whose ids can say
