@@ -36,7 +36,7 @@ from rtkit.collector_views import CollectorViews
 from rtkit.hooks import Hooks, LiveHooks
 from rtkit.instruments import ContractSetup
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline
-from rtkit.recording import recording_path
+from rtkit.recording import LastCloses, recording_path
 from rtkit.redact import redactor_for
 from rtkit.rest.endpoints import resolve_rest_url
 from rtkit.runtime import registry
@@ -355,13 +355,22 @@ def _threads_parts(c: Collector, config: CollectorConfig) -> tuple[Receiver, Wri
             c.pipeline, c.db, c.rest_url, max_trades=config.backfill_max, stop=c._stop,
             writing=lambda: c._write_thread is not None and c._write_thread.is_alive(),
             recorder=lambda: receiver.recorder)
+        receiver.closing = LastCloses(2)  # the backfill thread may write after the receiver
     return receiver, writer
 
 
 def _start_backfill(c: Collector) -> None:
     """Start the backfill thread beside the other two (it ends when they are asked to)."""
     if c.backfiller is not None:
-        c._backfill_thread = threading.Thread(target=c.backfiller.run, daemon=True,
+        backfiller, closing = c.backfiller, c.receiver.closing
+
+        def run() -> None:
+            try:
+                backfiller.run()
+            finally:
+                closing.done()
+
+        c._backfill_thread = threading.Thread(target=run, daemon=True,
                                               name=f"rtkit-backfill-{c.name}")
         c._backfill_thread.start()
 

@@ -784,6 +784,30 @@ def recording_path(path: str | Path) -> Path:
     return path
 
 
+class LastCloses:
+    """Closes a recording when the last of the threads that write it is done.
+
+    The receive thread opens the recording and the backfill thread writes into it
+    too (fetched trades, the gaps it ends), and it may end after the receive thread:
+    a line it writes after a close would be lost, and its replay would differ.
+    """
+
+    def __init__(self, parties: int = 1) -> None:
+        self._left = parties
+        self._lock = threading.Lock()
+        self._recorder: RecordingWriter | None = None
+
+    def done(self, recorder: RecordingWriter | None = None) -> None:
+        """One party is done (the one that opened it passes the recording)."""
+        with self._lock:
+            self._left -= 1
+            if recorder is not None:
+                self._recorder = recorder
+            last = self._left == 0
+        if last and self._recorder is not None:
+            self._recorder.close()
+
+
 class RecordingWriter:
     """Appends frames to a recording, flushed line by line so a crash loses at most one.
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import websocket
 
 from rtkit.pipeline import Pipeline, quote
-from rtkit.recording import RecordingWriter
+from rtkit.recording import LastCloses, RecordingWriter
 from rtkit.runtime.chunks import FLUSH_BATCH, ChunkReader
 from rtkit.runtime.connections import RECV_TIMEOUT_S, Conn
 from rtkit.runtime.status import LastError, StatusMachine
@@ -57,6 +57,8 @@ class Receiver(ChunkReader):
         self.connect_timeout_s, self.sslopt = connect_timeout_s, sslopt
         self.record_raw = record_raw
         self.recorder: RecordingWriter | None = None
+        #: closes the recording once every thread writing it is done (two with backfill)
+        self.closing = LastCloses()
         self.reconnects = 0
         self.connections = 0
         #: connections kept on the same streams (``redundancy=2``: each trade kept once)
@@ -115,8 +117,7 @@ class Receiver(ChunkReader):
             self.status.move("failed", f"{type(exc).__name__}: {exc}")
         finally:
             self.pipeline.release_held_gaps(force=True)  # the run is over: nothing more comes
-            if recorder is not None:
-                recorder.close()
+            self.closing.done(recorder)
             self._flush_now.set()
 
     def _backoff(self, attempt: int) -> float:
