@@ -78,3 +78,25 @@ def test_redundancy_is_checked_and_reaches_the_cli(db):
 
     args = _parser().parse_args(["collect", "binance", "BTC-USDT", "--redundancy", "2"])
     assert args.redundancy == 2
+
+
+def test_a_held_gap_is_written_on_time_when_the_stream_goes_quiet(db):
+    """Ids missing on both connections are held for GAP_HOLD_S in case the other one
+    brings them; the last such gaps must not wait for a frame that never comes (or for
+    stop(), when no backfill can fill them any more)."""
+    dialect = get_dialect("binance")
+    symbol = dialect.example_symbols[0]
+    with Simulator("binance", rate=RATE, count=1_000, seed=8, broadcast=True,
+                   faults=Faults(skip_id_every=50)) as sim:
+        c = rtkit.collect("binance", [symbol], url=sim.url, db=db, flush_interval_s=0.1,
+                          backoff_initial_s=0.05, redundancy=2, backfill=False)
+        try:
+            wait_for(lambda: sim.all_sent, 20)
+            ids = sorted(int(dialect.expected_trade_id(t)) for t in sim.trades)
+            skipped = ids[-1] - ids[0] + 1 - len(ids)
+            assert skipped >= 10
+            # the stream is now quiet: every gap still comes out, before stop()
+            wait_for(lambda: c.stats["missing_trades"] == skipped, 10)
+            assert c.running
+        finally:
+            c.stop()

@@ -215,6 +215,9 @@ class Receiver(ChunkReader):
                         return
             if self.status.current != "live":
                 self.status.move("live", self._refused_reason())
+            # a gap held for another connection (redundancy, a handover's overlap) is
+            # written on time even when no frame comes after it
+            self.pipeline.release_held_gaps()
             if self.pipeline.books is not None:  # on the newest connection
                 for frame in self.pipeline.book_tick(time.time_ns()):
                     conns[-1].ws.send(frame)
