@@ -54,8 +54,6 @@ STORE_WAIT_S = 30.0
 #: why a gap is left partial or unfillable
 OLDER_THAN_KEPT = "older than the venue keeps"
 OVER_MAX = "larger than backfill_max"
-AGG_TRADES = ("binance trades collected on the aggTrade channel cannot be filled by "
-              "historicalTrades ids")
 
 
 def rest_ticks(adapter: Any, symbol: str, trades) -> tuple[list[tuple], list[Reject]]:
@@ -85,9 +83,13 @@ def can_backfill(adapter: Any) -> str:
     """Why gaps of this adapter cannot be filled, or "" when they can."""
     if adapter.name not in FILLABLE_VENUES:
         return f"{adapter.name} cannot fill by id"
-    if adapter.name == "binance" and getattr(adapter, "channel", "trade") == "aggTrade":
-        return AGG_TRADES
     return ""
+
+
+def aggregate_ids(adapter: Any) -> bool:
+    """True when the adapter's trade ids are Binance spot aggregate ids (its ``aggTrade``
+    channel's ``a``): their gaps are filled from ``aggTrades``, not ``historicalTrades``."""
+    return adapter.name == "binance" and getattr(adapter, "channel", "trade") == "aggTrade"
 
 
 class Backfiller:
@@ -169,6 +171,7 @@ class Backfiller:
         since_ns = max(1, hint - HINT_SLACK_NS)
         until_ns = gap.seen_at + HINT_SLACK_NS
         paging = self.client.spec.paging
+        agg = aggregate_ids(self.pipeline.adapter)
         # a page at a time (fed as it comes, stop() heard between two); Kraken's ``since``
         # re-reads the page it starts in, so it walks SINCE_PAGES pages a call
         chunk = until - first + 1 if paging == "window" else self.client.spec.page_size * (
@@ -180,12 +183,12 @@ class Backfiller:
                 ledger.release(gap.id)  # a later run takes it up again
                 return
             top = min(until, cursor + chunk - 1)
-            if not self._room(gap.symbol):
+            if not self._room(gap.symbol, agg):
                 ledger.release(gap.id)
                 return
             try:
                 trades = fetch_trades(self.client, gap.symbol, cursor, top, since_ns=since_ns,
-                                      until_ns=until_ns)
+                                      until_ns=until_ns, agg=agg)
             except CannotFill as exc:
                 problem = str(exc)
                 break
@@ -224,12 +227,13 @@ class Backfiller:
             log.warning("rtkit: %s %s: gap %s..%s %s: %s", self.venue, gap.symbol, first, last,
                         status, problem)
 
-    def _room(self, symbol: str) -> bool:
+    def _room(self, symbol: str, agg: bool = False) -> bool:
         """Wait, until ``stop``, for the shared budget to have room for a page (the
         client's own wait cannot be cut short); False when stopped first."""
         assert self.client is not None
         budget = self.client.budget
-        weight = self.client.spec.trades(symbol).weight  # type: ignore[misc]
+        page = self.client.spec.trades(symbol, **({"agg": True} if agg else {}))  # type: ignore[misc]
+        weight = page.weight
         while budget.used() + weight > budget.capacity and not budget.banned:
             if self.stop.wait(0.05):
                 return False

@@ -30,14 +30,15 @@ CANNOT_FILL = {
 
 def fetch_trades(client: RestClient, symbol: str, first_id: int, last_id: int, *,
                  since_ns: int | None = None, until_ns: int | None = None,
-                 max_trades: int | None = None) -> list[RestTrade]:
+                 max_trades: int | None = None, agg: bool = False) -> list[RestTrade]:
     """The trades of ``symbol`` with ids ``first_id..last_id`` (both included) that the
     venue still has, ascending by id, each once; at most ``max_trades`` (the lowest ids).
 
     ``since_ns`` (Kraken, Coinbase Advanced Trade): a time at or before the first
     missing trade (the last trade seen before the gap); ``until_ns`` (Coinbase
-    Advanced Trade): a time at or after the last one. Raises :class:`CannotFill` for
-    a venue that cannot fill by id.
+    Advanced Trade): a time at or after the last one. ``agg`` (Binance spot): the ids are
+    aggregate ids (the ``aggTrade`` channel's ``a``), fetched from ``aggTrades``. Raises
+    :class:`CannotFill` for a venue that cannot fill by id.
     """
     if last_id < first_id:
         return []
@@ -58,9 +59,10 @@ def fetch_trades(client: RestClient, symbol: str, first_id: int, last_id: int, *
     size = client.spec.page_size
     if paging == "fromId":
         cursor = first_id
+        aggregate = {"agg": True} if agg else {}
         while cursor <= last_id:
             page, _ = client.trades_page(symbol, from_id=cursor,
-                                         limit=min(size, last_id - cursor + 1))
+                                         limit=min(size, last_id - cursor + 1), **aggregate)
             keep(page)
             if not page:
                 break
