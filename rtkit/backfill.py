@@ -18,11 +18,13 @@ replay feeds the same trades at the same place (:mod:`rtkit.replay`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +56,47 @@ STORE_WAIT_S = 30.0
 #: why a gap is left partial or unfillable
 OLDER_THAN_KEPT = "older than the venue keeps"
 OVER_MAX = "larger than backfill_max"
+KEPT_FAILING = "venue kept failing"
+#: seconds before a gap whose venue failed for a while (a 5xx, no answer within TIMEOUT_S,
+#: a refused or dropped connection) is tried again; the wait doubles at each failure in a
+#: row, up to RETRY_MAX_S. Meanwhile the gap stays ``pending`` (claimed: no other
+#: backfiller takes it) and the thread fills the other gaps
+RETRY_INITIAL_S = 1.0
+RETRY_MAX_S = 60.0
+#: a gap ends (``unfillable``, or ``partial`` with what came; why ``venue kept failing:
+#: <last error>``) after this many failures in a row, or once it has kept failing this
+#: long: with the doublings above, 1+2+4+…+60 s ≈ 2 min of trying, well under the
+#: ledger's stale claim (300 s), after which another backfiller could take it over
+RETRY_ATTEMPTS = 8
+RETRY_MAX_AGE_S = 180.0
+
+
+@dataclass
+class Progress:
+    """Where the fill of one gap stands: the next id to ask for, the trades fetched and fed,
+    the time cursor (Kraken ``since``) and the writer's queue mark; for a gap waiting for
+    a retry, the failures in a row, since when, when it is tried again, and the last error."""
+
+    cursor: int
+    since_ns: int
+    fetched: int = 0
+    mark: int | None = None
+    failures: int = 0
+    failing_since: float = 0.0
+    retry_at: float = 0.0
+    error: str = ""
+
+
+def transient(exc: BaseException) -> bool:
+    """True for a failure that says nothing about the gap (a 5xx, no answer, no connection):
+    worth trying again later. 429 (``RateLimited``) and 418 (``Banned``) have their own
+    handling; a 4xx or an answer not understood would fail the same way again."""
+    from rtkit.rest.budget import Banned, RestError
+    from rtkit.rest.client import RateLimited
+
+    if isinstance(exc, Banned | RateLimited) or not isinstance(exc, RestError):
+        return False
+    return exc.status == 0 or exc.status >= 500
 
 
 def rest_ticks(adapter: Any, symbol: str, trades) -> tuple[list[tuple], list[Reject]]:
@@ -113,39 +156,112 @@ class Backfiller:
         self.recorder = recorder
         self.poll_s = poll_s
         self.client: RestClient | None = None
+        #: the retry policy of a gap whose venue fails (see RETRY_INITIAL_S)
+        self.retry_initial_s = RETRY_INITIAL_S
+        self.retry_max_s = RETRY_MAX_S
+        self.retry_attempts = RETRY_ATTEMPTS
+        self.retry_max_age_s = RETRY_MAX_AGE_S
+        #: gaps waiting for a retry (still claimed by this thread): id → (gap, progress)
+        self.waiting: dict[int, tuple[Gap, Progress]] = {}
+        self._waiting_lock = threading.Lock()
         #: what the thread did: gaps finished, trades fetched, the last problem in words
         self.gaps_finished = 0
         self.fetched = 0
+        self.retries = 0
         self.problem = ""
 
     # --- the thread ----------------------------------------------------------------------
     def run(self) -> None:
         from rtkit.rest.client import RestClient  # httpx loads only where a backfill runs
 
-        self.client = RestClient(self.venue, self.rest_url, timeout_s=TIMEOUT_S)
+        # a 5xx or a timeout comes straight back here: the gap waits (RETRY_INITIAL_S…)
+        # while the others are filled, rather than the client retrying it at once
+        self.client = RestClient(self.venue, self.rest_url, timeout_s=TIMEOUT_S,
+                                 retry_transient=False)
         conn = sqlite3.connect(self.db, timeout=10.0, check_same_thread=False)
+        ledger = GapLedger(conn)
         try:
-            ledger = GapLedger(conn)
             while not self.stop.wait(self.poll_s):
-                try:
-                    gap = ledger.claim(self.venue)
-                except sqlite3.Error:  # no gaps table yet, or the writer holds the lock
-                    continue
-                while gap is not None and not self.stop.is_set():
+                while not self.stop.is_set():
+                    work = self._next(ledger)
+                    if work is None:
+                        break
+                    gap, progress = work
                     try:
-                        self._fill(ledger, gap)
+                        self._fill(ledger, gap, progress)
                     except BaseException:
+                        self._forget(gap.id)
                         ledger.release(gap.id)  # a later run (or claim) takes it up again
                         if self.stop.is_set():  # the client closed under a request: stopped
                             return
                         raise
-                    gap = None if self.stop.is_set() else ledger.claim(self.venue)
         except Exception as exc:  # a bug here must not go unseen, nor kill the process
             self.problem = f"{type(exc).__name__}: {exc}"
             log.exception("rtkit: %s backfill stopped", self.venue)
         finally:
+            for gap_id in list(self.waiting):  # the next run takes them up again
+                self._forget(gap_id)
+                # if the database refuses, it stays claimed: taken up once the claim is stale
+                with contextlib.suppress(sqlite3.Error):
+                    ledger.release(gap_id)
             self.client.close()
             conn.close()
+
+    def _next(self, ledger: GapLedger) -> tuple[Gap, Progress | None] | None:
+        """The gap to work on now: a waiting one whose retry is due, else the oldest
+        pending one nobody has claimed; None when there is none."""
+        now = time.monotonic()
+        with self._waiting_lock:
+            due = [w for w in self.waiting.values() if w[1].retry_at <= now]
+            if due:
+                gap, progress = min(due, key=lambda w: w[1].retry_at)
+                del self.waiting[gap.id]
+                return gap, progress
+        try:
+            claimed = ledger.claim(self.venue)
+        except sqlite3.Error:  # no gaps table yet, or the writer holds the lock
+            return None
+        return None if claimed is None else (claimed, None)
+
+    def _forget(self, gap_id: int) -> None:
+        with self._waiting_lock:
+            self.waiting.pop(gap_id, None)
+
+    def _wait_retry(self, ledger: GapLedger, gap: Gap, progress: Progress,
+                    exc: BaseException) -> bool:
+        """The venue failed on ``gap``: keep it claimed and ``pending``, to be tried again
+        after the next doubling wait; False when it has failed too often or too long."""
+        now = time.monotonic()
+        if progress.failures == 0:
+            progress.failing_since = now
+        progress.failures += 1
+        progress.error = " ".join(str(exc).split())[:300]
+        if (progress.failures >= self.retry_attempts
+                or now - progress.failing_since >= self.retry_max_age_s):
+            return False
+        wait = min(self.retry_initial_s * 2 ** (progress.failures - 1), self.retry_max_s)
+        progress.retry_at = now + wait
+        # the claim is renewed: no other backfiller takes the gap over while it waits
+        with contextlib.suppress(sqlite3.Error), ledger.conn:
+            ledger.conn.execute("UPDATE gaps SET claimed_at = ? WHERE id = ? AND "
+                                "status = 'pending'", (time.time_ns(), gap.id))
+        with self._waiting_lock:
+            self.waiting[gap.id] = (gap, progress)
+        self.retries += 1
+        self.problem = (f"{gap.symbol} gap {gap.first_missing}..{gap.last_missing}: "
+                        f"{progress.error}; retry {progress.failures} in {wait:g} s")
+        log.warning("rtkit: %s backfill: %s", self.venue, self.problem)
+        return True
+
+    def snapshot(self) -> dict[str, Any]:
+        """What ``stats`` shows of the backfill: gaps waiting for a retry after the venue
+        failed, the seconds until the next one, the retries so far and the last problem."""
+        now = time.monotonic()
+        with self._waiting_lock:
+            waits = [p.retry_at - now for _, p in self.waiting.values()]
+        return {"backfill_retry_waiting": len(waits),
+                "backfill_next_retry_s": round(max(min(waits), 0.0), 3) if waits else None,
+                "backfill_retries": self.retries, "backfill_problem": self.problem}
 
     def abort(self) -> None:
         """Cut a request or a retry pause short (the collector stops): the gap being
@@ -153,7 +269,9 @@ class Backfiller:
         if self.client is not None:
             self.client.close()
 
-    def _fill(self, ledger: GapLedger, gap: Gap) -> None:
+    def _fill(self, ledger: GapLedger, gap: Gap, progress: Progress | None = None) -> None:
+        """Fill ``gap`` (from where ``progress`` left it, after a retry wait), then finish
+        it in the ledger, or leave it waiting for a retry, or give it back (stopped)."""
         from rtkit.rest.budget import Banned, RestError
         from rtkit.rest.client import RateLimited
         from rtkit.rest.history import CannotFill, fetch_trades
@@ -167,8 +285,9 @@ class Backfiller:
             return
         first, last = int(gap.first_missing), int(gap.last_missing)
         until = min(last, first + self.max_trades - 1)
-        hint = self.pipeline.gap_hints.get((gap.symbol, first), gap.seen_at)
-        since_ns = max(1, hint - HINT_SLACK_NS)
+        if progress is None:
+            hint = self.pipeline.gap_hints.get((gap.symbol, first), gap.seen_at)
+            progress = Progress(first, max(1, hint - HINT_SLACK_NS))
         until_ns = gap.seen_at + HINT_SLACK_NS
         paging = self.client.spec.paging
         agg = aggregate_ids(self.pipeline.adapter)
@@ -176,19 +295,18 @@ class Backfiller:
         # re-reads the page it starts in, so it walks SINCE_PAGES pages a call
         chunk = until - first + 1 if paging == "window" else self.client.spec.page_size * (
             SINCE_PAGES if paging == "since" else 1)
-        fetched, mark, problem = 0, None, ""
-        cursor = first
-        while cursor <= until:
+        problem = ""
+        while progress.cursor <= until:
             if self.stop.is_set():
                 ledger.release(gap.id)  # a later run takes it up again
                 return
-            top = min(until, cursor + chunk - 1)
+            top = min(until, progress.cursor + chunk - 1)
             if not self._room(gap.symbol, agg):
                 ledger.release(gap.id)
                 return
             try:
-                trades = fetch_trades(self.client, gap.symbol, cursor, top, since_ns=since_ns,
-                                      until_ns=until_ns, agg=agg)
+                trades = fetch_trades(self.client, gap.symbol, progress.cursor, top,
+                                      since_ns=progress.since_ns, until_ns=until_ns, agg=agg)
             except CannotFill as exc:
                 problem = str(exc)
                 break
@@ -202,21 +320,28 @@ class Backfiller:
                 if self.stop.is_set():  # cut short by stop(): not the venue's answer
                     ledger.release(gap.id)
                     return
-                problem = f"REST history failed: {exc}"
+                if not transient(exc):
+                    problem = f"REST history failed: {exc}"
+                    break
+                if self._wait_retry(ledger, gap, progress, exc):
+                    return  # still pending: tried again after the wait
+                problem = f"{KEPT_FAILING} ({progress.failures} times): {progress.error}"
                 break
             if self.stop.is_set():  # the writer may have had its last flush: feed nothing
                 ledger.release(gap.id)
                 return
+            progress.failures = 0  # the venue answered: a later failure starts afresh
             if trades:
-                mark = self._feed(gap.symbol, trades)
-                fetched += len(trades)
-                since_ns = trades[-1].ts_ns
-            cursor = top + 1
-        if mark is not None and not self._stored(mark):
+                progress.mark = self._feed(gap.symbol, trades)
+                progress.fetched += len(trades)
+                progress.since_ns = trades[-1].ts_ns
+            progress.cursor = top + 1
+        fetched = progress.fetched
+        if progress.mark is not None and not self._stored(progress.mark):
             ledger.release(gap.id)
             return
         status, reason = _verdict(last - first + 1, until - first + 1, fetched, problem,
-                               self.max_trades)
+                                  self.max_trades)
         ledger.finish(gap.id, status, fetched, reason)
         with self.pipeline._counting:
             self.pipeline.gap_closed(fetched)

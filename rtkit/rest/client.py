@@ -78,17 +78,21 @@ class RestClient:
     the venue's paths are appended; None: the venue's public API. ``budget``
     (default: :meth:`Budget.shared`, the one of this venue and base URL in the
     process: half the venue's published limit) is spent before every request.
-    ``stats`` counts requests by outcome.
+    ``stats`` counts requests by outcome. ``retry_transient=False``: a 5xx, a timeout
+    or a dropped connection is raised at once (the caller retries later).
     """
 
     def __init__(self, venue: str, rest_url: str | None = None, *, budget: Budget | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS, retry_transient: bool = True) -> None:
         self.spec = venue_rest(venue)
         self.venue = self.spec.venue
         self.base_url = http_base(rest_url) if rest_url is not None else self.spec.base_url
         self.budget = budget or Budget.shared(self.venue, self.base_url)
         self.max_retries = max_retries
+        #: False: a 5xx, a timeout or a dropped connection is raised at once, for a caller
+        #: that waits longer and does other work meanwhile (the backfill's retries)
+        self.retry_transient = retry_transient
         self.stats: Counter[str] = Counter()
         self._closing = threading.Event()
         from rtkit.version import __version__
@@ -158,6 +162,8 @@ class RestClient:
                                   f"{text}", status)
                 if status < 500:
                     raise error
+            if not self.retry_transient:
+                raise error
             failures += 1
             if failures > self.max_retries:
                 raise error
