@@ -48,8 +48,8 @@ HINT_SLACK_NS = 10 * 10**9
 #: cannot be cut short, so after ``stop()`` the thread ends within this, then gives its gap
 #: back to the ledger
 TIMEOUT_S = 5.0
-#: pages of trades one fill call walks on a venue paged by time (Kraken ``since``): each
-#: call starts a page back, so more pages a call spend fewer requests per trade
+#: pages of trades one fill call walks on a venue paged by time (Kraken ``since``) before
+#: they are fed; the next call goes on from the venue's cursor
 SINCE_PAGES = 10
 #: seconds a fill waits for the writer to store its trades before it gives the gap back
 STORE_WAIT_S = 30.0
@@ -79,6 +79,8 @@ class Progress:
 
     cursor: int
     since_ns: int
+    #: Kraken: the venue's own cursor to go on from (None: not asked yet)
+    since_cursor: int | None = None
     fetched: int = 0
     mark: int | None = None
     failures: int = 0
@@ -274,7 +276,7 @@ class Backfiller:
         it in the ledger, or leave it waiting for a retry, or give it back (stopped)."""
         from rtkit.rest.budget import Banned, RestError
         from rtkit.rest.client import RateLimited
-        from rtkit.rest.history import CannotFill, fetch_trades
+        from rtkit.rest.history import CannotFill, fetch_trades, since_pages
 
         assert self.client is not None
         if gap.first_missing is None or gap.last_missing is None:
@@ -291,10 +293,10 @@ class Backfiller:
         until_ns = gap.seen_at + HINT_SLACK_NS
         paging = self.client.spec.paging
         agg = aggregate_ids(self.pipeline.adapter)
-        # a page at a time (fed as it comes, stop() heard between two); Kraken's ``since``
-        # re-reads the page it starts in, so it walks SINCE_PAGES pages a call
-        chunk = until - first + 1 if paging == "window" else self.client.spec.page_size * (
-            SINCE_PAGES if paging == "since" else 1)
+        # a page at a time (fed as it comes, stop() heard between two); Kraken walks
+        # SINCE_PAGES pages a call, on from the venue's own cursor
+        chunk = until - first + 1 if paging in ("window", "since") else \
+            self.client.spec.page_size
         problem = ""
         while progress.cursor <= until:
             if self.stop.is_set():
@@ -304,9 +306,17 @@ class Backfiller:
             if not self._room(gap.symbol, agg):
                 ledger.release(gap.id)
                 return
+            since_next = None
             try:
-                trades = fetch_trades(self.client, gap.symbol, progress.cursor, top,
-                                      since_ns=progress.since_ns, until_ns=until_ns, agg=agg)
+                if paging == "since":
+                    if progress.since_cursor is None:  # trades after it: keep the hint's
+                        progress.since_cursor = progress.since_ns - 1
+                    trades, since_next = since_pages(self.client, gap.symbol, progress.cursor,
+                                                     top, progress.since_cursor, SINCE_PAGES)
+                else:
+                    trades = fetch_trades(self.client, gap.symbol, progress.cursor, top,
+                                          since_ns=progress.since_ns, until_ns=until_ns,
+                                          agg=agg)
             except CannotFill as exc:
                 problem = str(exc)
                 break
@@ -335,7 +345,12 @@ class Backfiller:
                 progress.mark = self._feed(gap.symbol, trades)
                 progress.fetched += len(trades)
                 progress.since_ns = trades[-1].ts_ns
-            progress.cursor = top + 1
+            if since_next is not None:  # Kraken, more to ask: on from its cursor
+                progress.since_cursor = since_next
+                if trades:
+                    progress.cursor = trades[-1].trade_id + 1
+            else:
+                progress.cursor = top + 1
         fetched = progress.fetched
         if progress.mark is not None and not self._stored(progress.mark):
             ledger.release(gap.id)
@@ -354,13 +369,13 @@ class Backfiller:
 
     def _room(self, symbol: str, agg: bool = False) -> bool:
         """Wait, until ``stop``, for the shared budget to have room for a page (the
-        client's own wait cannot be cut short); False when stopped first."""
+        client's own wait cannot be cut short): exactly as long as the budget says, so a
+        page goes out as soon as it may; False when stopped first."""
         assert self.client is not None
         budget = self.client.budget
         page = self.client.spec.trades(symbol, **({"agg": True} if agg else {}))  # type: ignore[misc]
-        weight = page.weight
-        while budget.used() + weight > budget.capacity and not budget.banned:
-            if self.stop.wait(0.05):
+        while (wait := budget.room_in(page.weight)) > 0:
+            if self.stop.wait(wait):
                 return False
         return not self.stop.is_set()
 

@@ -79,13 +79,10 @@ def fetch_trades(client: RestClient, symbol: str, first_id: int, last_id: int, *
                 break
             cursor = lowest
     elif paging == "since":
-        since = 0 if since_ns is None else since_ns - 1  # trades after ``since``: keep its ns
-        while True:
-            page, nxt = client.trades_page(symbol, since=since, limit=size)
-            keep(page)
-            if not page or max(t.trade_id for t in page) >= last_id or nxt is None or nxt <= since:
-                break
-            since = nxt
+        # trades after ``since``: one ns before the hint keeps the hint's own trades
+        page, _ = since_pages(client, symbol, first_id, last_id,
+                              0 if since_ns is None else since_ns - 1)
+        keep(page)
     elif paging == "window":
         if since_ns is None or until_ns is None:
             raise ValueError(f"{venue} pages trade history by time: give since_ns= and until_ns= "
@@ -104,3 +101,26 @@ def fetch_trades(client: RestClient, symbol: str, first_id: int, last_id: int, *
         page, _ = client.trades_page(symbol, time="day")
         keep(page)
     return [found[i] for i in sorted(found)]
+
+
+def since_pages(client: RestClient, symbol: str, first_id: int, last_id: int, since: int,
+                pages: int | None = None) -> tuple[list[RestTrade], int | None]:
+    """Kraken's history from its cursor ``since`` (the trades after it): up to ``pages``
+    pages (None: as many as it takes). The trades with ids ``first_id..last_id``, ascending,
+    each once; and the venue's cursor to go on from, None when there is nothing more to
+    ask (``last_id`` reached, or the venue has no later trades). Going on from the
+    venue's own cursor re-reads nothing."""
+    found: dict[int, RestTrade] = {}
+    size = client.spec.page_size
+    asked = 0
+    while True:
+        page, nxt = client.trades_page(symbol, since=since, limit=size)
+        asked += 1
+        for t in page:
+            if first_id <= t.trade_id <= last_id:
+                found[t.trade_id] = t
+        if not page or max(t.trade_id for t in page) >= last_id or nxt is None or nxt <= since:
+            return [found[i] for i in sorted(found)], None
+        since = nxt
+        if pages is not None and asked >= pages:
+            return [found[i] for i in sorted(found)], since
