@@ -94,7 +94,9 @@ def _fill(venue: str, gap: int, backoff_s: float, timeout_s: float, share: float
             "requests_per_1000": round(requests / max(filled, 1) * 1000, 2),
             "peak_budget_share": round(peak_share, 3),
             "venue_peak_share": round(venue_peak_share, 3), "share": share,
-            "rate_share": round(spent / (elapsed * budget.limit / budget.published_window_s), 3),
+            # over a fill shorter than two of the venue's windows a burst says nothing
+            "rate_share": round(spent / (elapsed * budget.limit / budget.published_window_s), 3)
+            if elapsed >= 2 * budget.published_window_s else None,
             "http_429": refused}
 
 

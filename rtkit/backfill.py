@@ -10,7 +10,14 @@ under the pipeline's batch lock, as one more batch of the receive path: the id c
 drop what came live meanwhile). Its ``received_at`` is when the page was fetched. Once
 the writer has stored them, the gap is finished: ``filled``, ``partial`` (capped by
 ``backfill_max``, or the venue no longer has them) or ``unfillable`` (418, 429 past the
-retries, no answer), with the count; ``stats`` ``backfilled`` and ``gaps_open`` move.
+retries, a venue that kept failing), with the count; ``stats`` ``backfilled`` and
+``gaps_open`` move. A venue that fails for a while (a 5xx, no answer, no connection)
+does not end a gap: it stays ``pending`` and is tried again after a doubling wait
+(``RETRY_INITIAL_S`` up to ``RETRY_MAX_S``) while the other gaps are filled; ``stats``
+``backfill_retry_waiting`` counts the gaps waiting so.
+
+Binance spot's ``aggTrade`` channel carries aggregate ids (``a``): its gaps are filled
+from ``aggTrades`` by ``fromId``, its ``trade`` channel's from ``historicalTrades``.
 
 A recording gets each page as a ``rest_trades`` event (:mod:`rtkit.recording`), so a
 replay feeds the same trades at the same place (:mod:`rtkit.replay`).
