@@ -108,6 +108,64 @@ def transient(exc: BaseException) -> bool:
     return exc.status == 0 or exc.status >= 500
 
 
+class Retries:
+    """The gaps a backfiller holds back after their venue failed, each until its doubling
+    wait is over (``initial_s`` … ``max_s``); a gap that failed ``attempts`` times in a
+    row, or for ``max_age_s``, is not held back again. Read from any thread (``stats``)."""
+
+    def __init__(self) -> None:
+        self.initial_s = RETRY_INITIAL_S
+        self.max_s = RETRY_MAX_S
+        self.attempts = RETRY_ATTEMPTS
+        self.max_age_s = RETRY_MAX_AGE_S
+        self._waiting: dict[int, tuple[Gap, Progress]] = {}  # id → (gap, progress)
+        self._lock = threading.Lock()
+        self.count = 0  # retries scheduled so far
+
+    def hold(self, gap: Gap, progress: Progress, exc: BaseException) -> float | None:
+        """One more failure of ``gap``: the seconds it now waits, or None when it has failed
+        too often or too long (the caller ends it)."""
+        now = time.monotonic()
+        if progress.failures == 0:
+            progress.failing_since = now
+        progress.failures += 1
+        progress.error = " ".join(str(exc).split())[:300]
+        if progress.failures >= self.attempts or now - progress.failing_since >= self.max_age_s:
+            return None
+        wait = min(self.initial_s * 2 ** (progress.failures - 1), self.max_s)
+        progress.retry_at = now + wait
+        with self._lock:
+            self._waiting[gap.id] = (gap, progress)
+        self.count += 1
+        return wait
+
+    def due(self) -> tuple[Gap, Progress] | None:
+        """The gap whose wait ended first, no longer held; None when none is due."""
+        now = time.monotonic()
+        with self._lock:
+            due = [w for w in self._waiting.values() if w[1].retry_at <= now]
+            if not due:
+                return None
+            gap, progress = min(due, key=lambda w: w[1].retry_at)
+            del self._waiting[gap.id]
+            return gap, progress
+
+    def drop(self, gap_id: int | None = None) -> list[int]:
+        """Stop holding ``gap_id`` (None: every gap); the ids dropped."""
+        with self._lock:
+            ids = list(self._waiting) if gap_id is None else [gap_id]
+            return [i for i in ids if self._waiting.pop(i, None) is not None]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The gaps waiting, the seconds until the next retry, the retries so far."""
+        now = time.monotonic()
+        with self._lock:
+            waits = [p.retry_at - now for _, p in self._waiting.values()]
+        return {"backfill_retry_waiting": len(waits),
+                "backfill_next_retry_s": round(max(min(waits), 0.0), 3) if waits else None,
+                "backfill_retries": self.count}
+
+
 def rest_ticks(adapter: Any, symbol: str, trades) -> tuple[list[tuple], list[Reject]]:
     """REST trades (``RestTrade`` or ``[id, ts_ns, price, size, side]``) as the ring's ticks
     ``(symbol, id, ts_ns, price, volume, side)``, checked as a frame's values are; OKX
@@ -165,18 +223,11 @@ class Backfiller:
         self.recorder = recorder
         self.poll_s = poll_s
         self.client: RestClient | None = None
-        #: the retry policy of a gap whose venue fails (see RETRY_INITIAL_S)
-        self.retry_initial_s = RETRY_INITIAL_S
-        self.retry_max_s = RETRY_MAX_S
-        self.retry_attempts = RETRY_ATTEMPTS
-        self.retry_max_age_s = RETRY_MAX_AGE_S
-        #: gaps waiting for a retry (still claimed by this thread): id → (gap, progress)
-        self.waiting: dict[int, tuple[Gap, Progress]] = {}
-        self._waiting_lock = threading.Lock()
+        #: gaps waiting for a retry after their venue failed (still claimed by this thread)
+        self.retries = Retries()
         #: what the thread did: gaps finished, trades fetched, the last problem in words
         self.gaps_finished = 0
         self.fetched = 0
-        self.retries = 0
         self.problem = ""
 
     # --- the thread ----------------------------------------------------------------------
@@ -199,7 +250,7 @@ class Backfiller:
                     try:
                         self._fill(ledger, gap, progress)
                     except BaseException:
-                        self._forget(gap.id)
+                        self.retries.drop(gap.id)
                         ledger.release(gap.id)  # a later run (or claim) takes it up again
                         if self.stop.is_set():  # the client closed under a request: stopped
                             return
@@ -208,8 +259,7 @@ class Backfiller:
             self.problem = f"{type(exc).__name__}: {exc}"
             log.exception("rtkit: %s backfill stopped", self.venue)
         finally:
-            for gap_id in list(self.waiting):  # the next run takes them up again
-                self._forget(gap_id)
+            for gap_id in self.retries.drop():  # the next run takes them up again
                 # if the database refuses, it stays claimed: taken up once the claim is stale
                 with contextlib.suppress(sqlite3.Error):
                     ledger.release(gap_id)
@@ -219,44 +269,26 @@ class Backfiller:
     def _next(self, ledger: GapLedger) -> tuple[Gap, Progress | None] | None:
         """The gap to work on now: a waiting one whose retry is due, else the oldest
         pending one nobody has claimed; None when there is none."""
-        now = time.monotonic()
-        with self._waiting_lock:
-            due = [w for w in self.waiting.values() if w[1].retry_at <= now]
-            if due:
-                gap, progress = min(due, key=lambda w: w[1].retry_at)
-                del self.waiting[gap.id]
-                return gap, progress
+        due = self.retries.due()
+        if due is not None:
+            return due
         try:
             claimed = ledger.claim(self.venue)
         except sqlite3.Error:  # no gaps table yet, or the writer holds the lock
             return None
         return None if claimed is None else (claimed, None)
 
-    def _forget(self, gap_id: int) -> None:
-        with self._waiting_lock:
-            self.waiting.pop(gap_id, None)
-
-    def _wait_retry(self, ledger: GapLedger, gap: Gap, progress: Progress,
-                    exc: BaseException) -> bool:
+    def _hold(self, ledger: GapLedger, gap: Gap, progress: Progress,
+              exc: BaseException) -> bool:
         """The venue failed on ``gap``: keep it claimed and ``pending``, to be tried again
         after the next doubling wait; False when it has failed too often or too long."""
-        now = time.monotonic()
-        if progress.failures == 0:
-            progress.failing_since = now
-        progress.failures += 1
-        progress.error = " ".join(str(exc).split())[:300]
-        if (progress.failures >= self.retry_attempts
-                or now - progress.failing_since >= self.retry_max_age_s):
+        wait = self.retries.hold(gap, progress, exc)
+        if wait is None:
             return False
-        wait = min(self.retry_initial_s * 2 ** (progress.failures - 1), self.retry_max_s)
-        progress.retry_at = now + wait
         # the claim is renewed: no other backfiller takes the gap over while it waits
         with contextlib.suppress(sqlite3.Error), ledger.conn:
             ledger.conn.execute("UPDATE gaps SET claimed_at = ? WHERE id = ? AND "
                                 "status = 'pending'", (time.time_ns(), gap.id))
-        with self._waiting_lock:
-            self.waiting[gap.id] = (gap, progress)
-        self.retries += 1
         self.problem = (f"{gap.symbol} gap {gap.first_missing}..{gap.last_missing}: "
                         f"{progress.error}; retry {progress.failures} in {wait:g} s")
         log.warning("rtkit: %s backfill: %s", self.venue, self.problem)
@@ -265,12 +297,7 @@ class Backfiller:
     def snapshot(self) -> dict[str, Any]:
         """What ``stats`` shows of the backfill: gaps waiting for a retry after the venue
         failed, the seconds until the next one, the retries so far and the last problem."""
-        now = time.monotonic()
-        with self._waiting_lock:
-            waits = [p.retry_at - now for _, p in self.waiting.values()]
-        return {"backfill_retry_waiting": len(waits),
-                "backfill_next_retry_s": round(max(min(waits), 0.0), 3) if waits else None,
-                "backfill_retries": self.retries, "backfill_problem": self.problem}
+        return {**self.retries.snapshot(), "backfill_problem": self.problem}
 
     def abort(self) -> None:
         """Cut a request or a retry pause short (the collector stops): the gap being
@@ -340,7 +367,7 @@ class Backfiller:
                 if not transient(exc):
                     problem = f"REST history failed: {exc}"
                     break
-                if self._wait_retry(ledger, gap, progress, exc):
+                if self._hold(ledger, gap, progress, exc):
                     return  # still pending: tried again after the wait
                 problem = f"{KEPT_FAILING} ({progress.failures} times): {progress.error}"
                 break

@@ -38,9 +38,9 @@ def collect_one_gap(db, failures: int, status: int = 503, *, attempts: int | Non
         rest.inject(status, failures, path=TRADES_PATH)
         c = rtkit.Collector("binance", ["BTC-USDT"], url=sim.url, db=db, flush_interval_s=0.05)
         assert c.backfiller is not None
-        c.backfiller.retry_initial_s = INITIAL_S
+        c.backfiller.retries.initial_s = INITIAL_S
         if attempts is not None:
-            c.backfiller.retry_attempts = attempts
+            c.backfiller.retries.attempts = attempts
         c.start()
         try:
             wait_for(lambda: sim.all_sent, 20)
@@ -88,7 +88,7 @@ def test_no_answer_in_time_is_retried_too(db, monkeypatch):
         rest.inject(200, 2, delay_s=1.0, path=TRADES_PATH)  # slower than the timeout
         c = rtkit.Collector("binance", ["BTC-USDT"], url=sim.url, db=db, flush_interval_s=0.05)
         assert c.backfiller is not None
-        c.backfiller.retry_initial_s = INITIAL_S
+        c.backfiller.retries.initial_s = INITIAL_S
         c.start()
         try:
             wait_for(lambda: sim.all_sent, 20)
@@ -97,3 +97,27 @@ def test_no_answer_in_time_is_retried_too(db, monkeypatch):
             c.stop()
     assert [r[0] for r in ledger(db)] == ["filled"]
     assert rest.requests[TRADES_PATH] == 3 and c.stats["backfill_retries"] == 2
+
+
+def test_a_gap_waiting_for_its_retry_does_not_hold_up_the_others(db):
+    def settled(c):
+        return c.stats["gaps_open"] == 0 and c.stats["pending"] == 0 and c.stats["gaps"] >= 3
+
+    with Simulator("binance", rate=4000, count=1000, seed=53,
+                   faults=Faults(lose_every=300)) as sim, SimRest(sim) as rest:
+        rest.inject(503, 1, path=TRADES_PATH)  # only the first gap's first request fails
+        c = rtkit.Collector("binance", ["BTC-USDT"], url=sim.url, db=db, flush_interval_s=0.05)
+        assert c.backfiller is not None
+        c.backfiller.retries.initial_s = 1.5  # long enough for the stream's other gaps to open
+        c.start()
+        try:
+            wait_for(lambda: sim.all_sent, 20)
+            wait_for(lambda: settled(c), 30)
+        finally:
+            c.stop()
+    rows = sqlite3.connect(db).execute(
+        "SELECT status, filled_at FROM gaps WHERE missing IS NOT NULL ORDER BY id").fetchall()
+    assert len(rows) == 3 and {r[0] for r in rows} == {"filled"}
+    first, *others = (r[1] for r in rows)
+    assert all(at < first for at in others)  # filled while the first waited for its retry
+    assert [s for _, p, s in rest.log if p == TRADES_PATH] == [503, 200, 200, 200]

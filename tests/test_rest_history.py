@@ -172,4 +172,5 @@ def test_kraken_goes_on_from_its_own_cursor_and_reads_no_page_twice():
     assert [t.trade_id for t in first] == list(range(1, 2001))
     assert [t.trade_id for t in first + rest_of] == list(range(1, 3501))
     assert all(t.price == made[t.trade_id].price for t in rest_of)
-    assert pages == 4 and rest.statuses[429] == 0  # 1,000 a page: 3,500 ids in 4 pages, none asked twice
+    # 1,000 a page: 3,500 ids in 4 pages, none asked twice
+    assert pages == 4 and rest.statuses[429] == 0
