@@ -47,7 +47,7 @@ def fill(venue: str, gap: int, timeout_s: float = 600.0, share: float = 0.5) -> 
         r = _fill(venue, gap, backoff_s, timeout_s, share)
         if 0.8 * gap <= r["gap"] <= gap:
             break
-        backoff_s *= gap / max(r["gap"], 1)
+        backoff_s *= 0.9 * gap / max(r["gap"], 1)  # aim inside the range, not at its edge
     return r
 
 
@@ -57,7 +57,10 @@ def _fill(venue: str, gap: int, backoff_s: float, timeout_s: float, share: float
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "bench.sqlite"
         faults = Faults(drop_every=BEFORE, faulty_connections=(1,))
-        with Simulator(venue, rate=RATE, count=BEFORE + gap + 5_000, seed=31, broadcast=True,
+        # twice the trades asked for: a downtime too long shows as a gap too large, never
+        # as one cut at the end of the simulator's trades
+        with Simulator(venue, rate=RATE, count=BEFORE + 2 * gap + 5_000, seed=31,
+                       broadcast=True,
                        faults=faults) as sim, \
                 SimRest(sim, tape_size=max(100_000, 3 * gap)) as rest:
             c = rtkit.collect(venue, [symbol], url=sim.url, db=db, flush_interval_s=0.1,
