@@ -174,6 +174,11 @@ class Budget:
                     break
             return max(wake - now, 0.0)
 
+    def note_wait(self, seconds: float) -> None:
+        """Count ``seconds`` a caller waited for room on its own (``room_in``) in ``waited_s``."""
+        with self._cond:
+            self.waited_s += max(seconds, 0.0)
+
     def note_used(self, used: float) -> None:
         """What the venue says is used in its window (Binance ``X-MBX-USED-WEIGHT-1M``):
         when it is more than the budget knows of (another program on this IP), the

@@ -11,6 +11,7 @@ times with a growing pause; any other status is a :class:`RestError` at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,8 +65,6 @@ def retry_after_s(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        import time
-
         return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
     except (TypeError, ValueError):
         return None
@@ -122,7 +121,7 @@ class RestClient:
         """The decoded JSON answer to ``request``, paid for in the budget first."""
         failures = 0
         while True:
-            self.budget.acquire(request.weight)
+            self._pay(request.weight)
             self.stats["requests"] += 1
             try:
                 response = self._http.get(request.path, params=request.params)
@@ -171,6 +170,23 @@ class RestClient:
             pause = min(RETRY_PAUSE_S * 2 ** (failures - 1), RETRY_PAUSE_MAX_S)
             if self._closing.wait(pause):
                 raise error
+
+    def _pay(self, weight: float) -> None:
+        """Spend ``weight`` in the budget once it has room; a ``close()`` meanwhile cuts the
+        wait short (a RestError), so several threads may wait on one client and all end
+        when it closes."""
+        started = time.monotonic()
+        while True:
+            wait = self.budget.room_in(weight)
+            if wait > 0 and self._closing.wait(wait):
+                raise RestError(f"the {self.venue} REST client was closed while it waited "
+                                "for room in the budget", 0)
+            try:  # room now, unless another caller took it first: then wait again
+                self.budget.acquire(weight, timeout_s=0)
+            except TimeoutError:
+                continue
+            self.budget.note_wait(time.monotonic() - started)
+            return
 
     def _note_used(self, response: httpx.Response) -> None:
         used = response.headers.get("X-MBX-USED-WEIGHT-1M")
