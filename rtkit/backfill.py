@@ -30,8 +30,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,10 +58,6 @@ TIMEOUT_S = 5.0
 #: pages of trades one fill call walks on a venue paged by time (Kraken ``since``) before
 #: they are fed; the next call goes on from the venue's cursor
 SINCE_PAGES = 10
-#: pages asked at once on a venue paged by id (Binance, Coinbase Exchange, OKX): enough
-#: to keep the budget busy through the network's delay, few enough to waste little when a
-#: fill ends early
-PREFETCH = 4
 #: seconds a fill waits for the writer to store its trades before it gives the gap back
 STORE_WAIT_S = 30.0
 #: why a gap is left partial or unfillable
@@ -333,72 +328,63 @@ class Backfiller:
         paging = self.client.spec.paging
         agg = aggregate_ids(self.pipeline.adapter)
         # a page at a time (fed as it comes, stop() heard between two); Kraken walks
-        # SINCE_PAGES pages a call, on from the venue's own cursor, a time window at once
+        # SINCE_PAGES pages a call, on from the venue's own cursor
         chunk = until - first + 1 if paging in ("window", "since") else \
             self.client.spec.page_size
         problem = ""
-        # by id, the next pages are asked while one is fed: each as soon as the budget allows
-        pages = id_pages(self.client, gap.symbol, progress.cursor, until, agg) \
-            if paging in ("fromId", "after") else None
-        try:
-            while progress.cursor <= until:
-                if self.stop.is_set():
-                    ledger.release(gap.id)  # a later run takes it up again
-                    return
-                top = min(until, progress.cursor + chunk - 1)
-                if pages is None and not self._room(gap.symbol, agg):
-                    ledger.release(gap.id)
-                    return
-                since_next = None
-                try:
-                    if pages is not None:
-                        top, trades = next(pages)
-                    elif paging == "since":
-                        if progress.since_cursor is None:  # trades after it: keep the hint's
-                            progress.since_cursor = progress.since_ns - 1
-                        trades, since_next = since_pages(self.client, gap.symbol, progress.cursor,
-                                                         top, progress.since_cursor, SINCE_PAGES)
-                    else:
-                        trades = fetch_trades(self.client, gap.symbol, progress.cursor, top,
-                                              since_ns=progress.since_ns, until_ns=until_ns,
-                                              agg=agg)
-                except CannotFill as exc:
-                    problem = str(exc)
-                    break
-                except Banned as exc:
-                    problem = f"budget exhausted: {exc}"
-                    break
-                except RateLimited as exc:
-                    problem = f"budget exhausted: {exc}"
-                    break
-                except (RestError, ValueError) as exc:
-                    if self.stop.is_set():  # cut short by stop(): not the venue's answer
-                        ledger.release(gap.id)
-                        return
-                    if not transient(exc):
-                        problem = f"REST history failed: {exc}"
-                        break
-                    if self._hold(ledger, gap, progress, exc):
-                        return  # still pending: tried again after the wait
-                    problem = f"{KEPT_FAILING} ({progress.failures} times): {progress.error}"
-                    break
-                if self.stop.is_set():  # the writer may have had its last flush: feed nothing
-                    ledger.release(gap.id)
-                    return
-                progress.failures = 0  # the venue answered: a later failure starts afresh
-                if trades:
-                    progress.mark = self._feed(gap.symbol, trades)
-                    progress.fetched += len(trades)
-                    progress.since_ns = trades[-1].ts_ns
-                if since_next is not None:  # Kraken, more to ask: on from its cursor
-                    progress.since_cursor = since_next
-                    if trades:
-                        progress.cursor = trades[-1].trade_id + 1
+        while progress.cursor <= until:
+            if self.stop.is_set():
+                ledger.release(gap.id)  # a later run takes it up again
+                return
+            top = min(until, progress.cursor + chunk - 1)
+            if not self._room(gap.symbol, agg):
+                ledger.release(gap.id)
+                return
+            since_next = None
+            try:
+                if paging == "since":
+                    if progress.since_cursor is None:  # trades after it: keep the hint's
+                        progress.since_cursor = progress.since_ns - 1
+                    trades, since_next = since_pages(self.client, gap.symbol, progress.cursor,
+                                                     top, progress.since_cursor, SINCE_PAGES)
                 else:
-                    progress.cursor = top + 1
-        finally:
-            if pages is not None:
-                pages.close()  # pages asked ahead and not fed are dropped
+                    trades = fetch_trades(self.client, gap.symbol, progress.cursor, top,
+                                          since_ns=progress.since_ns, until_ns=until_ns,
+                                          agg=agg)
+            except CannotFill as exc:
+                problem = str(exc)
+                break
+            except Banned as exc:
+                problem = f"budget exhausted: {exc}"
+                break
+            except RateLimited as exc:
+                problem = f"budget exhausted: {exc}"
+                break
+            except (RestError, ValueError) as exc:
+                if self.stop.is_set():  # cut short by stop(): not the venue's answer
+                    ledger.release(gap.id)
+                    return
+                if not transient(exc):
+                    problem = f"REST history failed: {exc}"
+                    break
+                if self._hold(ledger, gap, progress, exc):
+                    return  # still pending: tried again after the wait
+                problem = f"{KEPT_FAILING} ({progress.failures} times): {progress.error}"
+                break
+            if self.stop.is_set():  # the writer may have had its last flush: feed nothing
+                ledger.release(gap.id)
+                return
+            progress.failures = 0  # the venue answered: a later failure starts afresh
+            if trades:
+                progress.mark = self._feed(gap.symbol, trades)
+                progress.fetched += len(trades)
+                progress.since_ns = trades[-1].ts_ns
+            if since_next is not None:  # Kraken, more to ask: on from its cursor
+                progress.since_cursor = since_next
+                if trades:
+                    progress.cursor = trades[-1].trade_id + 1
+            else:
+                progress.cursor = top + 1
         fetched = progress.fetched
         if progress.mark is not None and not self._stored(progress.mark):
             ledger.release(gap.id)
@@ -449,32 +435,6 @@ class Backfiller:
                 return p.stored + p.duplicates + p.unstorable >= mark
             idle.wait(0.02)
         return True
-
-
-def id_pages(client: RestClient, symbol: str, cursor: int, until: int,
-             agg: bool = False) -> Generator[tuple[int, list], None, None]:
-    """``(last id asked, trades)`` of each page of ids ``cursor..until`` in order, with up to
-    PREFETCH pages asked at once on the client's threads: a page goes out as soon as the
-    budget has room, not after the answer before it (the network's delay would otherwise
-    add to every wait). Closing the iterator drops the pages asked ahead."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    from rtkit.rest.history import fetch_trades
-
-    size = client.spec.page_size
-    pool = ThreadPoolExecutor(PREFETCH, thread_name_prefix=f"rtkit-backfill-pages-{client.venue}")
-    asked: deque[tuple[int, Future]] = deque()
-    try:
-        while cursor <= until or asked:
-            while cursor <= until and len(asked) < PREFETCH:
-                top = min(until, cursor + size - 1)
-                asked.append((top, pool.submit(fetch_trades, client, symbol, cursor, top,
-                                               agg=agg)))
-                cursor = top + 1
-            top, page = asked.popleft()
-            yield top, page.result()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def feed_rest_trades(pipeline: Pipeline, symbol: str, rows, received_at_ns: int) -> int:
