@@ -20,6 +20,7 @@ from rtkit.analysis import ohlcv
 from rtkit.backfill import DEFAULT_BACKFILL_MAX
 from rtkit.collector import Collector
 from rtkit.replay import REPLAY_DB, replay
+from rtkit.rest.budget import BUDGET_SHARE, MAX_SHARE
 from rtkit.rest.endpoints import VENUES as REST_VENUES
 from rtkit.runtime.writer_process import DEFAULT_WRITER, WRITERS
 from rtkit.sim import Faults, SimRest, Simulator, dialect_names
@@ -236,7 +237,8 @@ def cmd_collect(args) -> int:
                           lake=args.lake, name=args.name, venue_options=options,
                           depth=args.depth, audit_every_s=args.audit_every,
                           redundancy=args.redundancy, writer=args.writer,
-                          backfill=args.backfill, backfill_max=args.backfill_max)
+                          backfill=args.backfill, backfill_max=args.backfill_max,
+                          rest_budget_share=args.rest_budget_share)
     if record is not None:
         _say_where_recording_goes(record, collector, existed)
     _run_until(collector, args.duration, _Progress())
@@ -456,6 +458,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--backfill-max", type=int, default=DEFAULT_BACKFILL_MAX, metavar="N",
                    help="trades one gap is filled with at most; a larger gap ends 'partial' "
                    f"(default {DEFAULT_BACKFILL_MAX:,})")
+    c.add_argument("--rest-budget-share", type=float, default=BUDGET_SHARE, metavar="SHARE",
+                   help="the share of the venue's published REST rate limit that book snapshots "
+                   f"and backfill may use, 0 < SHARE <= {MAX_SHARE} (default {BUDGET_SHARE}: "
+                   "half, leaving the rest to other programs on this IP)")
     c.add_argument("--option", action="append", type=_venue_option, default=[],
                    metavar="KEY=VALUE", help="a venue option (Collector's venue_options), "
                    "repeatable; the value is read as JSON when it is a number, true/false or null")
@@ -531,6 +537,7 @@ def _parser() -> argparse.ArgumentParser:
 #: keyword arguments the API's messages name, and the option that sets each on the command line
 _KEYWORD_OPTIONS = {"db": "--db", "lake": "--lake", "record_raw": "--record", "url": "--url",
                    "rest_url": "--rest-url", "backfill_max": "--backfill-max",
+                   "rest_budget_share": "--rest-budget-share",
                    "depth": "--depth", "audit_every_s": "--audit-every"}
 
 

@@ -38,6 +38,7 @@ from rtkit.instruments import ContractSetup
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT, Pipeline
 from rtkit.recording import LastCloses, recording_path
 from rtkit.redact import redactor_for
+from rtkit.rest.budget import BUDGET_SHARE, use_share
 from rtkit.rest.endpoints import resolve_rest_url
 from rtkit.runtime import registry
 from rtkit.runtime.config import CollectorConfig, checked_kinds, lake_sink, venue_options_from
@@ -104,7 +105,10 @@ half a second, during which the thread writes).
 ``backfill`` (default True where the venue can fill by id): a thread fetches the
 trades of each id gap from the venue's REST history (``rest_url``) within its
 budget and stores them like live ones; ``backfill_max`` caps one gap (default 50,000
-trades; a larger one ends ``partial``). See ``rtkit.backfill``.
+trades; a larger one ends ``partial``). See ``rtkit.backfill``. ``rest_budget_share``
+(default 0.5, at most 0.9): the share of the venue's published REST rate limit that its
+snapshots and backfill may use (one budget per venue in the process: the most any of
+its collectors asked for).
 """
 
 
@@ -144,6 +148,7 @@ class Collector(CollectorViews, BookReading, LiveHooks):
         redundancy: int = 1,
         writer: str | None = None,
         backfill: bool = True, backfill_max: int = DEFAULT_BACKFILL_MAX,
+        rest_budget_share: float = BUDGET_SHARE,
         **more_venue_options,
     ) -> None:
         venue_options = venue_options_from(venue, venue_options, more_venue_options)
@@ -152,7 +157,7 @@ class Collector(CollectorViews, BookReading, LiveHooks):
             venue, symbols, db, url, capacity, flush_interval_s, record_raw, name, anomaly,
             max_frame_bytes, pending_limit, stale_after_s, backoff_initial_s, backoff_max_s,
             connect_timeout_s, sslopt, venue_options, kinds, lake, rest_url, depth,
-            audit_every_s, redundancy, writer, backfill, backfill_max)
+            audit_every_s, redundancy, writer, backfill, backfill_max, rest_budget_share)
         self.adapter = venue if isinstance(venue, Adapter) else get_adapter(venue, **venue_options)
         self.kinds = checked_kinds(kinds, self.adapter)
         self.adapter.configure(self.kinds, depth)
@@ -219,6 +224,8 @@ class Collector(CollectorViews, BookReading, LiveHooks):
                                              daemon=True, name=f"rtkit-recv-{self.name}")
         self._threads_left = 2
         registry.register(self.name, self)
+        # every REST request of this venue (books, backfill) from now on: up to this share
+        use_share(self.venue, self.rest_url, self.config.rest_budget_share)
         self._recv_thread.start()
         self._write_thread.start()
         _start_backfill(self)

@@ -56,6 +56,9 @@ class CollectorViews:
     def stats(self) -> dict:
         """Counters as a plain dict (same keys as ``rtkit replay --json`` and more)."""
         stats = collector_stats(self)
+        backfiller = getattr(self, "backfiller", None)
+        if backfiller is not None:  # gaps waiting for a retry, the last problem
+            stats.update(backfiller.snapshot())
         if self.hooks:
             stats["hooks"] = self.hooks.stats()
         return stats

@@ -156,3 +156,21 @@ def test_snapshots_come_from_the_registered_provider_in_each_venue_shape(venue):
         assert book.time_ns == 0  # spot's /api/v3/depth gives no time
     else:
         assert abs(book.time_ns - at) < 10**9  # at the venue's resolution
+
+
+def test_kraken_goes_on_from_its_own_cursor_and_reads_no_page_twice():
+    from rtkit.rest.history import since_pages
+
+    market = market_with_trades("BTC-USD", 4000)
+    made = {t.trade_id: t for t in market.trades if t.symbol == "BTC-USD"}
+    with SimRest(venue="kraken", market=market, window_s=0.02) as rest, \
+            RestClient("kraken", rest.url, budget=fast_budget("kraken")) as client:
+        first, cursor = since_pages(client, "BTC-USD", 1, 3500, 0, pages=2)
+        rest_of, end = since_pages(client, "BTC-USD", first[-1].trade_id + 1, 3500, cursor)
+        pages = client.stats["requests"]
+    assert cursor is not None and end is None
+    assert [t.trade_id for t in first] == list(range(1, 2001))
+    assert [t.trade_id for t in first + rest_of] == list(range(1, 3501))
+    assert all(t.price == made[t.trade_id].price for t in rest_of)
+    # 1,000 a page: 3,500 ids in 4 pages, none asked twice
+    assert pages == 4 and rest.statuses[429] == 0

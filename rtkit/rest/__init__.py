@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 
 _NAMES = {
-    "rtkit.rest.budget": ("BUDGET_SHARE", "Banned", "Budget", "RestError"),
+    "rtkit.rest.budget": ("BUDGET_SHARE", "MAX_SHARE", "Banned", "Budget", "RestError",
+                          "use_share"),
     "rtkit.rest.client": ("RateLimited", "RestClient", "RestTimeout"),
     "rtkit.rest.endpoints": ("DepthSnapshot", "Instrument", "Request", "RestTrade", "VenueRest",
                              "resolve_rest_url", "venue_rest"),

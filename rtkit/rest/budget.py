@@ -1,5 +1,6 @@
-"""A per-venue request budget: at most half of the venue's published limit in any
-window, a pause on 429 for as long as ``Retry-After`` says, and a stop on 418.
+"""A per-venue request budget: at most a share (default half, ``rest_budget_share`` of
+a collector: up to 0.9) of the venue's published limit in any window, a pause on 429
+for as long as ``Retry-After`` says, and a stop on 418.
 
 Binance counts request weight per IP per minute (a depth snapshot of 1,000 levels
 weighs 50 on spot, 20 on USD-M); the others count requests per window. The
@@ -10,13 +11,18 @@ either. Thread-safe: the book starters and backfill of one venue share one.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
-#: the share of a venue's published limit that rtkit allows itself
+#: the share of a venue's published limit that rtkit allows itself (by default; a
+#: collector's ``rest_budget_share`` raises it, up to MAX_SHARE)
 BUDGET_SHARE = 0.5
+#: the most of a venue's limit a user may let rtkit use: the rest is the margin for the
+#: venue's clock not being ours (its windows, the network's delay)
+MAX_SHARE = 0.9
 #: seconds of pause after a 429 that gives no usable Retry-After
 DEFAULT_RETRY_AFTER_S = 5.0
 #: seconds of stop after a 418 that gives no usable Retry-After (Binance bans for
@@ -42,7 +48,12 @@ class Banned(RestError):
 
 
 class Budget:
-    """At most ``capacity`` (= ``BUDGET_SHARE`` × ``limit``) units per ``window_s``.
+    """At most ``capacity`` (= ``share`` × ``limit``) units per ``window_s``.
+
+    Requests are whole: where ``share`` × ``limit`` is not a whole number of units
+    (Kraken's 2 requests per 2 s at 0.9 is 1.8), the capacity is the whole part and the
+    window shortens in proportion (1 request per 1.11 s), so that the rate stays
+    ``share`` × the published one instead of falling to the whole part's.
 
     ``acquire(cost)`` blocks until the cost fits (or a 429 pause ends), then
     spends it; a 418 makes every later ``acquire`` raise :class:`Banned` until
@@ -58,9 +69,10 @@ class Budget:
                              f"limit={limit!r}, window_s={window_s!r}, share={share!r}")
         self.venue = venue
         self.limit = limit
-        self.window_s = float(window_s)
+        self.published_window_s = float(window_s)
         self.unit = unit
-        self.capacity = limit * share
+        self.share = share
+        self.window_s, self.capacity = _window_and_capacity(limit, float(window_s), share)
         self._clock = clock
         self._spent: deque[tuple[float, float]] = deque()  # (at, cost)
         self._in_window = 0.0
@@ -74,14 +86,27 @@ class Budget:
 
     @classmethod
     def for_venue(cls, venue: str, *, window_s: float | None = None,
-                  limit: float | None = None) -> Budget:
+                  limit: float | None = None, share: float = BUDGET_SHARE) -> Budget:
         """The budget of ``venue``'s published limit (``window_s``/``limit`` override it: a
         simulator that compresses time)."""
         from rtkit.rest.endpoints import venue_rest
 
         spec = venue_rest(venue)
         return cls(spec.venue, spec.limit if limit is None else limit,
-                   spec.window_s if window_s is None else window_s, unit=spec.unit)
+                   spec.window_s if window_s is None else window_s, unit=spec.unit,
+                   share=share)
+
+    def allow_share(self, share: float) -> None:
+        """Let the budget use up to ``share`` of the venue's limit from now on, when that is
+        more than it allows already (a collector's ``rest_budget_share``: the one budget of
+        a venue in a process allows the most any of its collectors asked for)."""
+        check_share(share)
+        with self._cond:
+            if share > self.share:
+                self.share = share
+                self.window_s, self.capacity = _window_and_capacity(
+                    self.limit, self.published_window_s, share)
+                self._cond.notify_all()
 
     # --- spending ----------------------------------------------------------------------
     def _expire(self, now: float) -> None:
@@ -127,6 +152,32 @@ class Budget:
             waited = now - started
             self.waited_s += waited
             return waited
+
+    def room_in(self, cost: float = 1.0) -> float:
+        """Seconds until ``cost`` fits (0: now, or banned: ``acquire`` raises at once); a
+        caller that must stay responsive waits this on its own event, then acquires."""
+        with self._cond:
+            now = self._clock()
+            if now < self._banned_until:
+                return 0.0
+            self._expire(now)
+            if now < self._paused_until:
+                return self._paused_until - now
+            if self._in_window + cost <= self.capacity or not self._spent:
+                return 0.0
+            # the oldest spends leave the window in turn: when enough have left
+            over, wake = self._in_window + cost - self.capacity, now
+            for at, spent in self._spent:
+                over -= spent
+                wake = at + self.window_s
+                if over <= 1e-9:
+                    break
+            return max(wake - now, 0.0)
+
+    def note_wait(self, seconds: float) -> None:
+        """Count ``seconds`` a caller waited for room on its own (``room_in``) in ``waited_s``."""
+        with self._cond:
+            self.waited_s += max(seconds, 0.0)
 
     def note_used(self, used: float) -> None:
         """What the venue says is used in its window (Binance ``X-MBX-USED-WEIGHT-1M``):
@@ -175,21 +226,24 @@ class Budget:
                          self._banned_until)
 
     @classmethod
-    def shared(cls, venue: str, base_url: str) -> Budget:
+    def shared(cls, venue: str, base_url: str, share: float | None = None) -> Budget:
         """The one budget of ``venue`` at ``base_url`` in this process: a venue counts per
         IP, so every client of it (books, backfill, market lists, several collectors)
-        spends from the same budget."""
+        spends from the same budget. ``share``: let it use that much (``allow_share``)."""
         key = (venue, base_url)
         with _SHARED_LOCK:
             budget = _SHARED.get(key)
             if budget is None:
                 budget = _SHARED[key] = cls.for_venue(venue)
-            return budget
+        if share is not None:
+            budget.allow_share(share)
+        return budget
 
     def snapshot(self) -> dict[str, float | str | bool]:
         """The budget's figures for ``stats``: capacity, in use, peak, waits, pauses, ban."""
         return {"venue": self.venue, "unit": self.unit, "window_s": self.window_s,
-                "limit": self.limit, "capacity": self.capacity, "used": self.used(),
+                "limit": self.limit, "share": self.share, "capacity": self.capacity,
+                "used": self.used(),
                 "peak": self.peak, "peak_share": self.peak / self.limit,
                 "waited_s": round(self.waited_s, 3), "pauses": self.pauses,
                 "banned": self.banned}
@@ -197,3 +251,39 @@ class Budget:
 
 _SHARED: dict[tuple[str, str], Budget] = {}
 _SHARED_LOCK = threading.Lock()
+
+
+def check_share(share: object, name: str = "rest_budget_share") -> float:
+    """``share`` when it is a number with 0 < share <= MAX_SHARE, else a ValueError that
+    says what to give."""
+    if type(share) not in (int, float) or not 0 < share <= MAX_SHARE:  # type: ignore[operator]
+        raise ValueError(
+            f"{name}= is the share of each venue's published REST rate limit rtkit may use: "
+            f"a number with 0 < share <= {MAX_SHARE} (default {BUDGET_SHARE}: half, leaving "
+            f"the rest to other programs on this IP; {MAX_SHARE} fills gaps fastest), not "
+            f"{share!r}")
+    return float(share)  # type: ignore[arg-type]
+
+
+def _window_and_capacity(limit: float, window_s: float, share: float) -> tuple[float, float]:
+    """``(window_s, capacity)`` of a budget of ``share`` × ``limit`` per ``window_s`` in whole
+    units: the whole part of the capacity (at least 1), the window shortened (or, below
+    one unit, lengthened) in proportion, so that the rate is ``share`` × the published one."""
+    exact = limit * share
+    whole = max(1.0, float(math.floor(exact + 1e-9)))
+    if abs(whole - exact) <= 1e-9:
+        return window_s, exact
+    return window_s * whole / exact, whole
+
+
+def use_share(venue: str, rest_url: str | None, share: float) -> Budget | None:
+    """Let the process's budget of ``venue`` at ``rest_url`` (None: the venue's public API)
+    use ``share`` of its limit, for every REST request there from now on (books, backfill,
+    market lists); None for a venue with no REST side."""
+    from rtkit.rest.endpoints import VENUES, http_base
+
+    spec = VENUES.get(venue)
+    if spec is None:
+        return None
+    base = spec.base_url if rest_url is None else http_base(rest_url)
+    return Budget.shared(spec.venue, base, share)

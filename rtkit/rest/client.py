@@ -11,6 +11,7 @@ times with a growing pause; any other status is a :class:`RestError` at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,8 +65,6 @@ def retry_after_s(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        import time
-
         return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
     except (TypeError, ValueError):
         return None
@@ -78,17 +77,21 @@ class RestClient:
     the venue's paths are appended; None: the venue's public API. ``budget``
     (default: :meth:`Budget.shared`, the one of this venue and base URL in the
     process: half the venue's published limit) is spent before every request.
-    ``stats`` counts requests by outcome.
+    ``stats`` counts requests by outcome. ``retry_transient=False``: a 5xx, a timeout
+    or a dropped connection is raised at once (the caller retries later).
     """
 
     def __init__(self, venue: str, rest_url: str | None = None, *, budget: Budget | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS, retry_transient: bool = True) -> None:
         self.spec = venue_rest(venue)
         self.venue = self.spec.venue
         self.base_url = http_base(rest_url) if rest_url is not None else self.spec.base_url
         self.budget = budget or Budget.shared(self.venue, self.base_url)
         self.max_retries = max_retries
+        #: False: a 5xx, a timeout or a dropped connection is raised at once, for a caller
+        #: that waits longer and does other work meanwhile (the backfill's retries)
+        self.retry_transient = retry_transient
         self.stats: Counter[str] = Counter()
         self._closing = threading.Event()
         from rtkit.version import __version__
@@ -118,7 +121,7 @@ class RestClient:
         """The decoded JSON answer to ``request``, paid for in the budget first."""
         failures = 0
         while True:
-            self.budget.acquire(request.weight)
+            self._pay(request.weight)
             self.stats["requests"] += 1
             try:
                 response = self._http.get(request.path, params=request.params)
@@ -158,6 +161,8 @@ class RestClient:
                                   f"{text}", status)
                 if status < 500:
                     raise error
+            if not self.retry_transient:
+                raise error
             failures += 1
             if failures > self.max_retries:
                 raise error
@@ -165,6 +170,23 @@ class RestClient:
             pause = min(RETRY_PAUSE_S * 2 ** (failures - 1), RETRY_PAUSE_MAX_S)
             if self._closing.wait(pause):
                 raise error
+
+    def _pay(self, weight: float) -> None:
+        """Spend ``weight`` in the budget once it has room; a ``close()`` meanwhile cuts the
+        wait short (a RestError), so several threads may wait on one client and all end
+        when it closes."""
+        started = time.monotonic()
+        while True:
+            wait = self.budget.room_in(weight)
+            if wait > 0 and self._closing.wait(wait):
+                raise RestError(f"the {self.venue} REST client was closed while it waited "
+                                "for room in the budget", 0)
+            try:  # room now, unless another caller took it first: then wait again
+                self.budget.acquire(weight, timeout_s=0)
+            except TimeoutError:
+                continue
+            self.budget.note_wait(time.monotonic() - started)
+            return
 
     def _note_used(self, response: httpx.Response) -> None:
         used = response.headers.get("X-MBX-USED-WEIGHT-1M")

@@ -5,7 +5,8 @@ Pure (no I/O): :mod:`rtkit.rest.client` sends what this module builds, and the
 simulator (:mod:`rtkit.sim.rest`) serves the same paths in the same JSON shapes.
 The wire facts are the venues' published ones (depth, trades, instruments), checked in their
 documentation; limits are the published public (per IP) limits, of which the
-budget (:mod:`rtkit.rest.budget`) uses at most half.
+budget (:mod:`rtkit.rest.budget`) uses at most a share (half by default, a collector's
+``rest_budget_share`` up to 0.9).
 """
 
 from __future__ import annotations

@@ -30,14 +30,15 @@ CANNOT_FILL = {
 
 def fetch_trades(client: RestClient, symbol: str, first_id: int, last_id: int, *,
                  since_ns: int | None = None, until_ns: int | None = None,
-                 max_trades: int | None = None) -> list[RestTrade]:
+                 max_trades: int | None = None, agg: bool = False) -> list[RestTrade]:
     """The trades of ``symbol`` with ids ``first_id..last_id`` (both included) that the
     venue still has, ascending by id, each once; at most ``max_trades`` (the lowest ids).
 
     ``since_ns`` (Kraken, Coinbase Advanced Trade): a time at or before the first
     missing trade (the last trade seen before the gap); ``until_ns`` (Coinbase
-    Advanced Trade): a time at or after the last one. Raises :class:`CannotFill` for
-    a venue that cannot fill by id.
+    Advanced Trade): a time at or after the last one. ``agg`` (Binance spot): the ids are
+    aggregate ids (the ``aggTrade`` channel's ``a``), fetched from ``aggTrades``. Raises
+    :class:`CannotFill` for a venue that cannot fill by id.
     """
     if last_id < first_id:
         return []
@@ -58,9 +59,10 @@ def fetch_trades(client: RestClient, symbol: str, first_id: int, last_id: int, *
     size = client.spec.page_size
     if paging == "fromId":
         cursor = first_id
+        aggregate = {"agg": True} if agg else {}
         while cursor <= last_id:
             page, _ = client.trades_page(symbol, from_id=cursor,
-                                         limit=min(size, last_id - cursor + 1))
+                                         limit=min(size, last_id - cursor + 1), **aggregate)
             keep(page)
             if not page:
                 break
@@ -77,13 +79,10 @@ def fetch_trades(client: RestClient, symbol: str, first_id: int, last_id: int, *
                 break
             cursor = lowest
     elif paging == "since":
-        since = 0 if since_ns is None else since_ns - 1  # trades after ``since``: keep its ns
-        while True:
-            page, nxt = client.trades_page(symbol, since=since, limit=size)
-            keep(page)
-            if not page or max(t.trade_id for t in page) >= last_id or nxt is None or nxt <= since:
-                break
-            since = nxt
+        # trades after ``since``: one ns before the hint keeps the hint's own trades
+        page, _ = since_pages(client, symbol, first_id, last_id,
+                              0 if since_ns is None else since_ns - 1)
+        keep(page)
     elif paging == "window":
         if since_ns is None or until_ns is None:
             raise ValueError(f"{venue} pages trade history by time: give since_ns= and until_ns= "
@@ -102,3 +101,26 @@ def fetch_trades(client: RestClient, symbol: str, first_id: int, last_id: int, *
         page, _ = client.trades_page(symbol, time="day")
         keep(page)
     return [found[i] for i in sorted(found)]
+
+
+def since_pages(client: RestClient, symbol: str, first_id: int, last_id: int, since: int,
+                pages: int | None = None) -> tuple[list[RestTrade], int | None]:
+    """Kraken's history from its cursor ``since`` (the trades after it): up to ``pages``
+    pages (None: as many as it takes). The trades with ids ``first_id..last_id``, ascending,
+    each once; and the venue's cursor to go on from, None when there is nothing more to
+    ask (``last_id`` reached, or the venue has no later trades). Going on from the
+    venue's own cursor re-reads nothing."""
+    found: dict[int, RestTrade] = {}
+    size = client.spec.page_size
+    asked = 0
+    while True:
+        page, nxt = client.trades_page(symbol, since=since, limit=size)
+        asked += 1
+        for t in page:
+            if first_id <= t.trade_id <= last_id:
+                found[t.trade_id] = t
+        if not page or max(t.trade_id for t in page) >= last_id or nxt is None or nxt <= since:
+            return [found[i] for i in sorted(found)], None
+        since = nxt
+        if pages is not None and asked >= pages:
+            return [found[i] for i in sorted(found)], since

@@ -21,6 +21,7 @@ from rtkit.buffer import DEFAULT_CAPACITY
 from rtkit.kinds import get_kind
 from rtkit.params import checked
 from rtkit.pipeline import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PENDING_LIMIT
+from rtkit.rest.budget import BUDGET_SHARE, check_share
 from rtkit.rest.endpoints import http_base
 from rtkit.runtime.writer_process import DEFAULT_WRITER, WRITERS
 from rtkit.store import DEFAULT_DB
@@ -58,6 +59,7 @@ class CollectorConfig:
     writer: str | None = None
     backfill: bool = True
     backfill_max: int = DEFAULT_BACKFILL_MAX
+    rest_budget_share: float = BUDGET_SHARE
 
     def check(self) -> None:
         """A numeric parameter outside its range, a URL that is no WebSocket's, or a
@@ -81,6 +83,7 @@ class CollectorConfig:
         if type(self.backfill_max) is not int or self.backfill_max < 1:
             raise ValueError(f"backfill_max must be a whole number of trades >= 1 (default "
                              f"{DEFAULT_BACKFILL_MAX:,}), not {self.backfill_max!r}")
+        check_share(self.rest_budget_share)
         if not (type(self.audit_every_s) in (int, float) and self.audit_every_s >= 0):
             raise ValueError(f"audit_every_s must be seconds >= 0 (0: no audits), "
                              f"not {self.audit_every_s!r}")

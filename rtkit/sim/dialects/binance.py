@@ -18,9 +18,19 @@ _DEPTH_STREAMS = ("depth", "depth@100ms")
 
 
 class BinanceDialect(Dialect):
+    """``channel="aggTrade"``: trades go out as ``aggTrade`` events (``a`` the aggregate
+    id: one trade per aggregate here, so ``a`` is the trade's id), as a client that
+    streams ``<symbol>@aggTrade`` receives them."""
+
     venue = "binance"
     path = "/ws"
     has_books = True
+
+    def __init__(self, channel: str = "trade") -> None:
+        if channel not in _TRADE_STREAMS:
+            raise ValueError(f"the binance simulator streams trades as 'trade' or 'aggTrade', "
+                             f"not {channel!r}")
+        self.channel = channel
 
     def on_message(self, text: str, session: Session) -> list[str]:
         try:
@@ -49,6 +59,15 @@ class BinanceDialect(Dialect):
         return [orjson.dumps({"error": error, "id": req_id}).decode()]
 
     def encode(self, trades: list[SimTrade]) -> list[str]:
+        if self.channel == "aggTrade":
+            return [
+                '{"e":"aggTrade","E":%d,"s":"%s","a":%d,"p":"%s","q":"%s","f":%d,"l":%d,"T":%d,'
+                '"m":%s,"M":true}'
+                % (t.ts_ns // 1_000_000, t.symbol.replace("-", ""), t.trade_id, t.price,
+                   t.volume, t.trade_id, t.trade_id, t.ts_ns // 1_000_000,
+                   "true" if t.side == "sell" else "false")
+                for t in trades
+            ]
         return [
             '{"e":"trade","E":%d,"s":"%s","t":%d,"p":"%s","q":"%s","T":%d,"m":%s,"M":true}'
             % (t.ts_ns // 1_000_000, t.symbol.replace("-", ""), t.trade_id, t.price, t.volume,
