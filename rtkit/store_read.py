@@ -150,37 +150,57 @@ def _read(conn: sqlite3.Connection, helpers: list[sqlite3.Connection], pairs: li
     cond = where + (" AND" if where else " WHERE") + " venue = ? AND symbol = ?"
     groups = _GROUPS[len(helpers)]
     chunk = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // INT_TEXT_CHARS - 1)
+    chunks = _chunks(conn, pairs, cond, args, chunk)
     if helpers:
         with ThreadPoolExecutor(len(helpers)) as pool:
-            futures = [pool.submit(_int_columns, helper, group, pairs, cond, args, chunk)
+            futures = [pool.submit(_int_columns, helper, group, chunks, cond, args)
                        for helper, group in zip(helpers, groups, strict=True)]
             try:
                 floats = _float_rows(conn, pairs, cond, args)
             finally:  # the helpers finish before their connections close
                 found = [future.result() for future in futures]
     else:
-        found = [_int_columns(conn, groups[0], pairs, cond, args, chunk)]
+        found = [_int_columns(conn, groups[0], chunks, cond, args)]
         floats = _float_rows(conn, pairs, cond, args)
     ints = {name: column for columns in found for name, column in columns.items()}
     return _frame(pairs, ints, floats)
 
 
-def _int_columns(conn: sqlite3.Connection, names: tuple[str, ...], pairs: list, cond: str,
-                 args: list, chunk: int) -> dict[str, list[np.ndarray]]:
+def _chunks(conn: sqlite3.Connection, pairs: list, cond: str, args: list,
+            chunk: int) -> list[tuple[str, str, int, list[tuple[str, str | None]]]]:
+    """Each pair with the trade-id ranges ``(after, up to)`` that its texts are built
+    in, ``chunk`` rows each at most (``None``: to the end); every connection reads the
+    same ranges, so that their rows line up."""
+    out = []
+    for venue, symbol, count in pairs:
+        bounds: list[str] = [""]  # every id sorts after the empty text
+        for _ in range((count - 1) // chunk):  # only past SQLite's length limit
+            bounds.append(conn.execute(
+                f"SELECT trade_id FROM ticks{cond} AND trade_id > ? ORDER BY trade_id "
+                f"LIMIT 1 OFFSET {chunk - 1}", [*args, venue, symbol, bounds[-1]]).fetchone()[0])
+        ranges: list[tuple[str, str | None]] = list(zip(bounds, [*bounds[1:], None], strict=True))
+        out.append((venue, symbol, count, ranges))
+    return out
+
+
+def _int_columns(conn: sqlite3.Connection, names: tuple[str, ...], chunks: list, cond: str,
+                 args: list) -> dict[str, list[np.ndarray]]:
     """The integer columns ``names`` of every pair, an array per pair; raises
     :class:`TextIds` if some trade id is not a canonical integer."""
-    sql = (f"SELECT count(*), max(trade_id), "
-           f"{', '.join(f'group_concat({name})' for name in names)} FROM (SELECT trade_id, "
-           f"{', '.join(f'{_INT_SQL[name]} AS {name}' for name in names)} FROM ticks{cond} "
-           "AND trade_id > ? ORDER BY trade_id LIMIT ?)")
+    sql = (f"SELECT count(*), {', '.join(f'group_concat({name})' for name in names)} "
+           f"FROM (SELECT {', '.join(f'{_INT_SQL[name]} AS {name}' for name in names)} "
+           f"FROM ticks{cond} AND trade_id > ?")
+    order = " ORDER BY trade_id)"
     out: dict[str, list[np.ndarray]] = {name: [] for name in names if name != "id_text"}
-    for venue, symbol, count in pairs:
+    for venue, symbol, count, ranges in chunks:
         parts: dict[str, list[np.ndarray]] = {name: [] for name in out}
-        after, read = "", 0  # every id sorts after the empty text
-        while read < count:
-            n, last, *texts = conn.execute(sql, [*args, venue, symbol, after, chunk]).fetchone()
+        read = 0
+        for after, up_to in ranges:
+            n, *texts = conn.execute(
+                sql + order if up_to is None else sql + " AND trade_id <= ?" + order,
+                [*args, venue, symbol, after, *([] if up_to is None else [up_to])]).fetchone()
             if not n:
-                break
+                continue
             column = dict(zip(names, texts, strict=True))
             if "id_text" in column:
                 # equal texts: no id holds a comma (SQLite's integers have none), so
@@ -191,7 +211,6 @@ def _int_columns(conn: sqlite3.Connection, names: tuple[str, ...], pairs: list, 
             for name, text in column.items():
                 parts[name].append(np.fromstring(text, dtype=np.int64, sep=","))
             read += n
-            after = last
         if read != count or any(sum(map(len, p)) != count for p in parts.values()):
             raise ChangedWhileRead(f"{venue} {symbol}")
         for name, p in parts.items():
