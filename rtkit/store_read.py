@@ -153,14 +153,14 @@ def _read(conn: sqlite3.Connection, helpers: list[sqlite3.Connection], pairs: li
     chunks = _chunks(conn, pairs, cond, args, chunk)
     if helpers:
         with ThreadPoolExecutor(len(helpers)) as pool:
-            futures = [pool.submit(_int_columns, helper, group, chunks, cond, args)
+            futures = [pool.submit(_int_columns, helper, group, chunks, cond, args, chunk)
                        for helper, group in zip(helpers, groups, strict=True)]
             try:
                 floats = _float_rows(conn, pairs, cond, args)
             finally:  # the helpers finish before their connections close
                 found = [future.result() for future in futures]
     else:
-        found = [_int_columns(conn, groups[0], chunks, cond, args)]
+        found = [_int_columns(conn, groups[0], chunks, cond, args, chunk)]
         floats = _float_rows(conn, pairs, cond, args)
     ints = {name: column for columns in found for name, column in columns.items()}
     return _frame(pairs, ints, floats)
@@ -184,13 +184,15 @@ def _chunks(conn: sqlite3.Connection, pairs: list, cond: str, args: list,
 
 
 def _int_columns(conn: sqlite3.Connection, names: tuple[str, ...], chunks: list, cond: str,
-                 args: list) -> dict[str, list[np.ndarray]]:
+                 args: list, chunk: int) -> dict[str, list[np.ndarray]]:
     """The integer columns ``names`` of every pair, an array per pair; raises
     :class:`TextIds` if some trade id is not a canonical integer."""
     sql = (f"SELECT count(*), {', '.join(f'group_concat({name})' for name in names)} "
            f"FROM (SELECT {', '.join(f'{_INT_SQL[name]} AS {name}' for name in names)} "
            f"FROM ticks{cond} AND trade_id > ?")
-    order = " ORDER BY trade_id)"
+    # the LIMIT (never reached: a range holds ``chunk`` rows at most) keeps SQLite from
+    # flattening the subquery or dropping its ORDER BY: the texts follow the id order
+    order = f" ORDER BY trade_id LIMIT {chunk})"
     out: dict[str, list[np.ndarray]] = {name: [] for name in names if name != "id_text"}
     for venue, symbol, count, ranges in chunks:
         parts: dict[str, list[np.ndarray]] = {name: [] for name in out}
