@@ -286,7 +286,7 @@ class TickStore:
         # trade ids come back as int64 only when every one is a canonical non-negative
         # integer (as the ring keeps them); the fast read tells, and reads only those
         try:
-            frame = read_int_ids(self.conn, self.path, where, args)
+            frame = read_int_ids(self.conn, where, args)
         except ChangedWhileRead as exc:
             raise StoreError(f"the ticks of {exc} changed while they were read; "
                              "read them again") from exc

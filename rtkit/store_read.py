@@ -70,8 +70,7 @@ def _after_snapshot() -> None:
     """Called between the caller's snapshot and the helpers' (a test commits here)."""
 
 
-def read_int_ids(conn: sqlite3.Connection, path: Path, where: str,
-                 args: list) -> pd.DataFrame | None:
+def read_int_ids(conn: sqlite3.Connection, where: str, args: list) -> pd.DataFrame | None:
     """``TickStore.ticks`` when every trade id is a canonical integer, else None.
 
     Each (venue, symbol) is read in trade-id order (the primary key's, so no sort), in
@@ -86,7 +85,7 @@ def read_int_ids(conn: sqlite3.Connection, path: Path, where: str,
     helpers: list[sqlite3.Connection] = []
     try:
         if began:
-            helpers, pairs = _begin_together(conn, path, where, args)
+            helpers, pairs = _begin_together(conn, where, args)
         else:  # the caller's own transaction: only its connection sees what it wrote
             pairs = _pairs(conn, where, args)
         if not pairs:
@@ -110,37 +109,60 @@ def _data_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA data_version").fetchone()[0]
 
 
-def _begin_together(conn: sqlite3.Connection, path: Path, where: str,
+def _begin_together(conn: sqlite3.Connection, where: str,
                     args: list) -> tuple[list[sqlite3.Connection], list]:
     """Begin the caller's read transaction and the helpers' on one snapshot; returns
     the helpers (none if they cannot be opened or lined up) and the pairs to read."""
+    helpers = _open_helpers(conn)
     try:
-        helpers = [_open_helper(conn, path) for _ in range(HELPERS)]
-    except sqlite3.Error:
-        helpers = []
-    for _ in range(SNAPSHOT_TRIES if helpers else 0):
-        before = [_data_version(helper) for helper in helpers]
-        conn.execute("BEGIN")
-        pairs = _pairs(conn, where, args)  # the caller's snapshot is taken here
-        _after_snapshot()
+        for _ in range(SNAPSHOT_TRIES if helpers else 0):
+            before = [_data_version(helper) for helper in helpers]
+            conn.execute("BEGIN")
+            pairs = _pairs(conn, where, args)  # the caller's snapshot is taken here
+            _after_snapshot()
+            for helper in helpers:
+                helper.execute("BEGIN")
+            # each helper's read transaction began at its PRAGMA; the same version as
+            # before the caller's began: no commit since, the same snapshot
+            if [_data_version(helper) for helper in helpers] == before:
+                return helpers, pairs
+            for helper in helpers:
+                helper.execute("COMMIT")
+            conn.execute("COMMIT")
+    except BaseException:
         for helper in helpers:
-            helper.execute("BEGIN")
-        # each helper's read transaction began at its PRAGMA; the same version as
-        # before the caller's began: no commit since, the same snapshot
-        if [_data_version(helper) for helper in helpers] == before:
-            return helpers, pairs
-        for helper in helpers:
-            helper.execute("COMMIT")
-        conn.execute("COMMIT")
+            helper.close()
+        raise
     for helper in helpers:
         helper.close()
     conn.execute("BEGIN")
     return [], _pairs(conn, where, args)
 
 
+def _open_helpers(conn: sqlite3.Connection) -> list[sqlite3.Connection]:
+    """:data:`HELPERS` read-only connections to the caller's file, or none if that
+    cannot be (a database in memory, a file they may not open)."""
+    # the file the caller's connection opened, by the absolute name SQLite made of it
+    # then (the store's path may be relative to a working directory since changed)
+    file = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"),
+                "")
+    if not file:
+        return []
+    helpers: list[sqlite3.Connection] = []
+    try:
+        for _ in range(HELPERS):
+            helpers.append(_open_helper(conn, Path(file)))
+            _data_version(helpers[-1])  # it can read
+    except sqlite3.Error:
+        for helper in helpers:
+            helper.close()
+        return []
+    return helpers
+
+
 def _open_helper(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
-    helper = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                             check_same_thread=False, timeout=5.0)
+    helper = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                             timeout=5.0)
     helper.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH))
     return helper
 

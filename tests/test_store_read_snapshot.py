@@ -186,3 +186,36 @@ def test_no_helper_connection_is_left_open(tmp_path, monkeypatch):
     for conn in opened:
         with pytest.raises(sqlite3.ProgrammingError):
             conn.execute("SELECT 1")
+
+
+def test_without_helpers_the_callers_connection_reads_alone(tmp_path, monkeypatch):
+    def refuse(conn, path):
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(store_read, "_open_helper", refuse)
+    db = tmp_path / "t.sqlite"
+    with TickStore(db) as store:
+        store.write(_rows(600, str))
+    _same(db)
+    _same(db, venue="binance", symbol="BTC-USDT", start=T0 + 5)
+
+
+def test_helpers_open_the_callers_file_after_the_working_directory_changed(
+        tmp_path, monkeypatch):
+    for folder, price in (("a", 1.0), ("b", 2.0)):  # the same rows but the prices
+        (tmp_path / folder).mkdir()
+        with TickStore(tmp_path / folder / "t.sqlite") as store:
+            store.write([("binance", "BTC-USDT", str(i), T0 + i, T0 + i, price, 0.5, "buy")
+                         for i in range(50)])
+    monkeypatch.chdir(tmp_path / "a")
+    with TickStore("t.sqlite", readonly=True) as store:
+        monkeypatch.chdir(tmp_path / "b")  # "t.sqlite" is now another file
+        for _ in range(2):
+            df = store.ticks()
+            pd.testing.assert_frame_equal(df, old_ticks(store), check_exact=True)
+            assert (df["price"] == 1.0).all()
+        # a decoy whose integers differ would show in the frame
+        with TickStore(tmp_path / "b" / "t.sqlite") as decoy:
+            decoy.conn.execute("UPDATE ticks SET timestamp = timestamp + 1")
+            decoy.conn.commit()
+        pd.testing.assert_frame_equal(store.ticks(), old_ticks(store), check_exact=True)
