@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from rtkit.frame import SIDE_CATEGORIES, empty_frame, tick_frame
+from rtkit.frame import empty_frame, tick_frame
 from rtkit.gaps import insert_gaps
 from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.sql import create_table
 from rtkit.kinds.trades import TRADES
-from rtkit.store_read import ChangedWhileRead, read_int_ids
+from rtkit.store_read import SIDE_CODE_SQL, ChangedWhileRead, read_int_ids
 from rtkit.store_schema import create_schema, refusal
 from rtkit.venues import get_adapter
 
@@ -51,7 +51,6 @@ _INSERT_REJECT = insert_sql(REJECTS)
 _INSERT_GAP = insert_sql(GAPS)
 #: the ``ticks`` table's columns, in order (the contract above)
 TICK_COLUMNS = TRADES.names
-_SIDE_CODE = {name: code for code, name in enumerate(SIDE_CATEGORIES)}
 #: what SQLite (or the binding of a value) says about one row rather than about the
 #: database: an int beyond 64 bits, a str with a lone surrogate, a type it cannot store,
 #: a broken constraint. Busy, locked, full, read-only and I/O errors are
@@ -293,7 +292,7 @@ class TickStore:
         if frame is not None:
             return frame
         sql = ("SELECT timestamp, received_at, venue, symbol, price, volume, "
-               f"{_SIDE_CODE_SQL}, trade_id FROM ticks" + where)
+               f"{SIDE_CODE_SQL}, trade_id FROM ticks" + where)
         # trade time, then arrival; equal times keep a symbol's id order (numeric ids
         # compare by length first), which is the order the venue traded them in
         order = " ORDER BY timestamp, received_at, length(trade_id), trade_id"
@@ -353,11 +352,6 @@ def _insert_kind(store: TickStore, name: str, rows: list, refused: list | None) 
         create_table(store.db, kind)
         store._tables_made.add(name)
     return store.insert_rows(kind.insert_sql(), rows, kind.table, refused)
-
-
-#: SQL for the side's code in :data:`SIDE_CATEGORIES` (-1, i.e. missing, for any other)
-_SIDE_CODE_SQL = ("CASE side " + " ".join(f"WHEN '{name}' THEN {code}"
-                                          for name, code in _SIDE_CODE.items()) + " ELSE -1 END")
 
 
 def _row_dtype(trade_id: str) -> np.dtype:

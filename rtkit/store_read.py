@@ -3,8 +3,9 @@
 Python's sqlite3 makes an object of every value fetched, and that is most of a read's
 time. So the integer columns (times, side codes, ids) come as one text per column
 (``group_concat``, built by SQLite in C) that numpy parses in C; only prices and volumes
-are fetched as rows (SQLite 3.40's float-to-text is not exact, and an exact integer
-decomposition in SQL measured slower than the rows).
+are fetched as rows: SQLite 3.40's float-to-text is not exact, and an exact split of each
+float into scaled integers in SQL cost SQLite about as much CPU per column as the rows
+cost Python (two integers and a check a value where volumes span many powers of two).
 
 SQLite releases the GIL while it steps, so the integer texts are built on helper
 connections (this process's own sqlite3 library, each in a thread of its own) while the
@@ -40,12 +41,13 @@ TEXT_ID_PROBE = 1000
 #: the longest text of one integer in a group_concat, its comma included (-2**63,)
 INT_TEXT_CHARS = 21
 
-_SIDE_CODE_SQL = ("CASE side " + " ".join(f"WHEN '{name}' THEN {code}"
+#: SQL for the side's code in :data:`SIDE_CATEGORIES` (-1, i.e. missing, for any other)
+SIDE_CODE_SQL = ("CASE side " + " ".join(f"WHEN '{name}' THEN {code}"
                                           for code, name in enumerate(SIDE_CATEGORIES))
                   + " ELSE -1 END")
 #: the integer columns, each as SQL; ``id_text`` (the stored text) is compared with
 #: ``id`` (SQLite's integer of it, printed) to tell canonical integer ids
-_INT_SQL = {"timestamp": "timestamp", "received_at": "received_at", "side": _SIDE_CODE_SQL,
+_INT_SQL = {"timestamp": "timestamp", "received_at": "received_at", "side": SIDE_CODE_SQL,
             "id": "CAST(trade_id AS INTEGER)", "id_text": "trade_id"}
 #: the columns each connection builds, by how many helpers there are (the last group
 #: holds ``id`` and ``id_text``, compared in one query)
@@ -263,9 +265,9 @@ def _float_rows(conn: sqlite3.Connection, pairs: list, cond: str,
 
 def _frame(pairs: list, ints: dict[str, list[np.ndarray]],
            floats: list[np.ndarray]) -> pd.DataFrame:
-    ts, recv, side, tid = (np.concatenate(ints[name]) for name in
+    ts, recv, side, tid = (_joined(ints[name]) for name in
                            ("timestamp", "received_at", "side", "id"))
-    both = np.concatenate(floats)
+    both = _joined(floats)
     if len(pairs) == 1 and _in_order(ts, recv, tid):  # one pair read in its time order
         return tick_frame(
             timestamp=ts, received_at=recv, venue_codes=np.zeros(len(ts), np.int8),
@@ -288,6 +290,10 @@ def _frame(pairs: list, ints: dict[str, list[np.ndarray]],
         price=both[order, 0], volume=both[order, 1],
         side_codes=side[order].astype(np.int8), trade_id=tid[order],
     )
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _in_order(ts: np.ndarray, recv: np.ndarray, tid: np.ndarray) -> bool:
