@@ -22,7 +22,6 @@ Whose file it is and the tables made in it: :mod:`rtkit.store_schema`.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -33,12 +32,13 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from rtkit.frame import SIDE_CATEGORIES, empty_frame, tick_frame
+from rtkit.frame import empty_frame, tick_frame
 from rtkit.gaps import insert_gaps
 from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.sql import create_table
 from rtkit.kinds.trades import TRADES
+from rtkit.store_read import SIDE_CODE_SQL, ChangedWhileRead, read_int_ids
 from rtkit.store_schema import create_schema, refusal
 from rtkit.venues import get_adapter
 
@@ -51,7 +51,6 @@ _INSERT_REJECT = insert_sql(REJECTS)
 _INSERT_GAP = insert_sql(GAPS)
 #: the ``ticks`` table's columns, in order (the contract above)
 TICK_COLUMNS = TRADES.names
-_SIDE_CODE = {name: code for code, name in enumerate(SIDE_CATEGORIES)}
 #: what SQLite (or the binding of a value) says about one row rather than about the
 #: database: an int beyond 64 bits, a str with a lone surrogate, a type it cannot store,
 #: a broken constraint. Busy, locked, full, read-only and I/O errors are
@@ -284,15 +283,16 @@ class TickStore:
             spellings = tuple(dict.fromkeys((_stored_symbol(venue, symbol), symbol)))
         where, args = filters(venue, spellings, start, end)
         # trade ids come back as int64 only when every one is a canonical non-negative
-        # integer (as the ring keeps them): one scan in SQLite decides, so the ids are
-        # cast there and no Python loop looks at a million strings
-        text_ids = self.conn.execute(
-            f"SELECT EXISTS (SELECT 1 FROM ticks{where}{' AND' if where else ' WHERE'} "
-            f"NOT ({_CANONICAL_INT}))", args).fetchone()[0]
-        if not text_ids:
-            return _read_int_ids(self.conn, where, args)
+        # integer (as the ring keeps them); the fast read tells, and reads only those
+        try:
+            frame = read_int_ids(self.conn, where, args)
+        except ChangedWhileRead as exc:
+            raise StoreError(f"the ticks of {exc} changed while they were read; "
+                             "read them again") from exc
+        if frame is not None:
+            return frame
         sql = ("SELECT timestamp, received_at, venue, symbol, price, volume, "
-               f"{_SIDE_CODE_SQL}, trade_id FROM ticks" + where)
+               f"{SIDE_CODE_SQL}, trade_id FROM ticks" + where)
         # trade time, then arrival; equal times keep a symbol's id order (numeric ids
         # compare by length first), which is the order the venue traded them in
         order = " ORDER BY timestamp, received_at, length(trade_id), trade_id"
@@ -352,97 +352,6 @@ def _insert_kind(store: TickStore, name: str, rows: list, refused: list | None) 
         create_table(store.db, kind)
         store._tables_made.add(name)
     return store.insert_rows(kind.insert_sql(), rows, kind.table, refused)
-
-
-#: SQL true when ``trade_id`` is a non-negative integer in canonical form that fits int64
-#: (what ``str(int(v)) == v`` says in Python): such ids are read back as int64
-_CANONICAL_INT = ("trade_id NOT GLOB '*[^0-9]*' AND trade_id != '' "
-                  "AND CAST(CAST(trade_id AS INTEGER) AS TEXT) = trade_id")
-#: SQL for the side's code in :data:`SIDE_CATEGORIES` (-1, i.e. missing, for any other)
-_SIDE_CODE_SQL = ("CASE side " + " ".join(f"WHEN '{name}' THEN {code}"
-                                          for name, code in _SIDE_CODE.items()) + " ELSE -1 END")
-
-
-#: the longest text of one integer in a group_concat, its comma included (-2**63,)
-_INT_TEXT_CHARS = 21
-
-
-def _read_int_ids(conn: sqlite3.Connection, where: str, args: list) -> pd.DataFrame:
-    """``TickStore.ticks`` when every trade id is a canonical integer: the fast read.
-
-    Python's sqlite3 makes an object of every value fetched, and that is most of a
-    read's time. So the integer columns (times, ids, side codes) come as one text per
-    column (``group_concat``, built by SQLite in C) that numpy parses in C; only the
-    prices and volumes are fetched as rows (SQLite's float-to-text is not exact). Both
-    queries read one (venue, symbol) at a time in trade-id order (the primary key's
-    order, so no sort), in one read transaction (one snapshot while a collector
-    writes), in chunks that keep a text under SQLite's length limit. numpy then sorts
-    by trade time, arrival and id, the order SQLite's ORDER BY gives.
-    """
-    pairs = conn.execute(f"SELECT venue, symbol, count(*) FROM ticks{where} "
-                         "GROUP BY venue, symbol", args).fetchall()
-    if not pairs:
-        return empty_frame()
-    cond = where + (" AND" if where else " WHERE") + " venue = ? AND symbol = ? AND trade_id > ?"
-    ints_sql = (f"SELECT count(*), group_concat(timestamp), group_concat(received_at), "
-                f"group_concat(side_code), group_concat(id_int) FROM (SELECT timestamp, "
-                f"received_at, {_SIDE_CODE_SQL} AS side_code, CAST(trade_id AS INTEGER) AS "
-                f"id_int FROM ticks{cond} ORDER BY trade_id LIMIT ?)")
-    floats_sql = (f"SELECT price, volume FROM ticks{cond} AND trade_id <= ? "
-                  "ORDER BY trade_id")
-    chunk = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // _INT_TEXT_CHARS - 1)
-    parts: list[tuple[int, list[np.ndarray], np.ndarray]] = []
-    began = not conn.in_transaction
-    if began:
-        conn.execute("BEGIN")
-    try:
-        for code, (venue, symbol, _) in enumerate(pairs):
-            after = ""  # every canonical id sorts after the empty text
-            while True:
-                n, *texts = conn.execute(
-                    ints_sql, [*args, venue, symbol, after, chunk]).fetchone()
-                if not n:
-                    break
-                ints = [np.fromstring(t, dtype=np.int64, sep=",") for t in texts]
-                # the chunk's last id, in the text order it was read in (canonical ids:
-                # the text is the number's)
-                last = str(ints[3][-1])
-                # the (price, volume) rows flattened straight into one array: no list
-                # of a million tuples kept alive
-                cursor = conn.execute(floats_sql, [*args, venue, symbol, after, last])
-                try:
-                    floats = np.fromiter(itertools.chain.from_iterable(cursor), np.float64,
-                                         count=2 * n).reshape(n, 2)
-                except ValueError:  # fewer rows than the integer columns had
-                    floats = np.empty((0, 2))
-                if (len(floats) != n or cursor.fetchone() is not None
-                        or any(len(c) != n for c in ints)):
-                    raise StoreError(f"the ticks of {venue} {symbol} changed while they were "
-                                     "read; read them again")
-                parts.append((code, ints, floats))
-                if n < chunk:
-                    break
-                after = last
-    finally:
-        if began:
-            conn.execute("COMMIT")
-    ts, recv, side, tid = (np.concatenate([p[1][i] for p in parts]) for i in range(4))
-    floats = np.concatenate([p[2] for p in parts])
-    pair = np.concatenate([np.full(len(p[2]), p[0], np.int64) for p in parts])
-    order = np.lexsort((tid, recv, ts))
-    # categories in the order of first appearance, as pd.factorize of the rows gives
-    pair_codes, pair_seen = pd.factorize(pair[order])
-    venue_codes, venues = pd.factorize(np.array([pairs[i][0] for i in pair_seen],
-                                                dtype=object))
-    symbol_codes, symbols = pd.factorize(np.array([pairs[i][1] for i in pair_seen],
-                                                  dtype=object))
-    return tick_frame(
-        timestamp=ts[order], received_at=recv[order],
-        venue_codes=venue_codes[pair_codes], venues=list(venues),
-        symbol_codes=symbol_codes[pair_codes], symbols=list(symbols),
-        price=floats[order, 0], volume=floats[order, 1],
-        side_codes=side[order].astype(np.int8), trade_id=tid[order],
-    )
 
 
 def _row_dtype(trade_id: str) -> np.dtype:

@@ -3,11 +3,16 @@ SQLite's length limit: a limit small enough to need many chunks gives the same f
 
 import sqlite3
 
+import pytest
+
+import rtkit.store_read as store_read
 from rtkit.store import TickStore
 from tests.test_store_read import T0, _rows, old_ticks
 
 
-def test_a_read_in_many_chunks_is_identical_to_the_old_read(tmp_path):
+@pytest.mark.parametrize("helpers", [0, 1, 2])
+def test_a_read_in_many_chunks_is_identical_to_the_old_read(tmp_path, monkeypatch, helpers):
+    monkeypatch.setattr(store_read, "HELPERS", helpers)  # each connection reads the same ranges
     db = tmp_path / "t.sqlite"
     with TickStore(db) as store:
         store.write(_rows(3000, str))
