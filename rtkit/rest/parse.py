@@ -9,7 +9,7 @@ needs them as sent). An answer that is not the venue's shape is a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -55,16 +55,22 @@ def _bybit_result(body: Any) -> dict:
     return body["result"]
 
 
-# --- depth -----------------------------------------------------------------------------
-def depth(venue: str, body: Any) -> DepthSnapshot:
-    """A venue's snapshot answer → :class:`DepthSnapshot`."""
+def _read(readers: Mapping[str, Callable[[Any], Any]], venue: str, body: Any, what: str) -> Any:
+    """``venue``'s reader of ``what`` applied to ``body``; any answer not in its shape (or
+    a venue without a reader) is a :class:`RestShapeError` that quotes it."""
     try:
-        return _DEPTH[venue](body)
+        return readers[venue](body)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         if isinstance(exc, RestShapeError):
             raise
-        raise RestShapeError(f"{venue} depth answer not understood ({exc!r}): "
+        raise RestShapeError(f"{venue} {what} not understood ({exc!r}): "
                              f"{str(body)[:200]}") from None
+
+
+# --- depth -----------------------------------------------------------------------------
+def depth(venue: str, body: Any) -> DepthSnapshot:
+    """A venue's snapshot answer → :class:`DepthSnapshot`."""
+    return _read(_DEPTH, venue, body, "depth answer")
 
 
 def _binance_depth(body) -> DepthSnapshot:
@@ -120,13 +126,7 @@ _DEPTH = {
 def trades(venue: str, body: Any) -> tuple[list[RestTrade], Any]:
     """A venue's trade page → (trades in the venue's order, the venue's own cursor: Kraken's
     ``last``; None elsewhere: those page by trade id, see :mod:`rtkit.rest.history`)."""
-    try:
-        return _TRADES[venue](body)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        if isinstance(exc, RestShapeError):
-            raise
-        raise RestShapeError(f"{venue} trades answer not understood ({exc!r}): "
-                             f"{str(body)[:200]}") from None
+    return _read(_TRADES, venue, body, "trades answer")
 
 
 def _side(buy: bool) -> str:
@@ -207,13 +207,7 @@ _TRADES: dict[str, Callable[[Any], tuple[list[RestTrade], Any]]] = {
 # --- markets -----------------------------------------------------------------------------
 def instruments(venue: str, body: Any) -> list[Instrument]:
     """A venue's market list → its :class:`Instrument` s."""
-    try:
-        return _MARKETS[venue](body)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        if isinstance(exc, RestShapeError):
-            raise
-        raise RestShapeError(f"{venue} market list not understood ({exc!r}): "
-                             f"{str(body)[:200]}") from None
+    return _read(_MARKETS, venue, body, "market list")
 
 
 def _binance_markets(body) -> list[Instrument]:
