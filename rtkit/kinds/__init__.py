@@ -90,6 +90,31 @@ class Kind:
                 f"VALUES ({', '.join('?' * len(names))})")
 
 
+#: the DataFrame dtype of every time column: ns since the epoch, in UTC
+UTC_NS = "datetime64[ns, UTC]"
+
+
+def venue_symbol(ring: bool = True) -> tuple[Column, Column]:
+    """The venue and the symbol of a market kind's row: categoricals in the DataFrame,
+    codes in the ring when ``ring`` (int16, int32), never NULL."""
+    return (Column("venue", "TEXT", "category", "int16" if ring else None, not_null=True),
+            Column("symbol", "TEXT", "category", "int32" if ring else None, not_null=True))
+
+
+def event_times(ring: bool = True, timestamp_required: bool = True) -> tuple[Column, Column]:
+    """The venue's time of an event and the time it was received, in ns (int64 in the
+    ring when ``ring``); the venue's time may be missing unless ``timestamp_required``."""
+    ns = "int64" if ring else None
+    return (Column("timestamp", "INTEGER", UTC_NS, ns, not_null=timestamp_required),
+            Column("received_at", "INTEGER", UTC_NS, ns, not_null=True))
+
+
+def market_columns() -> tuple[Column, ...]:
+    """What every market kind's row begins with, in the ring too: venue, symbol, the
+    venue's time and the receive time."""
+    return (*venue_symbol(), *event_times())
+
+
 class Rows(dict):
     """A frame's rows tagged by kind, ``{kind name: rows}``, as an adapter that emits
     more than trades returns them from ``parse``: trades as the ring's tuples

@@ -17,17 +17,13 @@ to ``live`` how long the book was not (``not_live_s``). Collected with ``book``.
 
 from __future__ import annotations
 
-from rtkit.kinds import Column, Kind
-from rtkit.kinds.trades import UTC_NS
+from rtkit.kinds import UTC_NS, Column, Kind, market_columns, venue_symbol
 
 BOOK_DELTAS = Kind(
     name="book",
     table="book_deltas",
     columns=(
-        Column("venue", "TEXT", "category", "int16", not_null=True),
-        Column("symbol", "TEXT", "category", "int32", not_null=True),
-        Column("timestamp", "INTEGER", UTC_NS, "int64", not_null=True),
-        Column("received_at", "INTEGER", UTC_NS, "int64", not_null=True),
+        *market_columns(),
         Column("seq", "INTEGER", "int64", "int64", not_null=True),
         Column("is_snapshot", "INTEGER", "int64", "int8", not_null=True),
         Column("side", "TEXT", "category", "int8", not_null=True),  # bid / ask
@@ -46,8 +42,7 @@ BOOK_EVENTS = Kind(
     name="book_events",
     table="book_events",
     columns=(
-        Column("venue", "TEXT", "category", None, not_null=True),
-        Column("symbol", "TEXT", "category", None, not_null=True),
+        *venue_symbol(ring=False),
         Column("at", "INTEGER", UTC_NS, None, not_null=True),
         Column("from_state", "TEXT", "category", None, not_null=True),
         Column("to_state", "TEXT", "category", None, not_null=True),

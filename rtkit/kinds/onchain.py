@@ -9,8 +9,7 @@ is told by the node (``removed: true``) and applied by the chain pipeline.
 
 from __future__ import annotations
 
-from rtkit.kinds import Column, Kind
-from rtkit.kinds.trades import UTC_NS
+from rtkit.kinds import UTC_NS, Column, Kind, event_times, venue_symbol
 
 BLOCKS = Kind(
     name="blocks",
@@ -38,10 +37,8 @@ SWAPS = Kind(
         Column("log_index", "INTEGER", "int64"),
         Column("block_number", "INTEGER", "int64", not_null=True),
         Column("block_hash", "TEXT", "object", not_null=True),
-        Column("timestamp", "INTEGER", UTC_NS),
-        Column("received_at", "INTEGER", UTC_NS, not_null=True),
-        Column("venue", "TEXT", "category", not_null=True),
-        Column("symbol", "TEXT", "category", not_null=True),
+        *event_times(ring=False, timestamp_required=False),  # NULL until its header comes
+        *venue_symbol(ring=False),
         Column("pool", "TEXT", "object", not_null=True),
         Column("version", "INTEGER", "int64", not_null=True),
         Column("sender", "TEXT", "object"),

@@ -9,17 +9,13 @@ numbers). The ring (``c.quotes``) keeps the same columns.
 
 from __future__ import annotations
 
-from rtkit.kinds import Column, Kind
-from rtkit.kinds.trades import UTC_NS
+from rtkit.kinds import Column, Kind, market_columns
 
 QUOTES = Kind(
     name="quotes",
     table="quotes",
     columns=(
-        Column("venue", "TEXT", "category", "int16", not_null=True),
-        Column("symbol", "TEXT", "category", "int32", not_null=True),
-        Column("timestamp", "INTEGER", UTC_NS, "int64", not_null=True),
-        Column("received_at", "INTEGER", UTC_NS, "int64", not_null=True),
+        *market_columns(),
         Column("bid_price", "REAL", "float64", "float64", not_null=True),
         Column("bid_size", "REAL", "float64", "float64", not_null=True),
         Column("ask_price", "REAL", "float64", "float64", not_null=True),

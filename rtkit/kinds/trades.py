@@ -9,20 +9,18 @@ the DataFrame.
 
 from __future__ import annotations
 
-from rtkit.kinds import Column, Kind
+from rtkit.kinds import UTC_NS, Column, Kind, event_times, venue_symbol
 from rtkit.validate import SIDE_TEXT
 
-UTC_NS = "datetime64[ns, UTC]"
+__all__ = ["KINDS", "TRADES", "UTC_NS", "stored_rows"]  # UTC_NS: where others import it
 
 TRADES = Kind(
     name="trades",
     table="ticks",
     columns=(
-        Column("venue", "TEXT", "category", "int16", not_null=True),
-        Column("symbol", "TEXT", "category", "int32", not_null=True),
+        *venue_symbol(),
         Column("trade_id", "TEXT", "int64|string", "int64", not_null=True),
-        Column("timestamp", "INTEGER", UTC_NS, "int64", not_null=True),
-        Column("received_at", "INTEGER", UTC_NS, "int64", not_null=True),
+        *event_times(),
         Column("price", "REAL", "float64", "float64", not_null=True),
         Column("volume", "REAL", "float64", "float64", not_null=True),
         Column("side", "TEXT", "category", "int8"),

@@ -9,7 +9,10 @@ needs them as sent). An answer that is not the venue's shape is a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from rtkit.rest.endpoints import DepthSnapshot, Instrument, RestTrade
@@ -52,16 +55,22 @@ def _bybit_result(body: Any) -> dict:
     return body["result"]
 
 
-# --- depth -----------------------------------------------------------------------------
-def depth(venue: str, body: Any) -> DepthSnapshot:
-    """A venue's snapshot answer → :class:`DepthSnapshot`."""
+def _read(readers: Mapping[str, Callable[[Any], Any]], venue: str, body: Any, what: str) -> Any:
+    """``venue``'s reader of ``what`` applied to ``body``; any answer not in its shape (or
+    a venue without a reader) is a :class:`RestShapeError` that quotes it."""
     try:
-        return _DEPTH[venue](body)
+        return readers[venue](body)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         if isinstance(exc, RestShapeError):
             raise
-        raise RestShapeError(f"{venue} depth answer not understood ({exc!r}): "
+        raise RestShapeError(f"{venue} {what} not understood ({exc!r}): "
                              f"{str(body)[:200]}") from None
+
+
+# --- depth -----------------------------------------------------------------------------
+def depth(venue: str, body: Any) -> DepthSnapshot:
+    """A venue's snapshot answer → :class:`DepthSnapshot`."""
+    return _read(_DEPTH, venue, body, "depth answer")
 
 
 def _binance_depth(body) -> DepthSnapshot:
@@ -117,13 +126,7 @@ _DEPTH = {
 def trades(venue: str, body: Any) -> tuple[list[RestTrade], Any]:
     """A venue's trade page → (trades in the venue's order, the venue's own cursor: Kraken's
     ``last``; None elsewhere: those page by trade id, see :mod:`rtkit.rest.history`)."""
-    try:
-        return _TRADES[venue](body)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        if isinstance(exc, RestShapeError):
-            raise
-        raise RestShapeError(f"{venue} trades answer not understood ({exc!r}): "
-                             f"{str(body)[:200]}") from None
+    return _read(_TRADES, venue, body, "trades answer")
 
 
 def _side(buy: bool) -> str:
@@ -142,62 +145,69 @@ def _binance_trades(body) -> tuple[list[RestTrade], Any]:
     return out, None
 
 
-def _coinbase_exchange_trades(body) -> tuple[list[RestTrade], Any]:
-    # ``side`` is the maker's: the taker did the opposite
-    return [RestTrade(int(t["trade_id"]), _iso_ns(t["time"]), t["price"], t["size"],
-                      _side(t["side"] == "sell")) for t in body], None
+def _ms(value) -> int:
+    return int(value) * 1_000_000
 
 
-def _coinbase_trades(body) -> tuple[list[RestTrade], Any]:
-    return [RestTrade(int(t["trade_id"]), _iso_ns(t["time"]), t["price"], t["size"],
-                      _side(t["side"].upper() == "SELL")) for t in body["trades"]], None
+def _bybit_id(value) -> int:
+    exec_id = str(value)
+    return int(exec_id) if exec_id.isdigit() else 0
 
 
-def _kraken_trades(body) -> tuple[list[RestTrade], Any]:
+@dataclass(frozen=True)
+class _TradeFields:
+    """Where a venue's trade page keeps each field of a trade (a key, or a position in a
+    row), and how the id, the time and the side read."""
+
+    rows: Callable[[Any], tuple[Iterable, Any]]  # the page → (its trades, the venue's cursor)
+    id: str | int
+    time: str | int
+    price: str | int
+    size: str | int
+    side: Callable[[Any], str]  # a trade → "buy" / "sell"
+    to_ns: Callable[[Any], int] = _ms
+    to_id: Callable[[Any], int] = int
+
+
+def _kraken_rows(body) -> tuple[Iterable, Any]:
     result = _kraken_result(body)
-    rows = next(v for k, v in result.items() if k != "last")
-    out = [RestTrade(int(r[6]), int(round(float(r[2]) * 1e6)) * 1000, r[0], r[1],
-                     _side(r[3] == "b")) for r in rows]
-    return out, int(result["last"])
+    return next(v for k, v in result.items() if k != "last"), int(result["last"])
 
 
-def _okx_trades(body) -> tuple[list[RestTrade], Any]:
-    return [RestTrade(int(t["tradeId"]), int(t["ts"]) * 1_000_000, t["px"], t["sz"],
-                      t["side"]) for t in _okx_data(body)], None
+_TRADE_FIELDS = {
+    # Coinbase Exchange's ``side`` is the maker's: the taker did the opposite
+    "coinbase-exchange": _TradeFields(lambda b: (b, None), "trade_id", "time", "price", "size",
+                                      lambda t: _side(t["side"] == "sell"), _iso_ns),
+    "coinbase": _TradeFields(lambda b: (b["trades"], None), "trade_id", "time", "price", "size",
+                             lambda t: _side(t["side"].upper() == "SELL"), _iso_ns),
+    "kraken": _TradeFields(_kraken_rows, 6, 2, 0, 1, lambda r: _side(r[3] == "b"),
+                           lambda s: int(round(float(s) * 1e6)) * 1000),
+    "okx": _TradeFields(lambda b: (_okx_data(b), None), "tradeId", "ts", "px", "sz",
+                        lambda t: t["side"]),
+    "bybit": _TradeFields(lambda b: (_bybit_result(b)["list"], None), "execId", "time", "price",
+                          "size", lambda t: t["side"].lower(), to_id=_bybit_id),
+    "bitstamp": _TradeFields(lambda b: (b, None), "tid", "date", "price", "amount",
+                             lambda t: _side(int(t["type"]) == 0), lambda s: int(s) * 10**9),
+}
+_TRADE_FIELDS["kraken-v1"] = _TRADE_FIELDS["kraken"]
 
 
-def _bybit_trades(body) -> tuple[list[RestTrade], Any]:
-    out = []
-    for t in _bybit_result(body)["list"]:
-        exec_id = str(t["execId"])
-        out.append(RestTrade(int(exec_id) if exec_id.isdigit() else 0, int(t["time"]) * 1_000_000,
-                             t["price"], t["size"], t["side"].lower()))
-    return out, None
+def _trade_page(fields: _TradeFields, body) -> tuple[list[RestTrade], Any]:
+    rows, cursor = fields.rows(body)
+    return [RestTrade(fields.to_id(t[fields.id]), fields.to_ns(t[fields.time]), t[fields.price],
+                      t[fields.size], fields.side(t)) for t in rows], cursor
 
 
-def _bitstamp_trades(body) -> tuple[list[RestTrade], Any]:
-    return [RestTrade(int(t["tid"]), int(t["date"]) * 10**9, t["price"], t["amount"],
-                      _side(int(t["type"]) == 0)) for t in body], None
-
-
-_TRADES = {
+_TRADES: dict[str, Callable[[Any], tuple[list[RestTrade], Any]]] = {
     "binance": _binance_trades, "binance-futures": _binance_trades,
-    "coinbase-exchange": _coinbase_exchange_trades, "coinbase": _coinbase_trades,
-    "kraken": _kraken_trades, "kraken-v1": _kraken_trades, "okx": _okx_trades,
-    "bybit": _bybit_trades, "bitstamp": _bitstamp_trades,
+    **{venue: partial(_trade_page, fields) for venue, fields in _TRADE_FIELDS.items()},
 }
 
 
 # --- markets -----------------------------------------------------------------------------
 def instruments(venue: str, body: Any) -> list[Instrument]:
     """A venue's market list → its :class:`Instrument` s."""
-    try:
-        return _MARKETS[venue](body)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        if isinstance(exc, RestShapeError):
-            raise
-        raise RestShapeError(f"{venue} market list not understood ({exc!r}): "
-                             f"{str(body)[:200]}") from None
+    return _read(_MARKETS, venue, body, "market list")
 
 
 def _binance_markets(body) -> list[Instrument]:
