@@ -10,7 +10,9 @@ times with a growing pause; any other status is a :class:`RestError` at once.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +44,17 @@ MAX_CONNECTIONS = 8
 #: the first pause before retrying a 5xx or a timeout; it doubles, up to RETRY_PAUSE_MAX_S
 RETRY_PAUSE_S = 0.25
 RETRY_PAUSE_MAX_S = 8.0
+#: the longest ``Retry-After`` obeyed (a 429 or 418 asking for more, or for a date years
+#: ahead, pauses this long): a hostile or broken answer cannot freeze a venue for years
+MAX_RETRY_AFTER_S = 600.0
+#: the largest answer body read (decoded); Binance's full exchangeInfo, the largest
+#: answer here, is ~20 MB. A larger one is refused before it is held in memory.
+MAX_BODY_BYTES = 64 << 20
+#: the most bytes of an error answer quoted in its message
+ERROR_BODY_BYTES = 4096
+#: a whole answer must come within this many ``timeout_s`` (httpx's timeout is per read:
+#: a server that trickles a byte at a time would never trip it)
+BODY_DEADLINE_TIMEOUTS = 3.0
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -56,19 +69,20 @@ class RateLimited(RestError):
 
 
 def retry_after_s(value: str | None) -> float | None:
-    """A ``Retry-After`` header (seconds, or an HTTP date) → seconds, or None."""
+    """A ``Retry-After`` header (seconds, or an HTTP date) → seconds within
+    ``0..MAX_RETRY_AFTER_S``, or None (absent, unreadable, NaN)."""
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        import time
-
-        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError):
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if math.isnan(seconds):
         return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 class RestClient:
@@ -83,8 +97,11 @@ class RestClient:
 
     def __init__(self, venue: str, rest_url: str | None = None, *, budget: Budget | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.spec = venue_rest(venue)
+        self.max_body_bytes = max_body_bytes
+        self.timeout_s = timeout_s
         self.venue = self.spec.venue
         self.base_url = http_base(rest_url) if rest_url is not None else self.spec.base_url
         self.budget = budget or Budget.shared(self.venue, self.base_url)
@@ -118,10 +135,10 @@ class RestClient:
         """The decoded JSON answer to ``request``, paid for in the budget first."""
         failures = 0
         while True:
-            self.budget.acquire(request.weight)
+            self.budget.acquire(request.weight, cancel=self._closing)
             self.stats["requests"] += 1
             try:
-                response = self._http.get(request.path, params=request.params)
+                response, body = self._fetch(request)
             except httpx.TimeoutException as exc:
                 self.stats["timeouts"] += 1
                 error: RestError = RestTimeout(
@@ -136,7 +153,14 @@ class RestClient:
                 self.stats[f"http_{status}"] += 1
                 if status == 200:
                     self._note_used(response)
-                    return orjson.loads(response.content)
+                    try:
+                        return orjson.loads(body)
+                    except orjson.JSONDecodeError:
+                        raise RestError(f"{self.venue} answered {request.path} with what is not "
+                                        f"JSON ({response.headers.get('Content-Type')!r}): "
+                                        f"{' '.join(body[:200].decode(errors='replace').split())}"
+                                        " — a proxy or captive portal in between? check "
+                                        "rest_url=", status) from None
                 wait = retry_after_s(response.headers.get("Retry-After"))
                 if status == 418:
                     raise self.budget.ban(wait, f" (on {request.path})")
@@ -150,7 +174,7 @@ class RestClient:
                             "limit", 429)
                     self.stats["retries"] += 1
                     continue  # the budget holds the pause
-                text = " ".join(response.text[:200].split())
+                text = " ".join(body[:200].decode(errors="replace").split())
                 if status == 426:  # a WebSocket server: rest_url was derived from url=
                     text += (f" ({self.base_url} is a WebSocket endpoint, not a REST API: pass "
                              "rest_url= the REST base, e.g. what `rtkit sim` prints)")
@@ -165,6 +189,37 @@ class RestClient:
             pause = min(RETRY_PAUSE_S * 2 ** (failures - 1), RETRY_PAUSE_MAX_S)
             if self._closing.wait(pause):
                 raise error
+
+    def _fetch(self, request: Request) -> tuple[httpx.Response, bytes]:
+        """The answer and its body, read to at most ``max_body_bytes`` (an error's to
+        ``ERROR_BODY_BYTES``) and within ``BODY_DEADLINE_TIMEOUTS`` × ``timeout_s``; a
+        ``close()`` cuts the read short between two chunks."""
+        deadline = time.monotonic() + BODY_DEADLINE_TIMEOUTS * self.timeout_s
+        with self._http.stream("GET", request.path, params=request.params) as response:
+            ok = response.status_code == 200
+            limit = self.max_body_bytes if ok else ERROR_BODY_BYTES
+            declared = response.headers.get("Content-Length", "")
+            if ok and declared.isdigit() and int(declared) > limit:
+                raise RestError(self._too_large(request, f"{int(declared):,} bytes declared"), 200)
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    if not ok:
+                        break  # enough of an error to quote
+                    raise RestError(self._too_large(request, f"over {limit:,} bytes"), 200)
+                if self._closing.is_set():
+                    raise RestError(f"{self.venue}'s REST client was closed during an answer")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"the answer took over "
+                                            f"{BODY_DEADLINE_TIMEOUTS * self.timeout_s:g} s")
+            return response, b"".join(chunks)
+
+    def _too_large(self, request: Request, what: str) -> str:
+        return (f"{self.venue} answered {request.path} with {what}, more than "
+                f"max_body_bytes={self.max_body_bytes:,}: refused unread; raise "
+                "max_body_bytes= if the venue's answers are that large")
 
     def _note_used(self, response: httpx.Response) -> None:
         used = response.headers.get("X-MBX-USED-WEIGHT-1M")

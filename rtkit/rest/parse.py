@@ -20,6 +20,12 @@ class RestShapeError(ValueError):
     """A venue's REST answer was not in the shape its documentation gives."""
 
 
+#: what reading a body of another shape raises (a list for an object, 1e308 for a time,
+#: an empty ``result``): each becomes a RestShapeError that callers expect
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError,
+                 StopIteration)
+
+
 def _iso_ns(text: str) -> int:
     """``2023-09-25T07:49:37.708706Z`` → ns since the epoch."""
     when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -57,7 +63,7 @@ def depth(venue: str, body: Any) -> DepthSnapshot:
     """A venue's snapshot answer → :class:`DepthSnapshot`."""
     try:
         return _DEPTH[venue](body)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except _SHAPE_ERRORS as exc:
         if isinstance(exc, RestShapeError):
             raise
         raise RestShapeError(f"{venue} depth answer not understood ({exc!r}): "
@@ -119,7 +125,7 @@ def trades(venue: str, body: Any) -> tuple[list[RestTrade], Any]:
     ``last``; None elsewhere: those page by trade id, see :mod:`rtkit.rest.history`)."""
     try:
         return _TRADES[venue](body)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except _SHAPE_ERRORS as exc:
         if isinstance(exc, RestShapeError):
             raise
         raise RestShapeError(f"{venue} trades answer not understood ({exc!r}): "
@@ -193,7 +199,7 @@ def instruments(venue: str, body: Any) -> list[Instrument]:
     """A venue's market list → its :class:`Instrument` s."""
     try:
         return _MARKETS[venue](body)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except _SHAPE_ERRORS as exc:
         if isinstance(exc, RestShapeError):
             raise
         raise RestShapeError(f"{venue} market list not understood ({exc!r}): "
