@@ -136,7 +136,7 @@ class Hook:
         started = time.perf_counter()
         try:
             self.fn(self._to_frame(batches))
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() in a thread would end it without a word
             if not self.errors:
                 log.exception("rtkit: hook %s on %s raised; it is counted in stats['hooks'] "
                               "and called again with the next batch", self.name, self.kind)
