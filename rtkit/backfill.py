@@ -74,7 +74,8 @@ def rest_ticks(adapter: Any, symbol: str, trades) -> tuple[list[tuple], list[Rej
             price = positive(price_text, "price")
             volume = positive(size_text, "size")
             if contract is not None:
-                volume = contract.base_volume(volume, price)
+                # in a stored volume's range, as a frame's (``okx._base_units``)
+                volume = positive(contract.base_volume(volume, price), "size in base units")
         except Reject as reject:
             rejects.append(reject)
             continue

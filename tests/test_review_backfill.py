@@ -27,3 +27,23 @@ def test_rest_trades_out_of_range_are_rejects(trade_id, ts_ns, reason):
                                             [7, NOW, "1", "1", "buy"]], NOW)
     assert kept == 1  # the good one is kept, the bad one is a reject
     assert p.rejected_by_reason[reason] == 1
+
+
+@pytest.mark.parametrize(("ct_val", "ct_type", "price", "size"), [
+    (1e15, "linear", "1", "1000"),                         # 1e18 base units: past MAX_VALUE
+    (1e-300, "linear", "1", "0.0000000000000000000000001"),  # 0 base units: underflow
+    (1e15, "inverse", "0.000000001", "1000"),              # 1e27 base units
+])
+def test_rest_trades_of_contracts_out_of_range_are_rejects(ct_val, ct_type, price, size):
+    """A live frame's contract size is checked once converted (``okx._base_units``); a
+    backfilled one stored whatever the product was: 0, or past every bound."""
+    from rtkit.instruments import Contract
+
+    adapter = get_adapter("okx")
+    symbol = "BTC-USD-SWAP" if ct_type == "inverse" else "BTC-USDT-SWAP"
+    ccy = "USD" if ct_type == "inverse" else "BTC"
+    adapter.set_contracts([Contract("okx", symbol, "swap", ct_val, ccy, ct_type)])
+    p = Pipeline(adapter, RingBuffer(100))
+    kept = feed_rest_trades(p, symbol, [[5, NOW, price, size, "buy"]], NOW)
+    assert kept == 0
+    assert p.rejected_by_reason["out_of_range"] + p.rejected_by_reason["non_positive"] == 1
