@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from contextlib import contextmanager, suppress
@@ -180,56 +179,85 @@ def test_a_declared_huge_answer_is_refused_with_a_message():
         client.get(Request("/api/v3/depth", {}))
 
 
-def test_a_huge_undeclared_answer_stays_within_bounded_memory():
-    """A chunked answer of 200 MB (no Content-Length) is read up to ``max_body_bytes`` only:
-    the child's peak memory does not grow by the answer's size."""
-    code = textwrap.dedent("""
-        import socket, sys, threading
-        from tests.conftest import peak_rss_kib
-        from rtkit.rest.budget import Budget, RestError
-        from rtkit.rest.client import RestClient
-        from rtkit.rest.endpoints import Request
+CHILD = """
+import socket, sys, threading
+from tests.conftest import peak_rss_kib
+from rtkit.rest.budget import Budget, RestError
+from rtkit.rest.client import RestClient
+from rtkit.rest.endpoints import Request
 
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
+head, level, chunks, tail = {head!r}, {level!r}, {chunks!r}, {tail!r}
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(1)
 
-        def serve():
-            conn, _ = listener.accept()
-            conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n")
-            chunk = b"%x\\r\\n" % (1 << 20) + b"1" * (1 << 20) + b"\\r\\n"
-            try:
-                for _ in range(200):
-                    conn.sendall(chunk)
-                conn.sendall(b"0\\r\\n\\r\\n")
-            except OSError:
-                pass
-            conn.close()
+def serve():
+    conn, _ = listener.accept()
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n")
+    def send(data):  # an empty chunk would end the answer
+        if data:
+            conn.sendall(b"%x\\r\\n" % len(data) + data + b"\\r\\n")
+    body = level * ((1 << 20) // len(level))
+    try:
+        send(head)
+        for _ in range(chunks):
+            send(body)
+        send(tail)
+        conn.sendall(b"0\\r\\n\\r\\n")
+    except OSError:
+        pass
+    conn.close()
 
-        threading.Thread(target=serve, daemon=True).start()
-        base = peak_rss_kib()
-        url = "http://127.0.0.1:%d" % listener.getsockname()[1]
-        client = RestClient("binance", url, budget=Budget("binance", 1e9, 1.0), timeout_s=10,
-                            max_retries=0, max_body_bytes=4 << 20)
-        try:
-            client.get(Request("/api/v3/depth", {}))
-            outcome = "read"
-        except RestError as exc:
-            outcome = "refused" if "max_body_bytes" in str(exc) else repr(exc)
-        except Exception as exc:
-            outcome = repr(exc)
-        print(outcome, (peak_rss_kib() - base) // 1024)
-    """)
+threading.Thread(target=serve, daemon=True).start()
+base = peak_rss_kib()
+url = "http://127.0.0.1:%d" % listener.getsockname()[1]
+client = RestClient("binance", url, budget=Budget("binance", 1e9, 1.0), timeout_s=10,
+                    max_retries=0, {options})
+try:
+    {call}
+    outcome = "read"
+except RestError as exc:
+    outcome = "refused" if "max_body_bytes" in str(exc) else repr(exc)
+except Exception as exc:
+    outcome = repr(exc)
+print(outcome.replace(" ", "_"), (peak_rss_kib() - base) // 1024)
+"""
+
+
+def child_reads(call: str, options: str = "", *, head=b"", level=b"1", chunks=200,
+                tail=b"") -> tuple[str, int]:
+    """What ``call`` did in a child whose server sends a chunked answer of ``chunks`` MiB
+    of ``level`` (between ``head`` and ``tail``), and how many MiB its peak memory grew."""
     from pathlib import Path
 
+    code = CHILD.format(head=head, level=level, chunks=chunks, tail=tail, options=options,
+                        call=call)
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     outcome, grown_mib = result.stdout.split()
+    return outcome, int(grown_mib)
+
+
+def test_a_huge_undeclared_answer_stays_within_bounded_memory():
+    """A chunked answer of 200 MB (no Content-Length) is read up to ``max_body_bytes`` only:
+    the child's peak memory does not grow by the answer's size."""
+    outcome, grown_mib = child_reads('client.get(Request("/api/v3/depth", {}))',
+                                     "max_body_bytes=4 << 20")
     assert outcome == "refused"
-    assert int(grown_mib) < 60, f"peak memory grew {grown_mib} MiB reading a 200 MB answer"
+    assert grown_mib < 60, f"peak memory grew {grown_mib} MiB reading a 200 MB answer"
+
+
+def test_a_huge_depth_snapshot_stays_within_bounded_memory():
+    """A depth snapshot of 30 MB of tiny levels parses into ~400 MB of Python objects: a
+    snapshot is refused past MAX_DEPTH_BODY_BYTES, well below the client's general cap."""
+    outcome, grown_mib = child_reads(
+        'client.depth("BTC-USDT")', head=b'{"lastUpdateId": 1, "asks": [], "bids": [',
+        level=b'["1","1"],', chunks=30, tail=b'["1","1"]]}')
+    assert outcome == "refused"
+    assert grown_mib < 100, f"peak memory grew {grown_mib} MiB reading a 30 MB snapshot"
 
 
 def test_html_where_json_was_expected_is_a_rest_error():

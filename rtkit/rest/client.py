@@ -50,6 +50,10 @@ MAX_RETRY_AFTER_S = 600.0
 #: the largest answer body read (decoded); Binance's full exchangeInfo, the largest
 #: answer here, is ~20 MB. A larger one is refused before it is held in memory.
 MAX_BODY_BYTES = 64 << 20
+#: the largest depth snapshot read: a whole Coinbase book (~46k levels a side) is ~4 MB,
+#: and a parsed level costs ~200 B of Python objects (a 64 MB answer of tiny levels
+#: would hold ~850 MB)
+MAX_DEPTH_BODY_BYTES = 16 << 20
 #: the most bytes of an error answer quoted in its message
 ERROR_BODY_BYTES = 4096
 #: a whole answer must come within this many ``timeout_s`` (httpx's timeout is per read:
@@ -131,14 +135,15 @@ class RestClient:
         self.close()
 
     # --- one request ---------------------------------------------------------------------
-    def get(self, request: Request) -> Any:
-        """The decoded JSON answer to ``request``, paid for in the budget first."""
+    def get(self, request: Request, max_bytes: int | None = None) -> Any:
+        """The decoded JSON answer to ``request``, paid for in the budget first; an answer
+        over ``max_bytes`` (at most the client's ``max_body_bytes``) is refused."""
         failures = 0
         while True:
             self.budget.acquire(request.weight, cancel=self._closing)
             self.stats["requests"] += 1
             try:
-                response, body = self._fetch(request)
+                response, body = self._fetch(request, max_bytes)
             except httpx.TimeoutException as exc:
                 self.stats["timeouts"] += 1
                 error: RestError = RestTimeout(
@@ -190,17 +195,19 @@ class RestClient:
             if self._closing.wait(pause):
                 raise error
 
-    def _fetch(self, request: Request) -> tuple[httpx.Response, bytes]:
+    def _fetch(self, request: Request, max_bytes: int | None) -> tuple[httpx.Response, bytes]:
         """The answer and its body, read to at most ``max_body_bytes`` (an error's to
         ``ERROR_BODY_BYTES``) and within ``BODY_DEADLINE_TIMEOUTS`` × ``timeout_s``; a
         ``close()`` cuts the read short between two chunks."""
         deadline = time.monotonic() + BODY_DEADLINE_TIMEOUTS * self.timeout_s
         with self._http.stream("GET", request.path, params=request.params) as response:
             ok = response.status_code == 200
-            limit = self.max_body_bytes if ok else ERROR_BODY_BYTES
+            cap = min(self.max_body_bytes, max_bytes or self.max_body_bytes)
+            limit = cap if ok else ERROR_BODY_BYTES
             declared = response.headers.get("Content-Length", "")
             if ok and declared.isdigit() and int(declared) > limit:
-                raise RestError(self._too_large(request, f"{int(declared):,} bytes declared"), 200)
+                raise RestError(self._too_large(request, f"{int(declared):,} bytes declared",
+                                                cap), 200)
             chunks, size = [], 0
             for chunk in response.iter_bytes():
                 chunks.append(chunk)
@@ -208,7 +215,7 @@ class RestClient:
                 if size > limit:
                     if not ok:
                         break  # enough of an error to quote
-                    raise RestError(self._too_large(request, f"over {limit:,} bytes"), 200)
+                    raise RestError(self._too_large(request, f"over {limit:,} bytes", cap), 200)
                 if self._closing.is_set():
                     raise RestError(f"{self.venue}'s REST client was closed during an answer")
                 if time.monotonic() > deadline:
@@ -216,10 +223,10 @@ class RestClient:
                                             f"{BODY_DEADLINE_TIMEOUTS * self.timeout_s:g} s")
             return response, b"".join(chunks)
 
-    def _too_large(self, request: Request, what: str) -> str:
+    def _too_large(self, request: Request, what: str, cap: int) -> str:
         return (f"{self.venue} answered {request.path} with {what}, more than "
-                f"max_body_bytes={self.max_body_bytes:,}: refused unread; raise "
-                "max_body_bytes= if the venue's answers are that large")
+                f"{cap:,} (max_body_bytes; a depth snapshot at most MAX_DEPTH_BODY_BYTES): "
+                "refused unread; raise max_body_bytes= if the venue's answers are that large")
 
     def _note_used(self, response: httpx.Response) -> None:
         used = response.headers.get("X-MBX-USED-WEIGHT-1M")
@@ -235,7 +242,8 @@ class RestClient:
         if limit is not None and not 0 < limit <= self.spec.max_depth:
             raise ValueError(f"{self.venue} snapshots hold 1 to {self.spec.max_depth} levels, "
                              f"not {limit!r}")
-        return parse.depth(self.venue, self.get(self.spec.depth(symbol, limit)))
+        return parse.depth(self.venue, self.get(self.spec.depth(symbol, limit),
+                                                MAX_DEPTH_BODY_BYTES))
 
     def depths(self, symbols: Iterable[str], limit: int | None = None,
                workers: int = 4) -> dict[str, DepthSnapshot | RestError]:
