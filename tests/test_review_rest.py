@@ -250,11 +250,17 @@ def test_a_huge_undeclared_answer_stays_within_bounded_memory():
     assert grown_mib < 60, f"peak memory grew {grown_mib} MiB reading a 200 MB answer"
 
 
-def test_a_huge_depth_snapshot_stays_within_bounded_memory():
+@pytest.mark.parametrize("call", [
+    'client.depth("BTC-USDT")',
+    # the books' snapshots (rtkit.venues.book_fetch), through a client of their own
+    'from rtkit.venues.book_fetch import rest_book_fetch; from rtkit.books.parse import '
+    'binance; rest_book_fetch("binance", url, binance.rest_snapshot)("BTC-USDT")',
+])
+def test_a_huge_depth_snapshot_stays_within_bounded_memory(call):
     """A depth snapshot of 30 MB of tiny levels parses into ~400 MB of Python objects: a
     snapshot is refused past MAX_DEPTH_BODY_BYTES, well below the client's general cap."""
     outcome, grown_mib = child_reads(
-        'client.depth("BTC-USDT")', head=b'{"lastUpdateId": 1, "asks": [], "bids": [',
+        call, head=b'{"lastUpdateId": 1, "asks": [], "bids": [',
         level=b'["1","1"],', chunks=30, tail=b'["1","1"]]}')
     assert outcome == "refused"
     assert grown_mib < 100, f"peak memory grew {grown_mib} MiB reading a 30 MB snapshot"
