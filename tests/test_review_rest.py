@@ -283,3 +283,35 @@ def test_html_where_json_was_expected_is_a_rest_error():
             pytest.raises(RestError, match="not JSON"):
         client.get(Request("/api/v3/depth", {}))
 
+
+
+@pytest.mark.parametrize("venue", ["binance", "bitstamp"])
+def test_a_book_snapshot_in_flight_ends_with_the_collector(venue, tmp_path):
+    """A venue that trickles a snapshot: ``stop()`` returns at once, and the book's fetch
+    thread must end with it, not retry its request (each up to its deadline) for minutes,
+    sending the venue requests from a collector that was stopped."""
+    import rtkit
+    from rtkit.sim import Simulator, get_dialect
+    from tests.conftest import rtkit_threads, wait_for
+
+    asked = threading.Event()
+
+    def answer(handler, stop):
+        asked.set()
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100000")
+        handler.end_headers()
+        handler.wfile.write(b"{")
+        while not stop.wait(0.1):
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+
+    symbol = get_dialect(venue).example_symbols[0]
+    with serve(answer) as url, Simulator(venue, rate=100, seed=1) as sim:
+        c = rtkit.collect(venue, [symbol], url=sim.url, rest_url=url,
+                          kinds=("trades", "book"), db=tmp_path / "b.sqlite")
+        try:
+            assert asked.wait(15)
+        finally:
+            c.stop()
+        wait_for(lambda: not [t for t in rtkit_threads() if t.name.startswith("rtkit-book")], 5)

@@ -46,4 +46,11 @@ def rest_book_fetch(venue: str, rest_url: str | None,
         body = rest.get(depth(symbol, None), MAX_DEPTH_BODY_BYTES)
         return rest_snapshot(body, symbol, time.time_ns())
 
+    def close() -> None:
+        """End a request in flight (the collector stops): its worker thread ends with it."""
+        with lock:
+            for rest in clients:
+                rest.close()
+
+    fetch.close = close  # type: ignore[attr-defined]  # the keeper's close() calls it
     return fetch
