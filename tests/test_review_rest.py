@@ -315,3 +315,21 @@ def test_a_book_snapshot_in_flight_ends_with_the_collector(venue, tmp_path):
         finally:
             c.stop()
         wait_for(lambda: not [t for t in rtkit_threads() if t.name.startswith("rtkit-book")], 5)
+
+
+@pytest.mark.parametrize("used", ["\u00b2", "9" * 30])
+def test_a_hostile_used_weight_header_neither_raises_nor_freezes_the_budget(used):
+    """``'²'.isdigit()`` is True and ``float('²')`` raises: a ValueError out of ``get``; a
+    used weight of 10**30 would fill the budget far past the venue's own limit."""
+
+    def answer(handler, stop):
+        handler.send_response(200)
+        handler.send_header("X-MBX-USED-WEIGHT-1M", used)
+        handler.send_header("Content-Length", "2")
+        handler.end_headers()
+        handler.wfile.write(b"{}")
+
+    b = budget()
+    with serve(answer) as url, RestClient("binance", url, budget=b, max_retries=0) as client:
+        assert client.get(Request("/api/v3/depth", {})) == {}
+    assert b.used() <= b.limit

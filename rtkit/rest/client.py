@@ -230,8 +230,8 @@ class RestClient:
 
     def _note_used(self, response: httpx.Response) -> None:
         used = response.headers.get("X-MBX-USED-WEIGHT-1M")
-        if used and used.isdigit():
-            self.budget.note_used(float(used))
+        if used and used.isascii() and used.isdigit():  # '²' is a digit to isdigit()
+            self.budget.note_used(min(float(used), self.budget.limit))
 
     # --- what the venue offers -------------------------------------------------------------
     def depth(self, symbol: str, limit: int | None = None) -> DepthSnapshot:
