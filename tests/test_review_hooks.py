@@ -44,3 +44,33 @@ def test_a_hook_that_exits_is_counted_and_called_again(exit_with):
     assert calls == [1, 1]
     assert hook_.errors == 2 and hook_.last_error.split(":")[0] in ("SystemExit",
                                                                    "KeyboardInterrupt")
+
+
+def test_a_batch_larger_than_max_pending_reaches_a_hook_that_is_not_behind():
+    """A hook with nothing queued is not behind: a backfilled page of 1,000 trades (or a
+    frame of many) reaches it whatever ``max_pending``; only a hook with rows still queued
+    has new ones skipped."""
+    got = []
+    release = threading.Event()
+
+    def hook(df):
+        got.append(len(df))
+        release.wait(10)
+
+    hooks = Hooks("big", "binance", ("trades",))
+    hook_ = hooks.on("trades", hook, max_pending=10)
+    running = threading.Event()
+    running.set()
+    hooks.start(running.is_set)
+    try:
+        hooks.offer("trades", 1, [TICK] * 50)  # nothing queued: it is given
+        wait_for(lambda: got == [50], 10)
+        hooks.offer("trades", 2, [TICK] * 5)  # queued while the hook is busy
+        hooks.offer("trades", 3, [TICK] * 50)  # behind: skipped
+        release.set()
+        wait_for(lambda: hook_.rows == 55, 10)
+    finally:
+        release.set()
+        running.clear()
+        hooks.stop(time.monotonic() + 5)
+    assert got == [50, 5] and hook_.skipped == 50
