@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rtkit.gaps import FILLABLE_VENUES, Gap, GapLedger
-from rtkit.validate import BUY, SELL, UNKNOWN_SIDE, Reject, positive
+from rtkit.validate import BUY, SELL, UNKNOWN_SIDE, Reject, epoch_ns, positive, whole_number
 
 if TYPE_CHECKING:
     from rtkit.pipeline import Pipeline
@@ -175,12 +175,15 @@ def rest_ticks(adapter: Any, symbol: str, trades) -> tuple[list[tuple], list[Rej
     ticks, rejects = [], []
     for trade_id, ts_ns, price_text, size_text, side in trades:
         try:
-            if type(trade_id) is not int or type(ts_ns) is not int or ts_ns <= 0:
+            if type(trade_id) is not int or type(ts_ns) is not int:
                 raise Reject("bad_number", f"id {trade_id!r:.40}, time {ts_ns!r:.40}")
+            whole_number(trade_id, "id")  # the ring's int64 column, as a frame's id
+            epoch_ns(ts_ns, "ns")  # 2000..2100, as a frame's time
             price = positive(price_text, "price")
             volume = positive(size_text, "size")
             if contract is not None:
-                volume = contract.base_volume(volume, price)
+                # in a stored volume's range, as a frame's (``okx._base_units``)
+                volume = positive(contract.base_volume(volume, price), "size in base units")
         except Reject as reject:
             rejects.append(reject)
             continue

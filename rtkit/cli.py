@@ -341,6 +341,12 @@ def cmd_lake_compact(args) -> int:
               f"{summary['duplicates_dropped']:,} duplicates dropped, "
               f"{summary['bytes_in']:,} → {summary['bytes_out']:,} bytes; "
               f"{summary['files_left_young']:,} files younger than {min_age:g} s left")
+        if report.unreadable:
+            n = len(report.unreadable)
+            print(f"{n:,} file{'' if n == 1 else 's'} could not be read, left as "
+                  f"{'it is' if n == 1 else 'they are'}:")
+            for path, why in report.unreadable:
+                print(f"  {path}: {why}")
     return 0
 
 

@@ -324,14 +324,23 @@ class GapLedger:
         """The oldest pending gap no one works on, now claimed by the caller; None if none."""
         now_ns = time.time_ns() if now_ns is None else now_ns
         abandoned = now_ns - int(self.stale_claim_s * 1e9)
-        for gap in self.pending(venue):
+        claimable = "status = 'pending' AND (claimed_at IS NULL OR claimed_at < ?)"
+        args: list = [abandoned]
+        if venue is not None:
+            claimable += " AND venue = ?"
+            args.append(venue)
+        while True:  # one row at a time: a file may hold a long run's pending gaps
+            row = self.conn.execute(f"SELECT {', '.join(Gap._fields)} FROM gaps WHERE "
+                                    f"{claimable} ORDER BY id LIMIT 1", args).fetchone()
+            if row is None:
+                return None
+            gap = Gap(*row)
             with self.conn:
                 taken = self.conn.execute(
                     "UPDATE gaps SET claimed_at = ? WHERE id = ? AND status = 'pending' "
                     "AND (claimed_at IS NULL OR claimed_at < ?)", (now_ns, gap.id, abandoned))
             if taken.rowcount == 1:
                 return gap
-        return None
 
     def release(self, gap_id: int) -> None:
         """Give a claimed gap back (to be tried again)."""

@@ -36,7 +36,8 @@ from rtkit.kinds import get_kind
 log = logging.getLogger("rtkit")
 
 #: rows queued for one hook (not yet given to it) beyond which new rows are skipped
-#: and counted: what a hook that falls behind may hold in memory
+#: and counted: what a hook that falls behind may hold in memory (a batch that comes
+#: when nothing is queued is queued whole, however large)
 DEFAULT_MAX_PENDING_ROWS = 100_000
 #: seconds a hook's thread sleeps between two looks at whether its collector still runs
 _IDLE_CHECK_S = 0.2
@@ -93,7 +94,8 @@ class Hook:
     def offer(self, received_at_ns: int, rows: list) -> None:
         n = len(rows)
         with self._lock:
-            if self._removed or self.pending + n > self.max_pending:
+            # a hook with nothing queued is not behind, however large the batch
+            if self._removed or (self.pending and self.pending + n > self.max_pending):
                 first = not self.skipped
                 self.skipped += n
             else:
@@ -136,7 +138,7 @@ class Hook:
         started = time.perf_counter()
         try:
             self.fn(self._to_frame(batches))
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() in a thread would end it without a word
             if not self.errors:
                 log.exception("rtkit: hook %s on %s raised; it is counted in stats['hooks'] "
                               "and called again with the next batch", self.name, self.kind)

@@ -155,6 +155,7 @@ class TickStore:
                     )
                 conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
                                        timeout=busy_timeout_s)
+                conn.execute("SELECT count(*) FROM sqlite_master")  # not SQLite: said here
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, timeout=busy_timeout_s)
@@ -170,10 +171,10 @@ class TickStore:
         except (sqlite3.Error, OSError) as exc:
             if conn is not None:
                 conn.close()
-            raise StoreError(
-                f"cannot {'read' if readonly else 'write'} the database at '{self.path}': {exc}. "
-                "Pass db= a file path in a folder you can write to (e.g. 'data/ticks.sqlite')."
-            ) from exc
+            hint = ("Pass the SQLite file a collector's db= wrote." if readonly else
+                    "Pass db= a file path in a folder you can write to (e.g. 'data/ticks.sqlite').")
+            raise StoreError(f"cannot {'read' if readonly else 'write'} the database at "
+                             f"'{self.path}': {exc}. {hint}") from exc
         self.conn = conn
 
     # --- writing --------------------------------------------------------------

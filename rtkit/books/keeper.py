@@ -272,7 +272,10 @@ class BookKeeper(RecordedAnswers):
         self._pool.submit(run)
 
     def close(self) -> None:
-        """Stop the fetch workers (requests in flight are abandoned)."""
+        """Stop the fetch workers (requests in flight are cut short where the fetch can
+        be closed: ``rtkit.venues.book_fetch``)."""
+        if (close_fetch := getattr(self._fetch, "close", None)) is not None:
+            close_fetch()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

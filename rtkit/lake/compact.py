@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rtkit.kinds import Kind, kinds
+from rtkit.lake.files import vanished
 from rtkit.sinks.parquet import (
     PARTITIONS,
     STALE_TEMPORARY_S,
@@ -104,6 +105,9 @@ class Compaction:
     partitions_seen: int = 0
     files_left_young: int = 0
     removed_late: int = 0  # inputs another compaction had removed first
+    #: files left unmerged, and why: not whole Parquet (a power loss after the rename, a
+    #: stray copy), or columns this rtkit does not know (merging would drop them)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
     stale_temporaries_removed: int = 0  # what killed writers or compactions left
 
     def summary(self) -> dict:
@@ -116,6 +120,8 @@ class Compaction:
                 "bytes_in": sum(x.bytes_in for x in m), "bytes_out": sum(x.bytes_out for x in m),
                 "files_left_young": self.files_left_young,
                 "stale_temporaries_removed": self.stale_temporaries_removed,
+                "files_unreadable": len(self.unreadable),
+                "unreadable": [{"file": f, "why": why} for f, why in self.unreadable],
                 "merged": [asdict(x) for x in m]}
 
 
@@ -157,10 +163,25 @@ def _remove_if_stale(entry: os.DirEntry, now: float, report: Compaction) -> None
         pass
 
 
-def _read(path: Path, schema: pa.Schema) -> pa.Table | None:
+def _read(path: Path, schema: pa.Schema, report: Compaction) -> pa.Table | None:
+    """One input as the readers read it (a column an older rtkit did not write is null);
+    None, noted in ``report.unreadable``, for a file that cannot be merged without loss."""
     try:
-        return pq.ParquetFile(path).read().select(schema.names).cast(schema)
+        unknown = [n for n in pq.read_schema(path).names if n not in schema.names]
+        if unknown:
+            report.unreadable.append((str(path), (
+                f"columns this rtkit does not know ({', '.join(unknown)}): left unmerged, "
+                "since merging would drop them; compact with the rtkit that wrote it")))
+            return None
+        return pq.read_table(path, schema=schema)
     except FileNotFoundError:  # another compaction merged and removed it
+        return None
+    except (pa.ArrowException, OSError) as exc:
+        if vanished(exc):
+            return None
+        report.unreadable.append((str(path), (
+            f"not a whole Parquet file ({type(exc).__name__}: {str(exc)[:200]}): left as it "
+            "is; move it aside or delete it")))
         return None
 
 
@@ -174,7 +195,7 @@ def compact_partition(folder: Path, kind: Kind, writer: PartWriter, *, now: floa
     schema = arrow_schema(kind)
     tables, read = [], []
     for path, size in inputs:
-        table = _read(path, schema)
+        table = _read(path, schema, report)
         if table is not None:
             tables.append(table)
             read.append((path, size))

@@ -21,6 +21,7 @@ all return the same rows:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,7 +33,7 @@ import pyarrow.parquet as pq
 from rtkit.frame import COLUMNS, SIDE_CATEGORIES, tick_frame
 from rtkit.kinds import Kind
 from rtkit.kinds.trades import TRADES, UTC_NS
-from rtkit.lake.files import Partition, files_in
+from rtkit.lake.files import Partition, files_in, vanished
 from rtkit.sinks.parquet import PARTITIONS, arrow_schema
 
 #: an id ``str(int(id)) == id`` holds for (at most 19 digits; the cast checks int64's range)
@@ -43,8 +44,18 @@ def read_partition(part: Partition, kind: Kind) -> pa.Table:
     """Every whole file of one partition folder, as one table with the file schema
     (a file that vanishes while read raises FileNotFoundError: list again)."""
     schema = arrow_schema(kind)
-    tables = [pq.read_table(path, schema=schema) for path in files_in(part.path)]
+    tables = [_read_file(path, schema) for path in files_in(part.path)]
     return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _read_file(path: str, schema: pa.Schema) -> pa.Table:
+    try:
+        return pq.read_table(path, schema=schema)
+    except pa.ArrowInvalid as exc:
+        if vanished(exc) or not os.path.exists(path):
+            raise  # compaction removed it: list again
+        raise ValueError(f"the lake file {path} is not a whole Parquet file ({exc}); move it "
+                         "aside (or delete it) to read the rest of the lake") from exc
 
 
 def order_columns(kind: Kind) -> list[str]:

@@ -28,6 +28,8 @@ DEFAULT_RETRY_AFTER_S = 5.0
 #: seconds of stop after a 418 that gives no usable Retry-After (Binance bans for
 #: 2 minutes at first, longer for repeat offenders)
 DEFAULT_BAN_S = 120.0
+#: seconds between two looks at ``acquire``'s ``cancel`` while it waits
+CANCEL_POLL_S = 0.1
 
 
 class RestError(RuntimeError):
@@ -122,11 +124,13 @@ class Budget:
             self._expire(self._clock())
             return max(self._in_window, 0.0)
 
-    def acquire(self, cost: float = 1.0, timeout_s: float | None = None) -> float:
+    def acquire(self, cost: float = 1.0, timeout_s: float | None = None,
+                cancel: threading.Event | None = None) -> float:
         """Spend ``cost`` once it fits in the window; returns the seconds waited.
 
         Raises :class:`Banned` during a ban, TimeoutError when ``timeout_s`` passed
-        first, ValueError for a cost that can never fit."""
+        first, ValueError for a cost that can never fit, RestError once ``cancel`` is set
+        (a client closed while it waited out a 429's pause)."""
         if cost > self.capacity:
             raise ValueError(f"a request of {cost:g} {self.unit} never fits {self.venue}'s budget "
                              f"of {self.capacity:g} per {self.window_s:g} s; ask for less "
@@ -145,7 +149,10 @@ class Budget:
                 if deadline is not None and wake > deadline:
                     raise TimeoutError(f"{self.venue}'s REST budget has no room for {cost:g} "
                                        f"{self.unit} within {timeout_s:g} s")
-                self._cond.wait(max(wake - now, 0.001))
+                if cancel is not None and cancel.is_set():
+                    raise RestError(f"{self.venue}'s REST client was closed while it waited "
+                                    "for room in the budget")
+                self._cond.wait(min(max(wake - now, 0.001), CANCEL_POLL_S))
             self._spent.append((now, cost))
             self._in_window += cost
             self.peak = max(self.peak, self._in_window)

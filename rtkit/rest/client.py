@@ -10,6 +10,7 @@ times with a growing pause; any other status is a :class:`RestError` at once.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter
@@ -43,6 +44,21 @@ MAX_CONNECTIONS = 8
 #: the first pause before retrying a 5xx or a timeout; it doubles, up to RETRY_PAUSE_MAX_S
 RETRY_PAUSE_S = 0.25
 RETRY_PAUSE_MAX_S = 8.0
+#: the longest ``Retry-After`` obeyed (a 429 or 418 asking for more, or for a date years
+#: ahead, pauses this long): a hostile or broken answer cannot freeze a venue for years
+MAX_RETRY_AFTER_S = 600.0
+#: the largest answer body read (decoded); Binance's full exchangeInfo, the largest
+#: answer here, is ~20 MB. A larger one is refused before it is held in memory.
+MAX_BODY_BYTES = 64 << 20
+#: the largest depth snapshot read: a whole Coinbase book (~46k levels a side) is ~4 MB,
+#: and a parsed level costs ~200 B of Python objects (a 64 MB answer of tiny levels
+#: would hold ~850 MB)
+MAX_DEPTH_BODY_BYTES = 16 << 20
+#: the most bytes of an error answer quoted in its message
+ERROR_BODY_BYTES = 4096
+#: a whole answer must come within this many ``timeout_s`` (httpx's timeout is per read:
+#: a server that trickles a byte at a time would never trip it)
+BODY_DEADLINE_TIMEOUTS = 3.0
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -57,17 +73,20 @@ class RateLimited(RestError):
 
 
 def retry_after_s(value: str | None) -> float | None:
-    """A ``Retry-After`` header (seconds, or an HTTP date) → seconds, or None."""
+    """A ``Retry-After`` header (seconds, or an HTTP date) → seconds within
+    ``0..MAX_RETRY_AFTER_S``, or None (absent, unreadable, NaN)."""
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError):
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if math.isnan(seconds):
         return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 class RestClient:
@@ -83,8 +102,11 @@ class RestClient:
 
     def __init__(self, venue: str, rest_url: str | None = None, *, budget: Budget | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
-                 max_connections: int = MAX_CONNECTIONS, retry_transient: bool = True) -> None:
+                 max_connections: int = MAX_CONNECTIONS, retry_transient: bool = True,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.spec = venue_rest(venue)
+        self.max_body_bytes = max_body_bytes
+        self.timeout_s = timeout_s
         self.venue = self.spec.venue
         self.base_url = http_base(rest_url) if rest_url is not None else self.spec.base_url
         self.budget = budget or Budget.shared(self.venue, self.base_url)
@@ -117,14 +139,15 @@ class RestClient:
         self.close()
 
     # --- one request ---------------------------------------------------------------------
-    def get(self, request: Request) -> Any:
-        """The decoded JSON answer to ``request``, paid for in the budget first."""
+    def get(self, request: Request, max_bytes: int | None = None) -> Any:
+        """The decoded JSON answer to ``request``, paid for in the budget first; an answer
+        over ``max_bytes`` (at most the client's ``max_body_bytes``) is refused."""
         failures = 0
         while True:
             self._pay(request.weight)
             self.stats["requests"] += 1
             try:
-                response = self._http.get(request.path, params=request.params)
+                response, body = self._fetch(request, max_bytes)
             except httpx.TimeoutException as exc:
                 self.stats["timeouts"] += 1
                 error: RestError = RestTimeout(
@@ -139,7 +162,14 @@ class RestClient:
                 self.stats[f"http_{status}"] += 1
                 if status == 200:
                     self._note_used(response)
-                    return orjson.loads(response.content)
+                    try:
+                        return orjson.loads(body)
+                    except orjson.JSONDecodeError:
+                        raise RestError(f"{self.venue} answered {request.path} with what is not "
+                                        f"JSON ({response.headers.get('Content-Type')!r}): "
+                                        f"{' '.join(body[:200].decode(errors='replace').split())}"
+                                        " — a proxy or captive portal in between? check "
+                                        "rest_url=", status) from None
                 wait = retry_after_s(response.headers.get("Retry-After"))
                 if status == 418:
                     raise self.budget.ban(wait, f" (on {request.path})")
@@ -153,7 +183,7 @@ class RestClient:
                             "limit", 429)
                     self.stats["retries"] += 1
                     continue  # the budget holds the pause
-                text = " ".join(response.text[:200].split())
+                text = " ".join(body[:200].decode(errors="replace").split())
                 if status == 426:  # a WebSocket server: rest_url was derived from url=
                     text += (f" ({self.base_url} is a WebSocket endpoint, not a REST API: pass "
                              "rest_url= the REST base, e.g. what `rtkit sim` prints)")
@@ -188,10 +218,43 @@ class RestClient:
             self.budget.note_wait(time.monotonic() - started)
             return
 
+    def _fetch(self, request: Request, max_bytes: int | None) -> tuple[httpx.Response, bytes]:
+        """The answer and its body, read to at most ``max_body_bytes`` (an error's to
+        ``ERROR_BODY_BYTES``) and within ``BODY_DEADLINE_TIMEOUTS`` × ``timeout_s``; a
+        ``close()`` cuts the read short between two chunks."""
+        deadline = time.monotonic() + BODY_DEADLINE_TIMEOUTS * self.timeout_s
+        with self._http.stream("GET", request.path, params=request.params) as response:
+            ok = response.status_code == 200
+            cap = min(self.max_body_bytes, max_bytes or self.max_body_bytes)
+            limit = cap if ok else ERROR_BODY_BYTES
+            declared = response.headers.get("Content-Length", "")
+            if ok and declared.isdigit() and int(declared) > limit:
+                raise RestError(self._too_large(request, f"{int(declared):,} bytes declared",
+                                                cap), 200)
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    if not ok:
+                        break  # enough of an error to quote
+                    raise RestError(self._too_large(request, f"over {limit:,} bytes", cap), 200)
+                if self._closing.is_set():
+                    raise RestError(f"{self.venue}'s REST client was closed during an answer")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"the answer took over "
+                                            f"{BODY_DEADLINE_TIMEOUTS * self.timeout_s:g} s")
+            return response, b"".join(chunks)
+
+    def _too_large(self, request: Request, what: str, cap: int) -> str:
+        return (f"{self.venue} answered {request.path} with {what}, more than "
+                f"{cap:,} (max_body_bytes; a depth snapshot at most MAX_DEPTH_BODY_BYTES): "
+                "refused unread; raise max_body_bytes= if the venue's answers are that large")
+
     def _note_used(self, response: httpx.Response) -> None:
         used = response.headers.get("X-MBX-USED-WEIGHT-1M")
-        if used and used.isdigit():
-            self.budget.note_used(float(used))
+        if used and used.isascii() and used.isdigit():  # '²' is a digit to isdigit()
+            self.budget.note_used(min(float(used), self.budget.limit))
 
     # --- what the venue offers -------------------------------------------------------------
     def depth(self, symbol: str, limit: int | None = None) -> DepthSnapshot:
@@ -202,7 +265,8 @@ class RestClient:
         if limit is not None and not 0 < limit <= self.spec.max_depth:
             raise ValueError(f"{self.venue} snapshots hold 1 to {self.spec.max_depth} levels, "
                              f"not {limit!r}")
-        return parse.depth(self.venue, self.get(self.spec.depth(symbol, limit)))
+        return parse.depth(self.venue, self.get(self.spec.depth(symbol, limit),
+                                                MAX_DEPTH_BODY_BYTES))
 
     def depths(self, symbols: Iterable[str], limit: int | None = None,
                workers: int = 4) -> dict[str, DepthSnapshot | RestError]:

@@ -64,9 +64,10 @@ def fetch_trades(client: RestClient, symbol: str, first_id: int, last_id: int, *
             page, _ = client.trades_page(symbol, from_id=cursor,
                                          limit=min(size, last_id - cursor + 1), **aggregate)
             keep(page)
-            if not page:
+            highest = max((t.trade_id for t in page), default=cursor - 1)
+            if highest < cursor:  # empty, or a venue that ignored the cursor: never loop
                 break
-            cursor = max(t.trade_id for t in page) + 1
+            cursor = highest + 1
     elif paging == "after":
         cursor = last_id + 1
         while cursor > first_id:

@@ -23,6 +23,12 @@ class RestShapeError(ValueError):
     """A venue's REST answer was not in the shape its documentation gives."""
 
 
+#: what reading a body of another shape raises (a list for an object, 1e308 for a time,
+#: an empty ``result``): each becomes a RestShapeError that callers expect
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError,
+                 StopIteration)
+
+
 def _iso_ns(text: str) -> int:
     """``2023-09-25T07:49:37.708706Z`` → ns since the epoch."""
     when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -60,7 +66,7 @@ def _read(readers: Mapping[str, Callable[[Any], Any]], venue: str, body: Any, wh
     a venue without a reader) is a :class:`RestShapeError` that quotes it."""
     try:
         return readers[venue](body)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except _SHAPE_ERRORS as exc:
         if isinstance(exc, RestShapeError):
             raise
         raise RestShapeError(f"{venue} {what} not understood ({exc!r}): "

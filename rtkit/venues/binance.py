@@ -108,6 +108,7 @@ class BinanceAdapter(Adapter):
                                snap.bids, snap.asks, seq=snap.sequence, source="rest")
 
         fetch.client = client  # type: ignore[attr-defined]  # its stats, for tests and benches
+        fetch.close = client.close  # type: ignore[attr-defined]  # at the keeper's close()
         return fetch
 
     def _streams(self, native: str) -> list[str]:

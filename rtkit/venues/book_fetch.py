@@ -41,7 +41,16 @@ def rest_book_fetch(venue: str, rest_url: str | None,
         depth = rest.spec.depth
         if depth is None:
             raise ValueError(f"{venue} has no REST depth snapshot to start or audit books from")
-        body = rest.get(depth(symbol, None))
+        from rtkit.rest.client import MAX_DEPTH_BODY_BYTES
+
+        body = rest.get(depth(symbol, None), MAX_DEPTH_BODY_BYTES)
         return rest_snapshot(body, symbol, time.time_ns())
 
+    def close() -> None:
+        """End a request in flight (the collector stops): its worker thread ends with it."""
+        with lock:
+            for rest in clients:
+                rest.close()
+
+    fetch.close = close  # type: ignore[attr-defined]  # the keeper's close() calls it
     return fetch
