@@ -333,3 +333,35 @@ def test_a_hostile_used_weight_header_neither_raises_nor_freezes_the_budget(used
     with serve(answer) as url, RestClient("binance", url, budget=b, max_retries=0) as client:
         assert client.get(Request("/api/v3/depth", {})) == {}
     assert b.used() <= b.limit
+
+
+def test_since_paging_whose_ids_never_advance_ends():
+    """A Kraken-like venue whose ``last`` cursor moves on while it answers the same old
+    trades each time would have the walk ask forever."""
+    calls = []
+
+    def trades_page(symbol, since, limit):
+        calls.append(since)
+        if len(calls) > 50:
+            raise AssertionError("the walk does not end: the ids never advance")
+        page = [RestTrade(i, 10**18 + i, "1", "1", "buy") for i in range(1, 11)]
+        return page, since + 1_000  # the cursor advances, the trades do not
+
+    client = SimpleNamespace(venue="kraken", trades_page=trades_page,
+                             spec=SimpleNamespace(paging="since", page_size=10))
+    assert fetch_trades(client, "BTC-USD", 100, 200, since_ns=5) == []
+    assert len(calls) <= 2
+
+
+def test_since_paging_goes_on_through_pages_older_than_the_gap():
+    """The time hint may lie many trades before the gap: pages wholly below it still
+    move the ids on, so the walk goes on to the missing ones."""
+    def trades_page(symbol, since, limit):
+        first = since + 1
+        return [RestTrade(i, 10**18 + i, "1", "1", "buy")
+                for i in range(first, first + limit)], first + limit - 1
+
+    client = SimpleNamespace(venue="kraken", trades_page=trades_page,
+                             spec=SimpleNamespace(paging="since", page_size=10))
+    got = fetch_trades(client, "BTC-USD", 100, 120, since_ns=1)
+    assert [t.trade_id for t in got] == list(range(100, 121))

@@ -114,14 +114,19 @@ def since_pages(client: RestClient, symbol: str, first_id: int, last_id: int, si
     found: dict[int, RestTrade] = {}
     size = client.spec.page_size
     asked = 0
+    highest = -1  # no id yet (ids are never negative)
     while True:
         page, nxt = client.trades_page(symbol, since=since, limit=size)
         asked += 1
         for t in page:
             if first_id <= t.trade_id <= last_id:
                 found[t.trade_id] = t
-        if not page or max(t.trade_id for t in page) >= last_id or nxt is None or nxt <= since:
+        top = max((t.trade_id for t in page), default=highest)
+        # a cursor that moves on while the ids do not (the same old trades again) would
+        # be asked forever: no higher id than before ends the walk, as an empty page does
+        if top <= highest or top >= last_id or nxt is None or nxt <= since:
             return [found[i] for i in sorted(found)], None
+        highest = top
         since = nxt
         if pages is not None and asked >= pages:
             return [found[i] for i in sorted(found)], since
