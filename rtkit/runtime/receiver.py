@@ -214,9 +214,8 @@ class Receiver(ChunkReader):
                         return
             if self.status.current != "live":
                 self.status.move("live", self._refused_reason())
-            if self.pipeline.books is not None:  # on the newest connection
-                for frame in self.pipeline.book_tick(time.time_ns()):
-                    conns[-1].ws.send(frame)
+            if self.pipeline.books is not None:  # on the newest connection, or the book's
+                self._send_book_frames(conns, time.time_ns(), conns[-1])
             self._keep_alive(conns, tick)
             self._handovers(conns, recorder, tick)
             if len(conns) < self.redundancy and tick >= reopen_at:
