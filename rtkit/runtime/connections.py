@@ -7,7 +7,11 @@ Where a venue announces the end of a connection (OKX's notice 64008, Bitstamp's
 subscribes, and closes the old connection only once a trade was seen on both for
 every symbol (or after ``HANDOVER_MAX_S``): the trades in between come twice and the
 pipeline keeps each once, so the switch leaves no hole. ``redundancy=2`` keeps two
-connections on the same streams all along, with the same deduplication.
+connections on the same streams all along, with the same deduplication. Books and
+quotes are taken from one connection per symbol instead (``rtkit.books.sources``):
+each connection has a number, the pipeline is told which one a read came from, and
+which one ended (``Pipeline.connection_closed``), and a book's resubscribe goes out
+on the connection that feeds it.
 """
 
 from __future__ import annotations
