@@ -142,9 +142,8 @@ class BookRows:
         out = super()._stats()  # type: ignore[misc]  # PipelineCounters, after this
         if self.books is not None:
             out.update(self.books.stats())
-        if self.quote_ring is not None:  # quotes of the other connection, left out
-            sources = self._quote_sources
-            out["quotes_ignored"] = 0 if sources is None else sources.ignored
+        if self._quote_sources is not None:  # quotes read live: the other connection's
+            out["quotes_ignored"] = self._quote_sources.ignored  # left out
         return out
 
     def close_books(self) -> None:
