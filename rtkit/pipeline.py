@@ -218,6 +218,8 @@ class Pipeline(BookRows, IdChecks, PendingQueue, PipelineCounters):
                 if book:  # the batch's book messages go to the keeper together, below
                     other = len(book)
                     book_messages += book
+                if self.feeding_connection is not None and "quotes" in out:
+                    other += self._quotes_of_one_connection(out)  # the other's are counted
                 if self.quote_ring is not None and (quotes := out.get("quotes")):
                     self.quote_ring.append(quotes)
                 added = self.records.add(out)

@@ -34,6 +34,16 @@ fetches, each poll between reads, so that ``rtkit.replay`` gives a keeper
 built with ``replaying=True`` the same answers at the same places, polls it
 at the same moments, and rebuilds the same ``book_deltas`` and ``book_events``.
 
+Where two connections carry the same streams (``redundancy=2``, a make-before-break
+handover), each book is fed by one of them at a time, its *source*: the first
+connection that brought a message of that symbol. The other connection's copies are
+counted (``book_ignored``) and left out, so the book never sees a stream twice. When
+the source ends while another connection that brought book messages is still open,
+the book switches to that one and resyncs from it (:meth:`BookMachine.switch_source`;
+its ``book_events`` row says ``source connection lost``), and its resubscribe goes
+out on that connection (:meth:`take_resubscribes_by_connection`). Messages fed
+without a connection (a replay, a unit test) all go to the books, as before.
+
 A lock guards the machines, so a notebook's ``c.book(...)`` reads a whole book.
 """
 
@@ -48,6 +58,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from rtkit.books import BookMessage, ContinuityRule, Step
 from rtkit.books.answers import RecordedAnswers
+from rtkit.books.connections import KeeperConnections
 from rtkit.books.levels import DEFAULT_MAX_LEVELS, LocalBook
 from rtkit.books.machine import BookMachine
 
@@ -70,7 +81,7 @@ FETCH_WORKERS = 2
 Fetch = Callable[[str], BookMessage]
 
 
-class BookKeeper(RecordedAnswers):
+class BookKeeper(KeeperConnections, RecordedAnswers):
     """The books of ``symbols`` on one venue, kept by ``make_rule()`` each."""
 
     def __init__(self, venue: str, symbols: Iterable[str], make_rule: Callable[[], ContinuityRule],
@@ -92,6 +103,7 @@ class BookKeeper(RecordedAnswers):
         #: symbol → (snapshot, token, ns it came back): audits waiting for the stream
         self._audit_answers: dict[str, tuple[BookMessage, int, int]] = {}
         self._resubscribe: list[str] = []
+        self._init_connections()
         self._pool: ThreadPoolExecutor | None = None
         self.snapshot_requests = 0
         self.snapshot_failures = 0
@@ -209,18 +221,6 @@ class BookKeeper(RecordedAnswers):
             return
         self._merge(out, machine.snapshot(msg), symbol, purpose)
 
-    def connection_opened(self, at: int, first: bool) -> Step:
-        """A (re)connect: every book starts over, its snapshot coming again."""
-        out = Step()
-        if first:
-            return out
-        with self._lock:
-            for symbol, machine in self.machines.items():
-                self._merge(out, machine.restart(at, "the connection was opened again"), symbol,
-                            "resync")
-            self._resubscribe.clear()  # the new connection subscribes every book anyway
-        return out
-
     def take_resubscribes(self) -> list[str]:
         """Symbols whose book asked to be subscribed again (for the receiver)."""
         with self._lock:
@@ -307,6 +307,8 @@ class BookKeeper(RecordedAnswers):
                 "book_snapshot_failures": self.snapshot_failures,
                 "book_audits": sum(m.audits for m in machines),
                 "book_audits_void": sum(m.audits_void for m in machines),
+                "book_ignored": self.sources.ignored,
+                "book_source_switches": self.sources.switches,
             }
 
 

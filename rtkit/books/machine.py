@@ -39,6 +39,7 @@ from collections import deque
 
 from rtkit.books import BookMessage, ContinuityRule, Step
 from rtkit.books.audit import BookAudits
+from rtkit.books.connections import BookRestarts
 from rtkit.books.levels import DEFAULT_MAX_LEVELS, LocalBook
 
 #: messages buffered while a snapshot is awaited; the oldest go first beyond it (the
@@ -46,7 +47,7 @@ from rtkit.books.levels import DEFAULT_MAX_LEVELS, LocalBook
 MAX_BUFFERED = 10_000
 
 
-class BookMachine(BookAudits):
+class BookMachine(BookRestarts, BookAudits):
     """The book of ``symbol`` on ``venue``, kept by the venue's ``rule``."""
 
     def __init__(self, venue: str, symbol: str, rule: ContinuityRule, *,
@@ -74,6 +75,9 @@ class BookMachine(BookAudits):
         self.refetches = 0  # snapshots that did not bridge the buffered deltas
         self.stream_at = 0  # the venue's time of the latest delta from the socket
         self.stream_received = 0  # when it came (this machine's clock)
+        #: a REST-snapshot book moved to another connection asks its snapshot at the first
+        #: delta of that connection (so the buffer holds the delta that must bridge it)
+        self._fetch_on_delta = False
 
     # --- inputs -------------------------------------------------------------------
     def feed(self, msg: BookMessage, step: Step | None = None) -> Step:
@@ -102,6 +106,9 @@ class BookMachine(BookAudits):
             step.action = "fetch_snapshot"
         else:  # buffering / resyncing: waiting for a REST snapshot
             self._buffered(msg)
+            if self._fetch_on_delta:
+                self._fetch_on_delta = False
+                step.action = "fetch_snapshot"
         return step
 
     def snapshot(self, snap: BookMessage) -> Step:
@@ -133,19 +140,6 @@ class BookMachine(BookAudits):
                 self._buffered(msg)
             else:
                 self._apply_delta(msg, step)
-        return step
-
-    def restart(self, at: int, reason: str) -> Step:
-        """The connection was opened again: the book starts over (its snapshot comes again)."""
-        step = Step()
-        if self.state == "subscribing":
-            return step
-        if self.state == self.good:
-            self.not_live_since = at
-        self.loads += 1
-        self._move(step, "subscribing", at, reason)
-        self.last = self._snapshot = None
-        self._buffer.clear()
         return step
 
     # --- transitions ------------------------------------------------------------------
@@ -252,6 +246,7 @@ class BookMachine(BookAudits):
         self.last = self._snapshot = None
         self._quote = None
         self._buffer.clear()
+        self._fetch_on_delta = False
         if self.rule.snapshot_from == "rest":
             if keep is not None:  # the delta after the hole may be the snapshot's bridge
                 self._buffer.append(keep)

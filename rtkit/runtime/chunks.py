@@ -60,18 +60,21 @@ class ChunkReader(ConnectionSet):
         end = handover = False
         if texts:
             pipeline.dup_watch = self._watch(conn, conns)
+            pipeline.feeding_connection = conn.number or None  # its books' one source
+            if conn.number and (reading := getattr(self.adapter, "reading_connection",
+                                                   None)) is not None:
+                reading(conn.number)  # Coinbase numbers each connection's frames
             try:
                 controls = pipeline.process_frames(texts, now)
             finally:
-                pipeline.dup_watch = None
+                pipeline.dup_watch = pipeline.feeding_connection = None
             conn.got_data = True
             for control in controls:
                 action = self._on_control(control)
                 end = end or action == "end"
                 handover = handover or action == "handover"
             if pipeline.books is not None:  # snapshots taken in, resubscribes sent
-                for frame in pipeline.book_tick(now):
-                    conn.ws.send(frame)
+                self._send_book_frames(conns, now, conn)
         pings = []  # answered after the loop: a pong that fails (the peer gone)
         # must not cost the frames after the ping in this read their count
         if len(texts) < len(messages):

@@ -7,7 +7,11 @@ Where a venue announces the end of a connection (OKX's notice 64008, Bitstamp's
 subscribes, and closes the old connection only once a trade was seen on both for
 every symbol (or after ``HANDOVER_MAX_S``): the trades in between come twice and the
 pipeline keeps each once, so the switch leaves no hole. ``redundancy=2`` keeps two
-connections on the same streams all along, with the same deduplication.
+connections on the same streams all along, with the same deduplication. Books and
+quotes are taken from one connection per symbol instead (``rtkit.books.sources``):
+each connection has a number, the pipeline is told which one a read came from, and
+which one ended (``Pipeline.connection_closed``), and a book's resubscribe goes out
+on the connection that feeds it.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ class Conn:
         self.handover_deadline = 0
         #: symbols a duplicate proved this connection to overlap its predecessor on
         self.overlapped: set[str] = set()
+        #: the receiver's count of it (1: the first opened), which the books know it by
+        self.number = 0
 
 
 
@@ -103,12 +109,15 @@ class ConnectionSet:
         now = time.time_ns()
         self.pipeline.connection_opened(now, covered=bool(conns))
         conn = Conn(ws, self.lifetime_s, self.pipeline.max_frame_bytes)
+        conn.number = self.connections
         conns.append(conn)
         self.pipeline.live_sources = len(conns)
         if recorder:
             recorder.event("open", now, self.venue, self.symbols)
         if self._stop.is_set():
             return conn
+        if (reading := getattr(self.adapter, "reading_connection", None)) is not None:
+            reading(conn.number)  # a venue that numbers each connection's frames
         for message in self.adapter.subscribe_messages(self.symbols):
             ws.send(message)
         if ws.sock is None:  # closed under us (stop() cut it)
@@ -124,10 +133,13 @@ class ConnectionSet:
         ws = conn.ws
         if ws in self._sockets:
             self._sockets.remove(ws)
-        if conn.successor is not None:  # handed over: the successor was live before this end
-            conn.successor.predecessor = None
+        handed_over = conn.successor is not None
+        if handed_over:  # the successor was live before this end
+            conn.successor.predecessor = None  # type: ignore[union-attr]
             conn.successor = None
             self.handovers += 1
+        if conn.number and not self._stop.is_set():  # its books move to the other connection
+            self.pipeline.connection_closed(conn.number, time.time_ns(), handed_over)
         if conn.counted:
             conn.counted = False
             self.pipeline.live_sources = max(1, self.pipeline.live_sources - 1)
@@ -148,6 +160,14 @@ class ConnectionSet:
         if successor is not None and successor.got_data:
             return successor.overlapped
         return None
+
+    def _send_book_frames(self, conns: list[Conn], now: int, default: Conn) -> None:
+        """The books' resubscribes, each on the connection that feeds its book
+        (``default`` for a book without one)."""
+        for number, frames in self.pipeline.book_sends(now).items():
+            target = next((c for c in conns if c.number == number), default)
+            for frame in frames:
+                target.ws.send(frame)
 
     def _keep_alive(self, conns: list[Conn], tick: int) -> None:
         every = int((self.adapter.ping_interval_s or 0) * 1e9)

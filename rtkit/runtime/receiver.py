@@ -218,9 +218,8 @@ class Receiver(ChunkReader):
             # a gap held for another connection (redundancy, a handover's overlap) is
             # written on time even when no frame comes after it
             self.pipeline.release_held_gaps()
-            if self.pipeline.books is not None:  # on the newest connection
-                for frame in self.pipeline.book_tick(time.time_ns()):
-                    conns[-1].ws.send(frame)
+            if self.pipeline.books is not None:  # on the newest connection, or the book's
+                self._send_book_frames(conns, time.time_ns(), conns[-1])
             self._keep_alive(conns, tick)
             self._handovers(conns, recorder, tick)
             if len(conns) < self.redundancy and tick >= reopen_at:

@@ -59,6 +59,9 @@ class BookSender:
         def _numbered(self, ws: ServerConnection, frame: str) -> str: ...
 
     async def _stream_books(self, ws: ServerConnection, session: Session) -> None:
+        if getattr(self, "broadcast", False):  # one book stream for every connection
+            await self._stream_book_tape(ws, session)  # type: ignore[attr-defined]
+            return
         link = Link()
         start, made_here = time.monotonic(), 0
         tops: dict[str, tuple] = {}

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from rtkit.sim.book_broadcast import BookBroadcast
 from rtkit.sim.book_sending import BookSender
 from rtkit.sim.dialects import Dialect, Session
 from rtkit.sim.faults import Link
@@ -24,7 +25,7 @@ _FAST_STEP = 2_000
 _RATE_STEP = 50
 
 
-class ConnectionHandler(FrameSender, BookSender):
+class ConnectionHandler(FrameSender, BookSender, BookBroadcast):
     """What the simulator's server does with each connection (on the simulator's loop)."""
 
     # set by the Simulator that this handler is part of

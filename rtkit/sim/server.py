@@ -52,7 +52,9 @@ class Simulator(ConnectionHandler):
     ``tls`` (a server ``ssl.SSLContext``) makes it a ``wss://`` endpoint.
     ``broadcast``: one market at ``rate`` for all connections, each trade sent to every
     connection that streams its symbol, as a real venue does (two connections of one
-    client see the same trades); without it each connection makes its own.
+    client see the same trades); without it each connection makes its own. The books
+    too: one stream of book messages, sent to every connection that subscribed them
+    (:mod:`rtkit.sim.book_broadcast`, without the book faults).
 
     ``common``: a :class:`~rtkit.sim.market.CommonFactor` shared with other
     simulators, so that their prices move together (cross-venue spreads).
@@ -125,6 +127,10 @@ class Simulator(ConnectionHandler):
         self.broadcast = broadcast
         self._streaming: dict[int, list[str]] = {}  # session → symbols it streams
         self._cursors: dict[int, int] = {}  # session → next trade of the tape to send
+        #: ``broadcast`` books: the book messages made once (``rtkit.sim.book_broadcast``),
+        #: and the sessions that subscribed a book or quotes
+        self._book_tape: list = []
+        self._book_sessions: dict = {}
         self.lifetime_closes = 0  # connections closed at the end of Faults.lifetime_s
         self.lost_frames = 0  # trade frames left out by Faults.lose_every
         self.connections = 0
@@ -241,10 +247,13 @@ class Simulator(ConnectionHandler):
                          process_request=self._admit, ssl=self.tls) as server:
             self.port = server.sockets[0].getsockname()[1]
             generator = asyncio.ensure_future(self._generate()) if self.broadcast else None
+            book_generator = (asyncio.ensure_future(self._generate_books())
+                              if self.broadcast and self.dialect.has_books else None)
             self._ready.set()
             await self._stopping.wait()
-            if generator is not None:
-                generator.cancel()
+            for task in (generator, book_generator):
+                if task is not None:
+                    task.cancel()
             server.close(close_connections=True)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2.0)

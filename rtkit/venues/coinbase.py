@@ -111,6 +111,10 @@ class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
     def __init__(self) -> None:
         super().__init__()
         self._sequence = coinbase_books.ConnectionSequence()
+        #: with two connections (``redundancy=2``, a handover) each numbers its own frames:
+        #: the receiver's connection number → its sequence (``reading_connection``)
+        self._sequences: dict[int, coinbase_books.ConnectionSequence] = {}
+        self._connection = 0
         #: the book and quote channels of the collected kinds (another is unknown here)
         self._book_channels: frozenset[str] = frozenset()
 
@@ -145,7 +149,8 @@ class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
     def subscribe_messages(self, symbols: list[str]) -> list[str]:
         """One channel per message; no documented cap on products per message,
         and only 8 unauthenticated messages a second, so one message carries all."""
-        self._sequence = coinbase_books.ConnectionSequence()  # a new connection counts anew
+        # a new connection counts anew
+        self._sequence = self._sequences[self._connection] = coinbase_books.ConnectionSequence()
         products = [self.native_symbol(s) for s in symbols]
         for native, symbol in zip(products, symbols, strict=True):
             coinbase_books.SYMBOLS.learn(native, symbol)
@@ -154,6 +159,17 @@ class CoinbaseAdvancedTradeAdapter(_CoinbaseAdapter):
                                       ("level2", "book")) if kind in collected]
         return ([self._channel_messages("subscribe", c, products) for c in channels]
                 + ['{"type":"subscribe","channel":"heartbeats"}'])
+
+    def reading_connection(self, number: int) -> None:
+        """The frames parsed (or subscribe messages made) next are connection ``number``'s
+        (the receiver's count): its own ``sequence_num`` counter is the one followed."""
+        self._connection = number
+        sequence = self._sequences.get(number)
+        if sequence is None:
+            sequence = self._sequences[number] = coinbase_books.ConnectionSequence()
+            for old in sorted(self._sequences)[:-4]:  # at most 3 are open at once
+                del self._sequences[old]
+        self._sequence = sequence
 
     def parse(self, frame, received_at_ns: int):
         msg = loads(frame)
