@@ -88,7 +88,17 @@ class PipelineStats(TypedDict):
     backfilled: int  # trades a backfill filled
 
 
-class CollectorStats(PipelineStats):
+class BackfillStats(TypedDict, total=False):
+    """Only where a backfill runs (:mod:`rtkit.backfill`): gaps waiting for a retry after
+    their venue failed, when the next is due, retries so far, the backfill's last problem."""
+
+    backfill_retry_waiting: int
+    backfill_next_retry_s: float | None
+    backfill_retries: int
+    backfill_problem: str
+
+
+class CollectorStats(PipelineStats, BackfillStats):
     """``Collector.stats``: the pipeline's counters and the connection's state."""
 
     reconnects: int

@@ -52,10 +52,11 @@ def conforms(value, hint) -> bool:
 
 def assert_declared(stats: dict, declared) -> None:
     hints = typing.get_type_hints(declared)
-    assert sorted(stats) == sorted(hints), (
+    required = declared.__required_keys__  # NotRequired keys may be absent
+    assert set(stats) <= set(hints) and required <= set(stats), (
         f"undeclared: {sorted(set(stats) - set(hints))}, "
-        f"declared but absent: {sorted(set(hints) - set(stats))}")
-    wrong = {k: (stats[k], hints[k]) for k in hints if not conforms(stats[k], hints[k])}
+        f"declared but absent: {sorted(required - set(stats))}")
+    wrong = {k: (stats[k], hints[k]) for k in stats if not conforms(stats[k], hints[k])}
     assert not wrong, f"values not of the declared type: {wrong}"
 
 

@@ -308,6 +308,8 @@ class BookKeeper(KeeperConnections, RecordedAnswers):
                 "book_audits": sum(m.audits for m in machines),
                 "book_audits_void": sum(m.audits_void for m in machines),
                 "book_ignored": self.sources.ignored,
+                # messages dropped from a full buffer while a snapshot was awaited
+                "book_buffer_overflow": sum(m.buffer_overflow for m in machines),
                 "book_source_switches": self.sources.switches,
             }
 
