@@ -96,3 +96,38 @@ def test_without_the_handover_the_same_run_loses_trades(venue, db):
     if venue != "bitstamp":  # ids show what was missed
         # the ids show every trade lost but those of a break after the last trade
         assert "ids_across_reconnect" in kinds and 0 < c.stats["missing_trades"] <= lost
+
+
+#: a quiet market: a few trades, then none; each notice comes on an idle connection
+QUIET_COUNT = 200
+#: the notice comes 0.15 s after a connection opened, before the receiver's next periodic
+#: look at its clocks, and the close 0.4 s after it, before its blocking read times out
+#: (RECV_TIMEOUT_S): a successor opened at the next look, not at the notice, is too late
+QUIET_LIFETIME_S = 0.55
+QUIET_NOTICE_S = 0.4
+QUIET_CLOSES = 6
+
+
+@pytest.mark.parametrize("venue", ["okx", "bitstamp"])
+def test_the_successor_is_opened_at_the_notice_on_a_quiet_connection(venue, db):
+    """A notice read on a connection with nothing else to read: the successor opens
+    right then, not when the blocking read times out or the next periodic look comes
+    (each up to longer than a venue's notice may be): every close a handover, no
+    reconnect, no gap row."""
+    dialect = get_dialect(venue)
+    faults = Faults(lifetime_s=QUIET_LIFETIME_S, notice_s=QUIET_NOTICE_S)
+    with Simulator(venue, rate=RATE, count=QUIET_COUNT, seed=8, overlap=OVERLAP,
+                   faults=faults, broadcast=True) as sim:
+        c = rtkit.Collector(venue, list(dialect.example_symbols), url=sim.url, db=db,
+                            flush_interval_s=0.1, backoff_initial_s=0.2)
+        c.start()
+        try:
+            wait_for(lambda: sim.lifetime_closes >= QUIET_CLOSES, 30)
+            wait_for(lambda: c.stats["ticks"] - c.stats["duplicates"] >= QUIET_COUNT, 10)
+        finally:
+            c.stop()
+    s = c.stats
+    assert (s["reconnects"], s["reconnect_marks"]) == (0, 0)
+    assert s["handovers"] >= QUIET_CLOSES
+    assert gap_rows(db) == []
+    assert stored(db) == expected(dialect, sim.trades)

@@ -174,7 +174,7 @@ class Receiver(ChunkReader):
         lane_attempt, reopen_at = 0, next_check
         while conns:
             if len(conns) == 1:
-                ready = conns
+                ready = conns[:]  # a copy: a notice read opens a successor into conns
             else:
                 socks = [c.sock for c in conns if c.sock is not None]
                 readable = set(select.select(socks, [], [], RECV_TIMEOUT_S)[0])
