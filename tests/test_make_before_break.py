@@ -131,3 +131,34 @@ def test_the_successor_is_opened_at_the_notice_on_a_quiet_connection(venue, db):
     assert s["handovers"] >= QUIET_CLOSES
     assert gap_rows(db) == []
     assert stored(db) == expected(dialect, sim.trades)
+
+
+#: longer than a connection's lifetime: the simulator's loop comes back past the time of
+#: both the notice and the close it announces
+PAUSE_S = 1.2
+
+
+@pytest.mark.parametrize("venue", ["okx", "bitstamp"])
+def test_a_notice_sent_late_still_gives_its_notice_period(venue, db):
+    """The simulator's loop paused (a hiccup, a paused process) past the time of a
+    notice and of the close it announces: it sends the notice when it can and closes
+    NOTICE_S after it, as the venue promises, not at once: the client hands over in
+    that time, no reconnect, no gap row, every trade once."""
+    dialect = get_dialect(venue)
+    faults, options = CASES[venue]
+    with Simulator(venue, rate=RATE, count=COUNT, seed=13, overlap=OVERLAP, faults=faults,
+                   broadcast=True) as sim:
+        c = rtkit.Collector(venue, list(dialect.example_symbols), url=sim.url, db=db,
+                            flush_interval_s=0.1, backoff_initial_s=0.2, **options)
+        c.start()
+        try:
+            wait_for(lambda: c.stats["ticks"] > 0, 10)  # the first connection streams
+            sim.pause(PAUSE_S)
+            wait_for(lambda: sim.all_sent, 30)
+            wait_for(lambda: c.stats["ticks"] - c.stats["duplicates"] >= COUNT, 10)
+        finally:
+            c.stop()
+    s = c.stats
+    assert (s["reconnects"], s["reconnect_marks"]) == (0, 0)
+    assert gap_rows(db) == []
+    assert stored(db) == expected(dialect, sim.trades)
