@@ -8,8 +8,12 @@ no gap row; the same run breaking before making loses trades."""
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections import Counter
 
+import orjson
 import pytest
+import websocket
 
 import rtkit
 from rtkit.sim import Faults, Simulator, get_dialect
@@ -162,3 +166,37 @@ def test_a_notice_sent_late_still_gives_its_notice_period(venue, db):
     assert (s["reconnects"], s["reconnect_marks"]) == (0, 0)
     assert gap_rows(db) == []
     assert stored(db) == expected(dialect, sim.trades)
+
+
+def test_a_symbol_subscribed_later_gets_no_trade_twice_on_one_connection():
+    """Bitstamp subscribes one channel per message: a symbol that joins a streaming
+    connection is re-sent its overlap up to where that connection's live stream is, not
+    past it. A trade twice on one connection would pass for the handover's proof that
+    two connections overlap (a duplicate) while they may not: the old one closed early."""
+    venue_symbols = ["btcusd", "ethusd", "solusd", "xrpusd"]
+    subscribe = [orjson.dumps({"event": "bts:subscribe",
+                               "data": {"channel": f"live_trades_{native}"}}).decode()
+                 for native in venue_symbols]
+    seen: list[tuple[str, int]] = []
+    with Simulator("bitstamp", rate=RATE, count=None, seed=3, overlap=OVERLAP,
+                   broadcast=True) as sim:
+        # another connection on every symbol: the market trades each of them all along
+        other = websocket.create_connection(sim.url, timeout=5)
+        ws = websocket.create_connection(sim.url, timeout=5)
+        try:
+            for message in subscribe:
+                other.send(message)
+            for native, message in zip(venue_symbols, subscribe, strict=True):
+                ws.send(message)
+                # read on until this symbol's live trades come, then subscribe the next
+                deadline = time.monotonic() + 10
+                while sum(1 for channel, _ in seen if channel.endswith(native)) < OVERLAP * 2:
+                    assert time.monotonic() < deadline, f"no trades of {native} came"
+                    msg = orjson.loads(ws.recv())
+                    if msg.get("event") == "trade":
+                        seen.append((msg["channel"], msg["data"]["id"]))
+        finally:
+            ws.close()
+            other.close()
+    twice = [key for key, n in Counter(seen).items() if n > 1]
+    assert twice == []

@@ -116,10 +116,14 @@ class ConnectionHandler(FrameSender, BookSender):
                 # when a venue subscribes one symbol per message.
                 fresh = [s for s in session.symbols if s not in streaming]
                 streaming = list(session.symbols)
-                replay = [t for t in market.trades[-self.overlap:] if t.symbol in fresh]
+                live_from = len(market.trades)
                 if self.broadcast:  # live from here on: what the replay does not hold
-                    self._cursors.setdefault(key, len(market.trades))
+                    # a symbol subscribed later joins the stream where the connection is:
+                    # its replay ends there too, so no trade comes twice on one connection
+                    live_from = self._cursors.setdefault(key, live_from)
                     self._streaming[key] = streaming
+                replay = [t for t in market.trades[max(0, live_from - self.overlap):live_from]
+                          if t.symbol in fresh]
                 if replay and self.overlap:
                     for frame in dialect.encode_overlap(replay):
                         await self._emit(ws, frame, "overlap")
