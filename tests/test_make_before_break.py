@@ -112,15 +112,18 @@ QUIET_NOTICE_S = 0.4
 QUIET_CLOSES = 6
 
 
+@pytest.mark.parametrize("overlap", [OVERLAP, 0])
 @pytest.mark.parametrize("venue", ["okx", "bitstamp"])
-def test_the_successor_is_opened_at_the_notice_on_a_quiet_connection(venue, db):
+def test_the_successor_is_opened_at_the_notice_on_a_quiet_connection(venue, overlap, db):
     """A notice read on a connection with nothing else to read: the successor opens
     right then, not when the blocking read times out or the next periodic look comes
     (each up to longer than a venue's notice may be): every close a handover, no
-    reconnect, no gap row."""
+    reconnect, no gap row. Without an overlap re-sent nothing proves the two overlap:
+    the old one lasts until the venue closes it, and the successor's own notice comes
+    before that; its successor opens as soon as the old one is gone."""
     dialect = get_dialect(venue)
     faults = Faults(lifetime_s=QUIET_LIFETIME_S, notice_s=QUIET_NOTICE_S)
-    with Simulator(venue, rate=RATE, count=QUIET_COUNT, seed=8, overlap=OVERLAP,
+    with Simulator(venue, rate=RATE, count=QUIET_COUNT, seed=8, overlap=overlap,
                    faults=faults, broadcast=True) as sim:
         c = rtkit.Collector(venue, list(dialect.example_symbols), url=sim.url, db=db,
                             flush_interval_s=0.1, backoff_initial_s=0.2)

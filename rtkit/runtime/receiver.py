@@ -193,6 +193,8 @@ class Receiver(ChunkReader):
                     if not conns:
                         return
                     reopen_at = time.monotonic_ns() + int(self._backoff(lane_attempt) * 1e9)
+                    next_check = 0  # a successor announced to end while this one lived:
+                    # its own successor opens now, not after a blocking read times out
             tick = time.monotonic_ns()
             if tick < next_check:
                 continue
