@@ -99,13 +99,18 @@ class ChunkReader(ConnectionSet):
             conn.ws.pong(payload)
         if conn.reader.error is not None:  # the frames before it were counted above
             raise conn.reader.error
+        asked = False
         if handover and not end:
             if self.handover and conn.successor is None:
-                conn.handover_at = 0  # the next check opens its successor
+                conn.handover_at = 0  # due now: its successor is opened just below
+                asked = True
             elif not self.handover:
                 end = True
-        if conn.predecessor is not None or conn.successor is not None:
-            self._handovers(conns, recorder, time.monotonic_ns(), open_new=False)
+        if asked or conn.predecessor is not None or conn.successor is not None:
+            # at once, not at the loop's next look at its clocks: that may come after a
+            # blocking read times out, later than the venue's notice lasts; a handover
+            # ended here also lets the successor's own pending notice open its successor
+            self._handovers(conns, recorder, time.monotonic_ns())
         return end  # only now: every frame of the chunk was counted first
 
 

@@ -180,8 +180,7 @@ class ConnectionSet:
                 if message:
                     conn.ws.send(message)
 
-    def _handovers(self, conns: list[Conn], recorder: RecordingWriter | None, tick: int,
-                   open_new: bool = True) -> None:
+    def _handovers(self, conns: list[Conn], recorder: RecordingWriter | None, tick: int) -> None:
         """Make-before-break: open the successor of a connection whose end is near (the
         venue announced it, or its lifetime is running out), and close the old one once
         the two overlapped on every symbol (or HANDOVER_MAX_S passed)."""
@@ -196,7 +195,7 @@ class ConnectionSet:
                 if need <= successor.overlapped or tick >= conn.handover_deadline:
                     conns.remove(conn)
                     self._end(conn, recorder)
-            elif open_new and self.handover and conn.handover_at is not None \
+            elif self.handover and conn.handover_at is not None \
                     and tick >= conn.handover_at \
                     and conn.predecessor is None and not self._stop.is_set():
                 conn.handover_at = None

@@ -175,7 +175,7 @@ class Receiver(ChunkReader):
         lane_attempt, reopen_at = 0, next_check
         while conns:
             if len(conns) == 1:
-                ready = conns
+                ready = conns[:]  # a copy: a notice read opens a successor into conns
             else:
                 socks = [c.sock for c in conns if c.sock is not None]
                 readable = set(select.select(socks, [], [], RECV_TIMEOUT_S)[0])
@@ -194,6 +194,8 @@ class Receiver(ChunkReader):
                     if not conns:
                         return
                     reopen_at = time.monotonic_ns() + int(self._backoff(lane_attempt) * 1e9)
+                    next_check = 0  # a successor announced to end while this one lived:
+                    # its own successor opens now, not after a blocking read times out
             tick = time.monotonic_ns()
             if tick < next_check:
                 continue

@@ -117,10 +117,14 @@ class ConnectionHandler(FrameSender, BookSender, BookBroadcast):
                 # when a venue subscribes one symbol per message.
                 fresh = [s for s in session.symbols if s not in streaming]
                 streaming = list(session.symbols)
-                replay = [t for t in market.trades[-self.overlap:] if t.symbol in fresh]
+                live_from = len(market.trades)
                 if self.broadcast:  # live from here on: what the replay does not hold
-                    self._cursors.setdefault(key, len(market.trades))
+                    # a symbol subscribed later joins the stream where the connection is:
+                    # its replay ends there too, so no trade comes twice on one connection
+                    live_from = self._cursors.setdefault(key, live_from)
                     self._streaming[key] = streaming
+                replay = [t for t in market.trades[max(0, live_from - self.overlap):live_from]
+                          if t.symbol in fresh]
                 if replay and self.overlap:
                     for frame in dialect.encode_overlap(replay):
                         await self._emit(ws, frame, "overlap")
@@ -160,17 +164,21 @@ class ConnectionHandler(FrameSender, BookSender, BookBroadcast):
     # --- a scheduled end, and one market sent to every connection ------------------------
     async def _lifetime_over(self, ws: ServerConnection, link: Link, opened: float) -> bool:
         """Announce (``notice_s`` before) and make the close at the end of a connection's
-        ``lifetime_s``; True once it is closed."""
-        lifetime = self.faults.lifetime_s
+        ``lifetime_s``; True once it is closed. The notice is a promise: a loop that was
+        late for it (a pause of the process) closes ``notice_s`` after it, not at once,
+        so a client always has the notice period the venue gives."""
+        lifetime, notice_s = self.faults.lifetime_s, self.faults.notice_s
         if not lifetime:
             return False
-        age = time.monotonic() - opened
-        if not link.noticed and age >= lifetime - self.faults.notice_s:
+        now = time.monotonic()
+        age = now - opened
+        if not link.noticed and age >= lifetime - notice_s:
             link.noticed = True
-            notice = self.dialect.close_notice() if self.faults.notice_s else None
+            notice = self.dialect.close_notice() if notice_s else None
             if notice:
                 await self._emit(ws, notice, "control")
-        if age >= lifetime:
+                link.close_at = time.monotonic() + notice_s
+        if age >= lifetime and now >= link.close_at:
             await self._release_held(ws, link)
             await ws.close(1001, "connection lifetime reached")
             self.lifetime_closes += 1

@@ -116,6 +116,7 @@ class Link:
     trade_frames: int = 0
     faulty: bool = True  # the per-connection faults act on it (Faults.faulty_connections)
     noticed: bool = False  # the close at the end of its lifetime was announced
+    close_at: float = 0.0  # not closed before (monotonic s): the notice period holds
     held: str | None = None  # a frame held back by reorder_every
     next_send: float = 0.0  # throttle clock (monotonic s)
     held_book: str | None = None  # a book frame held back by book_reorder_every

@@ -218,6 +218,13 @@ class Simulator(ConnectionHandler):
             time.sleep(0.01)
         return True
 
+    def pause(self, seconds: float) -> None:
+        """Hold the simulator's loop for ``seconds`` from now (a venue's hiccup, a paused
+        process): nothing is generated, sent, read or accepted meanwhile. Returns at once."""
+        if self._loop is None:
+            raise RuntimeError("the simulator is not running: start() it first")
+        self._loop.call_soon_threadsafe(time.sleep, seconds)
+
     def run_for(self, duration_s: float | None) -> None:
         """Serve until ``duration_s`` passed (None: until interrupted), then stop."""
         try:
