@@ -93,6 +93,22 @@ def checked_replay_kinds(kinds: Sequence[str] | str | None) -> tuple[str, ...] |
 #: where a replay stores by default: its own file, never the one live collection fills
 REPLAY_DB = Path("data") / "replay.sqlite"
 
+def too_many_symbols(subscribed: set[str], symbols: Sequence[str]) -> str:
+    """Why the ``symbols`` of an 'open' event are not subscribed beside ``subscribed``,
+    or "": a recording is untrusted, and every symbol subscribed is remembered until the
+    replay ends (by the pipeline and the adapter), so their number and length are
+    bounded as a live feed's are."""
+    longest = max(map(len, symbols))
+    if longest > MAX_SYMBOL_CHARS:
+        return (f"a symbol of {longest:,} characters (at most {MAX_SYMBOL_CHARS}: no "
+                "trade of a longer one is taken)")
+    total = len(subscribed | set(symbols))
+    if total > MAX_SYMBOLS:
+        return (f"{total:,} symbols with those subscribed before, more than "
+                f"MAX_SYMBOLS ({MAX_SYMBOLS:,})")
+    return ""
+
+
 class Replay(BookReplay):
     """Pipelines (one per venue in the file) feeding one ring and one store."""
 
@@ -247,7 +263,8 @@ class Replay(BookReplay):
         pipeline.connection_opened(event.received_at, covered=live > 0)
         pipeline.live_sources = live + 1  # gaps wait for the other connection, as live
         if event.symbols:  # subscribe the adapter as the live one was
-            if problem := self._too_many_symbols(event):
+            subscribed = self._subscribed.get(event.venue, set())
+            if problem := too_many_symbols(subscribed, event.symbols):
                 self._bad_line(BAD_LINE, f"symbols of an 'open' event: {problem}",
                                repr(event.symbols[:10]).encode(), 0, event.received_at,
                                event.venue)
@@ -276,22 +293,6 @@ class Replay(BookReplay):
             return
         adapter.set_contracts(contracts)
         save_contracts(self.store.path, contracts, event.received_at)
-
-    def _too_many_symbols(self, event: Event) -> str:
-        """Why the symbols of an 'open' event are not subscribed, or "": a recording
-        is untrusted, and every symbol subscribed is remembered until the replay ends
-        (by the pipeline and the adapter), so their number and length are bounded
-        as a live feed's are."""
-        longest = max(map(len, event.symbols))
-        if longest > MAX_SYMBOL_CHARS:
-            return (f"a symbol of {longest:,} characters (at most {MAX_SYMBOL_CHARS}: no "
-                    "trade of a longer one is taken)")
-        subscribed = self._subscribed.get(event.venue, set())
-        total = len(subscribed | set(event.symbols))
-        if total > MAX_SYMBOLS:
-            return (f"{total:,} symbols with those subscribed before, more than "
-                    f"MAX_SYMBOLS ({MAX_SYMBOLS:,})")
-        return ""
 
     def _bad_line(self, reason: str, detail: str, head: bytes, size: int, received_at: int,
                   venue: str) -> None:
