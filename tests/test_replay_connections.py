@@ -64,10 +64,11 @@ def cut_the_source_of_the_first_book(run: Run) -> None:
     c.receiver._sockets[number - 1].sock.shutdown(socket.SHUT_RDWR)
 
 
-@pytest.mark.parametrize("venue", ["bybit", "binance", "kraken"])
+@pytest.mark.parametrize("venue", ["bybit", "binance", "kraken", "coinbase"])
 def test_a_redundant_run_whose_source_is_cut_replays_to_the_same_rows(venue, tmp_path):
-    """Bybit (snapshot on the socket), Binance (REST snapshots, recorded) and Kraken
-    (checksums): two connections, one cut mid-run and replaced by a third."""
+    """Bybit (snapshot on the socket), Binance (REST snapshots, recorded), Kraken
+    (checksums) and Coinbase (each connection numbers its frames): two connections, one
+    cut mid-run and replaced by a third."""
     live, recording = tmp_path / "live.sqlite", tmp_path / "run.jsonl.gz"
     run = Run(venue, live, Faults(), kinds=("trades", "quotes", "book"),
               record_raw=recording)
