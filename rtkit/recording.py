@@ -3,7 +3,7 @@
 One object per line::
 
     {"received_at": <int ns>, "venue": "binance", "frame": "<text exactly as received>"}
-    {"event": "open" | "close", "received_at": <int ns>, "venue": "binance"}
+    {"event": "open" | "close", "received_at": <int ns>, "venue": "binance", "conn": <n>}
     {"event": "instruments", "received_at": <int ns>, "venue": "okx", "instruments": [...]}
     {"event": "rest_trades", "received_at": <int ns>, "venue": "okx", "symbol": "BTC-USDT",
      "trades": [[<id>, <ts ns>, "<price>", "<size>", "buy" | "sell"], ...]}
@@ -38,6 +38,16 @@ between reads (retries and audits are due by the clock), so a replay polls
 then too. A side's levels are ``"price size"`` pairs
 joined by commas, the venue's own strings; a list of ``[price, size]`` when a
 string holds a space or a comma.)
+
+Connections: ``conn`` on an ``open`` or ``close`` event is the receiver's number of that
+connection (1, 2, … in the order they opened); a ``close`` adds ``"handover": true`` when
+its successor was already live (a make-before-break handover) and ``"stopping": true`` when
+the collector was stopping (its books were not moved then). A frame read while more than
+one connection of its venue was open (``redundancy=2``, a handover's overlap) says which
+one it came on, ``"conn": <n>``; any other frame came on the one connection open. So a
+replay feeds each book from the connection the live run fed it from, and moves it where
+the live run did. A recording without ``conn`` (made before it was kept) replays as one
+stream.
 
 A frame that is not valid UTF-8 (or was a binary WebSocket frame) is kept
 byte-exact as ``"frame_b64"`` with ``"binary": true`` when it came in a binary
@@ -103,6 +113,8 @@ MAX_GAP_WHY_CHARS = 500
 #: kinds of gap row a backfill finishes, and the statuses it ends them with
 GAP_KINDS = ("ids", "ids_across_reconnect", "reconnect")
 GAP_ENDS = ("filled", "partial", "unfillable")
+#: largest connection number a line may carry (a receiver counts its connections from 1)
+MAX_CONNECTION_NUMBER = 2**53
 #: reject reason of a line that is not a recording entry
 BAD_LINE = "bad_recording_line"
 #: levels per side a recorded REST snapshot may hold (Binance's deepest is 5,000)
@@ -138,6 +150,8 @@ class Frame:
     binary: bool = False
     #: the real size of a frame refused from its header (``frame`` holds its start)
     too_large: int = 0
+    #: the connection it came on, when more than one was open (else 0: the one open)
+    connection: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +166,11 @@ class Event:
     #: on "rest_trades": the symbol and its trades ``(id, ts_ns, price, size, side)``
     symbol: str = ""
     trades: tuple[tuple, ...] = ()
+    #: on "open" and "close": the receiver's number of the connection (0: not recorded)
+    connection: int = 0
+    #: on "close": its successor was live (a handover); the collector was stopping
+    handover: bool = False
+    stopping: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +407,12 @@ def parse_line(line: bytes) -> Entry:
             raise ValueError(f"'event' must be \"open\" or \"close\", not {_short(event)}")
         if type(symbols) is not list or not all(type(s) is str for s in symbols):
             raise ValueError(f"'symbols' must be a list of names, not {_short(symbols)}")
-        return Event(event, received_at, venue, tuple(symbols))
+        flags = [obj.get(key, False) for key in ("handover", "stopping")]
+        if not all(type(flag) is bool for flag in flags) or (event == "open" and any(flags)):
+            raise ValueError(f"'handover' and 'stopping' must be true or false, on a close "
+                             f"only, not {_short(flags)}")
+        return Event(event, received_at, venue, tuple(symbols), connection=_connection(obj),
+                     handover=flags[0], stopping=flags[1])
     if "frame_b64" in obj:
         encoded, binary = obj["frame_b64"], obj.get("binary", False)
         if type(encoded) is not str or type(binary) is not bool:
@@ -397,11 +421,21 @@ def parse_line(line: bytes) -> Entry:
             decoded = base64.b64decode(encoded, validate=True)
         except binascii.Error as exc:
             raise ValueError(f"'frame_b64' is not base64 ({exc})") from None
-        return Frame(received_at, venue, decoded, binary, _int(obj, "too_large", 0))
+        return Frame(received_at, venue, decoded, binary, _int(obj, "too_large", 0),
+                     _connection(obj))
     frame = obj.get("frame")
     if type(frame) is not str:
         raise ValueError(f"'frame' must be text, not {_short(frame)}")
-    return Frame(received_at, venue, frame)
+    return Frame(received_at, venue, frame, connection=_connection(obj))
+
+
+def _connection(obj: dict) -> int:
+    """A line's ``conn`` (a connection's number, 1 to MAX_CONNECTION_NUMBER), or 0."""
+    value = obj.get("conn", 0)
+    if "conn" in obj and (type(value) is not int or not 0 < value <= MAX_CONNECTION_NUMBER):
+        raise ValueError(f"'conn' must be a connection's number, 1 to "
+                         f"{MAX_CONNECTION_NUMBER:,}, not {_short(value)}")
+    return value
 
 
 def _overlong(fh, head: bytes, lineno: int) -> BadLine:
@@ -501,20 +535,26 @@ def read_recording(path: str | Path, *, max_frame_bytes: int = DEFAULT_MAX_FRAME
         log.warning("rtkit: the recording %s holds no lines", path)
 
 
-def encode_frame(received_at: int, venue: str, frame: bytes | str, binary: bool = False) -> bytes:
-    """One recording line (with its newline) for a frame."""
+def encode_frame(received_at: int, venue: str, frame: bytes | str, binary: bool = False,
+                 connection: int = 0) -> bytes:
+    """One recording line (with its newline) for a frame (``connection``: the number of
+    the connection it came on, written when not 0)."""
     if not binary:
         if isinstance(frame, (bytes, bytearray)):
             with contextlib.suppress(UnicodeDecodeError):
                 frame = bytes(frame).decode("utf-8")
         if isinstance(frame, str):
             line = {"received_at": received_at, "venue": venue, "frame": frame}
+            if connection:
+                line["conn"] = connection
             return orjson.dumps(line) + b"\n"
     obj = {"received_at": received_at, "venue": venue,
            "frame_b64": base64.b64encode(frame.encode() if isinstance(frame, str)
                                          else bytes(frame)).decode()}
     if binary:
         obj["binary"] = True
+    if connection:
+        obj["conn"] = connection
     return orjson.dumps(obj) + b"\n"
 
 
@@ -698,10 +738,19 @@ def encode_rest_answer(received_at: int, venue: str, symbol: str, purpose: str,
     return orjson.dumps(line) + b"\n"
 
 
-def encode_event(event: str, received_at: int, venue: str, symbols=()) -> bytes:
-    line = {"event": event, "received_at": received_at, "venue": venue}
+def encode_event(event: str, received_at: int, venue: str, symbols=(), connection: int = 0,
+                 handover: bool = False, stopping: bool = False) -> bytes:
+    """An ``open`` or ``close`` line (``connection``, ``handover`` and ``stopping`` are
+    written when set)."""
+    line: dict = {"event": event, "received_at": received_at, "venue": venue}
     if symbols:
         line["symbols"] = list(symbols)
+    if connection:
+        line["conn"] = connection
+    if handover:
+        line["handover"] = True
+    if stopping:
+        line["stopping"] = True
     return orjson.dumps(line) + b"\n"
 
 
@@ -848,10 +897,17 @@ class RecordingWriter:
 
     #: the time of the last frames written (a read's): a book poll then is not written
     _frames_at = 0
+    #: venue → the numbers of its connections open (``open`` and ``close`` events): a
+    #: frame names its connection only while there are more than one
+    _open: dict[str, set[int]] | None = None
 
-    def frame(self, received_at: int, venue: str, frame, binary: bool = False) -> None:
+    def frame(self, received_at: int, venue: str, frame, binary: bool = False,
+              connection: int = 0) -> None:
+        """A frame read on ``connection`` (the receiver's number of it)."""
         self._frames_at = received_at
-        self._write(encode_frame(received_at, venue, frame, binary))
+        if connection and (self._open is None or len(self._open.get(venue, ())) < 2):
+            connection = 0  # the one connection open: said by the open and close events
+        self._write(encode_frame(received_at, venue, frame, binary, connection))
 
     def too_large(self, received_at: int, venue: str, head: bytes, size: int) -> None:
         """A frame refused from its header: its first bytes and its real size."""
@@ -859,8 +915,21 @@ class RecordingWriter:
         self._write(orjson.dumps({"received_at": received_at, "venue": venue, "too_large": size,
                                   "frame_b64": base64.b64encode(head).decode()}) + b"\n")
 
-    def event(self, event: str, received_at: int, venue: str, symbols=()) -> None:
-        self._write(encode_event(event, received_at, venue, symbols))
+    def event(self, event: str, received_at: int, venue: str, symbols=(), connection: int = 0,
+              handover: bool = False, stopping: bool = False) -> None:
+        """A connection opened or closed (``connection``: the receiver's number of it;
+        on a close, ``handover``: its successor was live, ``stopping``: the books were
+        not moved, the collector stops)."""
+        if connection:
+            if self._open is None:
+                self._open = {}
+            numbers = self._open.setdefault(venue, set())
+            if event == "open":
+                numbers.add(connection)
+            else:
+                numbers.discard(connection)
+        self._write(encode_event(event, received_at, venue, symbols, connection, handover,
+                                 stopping))
 
     def instruments(self, received_at: int, venue: str, facts: list[dict]) -> None:
         """The contract values the run converts sizes with (a replay reads them)."""

@@ -47,6 +47,7 @@ from rtkit.recording import (
     read_recording,
 )
 from rtkit.replay_books import BookReplay
+from rtkit.replay_connections import ConnectionReplay
 from rtkit.replay_gaps import GapOutcomes
 from rtkit.runtime.config import lake_sink
 from rtkit.store import RowStore, StoreError, TickStore
@@ -109,7 +110,7 @@ def too_many_symbols(subscribed: set[str], symbols: Sequence[str]) -> str:
     return ""
 
 
-class Replay(BookReplay):
+class Replay(BookReplay, ConnectionReplay):
     """Pipelines (one per venue in the file) feeding one ring and one store."""
 
     #: the store the frames go to (``rtkit.onchain.ChainReplay`` names its own)
@@ -150,6 +151,7 @@ class Replay(BookReplay):
         #: the recording's ``gap_finished`` events, applied to the replay's gap rows
         self.gap_outcomes = GapOutcomes(lambda: getattr(self.store, "conn", None))
         self._init_books()
+        self._init_connections()
 
     def pipeline(self, venue: str) -> Pipeline:
         p = self.pipelines.get(venue)
@@ -211,9 +213,10 @@ class Replay(BookReplay):
                 if entry.too_large:
                     self.pipeline(entry.venue).reject_oversized(entry.frame, entry.too_large,
                                                                 entry.received_at)
-                else:
-                    self.pipeline(entry.venue).process(entry.frame, entry.received_at,
-                                                       entry.binary)
+                elif entry.binary:
+                    self.pipeline(entry.venue).process(entry.frame, entry.received_at, True)
+                else:  # from the connection it came on, when the recording says
+                    self._process_frame(entry, self.pipeline(entry.venue))
             elif type(entry) is Event:  # counted below too: an 'open' adds a gaps row
                 self._poll_now(entry.venue)
                 if entry.event == "open":
@@ -224,6 +227,7 @@ class Replay(BookReplay):
                     feed_rest_trades(self.pipeline(entry.venue), entry.symbol, entry.trades,
                                      entry.received_at)
                 elif entry.event == "close":  # a make-before-break recording overlaps two
+                    self._connection_closed(entry)  # its books move, as they did live
                     live = self._live[entry.venue] = max(0, self._live.get(entry.venue, 0) - 1)
                     self.pipeline(entry.venue).live_sources = max(1, live)
             elif type(entry) is GapFinished:  # where the live ledger ended a gap
@@ -262,6 +266,7 @@ class Replay(BookReplay):
         self._live[event.venue] = live + 1
         pipeline.connection_opened(event.received_at, covered=live > 0)
         pipeline.live_sources = live + 1  # gaps wait for the other connection, as live
+        self._connection_opened(event, pipeline)
         if event.symbols:  # subscribe the adapter as the live one was
             subscribed = self._subscribed.get(event.venue, set())
             if problem := too_many_symbols(subscribed, event.symbols):

@@ -54,7 +54,7 @@ class ChunkReader(ConnectionSet):
         if recorder:
             for opcode, payload in messages:
                 if opcode in (TEXT, BINARY):
-                    recorder.frame(now, venue, payload, opcode == BINARY)
+                    recorder.frame(now, venue, payload, opcode == BINARY, conn.number)
                 elif opcode == TOO_LARGE:
                     recorder.too_large(now, venue, payload, oversized_size(payload))
         end = handover = False

@@ -113,7 +113,7 @@ class ConnectionSet:
         conns.append(conn)
         self.pipeline.live_sources = len(conns)
         if recorder:
-            recorder.event("open", now, self.venue, self.symbols)
+            recorder.event("open", now, self.venue, self.symbols, conn.number)
         if self._stop.is_set():
             return conn
         if (reading := getattr(self.adapter, "reading_connection", None)) is not None:
@@ -138,8 +138,9 @@ class ConnectionSet:
             conn.successor.predecessor = None  # type: ignore[union-attr]
             conn.successor = None
             self.handovers += 1
-        if conn.number and not self._stop.is_set():  # its books move to the other connection
-            self.pipeline.connection_closed(conn.number, time.time_ns(), handed_over)
+        closed_at, stopping = time.time_ns(), self._stop.is_set()
+        if conn.number and not stopping:  # its books move to the other connection
+            self.pipeline.connection_closed(conn.number, closed_at, handed_over)
         if conn.counted:
             conn.counted = False
             self.pipeline.live_sources = max(1, self.pipeline.live_sources - 1)
@@ -148,8 +149,9 @@ class ConnectionSet:
                 ws.send_close(close_code)
         with contextlib.suppress(Exception):
             ws.shutdown()
-        if recorder:
-            recorder.event("close", time.time_ns(), self.venue)
+        if recorder:  # as the books were told: a replay moves them alike
+            recorder.event("close", closed_at, self.venue, (), conn.number, handed_over,
+                           stopping)
 
     def _watch(self, conn: Conn, conns: list[Conn]) -> set | None:
         """Where the pipeline notes the symbols of duplicates in this connection's frames
