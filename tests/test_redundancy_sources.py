@@ -204,6 +204,36 @@ def test_a_kraken_book_goes_on_from_the_other_connections_own_snapshot_else_resy
     assert (s["book_desyncs"], s["book_source_switches"]) == (0, 2)
 
 
+def test_a_source_that_ends_before_the_other_brought_anything_hands_over_at_its_first_message():
+    k = keeper()
+    feed(k, [bybit(BTC, 1, True)], connection=1)
+    assert k.connection_closed(1, 50, "source connection closed (handed over)").events == []
+    # connection 2's first message is its own snapshot: it replaces the book at once
+    events = feed(k, [bybit(BTC, 5, True), bybit(BTC, 6)], connection=2)
+    assert [(e[3], e[4], e[5]) for e in events] == [
+        ("live", "live", "source connection closed (handed over)")]
+    assert k.take_resubscribes_by_connection() == {}  # its snapshot came: nothing to ask
+    s = k.stats()
+    assert (s["book_desyncs"], s["book_resyncs"]) == (0, 0) and k.machines[BTC].last.seq == 6
+
+
+def test_a_bitstamp_book_moved_resyncs_from_rest_nothing_proves_it_goes_on():
+    """No sequence, no snapshot on the socket: the move is a resync from REST, as before."""
+    k = BookKeeper("bitstamp", [BTC], lambda: rule_for("bitstamp"), clock=lambda: 0)
+    machine = k.machines[BTC]
+    machine.feed(BookMessage(BTC, 5, 5, False, [("100.0", "1")], []))
+    machine.snapshot(BookMessage(BTC, 4, 4, True, [("100.0", "1")], [("101.0", "1")],
+                                 source="rest"))
+    assert machine.state == "unverified"
+    k.sources.seen(1)
+    k.sources.admit(BTC, 1)
+    feed(k, [BookMessage(BTC, 6, 6, False, [("100.0", "2")], [])], connection=2)
+    events = k.connection_closed(1, 50, "source connection lost").events
+    assert [(e[3], e[4]) for e in events] == [("unverified", "resyncing")]
+    assert machine.feed(BookMessage(BTC, 7, 7, False, [("100.0", "3")], [])).action \
+        == "fetch_snapshot"
+
+
 def test_a_rest_snapshot_book_moved_asks_its_snapshot_at_the_first_delta_of_the_other():
     """So the delta that must bridge the snapshot is buffered when the snapshot comes."""
     machine = BookMachine("binance", BTC, rule_for("binance"))
@@ -237,3 +267,26 @@ def test_a_reconnect_takes_every_symbol_afresh():
     sources.clear()  # the reconnect's open starts the books over: no move to tell
     sources.seen(3)
     assert sources.admit(BTC, 3) == (True, None) and sources.switches == 0
+
+
+def test_a_new_connection_overlaps_the_books_once_it_brought_what_they_hold():
+    """A handover closes the old connection only then: the new one's first message may
+    come after updates the old one still has on the way (unread, they would be lost)."""
+    k = keeper()
+    feed(k, [bybit(BTC, 1, True), bybit(BTC, 2), bybit(ETH, 1, True)], connection=1)
+    feed(k, [bybit(BTC, 4), bybit(ETH, 2)], connection=2)  # ahead: 3 is on connection 1's way
+    assert not k.books_overlap(2)
+    feed(k, [bybit(BTC, 3), bybit(BTC, 4)], connection=1)
+    assert not k.books_overlap(2)  # ETH: nothing of connection 2 the book holds yet
+    feed(k, [bybit(ETH, 2)], connection=1)
+    assert k.books_overlap(2) and not k.books_overlap(3)
+    feed(k, [bybit(BTC, 5)], connection=2)
+    k.connection_closed(1, 50, "source connection closed (handed over)")
+    s = k.stats()
+    assert (s["book_desyncs"], s["book_resyncs"]) == (0, 0) and k.machines[BTC].last.seq == 5
+    # a venue where nothing can prove it (Bitstamp) never holds a handover back
+    bitstamp = BookKeeper("bitstamp", [BTC], lambda: rule_for("bitstamp"), clock=lambda: 0)
+    bitstamp.machines[BTC].state = "unverified"
+    bitstamp.sources.seen(1)
+    bitstamp.sources.admit(BTC, 1)
+    assert bitstamp.books_overlap(2)

@@ -86,6 +86,13 @@ class BookRestarts:
         the book."""
         return hasattr(self.rule, "joins") and hasattr(self.rule, "held")
 
+    @property
+    def can_continue(self) -> bool:
+        """Whether a move to another connection can ever go on without a resync: by the
+        venue's sequence, or from that connection's own snapshot on the socket (not
+        Bitstamp: no sequence, its snapshot over REST)."""
+        return self.can_join or self.rule.snapshot_from == "ws"
+
     def held(self, msg: BookMessage) -> bool:
         """``msg`` (another connection's) is a copy of an update this book holds."""
         held = getattr(self.rule, "held", None)
@@ -250,7 +257,7 @@ class KeeperConnections:
             for symbol, machine in self.machines.items():
                 source = self.sources.of.get(symbol)
                 if source is None or source == connection or symbol in overlap \
-                        or machine.state != machine.good:
+                        or machine.state != machine.good or not machine.can_continue:
                     continue
                 tail = self._tails.get(symbol, {}).get(connection)
                 if not tail or not machine.held(tail[0]):
