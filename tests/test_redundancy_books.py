@@ -3,8 +3,9 @@ overlap of a make-before-break handover): each book is fed by one connection, it
 source; the other's copies are counted and left out. Against the simulator sending
 one book stream to both connections (``broadcast``): a clean run has no desync and
 ends with the simulator's books, each quote kept once; when the source connection
-drops, each book moves to the other connection and resyncs from it once, and ends
-right too.
+drops, or is handed over, each book moves to the other connection and goes on from
+its stream without a resync (the venue's sequence, or that connection's own snapshot,
+proves it), and ends right too.
 
 Bybit (sequence, snapshot on the socket), Binance (REST snapshot) and Kraken
 (checksum, snapshot on the socket) cover the three ways a book starts and proves
@@ -147,8 +148,8 @@ def test_a_handover_moves_each_book_to_the_new_connection_without_a_desync(venue
     """One connection (``redundancy=1``) closed by the venue every second (Binance's
     24 h compressed; OKX announces it): in each make-before-break overlap the new
     connection's copies are left out, and at the old one's close each book moves to
-    the new one and resyncs from it (at once, or at its first message when none came
-    yet); never a desync, and the books end right."""
+    the new one and goes on from its stream: no resync (Binance: no REST snapshot
+    after the first ones), never a desync, and the books end right."""
     faults, options = HANDOVER_CASES[venue]
     run = Run(venue, db, faults, redundancy=1, **options)
     s = run.to_the_end()
