@@ -290,3 +290,14 @@ def test_a_new_connection_overlaps_the_books_once_it_brought_what_they_hold():
     bitstamp.sources.seen(1)
     bitstamp.sources.admit(BTC, 1)
     assert bitstamp.books_overlap(2)
+
+
+def test_what_a_moved_books_kept_messages_do_is_dated_after_the_move():
+    """The tail was received before the move but is applied at it: its desync rows come
+    after the move's row in ``book_events`` (ordered by time, as analysis reads them)."""
+    k = keeper()
+    feed(k, [bybit(BTC, 1, True, at=100), bybit(BTC, 2, at=110)], connection=1)
+    feed(k, [bybit(BTC, 4, at=120)], connection=2)  # 3 never comes
+    events = k.connection_closed(1, 500, "source connection lost").events
+    assert [(e[2], e[4]) for e in events] == [(500, "live"), (501, "desynced"),
+                                              (501, "resyncing")]

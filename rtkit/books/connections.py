@@ -57,6 +57,7 @@ class BookRestarts:
     _fetch_on_delta: bool
 
     _joining: bool
+    _events_after: int
     skipped: int
 
     def _move(self, step: Step, to: str, at: int, reason: str, seq: int | None = None) -> None:
@@ -112,6 +113,7 @@ class BookRestarts:
             step = Step()
             self._joining = True
             self._event(step, self.state, self.state, at, reason, self.last.seq)
+            self._events_after = at + 1  # what the new stream does to it comes after
             return step
         return self.switch_source(at, reason, ask=first is None or not first.is_snapshot)
 

@@ -81,6 +81,10 @@ class BookMachine(BookRestarts, BookAudits):
         #: the book was moved to another connection and goes on there: the first message
         #: of that one must continue it (``BookRestarts.hand_over``)
         self._joining = False
+        #: ns before which no later transition is dated: a move to another connection is
+        #: written at its moment, and what its kept messages (received before it) then
+        #: do to the book comes after it in ``book_events``, not before
+        self._events_after = 0
 
     # --- inputs -------------------------------------------------------------------
     def feed(self, msg: BookMessage, step: Step | None = None) -> Step:
@@ -269,6 +273,7 @@ class BookMachine(BookRestarts, BookAudits):
         self._buffer.append(msg)
 
     def _move(self, step: Step, to: str, at: int, reason: str, seq: int | None = None) -> None:
+        at = max(at, self._events_after)
         not_live_s = None
         if to == self.good and self.not_live_since is not None:
             not_live_s = max(0, at - self.not_live_since) / 1e9
@@ -278,8 +283,8 @@ class BookMachine(BookRestarts, BookAudits):
 
     def _event(self, step: Step, from_state: str, to_state: str, at: int, reason: str,
                seq: int | None, not_live_s: float | None = None) -> None:
-        step.events.append((self.venue, self.symbol, at, from_state, to_state, reason, seq,
-                            not_live_s))
+        step.events.append((self.venue, self.symbol, max(at, self._events_after), from_state,
+                            to_state, reason, seq, not_live_s))
 
     def _quote_row(self, msg: BookMessage, step: Step) -> None:
         if not self.derive_quotes:
