@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -162,3 +163,48 @@ def test_a_handover_moves_each_book_to_the_new_connection_without_a_desync(venue
     assert not [e for e in events if e[2] in ("desynced", "resyncing")]
     if venue == "binance":  # the first snapshot of each book, none at a handover
         assert s["book_snapshot_requests"] == len(run.symbols)
+
+
+@pytest.mark.parametrize("venue", ["bybit", "binance"])
+def test_a_message_lost_on_the_new_source_at_the_move_is_still_a_desync(venue, db):
+    """The source connection is cut and the other one loses the first message of the
+    first symbol's book that the book does not hold yet (as a connection may lose one):
+    the book cannot go on, so it desyncs and resyncs, once, and ends right."""
+    run = Run(venue, db, Faults())
+    c = run.c
+    symbol = run.symbols[0]
+    lost: list = []
+
+    def cut_and_lose_one() -> None:
+        keeper = c.pipeline.books
+        sources = keeper.sources.of
+        wait_for(lambda: c.stats["book_ignored"] > 200 and c.stats["books_good"] == 2, 20)
+        machine = keeper.machines[symbol]
+        admit, closed = keeper.admit, keeper.connection_closed
+        moved = threading.Event()
+
+        def closed_then_lose(connection, at, why):
+            step = closed(connection, at, why)
+            moved.set()
+            return step
+
+        def admit_losing_one(messages, connection):
+            if moved.is_set() and not lost and machine.state == "live":
+                for msg in messages:
+                    if msg.symbol == symbol and connection == sources.get(symbol) \
+                            and not machine.held(msg):
+                        lost.append(msg.seq)
+                        messages = [m for m in messages if m is not msg]
+                        break
+            return admit(messages, connection)
+
+        keeper.admit, keeper.connection_closed = admit_losing_one, closed_then_lose
+        ws = c.receiver._sockets[sources[symbol] - 1]
+        ws.sock.shutdown(socket.SHUT_RDWR)
+
+    s = run.to_the_end(cut_and_lose_one)
+    assert len(lost) == 1
+    events = book_events(db)
+    desynced = [e for e in events if e[2] == "desynced"]
+    assert [e[0] for e in desynced] == [symbol]
+    assert s["book_desyncs"] == 1 and s["book_resyncs"] == 1
