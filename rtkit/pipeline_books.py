@@ -128,6 +128,11 @@ class BookRows:
         if self._quote_sources is not None:
             self._quote_sources.closed(connection, why)
 
+    def books_overlap(self, connection: int) -> bool:
+        """Whether ``connection`` brings every book on from where it is (a handover
+        closes the old connection only then: ``BookKeeper.books_overlap``)."""
+        return self.books is None or self.books.books_overlap(connection)
+
     def connection_opened(self, at_ns: int, covered: bool = False) -> None:
         first = self._connections == 0
         super().connection_opened(at_ns, covered)  # type: ignore[misc]  # IdChecks, after this

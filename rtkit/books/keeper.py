@@ -37,12 +37,18 @@ at the same moments, and rebuilds the same ``book_deltas`` and ``book_events``.
 Where two connections carry the same streams (``redundancy=2``, a make-before-break
 handover), each book is fed by one of them at a time, its *source*: the first
 connection that brought a message of that symbol. The other connection's copies are
-counted (``book_ignored``) and left out, so the book never sees a stream twice. When
-the source ends while another connection that brought book messages is still open,
-the book switches to that one and resyncs from it (:meth:`BookMachine.switch_source`;
-its ``book_events`` row says ``source connection lost``), and its resubscribe goes
-out on that connection (:meth:`take_resubscribes_by_connection`). Messages fed
-without a connection (a replay, a unit test) all go to the books, as before.
+counted (``book_ignored``) and left out of the book (the latest are kept aside, the
+other connection's *tail*), so the book never sees a stream twice. When the source
+ends while another connection that brought book messages is still open, the book
+moves to that one (a ``book_events`` row, ``source connection lost`` or ``… (handed
+over)``) and goes on there where the venue's rule proves the new stream continues it
+(``rtkit.books.connections``: Binance, Bybit, OKX by their sequence; Kraken, Coinbase
+from that connection's own snapshot): no resync, no REST request, the book stays
+live, and a message that does not continue it is a desync. Where nothing proves it
+(Bitstamp), it resyncs from the other connection (:meth:`BookMachine.switch_source`),
+its resubscribe sent there (:meth:`take_resubscribes_by_connection`). A handover
+closes the old connection once the new one's books overlap (:meth:`books_overlap`).
+Messages fed without a connection (a replay, a unit test) all go to the books.
 
 A lock guards the machines, so a notebook's ``c.book(...)`` reads a whole book.
 """

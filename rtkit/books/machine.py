@@ -78,6 +78,13 @@ class BookMachine(BookRestarts, BookAudits):
         #: a REST-snapshot book moved to another connection asks its snapshot at the first
         #: delta of that connection (so the buffer holds the delta that must bridge it)
         self._fetch_on_delta = False
+        #: the book was moved to another connection and goes on there: the first message
+        #: of that one must continue it (``BookRestarts.hand_over``)
+        self._joining = False
+        #: ns before which no later transition is dated: a move to another connection is
+        #: written at its moment, and what its kept messages (received before it) then
+        #: do to the book comes after it in ``book_events``, not before
+        self._events_after = 0
 
     # --- inputs -------------------------------------------------------------------
     def feed(self, msg: BookMessage, step: Step | None = None) -> Step:
@@ -91,7 +98,9 @@ class BookMachine(BookRestarts, BookAudits):
             step = Step()
         state = self.state
         if state == self.good:
-            if msg.is_snapshot:
+            if self._joining:  # the first messages of a new source connection
+                self._join(msg, step)
+            elif msg.is_snapshot:
                 self._replace(msg, step)
             else:
                 self._apply_delta(msg, step)
@@ -191,9 +200,13 @@ class BookMachine(BookRestarts, BookAudits):
             return False
         return True
 
-    def _apply_delta(self, msg: BookMessage, step: Step) -> None:
+    def _apply_delta(self, msg: BookMessage, step: Step, joined: bool = False) -> None:
+        """Apply one delta that must chain on (``joined``: its rule's ``joins`` said it
+        continues the book from another connection)."""
         snap = self._snapshot
-        if snap is not None:  # the first delta after a snapshot bridges it
+        if joined:
+            why = None
+        elif snap is not None:  # the first delta after a snapshot bridges it
             if snap.source == "rest" and self.rule.drop_before_snapshot(msg, snap):
                 self.skipped += 1  # the REST snapshot was ahead of the socket: it holds this
                 return
@@ -246,7 +259,7 @@ class BookMachine(BookRestarts, BookAudits):
         self.last = self._snapshot = None
         self._quote = None
         self._buffer.clear()
-        self._fetch_on_delta = False
+        self._fetch_on_delta = self._joining = False
         if self.rule.snapshot_from == "rest":
             if keep is not None:  # the delta after the hole may be the snapshot's bridge
                 self._buffer.append(keep)
@@ -260,6 +273,7 @@ class BookMachine(BookRestarts, BookAudits):
         self._buffer.append(msg)
 
     def _move(self, step: Step, to: str, at: int, reason: str, seq: int | None = None) -> None:
+        at = max(at, self._events_after)
         not_live_s = None
         if to == self.good and self.not_live_since is not None:
             not_live_s = max(0, at - self.not_live_since) / 1e9
@@ -269,8 +283,8 @@ class BookMachine(BookRestarts, BookAudits):
 
     def _event(self, step: Step, from_state: str, to_state: str, at: int, reason: str,
                seq: int | None, not_live_s: float | None = None) -> None:
-        step.events.append((self.venue, self.symbol, at, from_state, to_state, reason, seq,
-                            not_live_s))
+        step.events.append((self.venue, self.symbol, max(at, self._events_after), from_state,
+                            to_state, reason, seq, not_live_s))
 
     def _quote_row(self, msg: BookMessage, step: Step) -> None:
         if not self.derive_quotes:

@@ -7,7 +7,8 @@ twice. So each symbol is taken from one connection at a time, its *source*: the 
 connection that brought something of that symbol. When the source ends, the symbol
 moves to the newest other connection that brought something (of any symbol), or,
 when none has yet, to the next one that brings that symbol something: the caller is
-told which symbols moved, and why, so a book can resync from its new source.
+told which symbols moved, and why, so a book can go on from its new source (or resync
+from it: ``rtkit.books.connections``).
 """
 
 from __future__ import annotations

@@ -194,7 +194,10 @@ class ConnectionSet:
                     conn.handover_at = tick + int(1e9)
                     continue
                 need = set(self.symbols) - set(self.refused)
-                if need <= successor.overlapped or tick >= conn.handover_deadline:
+                # the books too: the old one's unread updates must be in the new stream
+                if need <= successor.overlapped and \
+                        self.pipeline.books_overlap(successor.number) \
+                        or tick >= conn.handover_deadline:
                     conns.remove(conn)
                     self._end(conn, recorder)
             elif self.handover and conn.handover_at is not None \

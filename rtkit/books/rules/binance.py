@@ -9,7 +9,11 @@ accepts ``U == lastUpdateId + 1``, the contiguous case); after it each event's
 fails ``bridges`` and is fetched again. No checksum.
 
 ``seq`` is ``u``, ``first_seq`` is ``U``; the REST snapshot's ``seq`` is its
-``lastUpdateId``. Removing a level the book does not hold is normal (the docs
+``lastUpdateId``. Across connections (a handover, ``redundancy=2``) the same
+stream carries the same ids, so a book moved to another connection continues:
+copies of updates it holds are dropped and the first one kept must bridge its
+last ``u`` like a snapshot's ``lastUpdateId`` (:meth:`BinanceSpotRule.joins`).
+Removing a level the book does not hold is normal (the docs
 say so): the local book ignores it, it is not a desync.
 """
 
@@ -41,6 +45,16 @@ class BinanceSpotRule:
         if first == prev + 1:
             return None
         return f"U {first} != previous u {prev} + 1"
+
+    def held(self, msg: BookMessage, last: BookMessage) -> bool:
+        """Another connection's copy of an update the book holds (``u <= `` its last ``u``)."""
+        return self.drop_before_snapshot(msg, last)
+
+    def joins(self, msg: BookMessage, last: BookMessage) -> str | None:
+        """The first update taken from another connection: the book after ``last`` is
+        the book at update ``last.u``, as a snapshot's is at ``lastUpdateId``, so the
+        venue's own bridge applies (``U <= last u + 1 <= u``)."""
+        return self.bridges(msg, last)
 
     def verify(self, book, msg: BookMessage) -> str | None:
         return None  # Binance sends no checksum

@@ -9,7 +9,10 @@ after it each event's ``pu`` equals the previous event's ``u``.
 NOT the spot rule: on USD-M ``U`` is never the previous ``u`` + 1 (6,190 of
 6,190 consecutive diffs in real captures), so a spot check
 would desync on every message. ``seq`` is ``u``, ``first_seq`` ``U``,
-``prev_seq`` ``pu``.
+``prev_seq`` ``pu``. A book moved to another connection (a handover,
+``redundancy=2``) continues on it: copies of updates it holds (``u <=`` its
+last ``u``) are dropped, the first one kept must chain or bridge
+(:meth:`BinanceFuturesRule.joins`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,19 @@ class BinanceFuturesRule:
         if pu == prev:
             return None
         return f"pu {pu} != previous u {prev}"
+
+    def held(self, msg: BookMessage, last: BookMessage) -> bool:
+        """Another connection's copy of an update the book holds (``u <= `` its last ``u``)."""
+        return need(msg, "u", msg.seq) <= need(last, "u", last.seq)
+
+    def joins(self, msg: BookMessage, last: BookMessage) -> str | None:
+        """The first update taken from another connection: it chains (``pu`` == the
+        last ``u``) or bridges the book at the last ``u`` as it would a snapshot's
+        ``lastUpdateId`` (``U <= last u <= u``)."""
+        why = self.follows(msg, last)
+        if why is None or self.bridges(msg, last) is None:
+            return None
+        return why
 
     def verify(self, book, msg: BookMessage) -> str | None:
         return None  # Binance sends no checksum

@@ -15,7 +15,10 @@ the connection (None if none yet). A book message follows when no jump
 happened since the symbol's previous one (``prev_seq <= previous.seq``) and the
 counter went forward. A jump anywhere on the connection desyncs every book on
 it: the lost frame may have been any product's level2, so each resubscribes.
-No checksum.
+No checksum. ``sequence_num`` is the connection's, so it says nothing about another
+connection's stream: a book moved to another connection (``redundancy=2``) goes on
+only from that connection's own ``snapshot`` and the messages after it, checked by
+that connection's count (``rtkit.books.connections``); without it, it resubscribes.
 """
 
 from __future__ import annotations

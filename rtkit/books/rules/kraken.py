@@ -10,7 +10,10 @@ set to the subscribed depth. The text must be the venue's: v2 sends numbers,
 so the parser keeps their JSON text (a float round-trip breaks the checksum).
 
 The snapshot comes over the socket; a mismatch is a desync and the keeper
-resubscribes.
+resubscribes. No sequence ties two connections' streams together: a book moved to
+another connection (a handover, ``redundancy=2``) goes on only from that
+connection's own snapshot (a subscription starts with one) and the updates after
+it, each checksum verified (``rtkit.books.connections``); without it, it resubscribes.
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ the chain goes on from the smaller id. All three are the one check
 snapshot mid-stream (after a repeated subscribe) replaces the book
  (seen in real captures), so it always follows.
 
+``seqId`` is the book's, not the connection's: a book moved to another
+connection (a handover, ``redundancy=2``) drops the copies it holds and
+continues with the update whose ``prevSeqId`` is its last ``seqId``; a fresh
+subscription's snapshot, when newer, replaces it.
+
 The legacy checksum (CRC32 of the interleaved top 25, signed) is checked when
 sent; OKX deprecated it in June 2026 and now sends ``0``, which the parser
 turns into ``None`` ("not sent", never a mismatch). The sequence is the proof.
@@ -42,6 +47,17 @@ class OkxRule:
         if prev_seq == last:
             return None
         return f"prevSeqId {prev_seq} != previous seqId {last}"
+
+    def held(self, msg: BookMessage, last: BookMessage) -> bool:
+        """Another connection's copy of a message the book holds (``seqId <=`` its
+        last; a reset's smaller id is dropped too, and the next one then fails to
+        chain: a desync, never a silent gap)."""
+        return need(msg, "seqId", msg.seq) <= need(last, "seqId", last.seq)
+
+    def joins(self, msg: BookMessage, last: BookMessage) -> str | None:
+        """The first update taken from another connection: ``seqId`` is the book's on
+        every connection, so it must chain onto the last one applied."""
+        return self.follows(msg, last)
 
     def verify(self, book, msg: BookMessage) -> str | None:
         if not msg.checksum:  # None, or 0: OKX no longer sends one
