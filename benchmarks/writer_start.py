@@ -7,6 +7,8 @@ same rounds and alternating which goes first:
 * ``ready_ms``: from the start of a writer process (``writer="process"``) until it
   has taken a run over, i.e. answered its ``open`` — its interpreter and imports;
   beside it ``bare_python_ms``, an interpreter that imports nothing (the floor);
+* ``flush_ms``: one flush of N ticks written by a writer process that has taken the
+  run over, from ``write`` to the child's answer (the final flush of a stop, alone);
 * ``stop_ms``: the bench's ``stop_process_ms`` (``benchmarks.clients
   rtkit_collector_process_stop``): ``stop()`` right after a burst of N ticks is
   received, most of it not yet written; a stop that returned at its bound with ticks
@@ -60,6 +62,31 @@ print(json.dumps({"ready_ms": ready_ms, "bare_python_ms": bare_ms}))
 #: at least this long, and counts as this in the median (and in ``stops_cut_short``)
 STOP_BOUND_MS = 2000.0
 
+#: run in the tree: one flush of N ticks (argv[1]) through a writer process that has
+#: taken the run over, from the parent's ``write`` until the child's answer: the final
+#: flush of a ``stop()``, alone
+FLUSH = """
+import json, sys, tempfile, time
+from pathlib import Path
+from rtkit.pipeline_queue import Batch
+from rtkit.runtime.writer_process import ProcessSink
+from rtkit.sinks import RunInfo
+T0 = 1_764_000_000_000_000_000
+n = int(sys.argv[1])
+ticks = [("binance", "BTC-USDT", str(i), T0 + i, T0 + i, 100.0 + i % 7, 0.5, "buy")
+         for i in range(n)]
+with tempfile.TemporaryDirectory() as d:
+    sink = ProcessSink(Path(d) / "flush.sqlite")
+    sink.open(RunInfo("bench", "binance", ["BTC-USDT"], ""))
+    deadline = time.monotonic() + 60
+    while not (sink.check() is None and sink.in_child) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    t = time.perf_counter()
+    assert sink.write(Batch(ticks, [], []), []) == n
+    flush_ms = (time.perf_counter() - t) * 1e3
+    sink.close()
+print(json.dumps({"flush_ms": flush_ms}))
+"""
 
 def in_tree(tree: str, args: list[str]) -> dict:
     out = subprocess.run([sys.executable, *args], cwd=tree, capture_output=True, text=True,
@@ -78,6 +105,9 @@ def main(rounds: int = 5, n: int = 200_000, trees: tuple[str, ...] = (HERE,)) ->
         for tree in order:
             for key, value in in_tree(tree, ["-c", READY]).items():
                 runs[tree].setdefault(key, []).append(value)
+        for tree in order if n else ():
+            for key, value in in_tree(tree, ["-c", FLUSH, str(n)]).items():
+                runs[tree].setdefault(key, []).append(value)
         if n:
             for tree in order:
                 with live.feed(n) as url:
@@ -88,6 +118,9 @@ def main(rounds: int = 5, n: int = 200_000, trees: tuple[str, ...] = (HERE,)) ->
                 runs[tree].setdefault("stops_cut_short", []).append(got.get("cut_short", 0))
     out = {tree: {key: {"median": round(statistics.median(v)), "each": [round(x) for x in v]}
                   for key, v in figures.items()} for tree, figures in runs.items()}
+    for figures in out.values():  # how many stops in all, not a median
+        if "stops_cut_short" in figures:
+            figures["stops_cut_short"]["median"] = sum(figures["stops_cut_short"]["each"])
     print(json.dumps(out, indent=1), flush=True)
     return out
 
