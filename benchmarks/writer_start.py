@@ -6,7 +6,8 @@ same rounds and alternating which goes first:
 
 * ``ready_ms``: from the start of a writer process (``writer="process"``) until it
   has taken a run over, i.e. answered its ``open`` — its interpreter and imports;
-  beside it ``bare_python_ms``, an interpreter that imports nothing (the floor);
+  beside it ``bare_python_ms``, an interpreter that imports nothing (the floor), and
+  ``child_peak_rss_mib``, the writer process's peak resident memory once ready;
 * ``flush_ms``: one flush of N ticks written by a writer process that has taken the
   run over, from ``write`` to the child's answer (the final flush of a stop, alone);
 * ``stop_ms``: the bench's ``stop_process_ms`` (``benchmarks.clients
@@ -48,13 +49,16 @@ with tempfile.TemporaryDirectory() as d:
     child = WriterChild(path, TickStore)
     child.call(("open", RunInfo("bench", "binance", ["BTC-USDT"], ""), local.run_id), 60)
     ready_ms = (time.perf_counter() - t) * 1e3
+    status = Path(f"/proc/{child.pid}/status").read_text().split("VmHWM:")[1]
+    peak_mib = int(status.split()[0]) / 1024  # kB
     t = time.perf_counter()
     bare = __import__("subprocess").run([__import__("sys").executable, "-c", "pass"])
     bare_ms = (time.perf_counter() - t) * 1e3
     child.call(("close", None), 5)
     child.end(5)
     local.close()
-print(json.dumps({"ready_ms": ready_ms, "bare_python_ms": bare_ms}))
+print(json.dumps({"ready_ms": ready_ms, "bare_python_ms": bare_ms,
+                  "child_peak_rss_mib": peak_mib}))
 """
 
 
