@@ -26,21 +26,21 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-import pandas as pd
 import sqlite_utils
 
-from rtkit.frame import empty_frame, tick_frame
 from rtkit.gaps import insert_gaps
 from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.sql import create_table
 from rtkit.kinds.trades import TRADES
-from rtkit.store_read import SIDE_CODE_SQL, ChangedWhileRead, read_int_ids
 from rtkit.store_schema import create_schema, refusal
 from rtkit.venues import get_adapter
+
+if TYPE_CHECKING:  # imported where they are used: a writer process needs neither (issue 17)
+    import numpy as np
+    import pandas as pd
 
 DEFAULT_DB = Path("data") / "ticks.sqlite"
 #: longest raw frame text kept in ``rejects.frame`` (the length is kept too)
@@ -79,6 +79,9 @@ def to_ns(when) -> int | None:
     """ns since the epoch (UTC) from a str, datetime, pandas Timestamp or int ns."""
     if when is None:
         return None
+    import numpy as np
+    import pandas as pd
+
     if isinstance(when, (int, np.integer)) and not isinstance(when, bool):
         return int(when)
     try:
@@ -278,6 +281,12 @@ class TickStore:
         each takes a str, datetime, pandas Timestamp or int ns. With a ``venue``, the
         ``symbol`` may be spelled as the collector accepts it (``btcusdt``).
         """
+        import numpy as np
+        import pandas as pd
+
+        from rtkit.frame import empty_frame, tick_frame
+        from rtkit.store_read import SIDE_CODE_SQL, ChangedWhileRead, read_int_ids
+
         spellings: str | tuple[str, ...] | None = symbol
         if venue is not None and isinstance(symbol, str):
             # the collector's spelling (btcusdt → BTC-USDT) or the one given
@@ -301,7 +310,7 @@ class TickStore:
         if not rows:
             return empty_frame()
         # numpy reads the row tuples into columns in C (no zip, no per-column lists)
-        cols = np.array(rows, dtype=_text_id_row)
+        cols = np.array(rows, dtype=_row_dtype("O"))  # text trade ids
         del rows
         venue_codes, venue_names = pd.factorize(cols["venue"])
         symbol_codes, symbol_names = pd.factorize(cols["symbol"])
@@ -326,6 +335,8 @@ class TickStore:
         return self._table("runs", ("started_at", "stopped_at"))
 
     def _table(self, name: str, time_columns: tuple[str, ...]) -> pd.DataFrame:
+        import pandas as pd
+
         df = pd.DataFrame(list(self.db[name].rows))
         if df.empty:
             return pd.DataFrame(columns=list(self.db[name].columns_dict))
@@ -356,13 +367,11 @@ def _insert_kind(store: TickStore, name: str, rows: list, refused: list | None) 
 
 
 def _row_dtype(trade_id: str) -> np.dtype:
+    import numpy as np
+
     return np.dtype([("timestamp", np.int64), ("received_at", np.int64), ("venue", object),
                      ("symbol", object), ("price", np.float64), ("volume", np.float64),
                      ("side", np.int8), ("trade_id", trade_id)])
-
-
-#: one row of :meth:`TickStore.ticks`'s query with text trade ids
-_text_id_row = _row_dtype("O")
 
 
 def _stored_symbol(venue: str, symbol: str) -> str:

@@ -279,6 +279,44 @@ def test_a_sink_whose_store_has_no_importable_name_is_refused_at_once(db):
         ProcessSink(db, LocalStore)
 
 
+def test_the_writer_process_imports_neither_pandas_nor_the_package_init(db, tmp_path,
+                                                                       monkeypatch):
+    loaded = tmp_path / "modules"  # written by the child when it has served its run
+    monkeypatch.setattr(writer_child, "_CHILD_CODE", writer_child._CHILD_CODE + (
+        f"\nimport sys\nopen({str(loaded)!r}, 'w').write(' '.join(sys.modules))"))
+    sink = ProcessSink(db)
+    sink.probe()
+    sink.open(RUN)
+    wait_for(lambda: taken_over(sink), 30)
+    try:
+        assert sink.write(Batch([tick(1), tick(2)], [], []), []) == 2
+    finally:
+        sink.close(RunEnd(T0, "stopped", {}))
+    wait_for(loaded.exists, 10)
+    modules = set(loaded.read_text().split())
+    assert "rtkit.sinks.sqlite" in modules and "sqlite_utils" in modules  # it did write
+    # what made it slow to take over: pandas (through sqlite-utils and rtkit.store), and
+    # rtkit/__init__.py, which imports the collector and its ring
+    assert not {"pandas", "rtkit.collector", "rtkit.buffer", "rtkit.frame"} & modules
+    with TickStore(db, readonly=True) as store:
+        assert store.count() == 2 and list(store.runs()["status"]) == ["stopped"]
+
+
+def test_a_store_type_that_asks_the_package_for_names_works_in_the_writer_process(db):
+    from tests.process_store import PackageNamedStore
+
+    sink = ProcessSink(db, PackageNamedStore)
+    sink.probe()
+    sink.open(RUN)
+    wait_for(lambda: taken_over(sink), 30)  # its module did `rtkit.TickStore` in the child
+    try:
+        assert sink.write(Batch([tick(1)], [], []), []) == 1
+    finally:
+        sink.close()
+    with TickStore(db, readonly=True) as store:
+        assert store.count() == 1
+
+
 def test_an_unknown_writer_is_refused_with_the_choices(db):
     with pytest.raises(ValueError, match="'thread', 'process'"):
         rtkit.Collector("binance", SYMBOLS, db=db, writer="fork")

@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from rtkit.runtime.writer_boot import map_pandas_types
 from rtkit.sinks import SinkRefused
 from rtkit.sinks.sqlite import SQLiteSink
 from rtkit.store import TickStore
@@ -39,10 +40,12 @@ CHUNK_ROWS = 4096
 #: how long the parent waits for an ended child's exit status, to say how it ended
 EXIT_STATUS_WAIT_S = 1.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
-#: what the child runs: this module's ``main``, imported from the same folder as the
-#: parent's rtkit (first on its path), whatever the current folder holds
-_CHILD_CODE = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-               "from rtkit.runtime.writer_child import main; main(sys.argv[1:])")
+#: what the child runs: the bootstrap (its path comes first), which imports this module's
+#: ``main`` from the same folder as the parent's rtkit (first on its path), whatever the
+#: current folder holds, without running the package's ``__init__`` (pandas and all)
+_CHILD_CODE = "import sys, runpy; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
+#: the bootstrap (:mod:`rtkit.runtime.writer_boot`), run by its path
+_BOOT = Path(__file__).resolve().with_name("writer_boot.py")
 
 
 class ChildLost(SinkRefused):
@@ -55,10 +58,9 @@ class WriterChild:
     def __init__(self, path: Path, store_type: type[TickStore]) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding rtkit/
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_CODE, package_root, str(to_child_r),
+                [sys.executable, "-c", _CHILD_CODE, str(_BOOT), str(to_child_r),
                  str(from_child_w), str(os.getpid()), str(path.absolute()),
                  f"{store_type.__module__}:{store_type.__qualname__}"],
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
@@ -231,7 +233,9 @@ def main(argv: list[str]) -> None:
     _die_with_parent(parent_pid)
     requests = Connection(read_fd, writable=False)
     answers = Connection(write_fd, readable=False)
-    sink = SQLiteSink(argv[3], _store_type(argv[4]))
+    store_type = _store_type(argv[4])
+    map_pandas_types()  # the store type's module may have imported pandas
+    sink = SQLiteSink(argv[3], store_type)
     try:
         serve(requests, answers, sink)
     finally:

@@ -62,11 +62,12 @@ def sqlite_sink(writer: str | None, path: str | Path, store_type: type[TickStore
 class ProcessSink:
     """The sink contract (:mod:`rtkit.sinks`), served by an SQLiteSink in a child process.
 
-    The child takes a moment to start (a fresh interpreter and its imports: about half
-    a second, more on a busy machine), and the flushes must not wait for it: ``open``
-    opens the file here, as the writer thread does, and asks the child to take the run
-    over. Until the child says it has, flushes are written here; from then on, there.
-    A ``close`` before that ends the child at once, so ``stop()`` never waits for it.
+    The child takes a moment to start (a fresh interpreter and the imports writing needs,
+    see :mod:`rtkit.runtime.writer_boot`: about 0.2 s, more on a busy machine), and the
+    flushes must not wait for it: ``open`` opens the file here, as the writer thread
+    does, and asks the child to take the run over. Until the child says it has, flushes
+    are written here; from then on, there. A ``close`` before that ends the child at
+    once, so ``stop()`` never waits for it.
     """
 
     def __init__(self, path: str | Path, store_type: type[TickStore] = TickStore) -> None:
