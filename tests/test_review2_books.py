@@ -54,3 +54,35 @@ def test_a_stalled_source_does_not_keep_its_books_while_the_other_connection_flo
     finally:
         c.stop()
         sim.stop()
+
+
+@pytest.mark.parametrize("venue", ["bybit", "binance"])
+def test_both_connections_lost_at_once_the_books_end_right(venue, db):
+    import socket
+
+    run = Run(venue, db, Faults())
+    c = run.c
+
+    def cut_both() -> None:
+        wait_for(lambda: c.stats["book_ignored"] > 200 and c.stats["books_good"] == 2, 20)
+        for ws in list(c.receiver._sockets):
+            ws.sock.shutdown(socket.SHUT_RDWR)
+
+    s = run.to_the_end(cut_both)
+    assert run.sim.connections >= 4  # both cut, two took their places
+    assert s["book_desyncs"] == 0
+
+
+def test_a_handover_while_a_snapshot_is_fetched_ends_with_the_venues_books(db):
+    """Binance's books start from REST snapshots; each of the first ones answers slowly,
+    across a handover (a connection closed every second): the snapshot of the old
+    source arrives after the book moved to the new one."""
+    from tests.test_make_before_break import CASES
+
+    faults, options = CASES["binance"]
+    run = Run("binance", db, faults, redundancy=1, **options)
+    run.rest.inject(200, 6, delay_s=1.2, path="/api/v3/depth")
+    s = run.to_the_end(timeout_s=90)
+    assert not run.rest._faults  # every slow answer was given
+    assert s["handovers"] >= 2
+    assert s["book_desyncs"] == 0
