@@ -1,0 +1,42 @@
+"""Review: a backfill whose venue fails forever: stop() ends the thread while retries
+wait, and every gap it held goes back to the ledger (a later run takes it up)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+import rtkit
+from rtkit.sim import Faults, Simulator
+from rtkit.sim.rest import SimRest
+from tests.conftest import wait_for
+from tests.test_backfill_retry import TRADES_PATH
+
+pytestmark = pytest.mark.usefixtures("no_thread_leak")
+
+
+def test_stop_while_retries_wait_ends_the_thread_and_gives_every_gap_back(db):
+    with Simulator("binance", rate=4000, count=1500, seed=61,
+                   faults=Faults(lose_every=150)) as sim, SimRest(sim) as rest:
+        rest.inject(503, 10_000, path=TRADES_PATH)  # the venue fails forever
+        c = rtkit.Collector("binance", ["BTC-USDT"], url=sim.url, db=db, flush_interval_s=0.05)
+        assert c.backfiller is not None
+        c.backfiller.retries.initial_s = 30.0  # every gap waits long for its retry
+        c.start()
+        try:
+            wait_for(lambda: c.stats["backfill_retry_waiting"] >= 3, 30)
+            requests = rest.requests[TRADES_PATH]
+        finally:
+            c.stop(timeout_s=5)
+        assert c._backfill_thread is not None and not c._backfill_thread.is_alive()
+    # one request a gap, none repeated while they wait
+    assert requests == c.stats["backfill_retries"]
+    held = sqlite3.connect(db).execute(
+        "SELECT count(*) FROM gaps WHERE status = 'pending' AND claimed_at IS NOT NULL"
+    ).fetchone()[0]
+    assert held == 0  # each given back: the next run takes it up at once
+    pending = sqlite3.connect(db).execute(
+        "SELECT count(*) FROM gaps WHERE status = 'pending' AND missing IS NOT NULL"
+    ).fetchone()[0]
+    assert pending >= 3  # not ended as unfillable by the stop
