@@ -51,3 +51,10 @@ def test_a_second_collector_asking_more_does_not_pass_the_limit():
     budget.allow_share(0.75)
     times = grant_times(budget, clock, 20.0)
     assert most_in_a_window(times, 1.0) <= 8
+
+
+def test_two_venue_names_on_one_rest_api_spend_one_budget():
+    """kraken and kraken-v1 (two WebSocket APIs) ask the same REST API, whose limit is
+    per IP: in one process they spend from one budget, never from two of a share each."""
+    base = "https://api.kraken.com"
+    assert Budget.shared("kraken", base) is Budget.shared("kraken-v1", base)

@@ -269,7 +269,11 @@ class Budget:
         """The one budget of ``venue`` at ``base_url`` in this process: a venue counts per
         IP, so every client of it (books, backfill, market lists, several collectors)
         spends from the same budget. ``share``: let it use that much (``allow_share``)."""
-        key = (venue, base_url)
+        from rtkit.rest.endpoints import venue_rest
+
+        # keyed by the venue's public API: two names of one API (kraken, kraken-v1)
+        # spend one limit
+        key = (venue_rest(venue).base_url, base_url)
         with _SHARED_LOCK:
             budget = _SHARED.get(key)
             if budget is None:
