@@ -76,3 +76,30 @@ def test_a_run_that_fills_an_earlier_runs_gaps_keeps_its_own_gaps_open_right(db)
     s = second.stats
     assert s["backfilled"] >= first.stats["gaps_open"]  # it filled the earlier gaps too
     assert s["gaps_open"] == 0, s["gaps_open"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "gaps_open is a collector's own count (gaps it recorded minus gaps its backfiller "
+    "ended); with two collectors of one venue on one file, either backfiller claims "
+    "either's gaps, so one keeps gaps_open > 0 for gaps the ledger says are filled and "
+    "the other goes below zero. Fix (not small): claim only the gaps this collector "
+    "recorded while both run, or count a gap ended by the other in the recorder's stats"))
+def test_two_collectors_on_one_file_each_see_their_gaps_closed(db):
+    with Simulator("binance", rate=4000, count=1300, seed=91,
+                   faults=Faults(lose_every=600), broadcast=True) as sim, SimRest(sim) as rest:
+        a, b = (rtkit.Collector("binance", ["BTC-USDT"], url=sim.url, db=db, name=name,
+                                flush_interval_s=0.05) for name in ("a", "b"))
+        assert a.backfiller is not None
+        a.backfiller.poll_s = 5.0  # b's backfiller looks first: it claims a's gaps too
+        a.start()
+        b.start()
+        try:
+            wait_for(lambda: sim.all_sent and a.stats["gaps"] and b.stats["gaps"], 30)
+            wait_for(lambda: sqlite3.connect(db).execute(
+                "SELECT count(*) FROM gaps WHERE status = 'pending' AND missing IS NOT NULL"
+            ).fetchone()[0] == 0, 30)
+            assert rest.requests[TRADES_PATH] >= 2
+        finally:
+            a.stop()
+            b.stop()
+    assert (a.stats["gaps_open"], b.stats["gaps_open"]) == (0, 0)
