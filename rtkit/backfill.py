@@ -232,6 +232,9 @@ class Backfiller:
         self.gaps_finished = 0
         self.fetched = 0
         self.problem = ""
+        #: gaps seen before (an earlier run's, taken up from the file) are not this run's
+        #: ``gaps_open``: filling them leaves that count alone
+        self.started_ns = time.time_ns()
 
     # --- the thread ----------------------------------------------------------------------
     def run(self) -> None:
@@ -396,7 +399,7 @@ class Backfiller:
                                   self.max_trades)
         ledger.finish(gap.id, status, fetched, reason)
         with self.pipeline._counting:
-            self.pipeline.gap_closed(fetched)
+            self.pipeline.gap_closed(fetched, own=gap.seen_at >= self.started_ns)
         self.gaps_finished += 1
         self.fetched += fetched
         if problem:

@@ -82,9 +82,10 @@ class IdChecks:
             self.reconnect_marks += 1
             self._gap_row("*", None, None, None, at_ns, "reconnect")
 
-    def gap_closed(self, filled: int) -> None:
-        """A backfiller finished a pending gap having filled ``filled`` trades."""
-        self.gaps_closed += 1
+    def gap_closed(self, filled: int, own: bool = True) -> None:
+        """A backfiller finished a pending gap having filled ``filled`` trades; ``own``
+        False: a gap of an earlier run (not in this one's ``gaps_open``)."""
+        self.gaps_closed += own
         self.backfilled += filled
 
     def accept_backfill(self, ticks: list, received_at_ns: int, rejects=(),

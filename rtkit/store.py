@@ -35,7 +35,7 @@ from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.sql import create_table
 from rtkit.kinds.trades import TRADES
-from rtkit.store_schema import create_schema, refusal
+from rtkit.store_schema import create_schema, file_identity, refusal
 from rtkit.venues import get_adapter
 
 if TYPE_CHECKING:  # imported where they are used: a writer process needs neither (issue 17)
@@ -179,6 +179,8 @@ class TickStore:
             raise StoreError(f"cannot {'read' if readonly else 'write'} the database at "
                              f"'{self.path}': {exc}. {hint}") from exc
         self.conn = conn
+        # the file opened, so that ticks()' helper connections read no other put there since
+        self._file_id = file_identity(self.path)
 
     # --- writing --------------------------------------------------------------
     def write(self, ticks: Iterable[tuple] = (), rejects: Iterable[tuple] = (),
@@ -295,7 +297,7 @@ class TickStore:
         # trade ids come back as int64 only when every one is a canonical non-negative
         # integer (as the ring keeps them); the fast read tells, and reads only those
         try:
-            frame = read_int_ids(self.conn, where, args)
+            frame = read_int_ids(self.conn, where, args, self._file_id)
         except ChangedWhileRead as exc:
             raise StoreError(f"the ticks of {exc} changed while they were read; "
                              "read them again") from exc

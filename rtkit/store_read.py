@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from rtkit.frame import SIDE_CATEGORIES, empty_frame, tick_frame
+from rtkit.store_schema import file_identity
 
 #: helper connections building integer texts beside the caller's (which fetches the
 #: float rows): one per spare core, at most two (the columns split in two groups)
@@ -72,8 +73,13 @@ def _after_snapshot() -> None:
     """Called between the caller's snapshot and the helpers' (a test commits here)."""
 
 
-def read_int_ids(conn: sqlite3.Connection, where: str, args: list) -> pd.DataFrame | None:
+def read_int_ids(conn: sqlite3.Connection, where: str, args: list,
+                 file_id: tuple[int, int] | None = None) -> pd.DataFrame | None:
     """``TickStore.ticks`` when every trade id is a canonical integer, else None.
+
+    ``file_id`` (:func:`file_identity` of the file when ``conn`` opened it) lets helper
+    connections read beside ``conn``; without it, or once the path names another file
+    (replaced since), ``conn`` reads alone.
 
     Each (venue, symbol) is read in trade-id order (the primary key's, so no sort), in
     chunks that keep a text under SQLite's length limit; numpy then sorts by trade
@@ -87,7 +93,7 @@ def read_int_ids(conn: sqlite3.Connection, where: str, args: list) -> pd.DataFra
     helpers: list[sqlite3.Connection] = []
     try:
         if began:
-            helpers, pairs = _begin_together(conn, where, args)
+            helpers, pairs = _begin_together(conn, where, args, file_id)
         else:  # the caller's own transaction: only its connection sees what it wrote
             pairs = _pairs(conn, where, args)
         if not pairs:
@@ -111,11 +117,11 @@ def _data_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA data_version").fetchone()[0]
 
 
-def _begin_together(conn: sqlite3.Connection, where: str,
-                    args: list) -> tuple[list[sqlite3.Connection], list]:
+def _begin_together(conn: sqlite3.Connection, where: str, args: list,
+                    file_id: tuple[int, int] | None) -> tuple[list[sqlite3.Connection], list]:
     """Begin the caller's read transaction and the helpers' on one snapshot; returns
     the helpers (none if they cannot be opened or lined up) and the pairs to read."""
-    helpers = _open_helpers(conn)
+    helpers = _open_helpers(conn, file_id)
     try:
         for _ in range(SNAPSHOT_TRIES if helpers else 0):
             before = [_data_version(helper) for helper in helpers]
@@ -141,14 +147,15 @@ def _begin_together(conn: sqlite3.Connection, where: str,
     return [], _pairs(conn, where, args)
 
 
-def _open_helpers(conn: sqlite3.Connection) -> list[sqlite3.Connection]:
+def _open_helpers(conn: sqlite3.Connection,
+                  file_id: tuple[int, int] | None) -> list[sqlite3.Connection]:
     """:data:`HELPERS` read-only connections to the caller's file, or none if that
     cannot be (a database in memory, a file they may not open)."""
     # the file the caller's connection opened, by the absolute name SQLite made of it
     # then (the store's path may be relative to a working directory since changed)
     file = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"),
                 "")
-    if not file:
+    if not file or file_id is None:
         return []
     helpers: list[sqlite3.Connection] = []
     try:
@@ -156,6 +163,10 @@ def _open_helpers(conn: sqlite3.Connection) -> list[sqlite3.Connection]:
             helpers.append(_open_helper(conn, Path(file)))
             _data_version(helpers[-1])  # it can read
     except sqlite3.Error:
+        for helper in helpers:
+            helper.close()
+        return []
+    if file_identity(file) != file_id:  # checked once they opened it: the caller's file
         for helper in helpers:
             helper.close()
         return []

@@ -7,6 +7,7 @@ database is refused, and so is a ``ticks`` table rtkit did not make.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import sqlite_utils
@@ -72,3 +73,13 @@ def create_schema(db: sqlite_utils.Database, kinds: tuple[Kind, ...]) -> None:
     for table in (TRADES, *TABLES, *kinds):
         create_table(db, table)
     migrate_gaps(db.conn)  # a file from before the gap ledger gets its columns
+
+
+def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` (None if none): helpers open the path only
+    while it still names the file the caller's connection opened."""
+    try:
+        found = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return found.st_dev, found.st_ino

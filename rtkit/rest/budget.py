@@ -78,6 +78,10 @@ class Budget:
         self._clock = clock
         self._spent: deque[tuple[float, float]] = deque()  # (at, cost)
         self._in_window = 0.0
+        # a shortened window would let two bursts into one of the venue's: its window
+        # also holds at most the share rounded up to a whole request
+        self._published: deque[tuple[float, float]] = deque()
+        self._in_published = 0.0
         self._cond = threading.Condition()
         self._paused_until = 0.0
         self._banned_until = 0.0
@@ -108,6 +112,7 @@ class Budget:
                 self.share = share
                 self.window_s, self.capacity = _window_and_capacity(
                     self.limit, self.published_window_s, share)
+                self._expire(self._clock())
                 self._cond.notify_all()
 
     # --- spending ----------------------------------------------------------------------
@@ -117,6 +122,41 @@ class Budget:
             self._in_window -= spent.popleft()[1]
         if not spent:
             self._in_window = 0.0  # no float residue from the subtractions
+        published, edge = self._published, now - self.published_window_s
+        while published and published[0][0] <= edge:
+            self._in_published -= published.popleft()[1]
+        if not published:
+            self._in_published = 0.0
+
+    @property
+    def published_capacity(self) -> float:
+        """The most the venue's own window may hold: the share rounded up to a whole unit."""
+        return max(self.capacity, float(math.ceil(self.limit * self.share - 1e-9)))
+
+    def _fits(self, cost: float) -> bool:
+        return (self._in_window + cost <= self.capacity
+                and self._in_published + cost <= self.published_capacity)
+
+    def _spend(self, now: float, cost: float) -> None:
+        self._spent.append((now, cost))
+        self._in_window += cost
+        self._published.append((now, cost))
+        self._in_published += cost
+
+    def _wake(self, now: float, cost: float) -> float:
+        """When enough of the oldest spends left both windows for ``cost`` to fit."""
+        wake = now
+        for spent, in_use, capacity, window in (
+                (self._spent, self._in_window, self.capacity, self.window_s),
+                (self._published, self._in_published, self.published_capacity,
+                 self.published_window_s)):
+            over = in_use + cost - capacity
+            for at, units in spent:
+                if over <= 1e-9:
+                    break
+                over -= units
+                wake = max(wake, at + window)
+        return wake
 
     def used(self) -> float:
         """Units spent in the last ``window_s``."""
@@ -142,10 +182,10 @@ class Budget:
                 now = self._clock()
                 self._check_ban(now)
                 self._expire(now)
-                if now >= self._paused_until and self._in_window + cost <= self.capacity:
+                if now >= self._paused_until and self._fits(cost):
                     break
                 wake = self._paused_until if now < self._paused_until else (
-                    self._spent[0][0] + self.window_s)
+                    self._wake(now, cost))
                 if deadline is not None and wake > deadline:
                     raise TimeoutError(f"{self.venue}'s REST budget has no room for {cost:g} "
                                        f"{self.unit} within {timeout_s:g} s")
@@ -153,8 +193,7 @@ class Budget:
                     raise RestError(f"{self.venue}'s REST client was closed while it waited "
                                     "for room in the budget")
                 self._cond.wait(min(max(wake - now, 0.001), CANCEL_POLL_S))
-            self._spent.append((now, cost))
-            self._in_window += cost
+            self._spend(now, cost)
             self.peak = max(self.peak, self._in_window)
             waited = now - started
             self.waited_s += waited
@@ -170,16 +209,10 @@ class Budget:
             self._expire(now)
             if now < self._paused_until:
                 return self._paused_until - now
-            if self._in_window + cost <= self.capacity or not self._spent:
+            if self._fits(cost) or not (self._spent or self._published):
                 return 0.0
-            # the oldest spends leave the window in turn: when enough have left
-            over, wake = self._in_window + cost - self.capacity, now
-            for at, spent in self._spent:
-                over -= spent
-                wake = at + self.window_s
-                if over <= 1e-9:
-                    break
-            return max(wake - now, 0.0)
+            # the oldest spends leave the windows in turn: when enough have left
+            return max(self._wake(now, cost) - now, 0.0)
 
     def note_wait(self, seconds: float) -> None:
         """Count ``seconds`` a caller waited for room on its own (``room_in``) in ``waited_s``."""
@@ -195,8 +228,7 @@ class Budget:
             self._expire(now)
             extra = used - self._in_window
             if extra > 0:
-                self._spent.append((now, extra))
-                self._in_window += extra
+                self._spend(now, extra)
 
     # --- the venue's answers -------------------------------------------------------------
     def pause(self, retry_after_s: float | None) -> float:
@@ -237,7 +269,11 @@ class Budget:
         """The one budget of ``venue`` at ``base_url`` in this process: a venue counts per
         IP, so every client of it (books, backfill, market lists, several collectors)
         spends from the same budget. ``share``: let it use that much (``allow_share``)."""
-        key = (venue, base_url)
+        from rtkit.rest.endpoints import venue_rest
+
+        # keyed by the venue's public API: two names of one API (kraken, kraken-v1)
+        # spend one limit
+        key = (venue_rest(venue).base_url, base_url)
         with _SHARED_LOCK:
             budget = _SHARED.get(key)
             if budget is None:
