@@ -268,8 +268,7 @@ class BookMachine(BookRestarts, BookAudits):
             step.action = "resubscribe"
 
     def _buffered(self, msg: BookMessage) -> None:
-        if len(self._buffer) == self._buffer.maxlen:
-            self.buffer_overflow += 1
+        self.buffer_overflow += len(self._buffer) == self._buffer.maxlen  # the oldest goes
         self._buffer.append(msg)
 
     def _move(self, step: Step, to: str, at: int, reason: str, seq: int | None = None) -> None:

@@ -46,7 +46,8 @@ def register_package(root: Path) -> None:
 def import_sqlite_utils() -> None:
     """sqlite-utils without pandas (a quarter of a second): it imports pandas, when it
     can, only to map ``pandas.Timestamp`` to TEXT, a type no rtkit table is made of.
-    :func:`map_pandas_types` adds that mapping if pandas is imported after all."""
+    :func:`rtkit.runtime.writer_child.map_pandas_types` adds that mapping if pandas is
+    imported after all."""
     if _OPTIONAL_FOR_SQLITE_UTILS in sys.modules:
         importlib.import_module("sqlite_utils")
         return
@@ -55,15 +56,6 @@ def import_sqlite_utils() -> None:
         importlib.import_module("sqlite_utils")
     finally:
         del sys.modules[_OPTIONAL_FOR_SQLITE_UTILS]
-
-
-def map_pandas_types() -> None:
-    """What sqlite-utils maps pandas' types to, had it imported pandas: called once the
-    store type is imported (its module may have imported pandas; rtkit's do not)."""
-    pandas = sys.modules.get(_OPTIONAL_FOR_SQLITE_UTILS)
-    sqlite_utils_db = sys.modules.get("sqlite_utils.db")
-    if pandas is not None and sqlite_utils_db is not None:
-        sqlite_utils_db.COLUMN_TYPE_MAPPING.setdefault(pandas.Timestamp, "TEXT")
 
 
 def boot(argv: list[str]) -> None:

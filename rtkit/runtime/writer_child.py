@@ -29,7 +29,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from rtkit.runtime.writer_boot import map_pandas_types
 from rtkit.sinks import SinkRefused
 from rtkit.sinks.sqlite import SQLiteSink
 from rtkit.store import TickStore
@@ -224,6 +223,16 @@ def serve(requests: Connection, answers: Connection, sink: SQLiteSink) -> None:
             return
         if op == "close":
             return
+
+
+def map_pandas_types() -> None:
+    """What sqlite-utils maps pandas' types to, had it imported pandas (the bootstrap,
+    :mod:`rtkit.runtime.writer_boot`, imports it without): called once the store type is
+    imported (its module may have imported pandas; rtkit's do not)."""
+    pandas = sys.modules.get("pandas")
+    sqlite_utils_db = sys.modules.get("sqlite_utils.db")
+    if pandas is not None and sqlite_utils_db is not None:
+        sqlite_utils_db.COLUMN_TYPE_MAPPING.setdefault(pandas.Timestamp, "TEXT")
 
 
 def main(argv: list[str]) -> None:
