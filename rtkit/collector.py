@@ -101,7 +101,7 @@ frame one of them loses, the other brings), for completeness over bandwidth.
 ``writer``: ``"thread"`` (default) writes SQLite in a thread of this process;
 ``"process"`` in a child process of its own, which keeps the writing off the
 receive loop's interpreter lock (it helps with a free core; it starts in about
-half a second, during which the thread writes).
+0.2 s, during which the thread writes).
 ``backfill`` (default True where the venue can fill by id): a thread fetches the
 trades of each id gap from the venue's REST history (``rest_url``) within its
 budget and stores them like live ones; ``backfill_max`` caps one gap (default 50,000
