@@ -350,3 +350,32 @@ def test_a_file_moved_before_the_take_over_answers_is_opened_again_and_taken_ove
     with TickStore(db, readonly=True) as store:
         assert store.count() == 2
         assert list(store.runs()["status"]) == ["running", "stopped"]  # ours finished
+
+
+def test_a_take_over_refuses_a_file_replaced_since_the_run_opened(tmp_path):
+    """The child takes the run over in the file the thread opened: a file replaced at the
+    path meanwhile (a deleted folder made again) is refused, so the thread's own check
+    notices and says so, rather than the child silently writing a new file."""
+    from rtkit.sinks import SinkRefused
+    from rtkit.sinks.sqlite import SQLiteSink
+
+    db = tmp_path / "data" / "ticks.sqlite"
+    db.parent.mkdir()
+    thread_side = SQLiteSink(db)
+    thread_side.open(RUN)
+    identity, run_id = thread_side.identity, thread_side.run_id
+    assert identity is not None
+    thread_side.close()
+    db.rename(db.with_name("moved.sqlite"))  # kept: its inode is not reused
+    TickStore(db).close()  # another file at the same path
+    child_side = SQLiteSink(db)
+    with pytest.raises(SinkRefused, match="no longer the file the run was opened in"):
+        child_side.open(RUN, run_id, identity)
+    assert not child_side.is_open
+    child_side.open(RUN, run_id, file_identity_of(db))  # the file it was opened in: taken
+    child_side.close()
+
+
+def file_identity_of(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino

@@ -188,7 +188,7 @@ class ProcessSink:
             if self._child is None or not self._child.running:
                 self._end_child()
                 self._child = WriterChild(self.path, self.store_type)
-            self._child.send(("open", self._run, self.local.run_id))
+            self._child.send(("open", self._run, self.local.run_id, self.local.identity))
             self._asked, self._asked_for = True, self._opened
         except SinkRefused as exc:
             self._refused_handover(str(exc))

@@ -12,24 +12,15 @@ otherwise land in an unlinked inode nobody can read.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from pathlib import Path
 
 from rtkit.sinks import RunEnd, RunInfo, SinkRefused
 from rtkit.store import StoreError, TickStore
+from rtkit.store_schema import file_identity
 
 #: how long one write waits for another process's lock before it counts as refused
 BUSY_TIMEOUT_S = 0.5
-
-
-def file_identity(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of the file at ``path`` now; None when there is none."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 class SQLiteSink:
@@ -57,17 +48,27 @@ class SQLiteSink:
         return self._store is not None
 
     @property
+    def identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the file it opened, once open."""
+        return self._identity
+
+    @property
     def run_id(self) -> int | None:
         """The id of the run's row in ``runs``, once open."""
         return self._run_id
 
-    def open(self, run: RunInfo, run_id: int | None = None) -> None:
+    def open(self, run: RunInfo, run_id: int | None = None,
+             identity: tuple[int, int] | None = None) -> None:
         """Open the file and record the run; with ``run_id``, take over the run whose
-        row another connection made (the writer process takes over from the thread)."""
+        row another connection made (the writer process takes over from the thread),
+        and with ``identity`` only in that connection's file: one moved or replaced
+        since is refused, for that connection to notice and say so."""
         store = None
         try:
             store = self.store_type(self.path, busy_timeout_s=BUSY_TIMEOUT_S)
             self._identity = file_identity(self.path)
+            if identity is not None and self._identity != tuple(identity):
+                raise OSError(f"'{self.path}' is no longer the file the run was opened in")
             self._run_id = run_id if run_id is not None else store.start_run(
                 name=run.name, venue=run.venue, symbols=run.symbols, url=run.url,
                 config=run.config, started_at=run.started_at)
