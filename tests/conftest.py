@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 import ssl
 import subprocess
 import threading
 import time
 
 import pytest
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # started in the background by a shell without job control (``make test &``), which
+    # ignores Ctrl-C: the tests of Ctrl-C, and the children they interrupt, need it back
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def wait_for(predicate, timeout_s: float = 10.0, interval_s: float = 0.01):
