@@ -105,11 +105,13 @@ class BookRows:
         books = self.books
         if books is None:
             return {}
-        self._store_step(books.poll(now_ns))
+        self.store_book_step(books.poll(now_ns))
         return {connection: self.adapter.book_resubscribe_messages(symbols)
                 for connection, symbols in books.take_resubscribes_by_connection().items()}
 
-    def _store_step(self, step: Step) -> None:
+    def store_book_step(self, step: Step) -> None:
+        """A keeper step's rows (deltas, events, quotes) into the ring and the records to
+        store: what a live book tick and a replayed keeper both produce."""
         if step.deltas or step.events or step.quotes:
             rows: dict = {}
             self._book_rows(rows, step)
@@ -124,7 +126,7 @@ class BookRows:
         why = ("source connection closed (handed over)" if handed_over
                else "source connection lost")
         if self.books is not None:
-            self._store_step(self.books.connection_closed(connection, at_ns, why))
+            self.store_book_step(self.books.connection_closed(connection, at_ns, why))
         if self._quote_sources is not None:
             self._quote_sources.closed(connection, why)
 
@@ -139,7 +141,7 @@ class BookRows:
         # a connection opened beside a live one (a handover, redundancy) leaves the books
         # to the stream they are on; a reconnect after a hole starts them over
         if self.books is not None and not covered:
-            self._store_step(self.books.connection_opened(at_ns, first))
+            self.store_book_step(self.books.connection_opened(at_ns, first))
         if self._quote_sources is not None and not covered:
             self._quote_sources.clear()
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rtkit.books import Step
 from rtkit.books.keeper import BookKeeper, keeper_for
 from rtkit.pipeline import Pipeline
 from rtkit.recording import BAD_LINE, BooksStart, Frame, RestEntry
@@ -79,7 +78,7 @@ class BookReplay:
         if due is not None:
             p = self.pipelines[venue]
             if p.books is not None:
-                self._book_step(p, p.books.poll(due[0]))
+                p.store_book_step(p.books.poll(due[0]))
 
     def _books(self, start: BooksStart) -> None:
         """The books a run kept on a venue: a keeper made as the live run made it (a
@@ -107,7 +106,7 @@ class BookReplay:
             due[1] = True  # taken by that poll: it is over before the next read
         if not entry.request:
             self._now = entry.received_at
-            self._book_step(p, books.give_answer(entry.symbol, entry.purpose, entry.message,
+            p.store_book_step(books.give_answer(entry.symbol, entry.purpose, entry.message,
                                                  entry.error, entry.received_at))
 
     def _unanswered(self) -> None:
@@ -119,16 +118,5 @@ class BookReplay:
             waited = self._recorded_asks.get(venue, {})
             symbols = [s for s in p.books.unanswered if not waited.get(s)]
             if symbols:
-                self._book_step(p, p.books.cannot_answer(symbols))
-
-    @staticmethod
-    def _book_step(p: Pipeline, step: Step) -> None:
-        """A replayed keeper's rows into the venue's pipeline, as ``book_tick`` adds them."""
-        if step.deltas or step.events or step.quotes:
-            rows: dict = {}
-            p._book_rows(rows, step)
-            if p.quote_ring is not None and rows.get("quotes"):
-                p.quote_ring.append(rows["quotes"])
-            with p._counting:
-                p.records.add(rows)
+                p.store_book_step(p.books.cannot_answer(symbols))
 
