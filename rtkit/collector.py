@@ -274,6 +274,11 @@ class Collector(CollectorViews, BookReading, LiveHooks):
                 self._threads_left -= 1
                 last = self._threads_left == 0
             if last:
+                # ended on its own (failed) or stopped: the backfill thread ends with them,
+                # as nothing it fetched could be stored any more
+                self._stop.set()
+                if self.backfiller is not None:
+                    self.backfiller.abort()
                 registry.unregister(self.name, self)
                 if self._machine.stop_requested:
                     self._machine.finish()

@@ -290,6 +290,18 @@ def test_threads_are_daemons_and_named(db):
         c.stop()
 
 
+def test_a_collector_that_fails_on_its_own_leaves_no_thread_behind(db):
+    # the venue refuses every symbol: the collector ends ``failed`` with nobody calling
+    # stop(), and its backfill thread (binance fills gaps from REST) ends with it
+    with Simulator("binance", count=0, faults=Faults(reject_symbols=SYMBOLS)) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, backoff_initial_s=0.05)
+        assert c.backfiller is not None
+        wait_for(lambda: c.status == "failed", 10)
+        wait_for(lambda: not [t for t in threading.enumerate()
+                              if t.name.startswith("rtkit-") and c.name in t.name], 3)
+        assert not c.running and "invalid symbol" in c.status.reason
+
+
 def test_again_rebuilds_the_same_configuration(db, tmp_path):
     c = rtkit.Collector("binance", ["btcusdt"], db=db, name="n1", capacity=123,
                         flush_interval_s=0.3, channel="aggTrade")
