@@ -132,8 +132,13 @@ def new_writer_id() -> str:
 
 
 def write_file(table: pa.Table, final: Path, kind: Kind) -> None:
-    """Write ``table`` (file columns only) as ``final``, atomically: under a ``_…tmp``
-    name no reader lists, then renamed. Rows are put in time order first."""
+    """Write ``table`` (file columns only) as ``final``, atomically and durably: under a
+    ``_…tmp`` name no reader lists, synced to disk, renamed, and the folder synced. Rows
+    are put in time order first.
+
+    Without the syncs a power loss after the rename can leave ``final`` empty or cut
+    short (the rename reaches the disk before the data): readers would meet a file that
+    is not Parquet, and a compaction that removed the files it merged would lose them."""
     ts = table.column(time_column(kind))
     if len(ts) > 1:
         values = ts.cast(pa.int64()).to_numpy()
@@ -142,10 +147,34 @@ def write_file(table: pa.Table, final: Path, kind: Kind) -> None:
     temporary = final.with_name(f"_{final.name}.tmp")
     try:
         pq.write_table(table, temporary, **encodings(kind))
+        sync_file(temporary)
         os.replace(temporary, final)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    sync_folder(final.parent)
+
+
+def sync_file(path: Path) -> None:
+    """Have ``path``'s data on disk (pyarrow wrote and closed it: fsync a fresh handle)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class PartWriter:
