@@ -13,9 +13,10 @@ so a replay or a reconnect overlap never doubles a row. Beside it: ``rejects``
 A connection belongs to the thread that opened it: the collector opens its
 writing store inside its writer thread; a notebook opens its own
 (``TickStore(path, readonly=True)``) and, thanks to WAL, reads committed data
-while the writer goes on. Ticks go in through one ``executemany`` per flush in
-one transaction — sqlite-utils builds each row's SQL in Python and caps its
-batches at 999 variables, which measured 3x slower for this hot path.
+while the writer goes on. Ticks go in through multi-row ``INSERT`` statements
+(:mod:`rtkit.store_insert`), one transaction per flush — sqlite-utils builds each
+row's SQL in Python and caps its batches at 999 variables, which measured 3x
+slower for this hot path.
 
 Whose file it is and the tables made in it: :mod:`rtkit.store_schema`.
 """
@@ -35,6 +36,7 @@ from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
 from rtkit.kinds.sql import create_table
 from rtkit.kinds.trades import TRADES
+from rtkit.store_insert import insert_many
 from rtkit.store_schema import create_schema, file_identity, refusal
 from rtkit.venues import get_adapter
 
@@ -217,26 +219,27 @@ class TickStore:
 
     def insert_rows(self, sql: str, rows: Iterable[tuple], table: str,
                      refused: list | None) -> int:
-        """``executemany`` inside the caller's transaction; returns the rows inserted.
+        """Insert ``rows`` inside the caller's transaction, in multi-row statements
+        (:mod:`rtkit.store_insert`); returns the rows inserted.
 
         With ``refused``, under a savepoint: if a row is refused the rows are halved
         and each half tried again, down to the single rows to set aside, which costs
         a few more statements per bad row and nothing when there is none.
         """
         conn = self.conn
-        if refused is None:
-            before = conn.total_changes
-            conn.executemany(sql, rows)
-            return conn.total_changes - before
         rows = rows if isinstance(rows, list) else list(rows)
         if not rows:
             return 0
+        if refused is None:
+            before = conn.total_changes
+            insert_many(conn, sql, rows)
+            return conn.total_changes - before
         if not conn.in_transaction:
             conn.execute("BEGIN")  # the savepoint must not be the transaction itself
         conn.execute("SAVEPOINT rtkit_rows")
         before = conn.total_changes
         try:
-            conn.executemany(sql, rows)
+            insert_many(conn, sql, rows)
         except ROW_ERRORS as exc:
             conn.execute("ROLLBACK TO rtkit_rows")
             conn.execute("RELEASE rtkit_rows")
