@@ -13,13 +13,17 @@ import websocket
 
 from rtkit.pipeline import quote
 from rtkit.recording import RecordingWriter
-from rtkit.runtime.connections import Conn, ConnectionSet
+from rtkit.runtime.connections import RECV_TIMEOUT_S, Conn, ConnectionSet
 from rtkit.wsframes import BINARY, CLOSE, PING, TEXT, TOO_LARGE, Oversized
 
 #: pending ticks that wake the writer before its interval is up. Each flush costs the
 #: receive thread some GIL time; few large flushes measured a lower p99 receive
 #: latency at 20k frames/s (0.2-0.8 ms) than many small ones (5k: 2.3-2.6 ms)
 FLUSH_BATCH = 50_000
+#: a pause of the feed this long, with ticks the writer was not woken for, wakes it:
+#: a burst is on disk as soon as it ends, not up to an interval later, and the writer
+#: works while the receive thread has nothing to do (issue 17)
+IDLE_FLUSH_S = 0.02
 #: bytes asked of the socket per read: hundreds of trade frames at a time
 RECV_BYTES = 1 << 18
 
@@ -32,6 +36,7 @@ class ChunkReader(ConnectionSet):
     venue: str
     handover: bool
     _flush_mark: int
+    _woken_at: int  # pipeline.queued when the writer was last woken from here
     _flush_now: Any
 
     def _read_chunk(self, conn: Conn, conns: list[Conn],
@@ -41,9 +46,15 @@ class ChunkReader(ConnectionSet):
         sock = conn.sock
         if sock is None:
             raise websocket.WebSocketConnectionClosedException("socket closed")
+        waiting = pipeline.queued > self._woken_at
+        timeout = IDLE_FLUSH_S if waiting else RECV_TIMEOUT_S
+        if sock.gettimeout() != timeout:
+            sock.settimeout(timeout)
         try:
             chunk = sock.recv(RECV_BYTES)
         except TimeoutError:
+            if waiting:
+                self._wake_writer()
             return False
         if not chunk:  # b"": the peer closed the TCP connection
             raise websocket.WebSocketConnectionClosedException("connection closed by peer")
@@ -93,8 +104,7 @@ class ChunkReader(ConnectionSet):
                 elif opcode == TOO_LARGE:
                     pipeline.reject_oversized(payload, oversized_size(payload), now)
         if pipeline.queued >= self._flush_mark:
-            self._flush_mark = pipeline.queued + FLUSH_BATCH
-            self._flush_now.set()
+            self._wake_writer()
         for payload in pings:
             conn.ws.pong(payload)
         if conn.reader.error is not None:  # the frames before it were counted above
@@ -112,6 +122,13 @@ class ChunkReader(ConnectionSet):
             # ended here also lets the successor's own pending notice open its successor
             self._handovers(conns, recorder, time.monotonic_ns())
         return end  # only now: every frame of the chunk was counted first
+
+    def _wake_writer(self) -> None:
+        """Have the writer flush now: FLUSH_BATCH more ticks came, or the feed paused."""
+        queued = self.pipeline.queued
+        self._woken_at = queued
+        self._flush_mark = queued + FLUSH_BATCH
+        self._flush_now.set()
 
 
 def oversized_size(payload: bytes) -> int:

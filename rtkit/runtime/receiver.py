@@ -24,7 +24,7 @@ import websocket
 
 from rtkit.pipeline import Pipeline, quote
 from rtkit.recording import LastCloses, RecordingWriter
-from rtkit.runtime.chunks import FLUSH_BATCH, ChunkReader
+from rtkit.runtime.chunks import FLUSH_BATCH, IDLE_FLUSH_S, ChunkReader
 from rtkit.runtime.connections import RECV_TIMEOUT_S, Conn
 from rtkit.runtime.status import LastError, StatusMachine
 from rtkit.venues import Adapter
@@ -70,7 +70,7 @@ class Receiver(ChunkReader):
         #: handovers completed (an old connection closed after its successor took over)
         self.handovers = 0
         self._sockets: list[websocket.WebSocket] = []  # open or opening, for abort()
-        self._flush_mark = 0
+        self._flush_mark = self._woken_at = 0
         self._futile = 0
         self._venue_errors = 0
         #: symbols the venue refused (named in its error) → its message, in order
@@ -172,14 +172,19 @@ class Receiver(ChunkReader):
         stale_ns = int(self.stale_after_s * 1e9)
         next_check = time.monotonic_ns()
         self._flush_mark = self.pipeline.queued + FLUSH_BATCH
+        self._woken_at = self.pipeline.queued
         lane_attempt, reopen_at = 0, next_check
         while conns:
             if len(conns) == 1:
                 ready = conns[:]  # a copy: a notice read opens a successor into conns
             else:
                 socks = [c.sock for c in conns if c.sock is not None]
-                readable = set(select.select(socks, [], [], RECV_TIMEOUT_S)[0])
+                waiting = self.pipeline.queued > self._woken_at
+                readable = set(select.select(
+                    socks, [], [], IDLE_FLUSH_S if waiting else RECV_TIMEOUT_S)[0])
                 ready = [c for c in conns if c.sock in readable]
+                if waiting and not ready:  # the feed paused: the writer flushes meanwhile
+                    self._wake_writer()
             for conn in ready:
                 try:
                     ended = self._read_chunk(conn, conns, recorder)
