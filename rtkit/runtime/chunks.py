@@ -46,16 +46,21 @@ class ChunkReader(ConnectionSet):
         sock = conn.sock
         if sock is None:
             raise websocket.WebSocketConnectionClosedException("socket closed")
+        # ticks the writer was not woken for: a short read, and a pause wakes it (the
+        # timeout is put back at once: a pong or a subscribe sent on this socket may
+        # block longer than a pause lasts)
         waiting = pipeline.queued > self._woken_at
-        timeout = IDLE_FLUSH_S if waiting else RECV_TIMEOUT_S
-        if sock.gettimeout() != timeout:
-            sock.settimeout(timeout)
+        if waiting:
+            sock.settimeout(IDLE_FLUSH_S)
         try:
             chunk = sock.recv(RECV_BYTES)
         except TimeoutError:
             if waiting:
                 self._wake_writer()
             return False
+        finally:
+            if waiting:
+                sock.settimeout(RECV_TIMEOUT_S)
         if not chunk:  # b"": the peer closed the TCP connection
             raise websocket.WebSocketConnectionClosedException("connection closed by peer")
         conn.last_data = time.monotonic_ns()
