@@ -1,3 +1,4 @@
+import random
 import threading
 
 import numpy as np
@@ -207,3 +208,25 @@ def test_reused_snapshot_stays_right_when_names_outgrow_int8_codes():
         ring.append("binance", T0 + i, [tick(i, f"S{i}-USDT")])
         if i in (0, 125, 126, 127, 128, 259):
             _columns_equal(ring.snapshot(reuse=True), ring.snapshot())
+
+
+@pytest.mark.parametrize("capacity", [50, 97, 1000])
+def test_appends_a_column_at_a_time_equal_appends_one_by_one(capacity):
+    # the same ticks through both paths: reads of many ticks (by column) wrapping round the
+    # ring, new symbols, int and text ids mixed, and single ticks (one by one) between
+    rng = random.Random(capacity)
+    by_column, one_by_one = RingBuffer(capacity), RingBuffer(capacity)
+    n_id = 0
+    for _ in range(60):
+        ticks = []
+        for _ in range(rng.choice([1, 3, 32, 33, 49, 64])):
+            n_id += 1
+            tid = n_id if rng.random() < 0.8 else f"x{n_id}"
+            ticks.append((rng.choice(["A-B", "C-D", f"S{n_id % 40}"]), tid, T0 + n_id,
+                          rng.random() + 1, rng.random() + 1, rng.choice([BUY, SELL])))
+        received, venue = T0 + n_id * 10, rng.choice(["binance", "okx"])
+        by_column.append(venue, received, ticks)
+        for one in ticks:
+            one_by_one.append(venue, received, [one])
+        pd.testing.assert_frame_equal(by_column.snapshot(), one_by_one.snapshot())
+    assert by_column.total == one_by_one.total == n_id
