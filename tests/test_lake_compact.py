@@ -188,3 +188,27 @@ def test_compaction_while_a_collector_writes_loses_nothing(tmp_path):
     raw, unique = lake_rows(lake)
     assert sorted(raw) == unique and [r[:3] for r in unique] == sorted(written)
     assert len(lake_files(lake)) == 1
+
+
+def test_one_merge_reads_at_most_merge_rows_so_its_memory_is_bounded(tmp_path, monkeypatch):
+    # a partition with more rows than one merge may hold: merged into several files of
+    # at most MERGE_ROWS rows each; every record is still there, and runs again converge
+    import rtkit.lake.compact as compaction
+
+    lake = tmp_path / "lake"
+    small_lake(lake, writers=2, flushes=10)  # 20 files of 100 rows a partition
+    raw, before = lake_rows(lake)
+    monkeypatch.setattr(compaction, "MERGE_ROWS", 500)
+    report = compact(lake)
+    assert report.merged and all(m.rows_in <= 500 for m in report.merged)
+    summary = report.summary()
+    assert summary["partitions_merged"] == 2 and summary["files_in"] == 40
+    assert summary["files_out"] == len(report.merged) == 8  # 20 files in runs of 5
+    assert lake_rows(lake)[1] == before  # each record, read once, as before
+    for _ in range(6):  # runs again merge what is still small, then leave it alone
+        age(lake_files(lake))
+        again = compact(lake)
+        assert all(m.rows_in <= 500 for m in again.merged)
+        if not again.merged:
+            break
+    assert not again.merged and lake_rows(lake)[1] == before

@@ -15,8 +15,12 @@ and swaps it in atomically, while collectors keep writing and readers keep readi
   the merged file alone; a reader that opens an input just unlinked lists again.
   A ``kill -9`` at any moment leaves one of those states, never half a file,
   and the next run finishes the job;
-* files already at :data:`TARGET_FILE_BYTES` are left as they are, so running it
-  again does nothing new (it is idempotent) and a big day is not rewritten each time.
+* files already at :data:`TARGET_FILE_BYTES` or :data:`MERGE_ROWS` are left as they
+  are, so running it again does nothing new once it is done (it converges) and a big
+  day is not rewritten each time;
+* one merge reads at most :data:`MERGE_ROWS` rows, so its memory is bounded: a
+  partition with more is merged into several files (readers drop the copies of a key
+  across them).
 
 Of the copies of one key the kept one is the first received (smallest
 ``received_at``, then the smallest other columns): a rule of the rows alone, so
@@ -50,6 +54,11 @@ from rtkit.sinks.parquet import (
 MIN_AGE_S = 10.0
 #: a file this big is compacted already: not merged again
 TARGET_FILE_BYTES = 256 * 1024 * 1024
+#: the most rows one merge reads (and a file with this many is not merged again): a
+#: merge holds its rows in memory about three times over (read, joined, sorted), some
+#: 200 bytes a trade at the peak, so a partition of any size is merged in a few hundred
+#: MiB, into files of at most this many rows
+MERGE_ROWS = 1_000_000
 
 
 def dedup_order(kind: Kind) -> list[str]:
@@ -113,7 +122,8 @@ class Compaction:
     def summary(self) -> dict:
         m = self.merged
         return {"root": self.root, "partitions_seen": self.partitions_seen,
-                "partitions_merged": len(m), "files_in": sum(x.files for x in m),
+                "partitions_merged": len({x.partition for x in m}),
+                "files_in": sum(x.files for x in m),
                 "files_out": len(m), "rows_in": sum(x.rows_in for x in m),
                 "rows_out": sum(x.rows_out for x in m),
                 "duplicates_dropped": sum(x.duplicates for x in m),
@@ -186,12 +196,43 @@ def _read(path: Path, schema: pa.Schema, report: Compaction) -> pa.Table | None:
 
 
 def compact_partition(folder: Path, kind: Kind, writer: PartWriter, *, now: float,
-                      min_age_s: float = MIN_AGE_S, report: Compaction) -> Merged | None:
-    """Merge the settled small files of one partition folder; None when there is
-    nothing to merge (fewer than two such files)."""
-    inputs = _settled_files(folder, now, min_age_s, report)
-    if len(inputs) < 2:
-        return None
+                      min_age_s: float = MIN_AGE_S, report: Compaction) -> list[Merged]:
+    """Merge the settled small files of one partition folder, at most MERGE_ROWS rows
+    at a time; the merges made (none when no two such files fit in one)."""
+    merged = []
+    for group in _groups(_settled_files(folder, now, min_age_s, report)):
+        done = _merge(folder, group, kind, writer, report)
+        if done is not None:
+            merged.append(done)
+    return merged
+
+
+def _groups(inputs: list[tuple[Path, int]]) -> list[list[tuple[Path, int]]]:
+    """``inputs`` (in name order, so in time order per writer) in runs of at most
+    MERGE_ROWS rows (from each file's footer); only runs of two files or more. A file
+    whose footer cannot be read joins a run: the merge reports it."""
+    groups: list[list[tuple[Path, int]]] = [[]]
+    total = 0
+    for path, size in inputs:
+        try:
+            rows = pq.read_metadata(path).num_rows
+        except FileNotFoundError:  # another compaction merged and removed it
+            continue
+        except (pa.ArrowException, OSError):
+            rows = 0
+        if rows >= MERGE_ROWS:
+            continue  # compacted already
+        if groups[-1] and total + rows > MERGE_ROWS:
+            groups.append([])
+            total = 0
+        groups[-1].append((path, size))
+        total += rows
+    return [g for g in groups if len(g) >= 2]
+
+
+def _merge(folder: Path, inputs: list[tuple[Path, int]], kind: Kind, writer: PartWriter,
+           report: Compaction) -> Merged | None:
+    """One merged file in place of ``inputs``; None when fewer than two could be read."""
     schema = arrow_schema(kind)
     tables, read = [], []
     for path, size in inputs:
@@ -203,6 +244,7 @@ def compact_partition(folder: Path, kind: Kind, writer: PartWriter, *, now: floa
         return None
     rows_in = sum(t.num_rows for t in tables)
     merged = unique_rows(pa.concat_tables(tables), kind)
+    del tables
     output = folder / writer.next_name()
     write_file(merged.replace_schema_metadata(schema.metadata), output, kind)
     for path, _ in read:  # only now: until here a reader finds every record in the inputs
@@ -217,7 +259,7 @@ def compact_partition(folder: Path, kind: Kind, writer: PartWriter, *, now: floa
 def compact(root: str | Path, *, kind: str | None = None, min_age_s: float = MIN_AGE_S,
             progress=None) -> Compaction:
     """Compact every partition of the lake at ``root`` (of one kind, or of all);
-    ``progress(merged)`` is called after each partition. Safe while collectors write
+    ``progress(merged)`` is called after each merge. Safe while collectors write
     and readers read; running it again right after does nothing."""
     root = Path(root)
     if not root.is_dir():
@@ -235,9 +277,8 @@ def compact(root: str | Path, *, kind: str | None = None, min_age_s: float = MIN
             continue
         for folder in _partitions(root, k):
             report.partitions_seen += 1
-            merged = compact_partition(folder, k, writer, now=now, min_age_s=min_age_s,
-                                       report=report)
-            if merged is not None:
+            for merged in compact_partition(folder, k, writer, now=now, min_age_s=min_age_s,
+                                            report=report):
                 report.merged.append(merged)
                 if progress is not None:
                     progress(merged)
