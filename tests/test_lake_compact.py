@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from rtkit.cli import main
 from rtkit.lake.compact import compact
@@ -212,3 +214,47 @@ def test_one_merge_reads_at_most_merge_rows_so_its_memory_is_bounded(tmp_path, m
         if not again.merged:
             break
     assert not again.merged and lake_rows(lake)[1] == before
+
+
+COMPACT_PEAK = """
+import json, os, sys, time
+from pathlib import Path
+import rtkit.lake.compact as compaction
+from rtkit.sinks.parquet import ParquetSink
+from tests.conftest import peak_rss_kib
+lake, files, rows = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+compaction.MERGE_ROWS = 200_000
+sink = ParquetSink(lake)
+sink.open()
+day = 1_764_000_000_000_000_000
+for f in range(files):
+    sink.write([("binance", "BTC-USDT", str(f * rows + k), day + (f * rows + k) * 1000,
+                 day, 1.0 + k % 97, 0.5, "buy") for k in range(rows)])
+then = time.time() - 3600
+for p in lake.glob("**/*.parquet"):
+    os.utime(p, (then, then))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # the peak from here on: compaction's own
+before = peak_rss_kib()
+out = compaction.compact(lake).summary()
+print(json.dumps({"growth_kib": peak_rss_kib() - before, "rows_in": out["rows_in"]}))
+"""
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux")
+def test_compaction_memory_does_not_grow_with_the_partition(tmp_path):
+    # peak RSS of a child compacting 200k rows and then 800k rows of small files,
+    # MERGE_ROWS 200k: a merged-whole partition would need about four times as much
+    import subprocess
+    import sys
+
+    growth = {}
+    for files in (10, 40):
+        done = subprocess.run([sys.executable, "-c", COMPACT_PEAK, str(tmp_path / str(files)),
+                               str(files), "20000"], capture_output=True, text=True,
+                              timeout=300, cwd=Path(__file__).parent.parent)
+        assert done.returncode == 0, done.stderr[-2000:]
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        assert out["rows_in"] == files * 20_000
+        growth[files] = out["growth_kib"]
+    assert growth[40] < 1.5 * growth[10] + 8 * 1024, growth
