@@ -158,6 +158,10 @@ def more_records(sock: ssl.SSLSocket, chunk: bytes) -> bytes:
                 break
             parts.append(more)
             size += len(more)
+        # the cap cut a record: its rest is decrypted inside the TLS layer, where the
+        # poll of several connections (select) cannot see it; it comes with this read
+        if left := sock.pending():
+            parts.append(sock.recv(left))
     finally:
         sock.settimeout(RECV_TIMEOUT_S)
     return b"".join(parts) if len(parts) > 1 else chunk
