@@ -25,6 +25,10 @@ FLUSH_BATCH = 50_000
 #: a burst is on disk as soon as it ends, not up to an interval later, and the writer
 #: works while the receive thread has nothing to do (issue 17)
 IDLE_FLUSH_S = 0.02
+#: unwritten ticks from which a pause wakes the writer: fewer wait for the interval, as
+#: a trickle feed pauses after every frame (a flush each wrote a transaction and, with a
+#: lake, a Parquet file per symbol for every trade: 30 files/s at 30 trades/s, not 1)
+IDLE_FLUSH_MIN_TICKS = 500
 #: bytes asked of the socket per read: hundreds of trade frames at a time
 RECV_BYTES = 1 << 18
 
@@ -50,7 +54,7 @@ class ChunkReader(ConnectionSet):
         # ticks the writer was not woken for: a short read, and a pause wakes it (the
         # timeout is put back at once: a pong or a subscribe sent on this socket may
         # block longer than a pause lasts)
-        waiting = pipeline.queued > self._woken_at
+        waiting = self._burst_waiting()
         if waiting:
             sock.settimeout(IDLE_FLUSH_S)
         try:
@@ -130,6 +134,13 @@ class ChunkReader(ConnectionSet):
             # ended here also lets the successor's own pending notice open its successor
             self._handovers(conns, recorder, time.monotonic_ns())
         return end  # only now: every frame of the chunk was counted first
+
+    def _burst_waiting(self) -> bool:
+        """Ticks came since the writer was last woken, and enough are unwritten that a
+        pause of the feed is the end of a burst worth a flush of its own."""
+        pipeline = self.pipeline
+        return (pipeline.queued > self._woken_at
+                and pipeline.pending >= IDLE_FLUSH_MIN_TICKS)
 
     def _wake_writer(self) -> None:
         """Have the writer flush now: FLUSH_BATCH more ticks came, or the feed paused."""
