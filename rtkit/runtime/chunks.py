@@ -67,7 +67,7 @@ class ChunkReader(ConnectionSet):
             if waiting:
                 sock.settimeout(RECV_TIMEOUT_S)
         if chunk and isinstance(sock, ssl.SSLSocket):
-            chunk = more_records(sock, chunk)
+            chunk = more_records(sock, chunk, conn)
         if not chunk:  # b"": the peer closed the TCP connection
             raise websocket.WebSocketConnectionClosedException("connection closed by peer")
         conn.last_data = time.monotonic_ns()
@@ -121,6 +121,8 @@ class ChunkReader(ConnectionSet):
             conn.ws.pong(payload)
         if conn.reader.error is not None:  # the frames before it were counted above
             raise conn.reader.error
+        if conn.failed is not None:  # met by the TLS read-ahead, after those frames
+            raise conn.failed
         asked = False
         if handover and not end:
             if self.handover and conn.successor is None:
@@ -150,29 +152,34 @@ class ChunkReader(ConnectionSet):
         self._flush_now.set()
 
 
-def more_records(sock: ssl.SSLSocket, chunk: bytes) -> bytes:
+def more_records(sock: ssl.SSLSocket, chunk: bytes, conn: Conn | None = None) -> bytes:
     """``chunk`` and the TLS records that have arrived after it, up to RECV_BYTES.
 
     A TLS read returns one record (16 KiB at most, ~90 trade frames) where a plain
     read returns all that has come: without this, a wss:// feed pays the per-read
     costs fifteen times as often. Only what is there now is read (a record still
-    arriving is left for the next read); the end of the stream is left for it too."""
+    arriving is left for the next read); the end of the stream is left for it too. An
+    error is kept in ``conn.failed``, raised after the frames before it are counted."""
     parts, size = [chunk], len(chunk)
     sock.setblocking(False)
     try:
         while size < RECV_BYTES:
             try:
                 more = sock.recv(RECV_BYTES - size)
-            except OSError:  # nothing more now; an error: the next read meets it, and
-                break  # what this one read is counted first
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                break  # nothing more now
+            except OSError as exc:  # an error: raised once what came before it is counted
+                if conn is not None:  # (the TLS layer would only say the end of the
+                    conn.failed = exc  # stream at the next read)
+                break
             if not more:  # closed: the next read says so
                 break
             parts.append(more)
             size += len(more)
-        # the cap cut a record: its rest is decrypted inside the TLS layer, where the
-        # poll of several connections (select) cannot see it; it comes with this read
-        if left := sock.pending():
-            parts.append(sock.recv(left))
+        else:  # the cap cut a record: its rest is decrypted inside the TLS layer, where
+            # the poll of several connections (select) cannot see it; it comes now
+            if left := sock.pending():
+                parts.append(sock.recv(left))
     finally:
         sock.settimeout(RECV_TIMEOUT_S)
     return b"".join(parts) if len(parts) > 1 else chunk
