@@ -25,6 +25,10 @@ FLUSH_BATCH = 50_000
 #: a burst is on disk as soon as it ends, not up to an interval later, and the writer
 #: works while the receive thread has nothing to do (issue 17)
 IDLE_FLUSH_S = 0.02
+#: unwritten ticks from which a pause wakes the writer: fewer wait for the interval, as
+#: a trickle feed pauses after every frame (a flush each wrote a transaction and, with a
+#: lake, a Parquet file per symbol for every trade: 30 files/s at 30 trades/s, not 1)
+IDLE_FLUSH_MIN_TICKS = 500
 #: bytes asked of the socket per read: hundreds of trade frames at a time
 RECV_BYTES = 1 << 18
 
@@ -50,7 +54,7 @@ class ChunkReader(ConnectionSet):
         # ticks the writer was not woken for: a short read, and a pause wakes it (the
         # timeout is put back at once: a pong or a subscribe sent on this socket may
         # block longer than a pause lasts)
-        waiting = pipeline.queued > self._woken_at
+        waiting = self._burst_waiting()
         if waiting:
             sock.settimeout(IDLE_FLUSH_S)
         try:
@@ -63,7 +67,7 @@ class ChunkReader(ConnectionSet):
             if waiting:
                 sock.settimeout(RECV_TIMEOUT_S)
         if chunk and isinstance(sock, ssl.SSLSocket):
-            chunk = more_records(sock, chunk)
+            chunk = more_records(sock, chunk, conn)
         if not chunk:  # b"": the peer closed the TCP connection
             raise websocket.WebSocketConnectionClosedException("connection closed by peer")
         conn.last_data = time.monotonic_ns()
@@ -117,6 +121,8 @@ class ChunkReader(ConnectionSet):
             conn.ws.pong(payload)
         if conn.reader.error is not None:  # the frames before it were counted above
             raise conn.reader.error
+        if conn.failed is not None:  # met by the TLS read-ahead, after those frames
+            raise conn.failed
         asked = False
         if handover and not end:
             if self.handover and conn.successor is None:
@@ -131,6 +137,13 @@ class ChunkReader(ConnectionSet):
             self._handovers(conns, recorder, time.monotonic_ns())
         return end  # only now: every frame of the chunk was counted first
 
+    def _burst_waiting(self) -> bool:
+        """Ticks came since the writer was last woken, and enough are unwritten that a
+        pause of the feed is the end of a burst worth a flush of its own."""
+        pipeline = self.pipeline
+        return (pipeline.queued > self._woken_at
+                and pipeline.pending >= IDLE_FLUSH_MIN_TICKS)
+
     def _wake_writer(self) -> None:
         """Have the writer flush now: FLUSH_BATCH more ticks came, or the feed paused."""
         queued = self.pipeline.queued
@@ -139,25 +152,34 @@ class ChunkReader(ConnectionSet):
         self._flush_now.set()
 
 
-def more_records(sock: ssl.SSLSocket, chunk: bytes) -> bytes:
+def more_records(sock: ssl.SSLSocket, chunk: bytes, conn: Conn | None = None) -> bytes:
     """``chunk`` and the TLS records that have arrived after it, up to RECV_BYTES.
 
     A TLS read returns one record (16 KiB at most, ~90 trade frames) where a plain
     read returns all that has come: without this, a wss:// feed pays the per-read
     costs fifteen times as often. Only what is there now is read (a record still
-    arriving is left for the next read); the end of the stream is left for it too."""
+    arriving is left for the next read); the end of the stream is left for it too. An
+    error is kept in ``conn.failed``, raised after the frames before it are counted."""
     parts, size = [chunk], len(chunk)
     sock.setblocking(False)
     try:
         while size < RECV_BYTES:
             try:
                 more = sock.recv(RECV_BYTES - size)
-            except OSError:  # nothing more now; an error: the next read meets it, and
-                break  # what this one read is counted first
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                break  # nothing more now
+            except OSError as exc:  # an error: raised once what came before it is counted
+                if conn is not None:  # (the TLS layer would only say the end of the
+                    conn.failed = exc  # stream at the next read)
+                break
             if not more:  # closed: the next read says so
                 break
             parts.append(more)
             size += len(more)
+        else:  # the cap cut a record: its rest is decrypted inside the TLS layer, where
+            # the poll of several connections (select) cannot see it; it comes now
+            if left := sock.pending():
+                parts.append(sock.recv(left))
     finally:
         sock.settimeout(RECV_TIMEOUT_S)
     return b"".join(parts) if len(parts) > 1 else chunk

@@ -66,6 +66,8 @@ class Conn:
         self.overlapped: set[str] = set()
         #: the receiver's count of it (1: the first opened), which the books know it by
         self.number = 0
+        #: an error the TLS read-ahead met after what it read: raised once that is counted
+        self.failed: OSError | None = None
 
 
 

@@ -179,7 +179,7 @@ class Receiver(ChunkReader):
                 ready = conns[:]  # a copy: a notice read opens a successor into conns
             else:
                 socks = [c.sock for c in conns if c.sock is not None]
-                waiting = self.pipeline.queued > self._woken_at
+                waiting = self._burst_waiting()
                 readable = set(select.select(
                     socks, [], [], IDLE_FLUSH_S if waiting else RECV_TIMEOUT_S)[0])
                 ready = [c for c in conns if c.sock in readable]

@@ -156,8 +156,9 @@ def write_file(table: pa.Table, final: Path, kind: Kind) -> None:
 
 
 def sync_file(path: Path) -> None:
-    """Have ``path``'s data on disk (pyarrow wrote and closed it: fsync a fresh handle)."""
-    fd = os.open(path, os.O_RDONLY)
+    """Have ``path``'s data on disk (pyarrow wrote and closed it: fsync a fresh handle,
+    one that may write: Windows refuses to flush a read-only one)."""
+    fd = os.open(path, os.O_RDWR)
     try:
         os.fsync(fd)
     finally:
