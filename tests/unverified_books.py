@@ -6,6 +6,7 @@ with the simulator's history; the naive audit's verdict beside the fair one)."""
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import rtkit
 from rtkit.books.audit import AUDIT_LEVELS, audit_differences
@@ -201,8 +202,8 @@ def corruptions_caught_or_healed(c, sim, seen, rows):
 
 
 def audit_catches_the_corruption_within_one_period(venue, db, period=0.5):
-    """Measured: from the corrupted message's arrival to the audit's desync, at most one
-    audit period plus the audit's own round trip (the first audit asked after it)."""
+    """The corrupted message is caught by the first audit asked after it came (or by the
+    one then in flight): within one audit period plus the audit's own round trip."""
     sim, rest, c, seen = run(venue, db, Faults(book_corrupt_every=300), count=300,
                              audit_every_s=period)
     try:
@@ -214,7 +215,13 @@ def audit_catches_the_corruption_within_one_period(venue, db, period=0.5):
     # nothing came after the corrupted message until the audit
     corrupted_at = [at for at in seen["fed"] if at <= desync[0]][-1]
     assert desync[3].startswith("audit: 1 levels differ")
-    assert (desync[0] - corrupted_at) / 1e9 < 2 * period  # the next audit, not a later one
+    # the next audit caught it, not a later one: of the audits answered between the
+    # corrupted message and the desync, the first was asked after it came or was the one
+    # then in flight (its snapshot older than the corruption). Counted from the REST
+    # server's log, not timed: a loaded machine stretches the period, not the count
+    wall_ns = time.time_ns() - time.monotonic_ns()
+    answered = [t * 1e9 + wall_ns for t, _, status in list(rest.log) if status == 200]
+    assert 1 <= sum(corrupted_at < at <= desync[0] for at in answered) <= 2
     assert all(seen["loads"]) and c.stats["book_resyncs"] == 1
 
 
