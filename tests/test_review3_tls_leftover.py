@@ -7,33 +7,19 @@ from __future__ import annotations
 
 import select
 import socket
-import ssl
-import threading
 
 import pytest
 
 from rtkit.runtime.chunks import RECV_BYTES, more_records
 from tests.conftest import wait_for
-from tests.test_tls_reads import RECORD, queued_bytes
+from tests.test_tls_reads import RECORD, connected_tls_pair, queued_bytes
 
 
 @pytest.fixture
 def roomy_tls_pair(tls_server_context):
     """A connected (server, client) pair of TLS sockets on loopback, the client's kernel
     buffer large enough to hold more than RECV_BYTES that has arrived."""
-    context, pem = tls_server_context
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[ssl.SSLSocket] = []
-    thread = threading.Thread(target=lambda: accepted.append(
-        context.wrap_socket(listener.accept()[0], server_side=True)), daemon=True)
-    thread.start()
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * RECV_BYTES)
-    raw.connect(listener.getsockname())
-    client = ssl.create_default_context(cafile=pem).wrap_socket(
-        raw, server_hostname="127.0.0.1")
-    thread.join(10)
-    server = accepted[0]
+    server, client, listener = connected_tls_pair(*tls_server_context, 4 * RECV_BYTES)
     yield server, client
     for s in (server, client, listener):
         s.close()

@@ -26,20 +26,28 @@ def queued_bytes(sock: socket.socket) -> int:
     return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
-@pytest.fixture
-def tls_pair(tls_server_context):
-    """A connected (server, client) pair of TLS sockets on loopback."""
-    context, pem = tls_server_context
+def connected_tls_pair(context: ssl.SSLContext, pem: str, receive_buffer: int | None = None):
+    """A connected (server, client, listener) of TLS sockets on loopback; the client's
+    kernel receive buffer set to ``receive_buffer`` bytes when given."""
     listener = socket.create_server(("127.0.0.1", 0))
     accepted: list[ssl.SSLSocket] = []
     thread = threading.Thread(target=lambda: accepted.append(
         context.wrap_socket(listener.accept()[0], server_side=True)), daemon=True)
     thread.start()
-    client_context = ssl.create_default_context(cafile=pem)
-    client = client_context.wrap_socket(socket.create_connection(listener.getsockname()),
-                                        server_hostname="127.0.0.1")
+    raw = socket.socket()
+    if receive_buffer is not None:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    raw.connect(listener.getsockname())
+    client = ssl.create_default_context(cafile=pem).wrap_socket(
+        raw, server_hostname="127.0.0.1")
     thread.join(10)
-    server = accepted[0]
+    return accepted[0], client, listener
+
+
+@pytest.fixture
+def tls_pair(tls_server_context):
+    """A connected (server, client) pair of TLS sockets on loopback."""
+    server, client, listener = connected_tls_pair(*tls_server_context)
     yield server, client
     for s in (server, client, listener):
         s.close()
