@@ -186,8 +186,11 @@ def test_database_folder_replaced_by_a_file_then_restored(tmp_path):
         aside = tmp_path / "aside"
         folder.rename(aside)  # works as root, unlike chmod
         folder.write_text("not a folder")
-        wait_for(lambda: c.status == "storage_error")
-        assert "cannot write the database" in c.status.reason
+        # first the check finds the file gone from its path ("moved, replaced or
+        # deleted"), then making it again fails: the reason says so, and what to do
+        wait_for(lambda: c.status == "storage_error"
+                 and "cannot write the database" in c.status.reason)
+        assert "a folder you can write to" in c.status.reason
         at_break = c.stats["ticks"]
         wait_for(lambda: c.stats["ticks"] >= at_break + 500)
         folder.unlink()
