@@ -53,18 +53,23 @@ class BioSocket:
         return self.outgoing.read()
 
 
-def test_a_forged_record_after_trades_is_said_once_they_are_counted(db, tls_server_context):
-    context, pem = tls_server_context
-
+def trades_then_a_forged_record(context):
+    """A server whose first connection gets 100 trades, a record each, then a forged
+    record, all in one TCP write, and is then held open."""
     def serve(server, conn, n):
         tls = BioSocket(context, conn)
         accept_upgrade(tls)
-        if n == 0:  # 100 trades, a record each, then a forged one: all in one TCP write
+        if n == 0:
             conn.sendall(tls.records([frame(trade(i)) for i in range(1, 101)])
                          + FORGED_RECORD)
-            server.hold(conn)
+        server.hold(conn)
 
-    with RawServer(serve) as server:
+    return serve
+
+
+def test_a_forged_record_after_trades_is_said_once_they_are_counted(db, tls_server_context):
+    context, pem = tls_server_context
+    with RawServer(trades_then_a_forged_record(context)) as server:
         c = rtkit.collect("binance", ["BTC-USDT"], url=f"wss://127.0.0.1:{server.port}/ws",
                           db=db, sslopt={"ca_certs": pem}, flush_interval_s=0.05,
                           backoff_initial_s=30, backfill=False)
@@ -81,16 +86,7 @@ def test_a_forged_record_ends_its_connection_among_several_at_once(db, tls_serve
     # polled with select (redundancy=2): an error kept for "the next read" would wait
     # for a readable socket that never comes, the connection live until it went stale
     context, pem = tls_server_context
-
-    def serve(server, conn, n):
-        tls = BioSocket(context, conn)
-        accept_upgrade(tls)
-        if n == 0:
-            conn.sendall(tls.records([frame(trade(i)) for i in range(1, 101)])
-                         + FORGED_RECORD)
-        server.hold(conn)
-
-    with RawServer(serve) as server:
+    with RawServer(trades_then_a_forged_record(context)) as server:
         c = rtkit.collect("binance", ["BTC-USDT"], url=f"wss://127.0.0.1:{server.port}/ws",
                           db=db, sslopt={"ca_certs": pem}, flush_interval_s=0.05,
                           redundancy=2, stale_after_s=60, backoff_initial_s=30,
