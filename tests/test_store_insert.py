@@ -81,10 +81,14 @@ def rows_per_insert(store: TickStore, rows: list[tuple]) -> list[int]:
 
 def test_chunks_are_powers_of_two_within_the_variable_limit(tmp_path):
     store = TickStore(tmp_path / "t.sqlite")
-    assert rows_per_insert(store, trades(3000, seed=3, repeats=0)) == [
-        1024, 1024, 512, 256, 128, 32, 16, 8]
+    store.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 250_000)  # Debian's build
+    written = trades(9000, seed=3, repeats=0)
+    assert rows_per_insert(store, written) == [4096, 4096, 512, 256, 32, 8]
+    store.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)  # SQLite's default
+    more = [(v, s, f"x{t}", *rest) for v, s, t, *rest in trades(3000, seed=4, repeats=0)]
+    assert rows_per_insert(store, more) == [2048, 512, 256, 128, 32, 16, 8]
     store.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # as before SQLite 3.32
     rows = [("okx", "BTC-USDT", str(i), T0 + i, T0 + i, 1.0, 1.0, "buy") for i in range(300)]
     sizes = rows_per_insert(store, rows)
     assert sum(sizes) == 300 and max(sizes) == 64  # 64 rows x 8 values <= 999
-    assert len(stored(store.conn)) == 3300
+    assert len(stored(store.conn)) == 12300  # each key new
