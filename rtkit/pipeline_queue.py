@@ -17,10 +17,11 @@ from __future__ import annotations
 import sys
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from rtkit.kinds.pending import PendingRecords
-from rtkit.kinds.trades import stored_rows
+from rtkit.kinds.trades import TradeRows
 from rtkit.store import MAX_REJECT_TEXT
 from rtkit.validate import Reject
 
@@ -48,7 +49,7 @@ class Batch(NamedTuple):
     """One flush: rows for the ``ticks``, ``rejects`` and ``gaps`` tables, and the rows
     of the other kinds collected (``{kind: rows}``; None when there are none)."""
 
-    ticks: list[tuple]
+    ticks: Sequence[tuple]
     rejects: list[tuple]
     gaps: list[tuple]
     records: dict[str, list] | None = None
@@ -129,14 +130,15 @@ class PendingQueue:
     # --- storing thread ---------------------------------------------------------
     def take(self) -> Batch:
         """Everything pending, for a sink: the trades as the kind stores them
-        (``rtkit.kinds.trades.stored_rows``), the rejects and gaps rows.
+        (``rtkit.kinds.trades.TradeRows``, made when a sink first reads them), the
+        rejects and gaps rows.
 
         Call ``done`` after a successful write, or ``give_back`` after a failed one.
         """
         if self.stage is not None:
             return self.stage.take()
         frames, rejects, gaps = self.take_pending()
-        return Batch(stored_rows(self.venue, frames), rejects, gaps, self.records.take() or None)
+        return Batch(TradeRows(self.venue, frames), rejects, gaps, self.records.take() or None)
 
     def take_pending(self) -> tuple[list, list, list]:
         """Swap out the pending lists, remembered for ``give_back`` (a stage's ``take``)."""
@@ -171,7 +173,7 @@ class PendingQueue:
         ``(table, row, error)``), which are counted by table; pass the result to ``done``."""
         gone = {table: {id(row) for t, row, _ in refused if t == table}
                 for table in ("ticks", "rejects", "gaps")}
-        def keep(table: str, rows: list[tuple]) -> list[tuple]:
+        def keep(table: str, rows: Sequence[tuple]) -> list[tuple]:
             return [row for row in rows if id(row) not in gone[table]]
 
         kept = Batch(keep("ticks", batch.ticks), keep("rejects", batch.rejects),

@@ -17,6 +17,8 @@ from rtkit.kinds.trades import TRADES
 from rtkit.onchain.store import ChainStore
 from rtkit.store import TickStore
 
+T0 = 1_764_000_000_000_000_000
+
 BEFORE = json.loads((Path(__file__).parent / "sqlite_schema_before.json").read_text())
 #: the gap ledger (rtkit.gaps) added these columns to ``gaps`` after the capture
 _LEDGER = ',\n   "status" TEXT,\n   "why" TEXT,\n   "filled_at" INTEGER,\n   "filled" INTEGER,' \
@@ -235,3 +237,24 @@ def test_frames_that_carry_only_other_kinds_count_as_tick_frames():
     s = p.stats()
     assert s["quotes"] == 4 and s["ticks"] == 0
     assert s["frames"] == s["tick_frames"] + s["control"] + s["rejected_frames"]
+
+
+def test_trade_rows_are_made_once_when_first_read_and_pickle_as_the_rings_ticks():
+    """A flush's trades (``TradeRows``) are the rows ``stored_rows`` makes, made once (a
+    refused row is found by identity); pickled, they are the ring's ticks, which is what
+    the writer process is sent (issue 17)."""
+    import pickle
+
+    from rtkit.kinds.trades import TradeRows, stored_rows
+
+    frames = [(T0 + f, [("BTC-USDT", f * 3 + k, T0 + k, 100.5, 0.25, k % 2 or -1)
+                        for k in range(3)]) for f in range(1000)]
+    rows = TradeRows("binance", frames)
+    assert len(rows) == 3000 and rows._rows is None  # counted without making the rows
+    assert list(rows) == stored_rows("binance", frames) == rows
+    assert rows[5] is rows[5] and rows[1:3] == stored_rows("binance", frames)[1:3]
+    assert not TradeRows("binance", [])
+    fresh = TradeRows("binance", frames)
+    sent = pickle.loads(pickle.dumps(fresh, pickle.HIGHEST_PROTOCOL))
+    assert fresh._rows is None and sent._rows is None  # the ticks went, not rows
+    assert sent.frames == frames and sent == rows and sent[7] == rows[7]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import rtkit
+from rtkit.kinds.trades import TradeRows
 from rtkit.pipeline_queue import Batch
 from rtkit.runtime import receiver, writer_child, writer_process
 from rtkit.runtime.writer_process import ProcessSink
@@ -228,8 +229,9 @@ def flushed(db) -> int:
 
 
 # --- the sink --------------------------------------------------------------------------------
-def test_rows_the_child_refuses_are_handed_back_as_the_callers_own_rows(db):
-    ticks = [tick(i) for i in range(20_000)]  # several chunks
+def test_rows_the_child_refuses_are_handed_back_as_the_callers_own_rows(db, monkeypatch):
+    monkeypatch.setattr(writer_child, "CHUNK_ROWS", 4096)
+    ticks = [tick(i) for i in range(20_000)]  # several parts
     ticks[37] = tick(37, ts=2**63)  # does not fit an SQLite INTEGER
     ticks[9000] = tick(9000, ts="late")  # text in an INTEGER column
     rejects = [(T0, "binance", "malformed_json", "bad", "{", 2**64)]
@@ -249,6 +251,42 @@ def test_rows_the_child_refuses_are_handed_back_as_the_callers_own_rows(db):
         sink.close()
     with TickStore(db, readonly=True) as store:
         assert store.count() == 19_998
+
+
+def test_a_flush_travels_as_the_rings_ticks_in_one_message_or_in_parts(db, monkeypatch):
+    """The trades go as the ring's ticks (``TradeRows``), made into rows by the child; a
+    usual flush is one message (each pipe write gives the interpreter lock away, issue
+    17), a large one goes in parts, and a row refused in a later part is still named as
+    the caller's own."""
+    sent: list[tuple] = []
+    send = writer_child.WriterChild.send
+    monkeypatch.setattr(writer_child.WriterChild, "send",
+                        lambda self, message: (sent.append(message), send(self, message)))
+    frames = [(T0 + f, [("BTC-USDT", f * 10 + k, T0 + f * 10 + k, 100.0, 0.5, 0)
+                        for k in range(10)]) for f in range(700)]  # 7,000 ticks, 10 a frame
+    frames[650][1][3] = ("BTC-USDT", 6503, 2**63, 100.0, 0.5, 0)  # too large for SQLite
+    ticks = TradeRows("binance", frames)
+    sink = ProcessSink(db)
+    sink.probe()
+    sink.open(RUN)
+    wait_for(lambda: taken_over(sink), 30)
+    try:
+        sent.clear()
+        assert sink.write(Batch(TradeRows("binance", frames[:300]), [], []), []) == 3_000
+        assert [m[0] for m in sent] == ["write"]  # one message
+        assert isinstance(sent[0][2][0], TradeRows)  # the ring's ticks, not rows
+        monkeypatch.setattr(writer_child, "CHUNK_ROWS", 1000)
+        sent.clear()
+        refused: list = []
+        assert sink.write(Batch(ticks, [], []), refused) == 7_000 - 3_000 - 1
+        assert len(sent) == 7 and sent[0][3] == 6  # 1,000 ticks a message
+        assert all(isinstance(part, TradeRows) for _, part in sent[1:])
+        assert [(table, row) for table, row, _ in refused] == [("ticks", ticks[6503])]
+        assert refused[0][1] is ticks[6503]  # the caller's own row: set_aside finds it
+    finally:
+        sink.close()
+    with TickStore(db, readonly=True) as store:
+        assert store.count() == 6_999
 
 
 def test_an_error_of_the_database_is_raised_in_the_caller_as_itself(db):

@@ -9,10 +9,13 @@ the DataFrame.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from rtkit.kinds import UTC_NS, Column, Kind, event_times, venue_symbol
 from rtkit.validate import SIDE_TEXT
 
-__all__ = ["KINDS", "TRADES", "UTC_NS", "stored_rows"]  # UTC_NS: where others import it
+# UTC_NS: where others import it
+__all__ = ["KINDS", "TRADES", "UTC_NS", "TradeRows", "stored_rows"]
 
 TRADES = Kind(
     name="trades",
@@ -46,3 +49,46 @@ def stored_rows(venue: str, frames: list[tuple[int, list]]) -> list[tuple]:
         for received_at, ticks in frames
         for sym, tid, ts, price, volume, side in ticks
     ]
+
+
+class TradeRows(Sequence):
+    """A flush's trades as the rows ``stored_rows`` makes, made when first read.
+
+    The writer process (``writer="process"``) is sent the ring's ticks instead: five
+    fields a tick with an int id pickle in a third of the time eight with a text id
+    take, and the child makes the rows, on its own core (issue 17). A sink in this
+    process reads the rows as from a list; they are made once, so a row's identity (what
+    a refusal names) stays the same between reads.
+    """
+
+    __slots__ = ("venue", "frames", "_rows", "_n")
+
+    def __init__(self, venue: str, frames: list[tuple[int, list]]) -> None:
+        self.venue, self.frames = venue, frames
+        self._rows: list[tuple] | None = None
+        self._n = sum(len(ticks) for _, ticks in frames)
+
+    def rows(self) -> list[tuple]:
+        if self._rows is None:
+            self._rows = stored_rows(self.venue, self.frames)
+        return self._rows
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index):  # type: ignore[override]  # a slice is a list
+        return self.rows()[index]
+
+    def __iter__(self) -> Iterator[tuple]:
+        return iter(self.rows())
+
+    def __eq__(self, other: object) -> bool:
+        return self.rows() == (other.rows() if isinstance(other, TradeRows) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # as a list's
+
+    def __repr__(self) -> str:
+        return f"TradeRows({self.venue!r}, {self._n} ticks in {len(self.frames)} frames)"
+
+    def __reduce__(self):
+        return TradeRows, (self.venue, self.frames)

@@ -6,8 +6,9 @@ an ``if __name__ == "__main__":`` guard would start its collector again in the
 child). It serves one :class:`~rtkit.sinks.sqlite.SQLiteSink` over two pipes,
 one call at a time: each message is a pickled tuple, and each call gets one
 answer, ``("ok", value)`` or ``("error", exception)``. A flush travels as
-``("write", kinds)``, its lists of rows in chunks, then ``("end",)``; the
-answer is what the store's write returned and where the rows it refused are.
+``("write", kinds, lists, more)``, then ``more`` messages with the rest of its
+rows when it is large; the answer is what the store's write returned and where
+the rows it refused are.
 
 It ends when the parent closes the sink, and by itself when the parent goes:
 the pipe's end of file, and on Linux ``PR_SET_DEATHSIG`` (its ends of the pipes
@@ -25,17 +26,22 @@ import pickle
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from rtkit.kinds.trades import TradeRows
 from rtkit.sinks import SinkRefused
 from rtkit.sinks.sqlite import SQLiteSink
 from rtkit.store import TickStore
 
-#: rows pickled per message: the receive thread gets the interpreter lock between two
-#: (each pipe write releases it), so a large flush never holds it for long
-CHUNK_ROWS = 4096
+#: rows pickled per message. A usual flush is one message: each pipe write lets the
+#: interpreter lock go, and taking it back waits for the receive thread, up to a switch
+#: interval (5 ms); 4,096-row messages made a 50k flush wait ~60 times (issue 17). A
+#: flush larger than this (after a storage stall) goes in parts, so that its pickle
+#: never doubles the memory the rows take
+CHUNK_ROWS = 1 << 16
 #: how long the parent waits for an ended child's exit status, to say how it ended
 EXIT_STATUS_WAIT_S = 1.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -85,12 +91,18 @@ class WriterChild:
         except OSError as exc:  # gone (broken pipe), or closed by end()
             raise self._lost(f"{type(exc).__name__}: {exc}") from exc
 
-    def send_rows(self, kinds: list[str], lists: list[list]) -> None:
-        """One flush's rows, in chunks; ``call(("end",))`` then writes them."""
-        self.send(("write", kinds))
-        for i, rows in enumerate(lists):
-            for at in range(0, len(rows), CHUNK_ROWS):
-                self.send((i, rows[at : at + CHUNK_ROWS]))
+    def send_rows(self, kinds: list[str], lists: list[Sequence]) -> None:
+        """One flush's rows, in one message unless it is large; ``answer`` then says
+        what the child wrote."""
+        parts = [(i, part) for i, rows in enumerate(lists) for part in _parts(rows)]
+        first: list[Sequence] = [[] for _ in lists]
+        size = 0
+        while parts and size + len(parts[0][1]) <= CHUNK_ROWS:
+            i, part = parts.pop(0)
+            first[i], size = part, size + len(part)
+        self.send(("write", kinds, first, len(parts)))
+        for part in parts:
+            self.send(part)
 
     def has_answer(self) -> bool:
         """Whether an answer (or the end of the pipe) is there to read, without waiting."""
@@ -135,7 +147,30 @@ class WriterChild:
                          "a new one is started")
 
 
-def batch_lists(batch) -> list[list]:
+def _parts(rows: Sequence) -> list:
+    """``rows`` in parts of CHUNK_ROWS at most: a flush's trades split by frame (a
+    :class:`~rtkit.kinds.trades.TradeRows`, sent as the ring's ticks and made into rows
+    by the child), the rows of a list by slicing."""
+    if not rows:
+        return []
+    if len(rows) <= CHUNK_ROWS:
+        return [rows]
+    if not isinstance(rows, TradeRows):
+        return [rows[at : at + CHUNK_ROWS] for at in range(0, len(rows), CHUNK_ROWS)]
+    parts: list[TradeRows] = []
+    frames: list[tuple[int, list]] = []
+    size = 0
+    for frame in rows.frames:
+        if frames and size + len(frame[1]) > CHUNK_ROWS:
+            parts.append(TradeRows(rows.venue, frames))
+            frames, size = [], 0
+        frames.append(frame)
+        size += len(frame[1])
+    parts.append(TradeRows(rows.venue, frames))
+    return parts
+
+
+def batch_lists(batch) -> list[Sequence]:
     """The lists of rows of a flush, in the order they travel: ticks, rejects, gaps,
     then the rows of each other kind."""
     ticks, rejects, gaps, *more = batch
@@ -162,7 +197,7 @@ def _store_type(name: str) -> type[TickStore]:
     return obj
 
 
-def _positions(lists: list[list], refused: list[tuple]) -> list[tuple[str, Any, str]]:
+def _positions(lists: list[Sequence], refused: list[tuple]) -> list[tuple[str, Any, str]]:
     """``(table, row, error)`` as ``(table, (list, index), error)``: where the parent,
     which holds the same rows, finds its own (a copy of the row if it is in none)."""
     where = {id(row): (i, at) for i, rows in enumerate(lists) for at, row in enumerate(rows)}
@@ -177,12 +212,14 @@ def _answer(conn: Connection, status: str, value: Any) -> None:
     conn.send_bytes(data)
 
 
-def _read_batch(requests: Connection, kinds: list[str]) -> tuple:
-    """The parts of one flush, up to its ``end``: ``(ticks, rejects, gaps, records)``;
-    ``kinds`` name the records' lists, in the order they travel."""
-    lists: list[list] = [[] for _ in range(3 + len(kinds))]
-    while (part := pickle.loads(requests.recv_bytes()))[0] != "end":
-        lists[part[0]].extend(part[1])
+def _read_batch(requests: Connection, kinds: list[str], first: list, more: int) -> tuple:
+    """One flush, its first message's lists and ``more`` parts after it: ``(ticks,
+    rejects, gaps, records)``; ``kinds`` name the records' lists, in the order they
+    travel. Trades come as the ring's ticks: their rows are made here."""
+    lists: list[list] = [list(rows) for rows in first]
+    for _ in range(more):
+        i, part = pickle.loads(requests.recv_bytes())
+        lists[i].extend(part)
     return (*lists[:3], dict(zip(kinds, lists[3:], strict=True)) or None)
 
 
@@ -210,7 +247,7 @@ def serve(requests: Connection, answers: Connection, sink: SQLiteSink) -> None:
             op = message[0]
             argument = message[1:] if op == "open" else (*message, None)[1]
             if op == "write":
-                argument = _read_batch(requests, argument)
+                argument = _read_batch(requests, *message[1:])
         except (EOFError, OSError):  # the parent is gone: what is committed stays
             return
         try:

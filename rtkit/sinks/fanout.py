@@ -16,6 +16,8 @@ puts a failed batch back in front of the newer rows, in the same order).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rtkit.kinds import get_kind
 from rtkit.pipeline import Batch
 from rtkit.sinks import RunEnd, RunInfo
@@ -85,9 +87,9 @@ class Fanout:
     @staticmethod
     def _kept(batch: Batch, positions: list[Position]) -> Batch:
         """The batch's trades and records without the rows the primary refused."""
-        def without(rows: list, where: str) -> list:
+        def without(rows: Sequence, where: str) -> list:
             gone = {i for w, i, _ in positions if w == where}
-            return [row for i, row in enumerate(rows) if i not in gone] if gone else rows
+            return [row for i, row in enumerate(rows) if i not in gone] if gone else list(rows)
         records = {name: without(rows, _table(name))
                    for name, rows in (batch.records or {}).items()}
         return Batch(without(batch.ticks, "ticks"), [], [], records or None)
