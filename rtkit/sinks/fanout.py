@@ -99,7 +99,8 @@ class Fanout:
         n_ticks, n_rejects, n_gaps, n_kinds = skip
         records = {name: rows[n_kinds.get(name, 0):]
                    for name, rows in (batch.records or {}).items()}
-        rest = Batch(batch.ticks[n_ticks:], batch.rejects[n_rejects:], batch.gaps[n_gaps:],
+        rest = Batch(_past(batch.ticks, n_ticks), batch.rejects[n_rejects:],
+                     batch.gaps[n_gaps:],
                      {name: rows for name, rows in records.items() if rows} or None)
         if not (rest.ticks or rest.rejects or rest.gaps or rest.records):
             return Inserted(0)
@@ -121,3 +122,10 @@ class Fanout:
 
 def _table(kind_name: str) -> str:
     return get_kind(kind_name).table
+
+
+def _past(rows: Sequence, n: int) -> Sequence:
+    """``rows`` past their first ``n``; the rows themselves when ``n`` is 0: a flush's
+    trades stay the ring's ticks (``TradeRows``), which the writer process is sent in
+    place of rows (issue 17), where a slice would make them rows in this process."""
+    return rows[n:] if n else rows
