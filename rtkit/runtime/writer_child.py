@@ -36,12 +36,12 @@ from rtkit.sinks import SinkRefused
 from rtkit.sinks.sqlite import SQLiteSink
 from rtkit.store import TickStore
 
-#: rows pickled per message. A usual flush is one message: each pipe write lets the
-#: interpreter lock go, and taking it back waits for the receive thread, up to a switch
-#: interval (5 ms); 4,096-row messages made a 50k flush wait ~60 times (issue 17). A
-#: flush larger than this (after a storage stall) goes in parts, so that its pickle
-#: never doubles the memory the rows take
-CHUNK_ROWS = 1 << 16
+#: rows pickled per message. Each pipe write lets the interpreter lock go, and taking it
+#: back waits for the receive thread, up to a switch interval (5 ms): 4,096-row messages
+#: made a 50k flush wait 13 times (issue 17). Each pickle holds the lock, and the receive
+#: thread waits: 16,384 trades of a trade a frame take ~9 ms. A large flush (after a
+#: storage stall) goes in as many parts, so its pickle never doubles the rows' memory
+CHUNK_ROWS = 1 << 14
 #: how long the parent waits for an ended child's exit status, to say how it ended
 EXIT_STATUS_WAIT_S = 1.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h

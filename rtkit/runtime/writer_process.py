@@ -5,8 +5,8 @@ lock, and sqlite3's ``executemany`` binds every value under it: with a busy
 feed the two threads take turns on one core and most rows are written after
 the feed has ended (issue 17). With ``writer="process"`` the writer thread
 stays (it takes each flush from the pipeline and keeps the accounting), but
-hands the rows (the trades as the ring's ticks, which pickle in a third of the
-time), pickled, through a pipe to a child process that owns the connection — an
+hands the rows (the trades as the ring's ticks: the child makes their rows),
+pickled, through a pipe to a child process that owns the connection — an
 ordinary :class:`~rtkit.sinks.sqlite.SQLiteSink` — and
 answers what it stored: the ticks and the rows of each kind it inserted, and
 where the rows it refused one by one were, so the counters stay exact.
