@@ -57,9 +57,9 @@ class TradeRows(Sequence):
     The writer process (``writer="process"``) is sent the ring's ticks instead, and the
     child makes the rows (0.2 µs a tick) on its own core (issue 17); frames of several
     trades also pickle in under half the time (0.2-0.26 against 0.53-0.56 µs a row;
-    about the same at one trade a frame). A sink in this
-    process reads the rows as from a list; they are made once, so a row's identity (what
-    a refusal names) stays the same between reads.
+    about the same at one trade a frame). A sink in this process reads the rows as from
+    a list; they are made once, so a row's identity (what a refusal names) stays the
+    same between reads.
     """
 
     __slots__ = ("venue", "frames", "_rows", "_n")
