@@ -61,6 +61,15 @@ ROW_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.IntegrityError, sqli
               sqlite3.InterfaceError, sqlite3.ProgrammingError)
 
 
+class TickParts:
+    """Trades that arrive in parts while their write is under way: ``TickStore.write``
+    inserts each part as it comes, in the one transaction. The writer process reads a
+    flush's next part from its pipe while SQLite inserts the one before (issue 17)."""
+
+    def __init__(self, parts: Iterable[list]) -> None:
+        self.parts = parts
+
+
 class Inserted(int):
     """How many ticks a write inserted, with ``.kinds``: how many rows of each other
     kind of record."""
@@ -207,7 +216,11 @@ class TickStore:
         # told only once the write commits
         set_aside: list[tuple] | None = None if refused is None else []
         with conn:
-            inserted = self.insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
+            if isinstance(ticks, TickParts):
+                inserted = sum(self.insert_rows(_INSERT_TICK, part, "ticks", set_aside)
+                               for part in ticks.parts)
+            else:
+                inserted = self.insert_rows(_INSERT_TICK, ticks, "ticks", set_aside)
             self.insert_rows(_INSERT_REJECT, rejects, "rejects", set_aside)
             insert_gaps(self.insert_rows, _INSERT_GAP, gaps, set_aside)
             new = {name: _insert_kind(self, name, rows, set_aside)

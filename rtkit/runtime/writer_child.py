@@ -7,8 +7,9 @@ child). It serves one :class:`~rtkit.sinks.sqlite.SQLiteSink` over two pipes,
 one call at a time: each message is a pickled tuple, and each call gets one
 answer, ``("ok", value)`` or ``("error", exception)``. A flush travels as
 ``("write", kinds, lists, more)``, then ``more`` messages with the rest of its
-rows when it is large; the answer is what the store's write returned and where
-the rows it refused are.
+rows when it is large, the trades' first; SQLite inserts each part of the trades
+while the next is on its way, in the flush's one transaction. The answer is what
+the store's write returned and where the rows it refused are.
 
 Its garbage collector runs between calls, not during them: unpickling a flush makes
 three containers a tick, and the collections they set off while the flush is read
@@ -41,7 +42,7 @@ from typing import Any
 from rtkit.kinds.trades import TradeRows
 from rtkit.sinks import SinkRefused
 from rtkit.sinks.sqlite import SQLiteSink
-from rtkit.store import TickStore
+from rtkit.store import TickParts, TickStore
 
 #: rows pickled per message. Each pipe write lets the interpreter lock go, and taking it
 #: back waits for the receive thread, up to a switch interval (5 ms): 4,096-row messages
@@ -221,24 +222,72 @@ def _answer(conn: Connection, status: str, value: Any) -> None:
     conn.send_bytes(data)
 
 
-def _read_batch(requests: Connection, kinds: list[str], first: list, more: int) -> tuple:
-    """One flush, its first message's lists and ``more`` parts after it: ``(ticks,
-    rejects, gaps, records)``; ``kinds`` name the records' lists, in the order they
-    travel. Trades come as the ring's ticks: their rows are made here."""
-    lists: list[list] = [rows.rows() if isinstance(rows, TradeRows) else list(rows)
-                         for rows in first]
-    for _ in range(more):
-        i, part = pickle.loads(requests.recv_bytes())
-        lists[i].extend(part)
-    return (*lists[:3], dict(zip(kinds, lists[3:], strict=True)) or None)
+class _ParentGone(Exception):
+    """The pipe from the parent ended in the middle of a flush: nothing of it is written."""
+
+
+class _Arriving:
+    """One flush as its messages arrive: the first message's lists, then ``more`` parts.
+
+    With ``stream``, the trades are a :class:`~rtkit.store.TickParts` whose parts are
+    read from the pipe as the store asks for them, so that SQLite inserts a part while
+    the parent pickles and sends the next; the other lists' parts, which come after
+    the trades', are read once the trades are all in. ``finish`` reads what the write
+    did not (it failed, or the store type reads the trades its own way) before the
+    answer goes back. ``lists`` hold every row read, the same objects the store saw.
+    """
+
+    def __init__(self, requests: Connection, kinds: list[str], first: list, more: int,
+                 stream: bool) -> None:
+        self._requests, self._more, self._kinds = requests, more, kinds
+        self.lists: list[list] = [rows.rows() if isinstance(rows, TradeRows) else list(rows)
+                                  for rows in first]
+        if stream and more:
+            self.batch: tuple = (TickParts(self._tick_parts()), *self._rest())
+        else:
+            self.finish()
+            self.batch = (*self.lists[:3], *self._rest()[2:])
+
+    def _rest(self) -> tuple:
+        """rejects, gaps, records: lists extended in place as their parts come"""
+        lists = self.lists
+        return (lists[1], lists[2], dict(zip(self._kinds, lists[3:], strict=True)) or None)
+
+    def _next(self) -> tuple[int, list]:
+        try:
+            i, part = pickle.loads(self._requests.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise _ParentGone(str(exc)) from exc
+        self._more -= 1
+        return i, part.rows() if isinstance(part, TradeRows) else list(part)
+
+    def _tick_parts(self):
+        trades = self.lists[0]
+        yield trades[:]  # a copy: the parts after it are added to the list itself
+        while self._more:
+            i, rows = self._next()
+            self.lists[i] += rows
+            if i != 0:  # the trades are all in: the other lists' parts, before they are written
+                self.finish()
+                return
+            yield rows
+
+    def finish(self) -> None:
+        """Read the parts still in the pipe (raises _ParentGone)."""
+        while self._more:
+            i, rows = self._next()
+            self.lists[i] += rows
 
 
 def _handle(sink: SQLiteSink, op: str, argument: Any) -> Any:
-    """One call on the sink."""
+    """One call on the sink (raises _ParentGone if the parent went during a write)."""
     if op == "write":
         refused: list[tuple] = []
-        inserted = sink.write(argument, refused)
-        return inserted, _positions(batch_lists(argument), refused)
+        try:
+            inserted = sink.write(argument.batch, refused)
+        finally:  # a write that failed leaves parts in the pipe: the next call is after them
+            argument.finish()
+        return inserted, _positions(argument.lists, refused)
     if op == "open":
         sink.close()  # the parent opened the file again (it had been moved, or a take-over
         return sink.open(*argument)  # was asked again): the run is the one given now
@@ -258,11 +307,14 @@ def serve(requests: Connection, answers: Connection, sink: SQLiteSink) -> None:
             op = message[0]
             argument = message[1:] if op == "open" else (*message, None)[1]
             if op == "write":
-                argument = _read_batch(requests, *message[1:])
-        except (EOFError, OSError):  # the parent is gone: what is committed stays
+                argument = _Arriving(requests, message[1], message[2], message[3],
+                                     stream=sink.store_type.write is TickStore.write)
+        except (EOFError, OSError, _ParentGone):  # the parent is gone: what is committed stays
             return
         try:
             status, value = "ok", _handle(sink, op, argument)
+        except _ParentGone:  # in the middle of a write, which was rolled back
+            return
         except Exception as exc:  # what the sink raised: the parent raises it in its writer
             status, value = "error", exc
         try:
