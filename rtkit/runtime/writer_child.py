@@ -255,10 +255,11 @@ class _Arriving:
 
     def _next(self) -> tuple[int, list]:
         try:
-            i, part = pickle.loads(self._requests.recv_bytes())
+            data = self._requests.recv_bytes()
         except (EOFError, OSError) as exc:
             raise _ParentGone(str(exc)) from exc
-        self._more -= 1
+        self._more -= 1  # off the pipe, even if it cannot be read: ``finish`` reads the rest
+        i, part = pickle.loads(data)
         return i, part.rows() if isinstance(part, TradeRows) else list(part)
 
     def _tick_parts(self):
