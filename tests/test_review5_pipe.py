@@ -84,3 +84,33 @@ def test_a_child_killed_in_the_middle_of_a_streamed_flush_leaves_none_of_it(db):
     with TickStore(db) as store:  # opened for writing: recovers the file
         assert store.count() == 0
         assert store.write(rows) == 3_000
+
+
+def test_a_child_stuck_in_sqlite_in_the_middle_of_a_streamed_flush_is_lost_within_the_bound(
+        db, tmp_path, monkeypatch):
+    """The child stops reading the parts while its SQLite stalls: the parent's sending of
+    the parts waits at most ANSWER_TIMEOUT_S, as its wait for the answer does, and the
+    child is ended as lost."""
+    from tests.review5_stores import STALL_FILE, STALL_MOST_S, StallingStore
+
+    release = tmp_path / "release"
+    monkeypatch.setenv(STALL_FILE, str(release))
+    monkeypatch.setattr(writer_child, "CHUNK_ROWS", 1000)
+    monkeypatch.setattr(writer_process, "ANSWER_TIMEOUT_S", 2.0)
+    ticks = [tick(i) for i in range(30_000)]  # 30 parts: far more than a pipe holds
+    sink = ProcessSink(db, StallingStore)
+    sink.probe()
+    sink.open(RUN)
+    wait_for(lambda: taken_over(sink), 30)
+    try:
+        started = time.monotonic()
+        with pytest.raises(writer_child.ChildLost) as lost:
+            sink.write(Batch(ticks, [], []), [])
+        waited = time.monotonic() - started
+        assert waited < STALL_MOST_S / 2, waited
+        assert "stopped reading a flush" in str(lost.value)
+    finally:
+        release.touch()
+        sink.close()
+    with TickStore(db, readonly=True) as store:
+        assert store.count() == 0

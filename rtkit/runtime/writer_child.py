@@ -34,6 +34,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -99,9 +100,13 @@ class WriterChild:
         except OSError as exc:  # gone (broken pipe), or closed by end()
             raise self._lost(f"{type(exc).__name__}: {exc}") from exc
 
-    def send_rows(self, kinds: list[str], lists: list[Sequence]) -> None:
+    def send_rows(self, kinds: list[str], lists: list[Sequence], timeout_s: float) -> None:
         """One flush's rows, in one message unless it is large; ``answer`` then says
-        what the child wrote."""
+        what the child wrote.
+
+        The child inserts a part while the next is sent, so a child whose SQLite stalls
+        stops reading and the pipe fills: past ``timeout_s`` it is killed (ChildLost),
+        as ``answer`` would end it, rather than waited for without end."""
         parts = [(i, part) for i, rows in enumerate(lists) for part in _parts(rows)]
         first: list[Sequence] = [[] for _ in lists]
         size = 0
@@ -109,8 +114,28 @@ class WriterChild:
             i, part = parts.pop(0)
             first[i], size = part, size + len(part)
         self.send(("write", kinds, first, len(parts)))
-        for part in parts:
-            self.send(part)
+        if not parts:
+            return
+        stalled = threading.Event()
+
+        def kill() -> None:
+            stalled.set()
+            self.proc.kill()
+
+        watchdog = threading.Timer(timeout_s, kill)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            for part in parts:
+                self.send(part)
+        except ChildLost as exc:
+            if not stalled.is_set():
+                raise
+            raise ChildLost(f"the writer process stopped reading a flush for {timeout_s:g} s "
+                            "and was killed; a new one is started") from exc
+        finally:
+            watchdog.cancel()
+            watchdog.join()
 
     def has_answer(self) -> bool:
         """Whether an answer (or the end of the pipe) is there to read, without waiting."""

@@ -152,7 +152,8 @@ class ProcessSink:
         assert self._child is not None  # it writes
         lists = batch_lists(batch)
         try:
-            self._child.send_rows(list(batch[3] or {}) if len(batch) > 3 else [], lists)
+            self._child.send_rows(list(batch[3] or {}) if len(batch) > 3 else [], lists,
+                                  ANSWER_TIMEOUT_S)
         except ChildLost:
             self._drop_child()
             raise
