@@ -40,8 +40,8 @@ log = logging.getLogger("rtkit")
 WRITERS = ("thread", "process")
 #: the writer a collector has when none is given
 DEFAULT_WRITER = "thread"
-#: longest wait for the child's answer to one flush before it is ended and the write
-#: counted as refused
+#: longest wait for the child's answer to one flush, and for it to read a large flush's
+#: parts, before it is ended and the write counted as refused
 ANSWER_TIMEOUT_S = 60.0
 #: how long ``close`` waits for the child to close the run and end before killing it
 CLOSE_WAIT_S = 1.0
