@@ -457,7 +457,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--redundancy", type=int, default=1, choices=(1, 2),
                    help="connections on the same streams, each trade kept once (default 1)")
     c.add_argument("--writer", choices=WRITERS, help="write SQLite in a thread of this process "
-                   f"or in a process of its own (default: {DEFAULT_WRITER})")
+                   "(thread), in a process of its own (process), or in the thread until rows "
+                   f"come faster than 50,000 a second (auto). Default: {DEFAULT_WRITER}")
     c.add_argument("--no-backfill", dest="backfill", action="store_false",
                    help="leave id gaps pending instead of filling them from the venue's REST "
                    "trade history")

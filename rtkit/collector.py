@@ -98,10 +98,12 @@ other ``url`` the same host and port, and no ``url`` the venue's own API.
 book is checked against a REST snapshot (see ``rtkit.books.frame.BookReading``).
 ``redundancy=2``: two connections on the same streams, each trade kept once (a
 frame one of them loses, the other brings), for completeness over bandwidth.
-``writer``: ``"thread"`` (default) writes SQLite in a thread of this process;
-``"process"`` in a child process of its own, which keeps the writing off the
-receive loop's interpreter lock (it helps with a free core; it starts in about
-0.2 s, during which the thread writes).
+``writer``: ``"auto"`` (default) writes SQLite in a thread of this process until rows
+come faster than 50,000 a second, then in a child process of its own; ``"thread"``
+always in the thread; ``"process"`` always in the child, which keeps the writing off the
+receive loop's interpreter lock (it starts in about 0.2 s, during which the thread
+writes). "auto" stays in the thread where a child cannot write: on Windows, or with a
+store type defined in a function or in ``__main__``.
 ``backfill`` (default True where the venue can fill by id): a thread fetches the
 trades of each id gap from the venue's REST history (``rest_url``) within its
 budget and stores them like live ones; ``backfill_max`` caps one gap (default 50,000

@@ -17,7 +17,7 @@ import pytest
 import rtkit
 from rtkit.kinds.trades import TradeRows
 from rtkit.pipeline_queue import Batch
-from rtkit.runtime import receiver, writer_child, writer_process
+from rtkit.runtime import receiver, writer_child
 from rtkit.runtime.writer_process import ProcessSink
 from rtkit.sim import Simulator
 from rtkit.sinks import RunEnd, RunInfo
@@ -402,13 +402,13 @@ def test_a_store_type_that_asks_the_package_for_names_works_in_the_writer_proces
 
 
 def test_an_unknown_writer_is_refused_with_the_choices(db):
-    with pytest.raises(ValueError, match="'thread', 'process'"):
+    with pytest.raises(ValueError, match="'auto', 'thread', 'process'"):
         rtkit.Collector("binance", SYMBOLS, db=db, writer="fork")
 
 
-def test_the_default_writer_is_the_thread(db):
-    assert writer_process.DEFAULT_WRITER == "thread"
-    assert not isinstance(rtkit.Collector("binance", SYMBOLS, db=db).sink, ProcessSink)
+def test_the_thread_writer_never_starts_a_child(db):
+    assert not isinstance(rtkit.Collector("binance", SYMBOLS, db=db, writer="thread").sink,
+                          ProcessSink)
 
 
 def test_a_file_moved_before_the_take_over_answers_is_opened_again_and_taken_over(

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from rtkit.pipeline import Pipeline, quote
 from rtkit.runtime.status import Status
+from rtkit.runtime.writer_process import AUTO_ROWS_PER_S, AUTO_WINDOW_S
 from rtkit.sinks import RunEnd, RunInfo, Sink, SinkRefused
 
 log = logging.getLogger("rtkit")
@@ -65,7 +66,7 @@ class Writer:
             self._open()
             while True:
                 receiving = self._receiving()
-                self._flush_now.wait(wait_s if receiving else 0.05)
+                self._wait(wait_s if receiving else 0.05)
                 self._flush_now.clear()
                 self.rates.append((time.monotonic(), self.pipeline.frames, self.pipeline.ticks))
                 moved = sink.check()
@@ -90,6 +91,37 @@ class Writer:
             self.verdict = Status("failed", f"storage: {type(exc).__name__}: {exc}")
         finally:
             self._finish()
+
+    def _wait(self, wait_s: float) -> None:
+        """Wait ``wait_s`` or until the receive thread asks for a flush. A sink that starts
+        a writer process on demand (writer="auto") is watched meanwhile: once rows come
+        at AUTO_ROWS_PER_S or faster, it is told to start it."""
+        start_child = getattr(self.sink, "start_child", None)
+        if start_child is None or not getattr(self.sink, "undecided", False):
+            self._flush_now.wait(wait_s)
+            return
+        deadline = time.monotonic() + wait_s
+        rows, at = self._rows_seen(), time.monotonic()
+        while not self._flush_now.wait(max(0.0, min(deadline - time.monotonic(),
+                                                     AUTO_WINDOW_S))):
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if now - at >= AUTO_WINDOW_S / 2:  # a sliver of a window proves nothing
+                if self._fast(rows, now - at):
+                    start_child()
+                    return
+                rows, at = self._rows_seen(), now
+        if self._fast(rows, max(time.monotonic() - at, AUTO_WINDOW_S)):  # asked for a flush
+            start_child()
+
+    def _fast(self, rows_before: int, elapsed_s: float) -> bool:
+        return self._rows_seen() - rows_before >= AUTO_ROWS_PER_S * elapsed_s
+
+    def _rows_seen(self) -> int:
+        """Trades and rows of the other kinds the pipeline has received so far."""
+        pipeline = self.pipeline
+        return pipeline.ticks + sum(c.received for c in pipeline.records.counts.values())
 
     def _open(self) -> None:
         try:

@@ -12,7 +12,8 @@ answers what it stored: the ticks and the rows of each kind it inserted, and
 where the rows it refused one by one were, so the counters stay exact.
 
 The child (:mod:`rtkit.runtime.writer_child`) is started by the writer thread
-on the first ``open`` (``start()`` returns at once), takes the run over once it
+on the first ``open`` (``start()`` returns at once) — with ``writer="auto"``, the
+default, only once rows come faster than ``AUTO_ROWS_PER_S`` — takes the run over once it
 is up, and is ended in ``close``; it ends by itself when its parent goes. A
 child that dies or stops answering while it writes is a refused write like a
 locked database: ``storage_error``, the rows kept in memory, the run reopened
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -36,10 +38,18 @@ from rtkit.store import TickStore
 log = logging.getLogger("rtkit")
 
 #: the writers a collector can have: the thread writes in the collector's process, the
-#: process in a child of its own
-WRITERS = ("thread", "process")
+#: process in a child of its own, and "auto" in the thread until the collector receives
+#: rows faster than AUTO_ROWS_PER_S, then in a child
+WRITERS = ("auto", "thread", "process")
 #: the writer a collector has when none is given
-DEFAULT_WRITER = "thread"
+DEFAULT_WRITER = "auto"
+#: rows a second (trades and the other kinds' rows, measured over AUTO_WINDOW_S) from which
+#: writer="auto" starts its child: below, the thread costs the receive loop a few percent
+#: of the interpreter lock and a child would cost a process of ~40 MB; above, the thread's
+#: share grows to a third (1.2 of 3.4 us a tick at 250k a second, issue 17)
+AUTO_ROWS_PER_S = 50_000
+#: how often writer="auto" measures the rate while it writes in the thread
+AUTO_WINDOW_S = 0.05
 #: longest wait for the child's answer to one flush, and for it to read a large flush's
 #: parts, before it is ended and the write counted as refused
 ANSWER_TIMEOUT_S = 60.0
@@ -51,13 +61,25 @@ MAX_REFUSED_HANDOVERS = 3
 
 
 def sqlite_sink(writer: str | None, path: str | Path, store_type: type[TickStore] = TickStore):
-    """The SQLite sink for ``writer`` (``"thread"`` or ``"process"``; None: DEFAULT_WRITER)."""
+    """The SQLite sink for ``writer`` (one of WRITERS; None: DEFAULT_WRITER). ``"auto"``
+    is the thread's sink where a child could not write: a platform without ``pass_fds``
+    (Windows), or a store type the child cannot import by name (one defined in a function
+    or in ``__main__``, a notebook's cell)."""
     writer = DEFAULT_WRITER if writer is None else writer
+    if writer == "auto":
+        if os.name != "posix" or not _importable(store_type):
+            return SQLiteSink(path, store_type)
+        return ProcessSink(path, store_type, on_demand=True)
     if writer == "process":
         return ProcessSink(path, store_type)
     if writer == "thread":
         return SQLiteSink(path, store_type)
     raise ValueError(f"writer must be one of {', '.join(map(repr, WRITERS))}, not {writer!r}")
+
+
+def _importable(store_type: type) -> bool:
+    """Whether another process can import ``store_type`` by its module and name."""
+    return store_type.__module__ != "__main__" and "<locals>" not in store_type.__qualname__
 
 
 class ProcessSink:
@@ -69,9 +91,14 @@ class ProcessSink:
     does, and asks the child to take the run over. Until the child says it has, flushes
     are written here; from then on, there. A ``close`` before that ends the child at
     once, so ``stop()`` never waits for it.
+
+    With ``on_demand`` (writer="auto") no child is started until ``start_child``: the
+    writer thread calls it when rows come fast (AUTO_ROWS_PER_S); until then, and for a
+    collector that never gets there, it writes as the thread's sink does.
     """
 
-    def __init__(self, path: str | Path, store_type: type[TickStore] = TickStore) -> None:
+    def __init__(self, path: str | Path, store_type: type[TickStore] = TickStore, *,
+                 on_demand: bool = False) -> None:
         #: the writing connection in this process until the child takes over; also
         #: ``probe()`` and ``reader()``
         self.local = SQLiteSink(path, store_type)
@@ -91,6 +118,7 @@ class ProcessSink:
         self._child_writes = False  # it has taken over: flushes go to it
         self._refusals = 0  # take-overs in a row that failed
         self._resume_run_id: int | None = None  # the run a lost child was writing
+        self._wanted = not on_demand  # a child is to write (on demand: once rows come fast)
 
     @property
     def pid(self) -> int | None:
@@ -114,6 +142,17 @@ class ProcessSink:
         return self._open and not self._ready() and self._asked
 
     @property
+    def undecided(self) -> bool:
+        """Whether it waits to be told to start its child (writer="auto", rows slow so far)."""
+        return not self._wanted
+
+    def start_child(self) -> None:
+        """Have a child take the writing over (now if the run is open, else when it opens)."""
+        self._wanted = True
+        if self._open and not self._asked and not self._child_writes:
+            self._hand_over()
+
+    @property
     def in_child(self) -> bool:
         """Whether the child writes the flushes now (it has taken the run over)."""
         return self._child_writes
@@ -124,8 +163,8 @@ class ProcessSink:
         self._resume_run_id = None
         self._run, self._open, self._child_writes = run, True, False
         self._opened += 1
-        if not self._asked:  # else its answer is stale when it comes, and it is asked again
-            self._hand_over()
+        if self._wanted and not self._asked:  # else its answer is stale when it comes, and
+            self._hand_over()  # it is asked again
 
     def check(self) -> str | None:
         if not self._open:

@@ -1,0 +1,94 @@
+"""``writer="auto"``, the default: SQLite is written in the collector's thread until rows
+come faster than AUTO_ROWS_PER_S, then by a child process; where no child could write,
+always in the thread."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+
+import pytest
+
+import rtkit
+from rtkit.runtime import writer, writer_process
+from rtkit.runtime.writer_process import ProcessSink, sqlite_sink
+from rtkit.sim import Simulator
+from rtkit.sinks.sqlite import SQLiteSink
+from rtkit.store import TickStore
+from tests.conftest import wait_for
+from tests.test_storage_faults import expected_rows, stored_rows
+from tests.test_writer_process import SYMBOLS, assert_accounted, children, gone
+
+pytestmark = pytest.mark.usefixtures("no_thread_leak")
+
+
+def test_the_default_writer_is_auto_where_a_child_can_write(db):
+    assert writer_process.DEFAULT_WRITER == "auto"
+    sink = rtkit.Collector("binance", SYMBOLS, db=db).sink
+    if os.name == "posix":
+        assert isinstance(sink, ProcessSink) and sink.undecided and sink.pid is None
+    else:
+        assert isinstance(sink, SQLiteSink)
+
+
+def test_a_slow_feed_is_written_in_the_thread_and_no_child_is_started(db):
+    with Simulator("binance", rate=2000, count=2000, seed=11) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1)
+        try:
+            wait_for(lambda: c.stats["stored"] == 2000, 20)
+            assert c.sink.undecided and c.sink.pid is None and not c.sink.in_child
+            assert children(os.getpid()) == []
+        finally:
+            c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)
+    assert_accounted(c.stats)
+
+
+def test_a_fast_feed_hands_the_writing_to_a_child_and_every_tick_is_stored(db):
+    n = 150_000  # as fast as the simulator sends: well over AUTO_ROWS_PER_S
+    with Simulator("binance", rate=None, count=n, seed=12) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db)
+        try:
+            wait_for(lambda: not c.sink.undecided, 20)
+            wait_for(lambda: c.stats["stored"] == n, 60)
+            assert c.sink.in_child  # the child wrote the rest of the run
+            pid = c.sink.pid
+            assert pid is not None and not gone(pid)
+        finally:
+            c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)
+    assert gone(pid) and c.status == "stopped"
+    assert_accounted(c.stats)
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # one run, finished by the child
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
+
+
+def test_the_rate_that_starts_the_child_is_the_threshold(db, monkeypatch):
+    """The same 2,000 trades a second start the child when the threshold is below them."""
+    monkeypatch.setattr(writer, "AUTO_ROWS_PER_S", 500)
+    with Simulator("binance", rate=2000, count=3000, seed=13) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1)
+        try:
+            wait_for(lambda: c.sink.in_child, 30)
+            wait_for(lambda: c.stats["stored"] == 3000, 20)
+        finally:
+            c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)
+    assert_accounted(c.stats)
+
+
+class ModuleStore(TickStore):
+    pass
+
+
+def test_auto_stays_in_the_thread_with_a_store_no_child_can_import(db):
+    class LocalStore(TickStore):
+        pass
+
+    assert type(sqlite_sink("auto", db, LocalStore)) is SQLiteSink  # no error: the thread
+    main_store = type("MainStore", (TickStore,), {"__module__": "__main__"})
+    assert type(sqlite_sink("auto", db, main_store)) is SQLiteSink
+    assert isinstance(sqlite_sink("auto", db, ModuleStore), ProcessSink) == (os.name == "posix")
+    with pytest.raises(ValueError, match="top level"):
+        sqlite_sink("process", db, LocalStore)
