@@ -217,8 +217,9 @@ def naive(url: str, n: int) -> dict:
     return {"rate": rate}
 
 
-def rtkit_collector(url: str, n: int, writer: str = "thread") -> dict:
-    """The full pipeline: Collector with validation, ring and SQLite persistence."""
+def rtkit_collector(url: str, n: int, writer: str | None = None) -> dict:
+    """The full pipeline: Collector with validation, ring and SQLite persistence, with
+    the default writer ("auto": a writer process once rows come fast)."""
     import rtkit
 
     with tempfile.TemporaryDirectory() as d:
@@ -233,12 +234,17 @@ def rtkit_collector(url: str, n: int, writer: str = "thread") -> dict:
     return {**out, "stored": stats["stored"], "ticks": stats["ticks"]}
 
 
+def rtkit_collector_thread(url: str, n: int) -> dict:
+    """The same with ``writer="thread"``: SQLite written in the collector's process."""
+    return rtkit_collector(url, n, writer="thread")
+
+
 def rtkit_collector_process(url: str, n: int) -> dict:
     """The same with ``writer="process"``: SQLite written by a child process."""
     return rtkit_collector(url, n, writer="process")
 
 
-def rtkit_collector_stop(url: str, n: int, writer: str = "thread") -> dict:
+def rtkit_collector_stop(url: str, n: int, writer: str | None = None) -> dict:
     """``stop()`` called as soon as a burst of ``n`` ticks is received, with most of
     it not yet written: how long it takes to return (it flushes everything)."""
     import rtkit
@@ -264,7 +270,7 @@ def rtkit_collector_process_stop(url: str, n: int) -> dict:
     return rtkit_collector_stop(url, n, writer="process")
 
 
-def rtkit_latency(url: str, n: int, writer: str = "thread") -> dict:
+def rtkit_latency(url: str, n: int, writer: str | None = None) -> dict:
     """Send time (stamped by the paced feed) → tick visible in the ring, per frame."""
     import orjson
 
@@ -375,7 +381,8 @@ CLIENTS = {f.__name__: f for f in (websocket_app, websockets_asyncio, naive, rtk
                                    rtkit_collector_stop, rtkit_latency, sink, cryptofeed_binance,
                                    websocket_app_json_batches, websockets_asyncio_json_batches,
                                    rtkit_collector_batches, rtkit_collector_process,
-                                   rtkit_collector_process_stop, rtkit_latency_process)}
+                                   rtkit_collector_process_stop, rtkit_latency_process,
+                                   rtkit_collector_thread)}
 
 if __name__ == "__main__":
     name, url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])

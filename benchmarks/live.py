@@ -128,15 +128,18 @@ def _ratios(out: dict, name: str, a: dict, b: dict) -> None:
 def run(n: int = 200_000, k: int = 3) -> dict:
     out: dict = {}
     plain = rounds(["sink", "websocket_app", "websockets_asyncio", "rtkit_collector",
-                    "rtkit_collector_process"], lambda: feed(n), n, k, "websocket_app")
+                    "rtkit_collector_thread", "rtkit_collector_process"], lambda: feed(n), n, k,
+                   "websocket_app")
     out["ws_feed_server_ceiling_frames_per_s"] = plain["sink"]["stored"]["median"]
     for name in ("websocket_app", "websockets_asyncio", "rtkit_collector",
-                 "rtkit_collector_process"):
+                 "rtkit_collector_thread", "rtkit_collector_process"):
         _add(out, f"ws_{name}", plain[name])
     _ratios(out, "ws_rtkit_vs_websocket_app", plain["rtkit_collector"], plain["websocket_app"])
     _ratios(out, "ws_rtkit_vs_websockets_asyncio", plain["rtkit_collector"],
             plain["websockets_asyncio"])
-    # writer="process": the same pipeline with SQLite written by a child process
+    # writer="thread" / "process": SQLite always in this process / always in a child
+    _ratios(out, "ws_rtkit_thread_vs_websocket_app", plain["rtkit_collector_thread"],
+            plain["websocket_app"])
     _ratios(out, "ws_rtkit_process_vs_websocket_app", plain["rtkit_collector_process"],
             plain["websocket_app"])
     for suffix, name in (("", "rtkit_collector_stop"),
@@ -151,13 +154,15 @@ def run(n: int = 200_000, k: int = 3) -> dict:
         cert = self_signed_cert(Path(d))
         path = "/stream?streams=btcusdt@aggTrade"
         tls = rounds(["websocket_app", "cryptofeed_binance", "rtkit_collector",
-                      "rtkit_collector_process"],
+                      "rtkit_collector_thread", "rtkit_collector_process"],
                      lambda: feed(n, cert=cert, path=path), n, k, "cryptofeed_binance", cert)
     for name in ("websocket_app", "cryptofeed_binance", "rtkit_collector",
-                 "rtkit_collector_process"):
+                 "rtkit_collector_thread", "rtkit_collector_process"):
         _add(out, f"wss_{name}", tls[name])
     _ratios(out, "wss_rtkit_vs_cryptofeed", tls["rtkit_collector"], tls["cryptofeed_binance"])
     _ratios(out, "wss_rtkit_vs_websocket_app", tls["rtkit_collector"], tls["websocket_app"])
+    _ratios(out, "wss_rtkit_thread_vs_cryptofeed", tls["rtkit_collector_thread"],
+            tls["cryptofeed_binance"])
     _ratios(out, "wss_rtkit_process_vs_cryptofeed", tls["rtkit_collector_process"],
             tls["cryptofeed_binance"])
 

@@ -1,7 +1,8 @@
-"""The ingest rows of ``make bench`` for the two writers only, paired in the same rounds.
+"""The ingest rows of ``make bench`` for the writers only, paired in the same rounds.
 
 ``python -m benchmarks.writer_ab [N] [ROUNDS] [ws|wss ...]``: each round runs the
-baseline and rtkit with ``writer="thread"`` and ``writer="process"`` (each client in
+baseline and rtkit with the default writer ("auto"), ``writer="thread"`` and
+``writer="process"`` (each client in
 a fresh process, shuffled) and prints, per client, the medians until received and
 until stored, the ratios to the baseline within the same round, the lag, and the
 CPU time per tick of the collector's process and of its writer process — the
@@ -18,9 +19,10 @@ from pathlib import Path
 
 from benchmarks import live
 
-CLIENTS = {"ws": ["websocket_app", "rtkit_collector", "rtkit_collector_process"],
+CLIENTS = {"ws": ["websocket_app", "rtkit_collector", "rtkit_collector_thread",
+                  "rtkit_collector_process"],
            "wss": ["websocket_app", "cryptofeed_binance", "rtkit_collector",
-                   "rtkit_collector_process"]}
+                   "rtkit_collector_thread", "rtkit_collector_process"]}
 BASELINE = {"ws": "websocket_app", "wss": "cryptofeed_binance"}
 
 
