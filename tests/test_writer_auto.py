@@ -33,12 +33,13 @@ def test_the_default_writer_is_auto_where_a_child_can_write(db):
 
 
 def test_a_slow_feed_is_written_in_the_thread_and_no_child_is_started(db):
+    others = set(children(os.getpid()))  # a session's browser or server, say
     with Simulator("binance", rate=2000, count=2000, seed=11) as sim:
         c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1)
         try:
             wait_for(lambda: c.stats["stored"] == 2000, 20)
             assert c.sink.undecided and c.sink.pid is None and not c.sink.in_child
-            assert children(os.getpid()) == []
+            assert set(children(os.getpid())) <= others  # no process was started
         finally:
             c.stop()
         assert stored_rows(db) == expected_rows(sim.trades)
