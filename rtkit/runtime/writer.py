@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from rtkit.pipeline import Pipeline, quote
 from rtkit.runtime.status import Status
-from rtkit.runtime.writer_process import AUTO_ROWS_PER_S, AUTO_WINDOW_S
+from rtkit.runtime.writer_process import AUTO_FAST_WINDOWS, AUTO_ROWS_PER_S, AUTO_WINDOW_S
 from rtkit.sinks import RunEnd, RunInfo, Sink, SinkRefused
 
 log = logging.getLogger("rtkit")
@@ -54,6 +54,10 @@ class Writer:
         self.rates: deque[tuple[float, int, int]] = deque(maxlen=11)
         self._refused_tables: set[str] = set()  # tables whose refused rows were logged
         self._flushed_at = time.monotonic()  # the last flush (or the start)
+        #: writer="auto": (rows seen, monotonic time) at the end of the last rate window,
+        #: and how many windows in a row were fast
+        self._window = (0, time.monotonic())
+        self._fast_windows = 0
 
     def run(self) -> None:
         """Flush every interval until the receive thread has ended and all is written
@@ -63,6 +67,7 @@ class Writer:
         wait_s = self.flush_interval_s
         try:
             self._flushed_at = time.monotonic()
+            self._window = (self._rows_seen(), self._flushed_at)
             self._open()
             while True:
                 receiving = self._receiving()
@@ -94,29 +99,38 @@ class Writer:
 
     def _wait(self, wait_s: float) -> None:
         """Wait ``wait_s`` or until the receive thread asks for a flush. A sink that starts
-        a writer process on demand (writer="auto") is watched meanwhile: once rows come
-        at AUTO_ROWS_PER_S or faster, it is told to start it."""
+        a writer process on demand (writer="auto") is watched meanwhile: once rows have
+        come at AUTO_ROWS_PER_S or faster for AUTO_FAST_WINDOWS windows in a row, it is
+        told to start it."""
         start_child = getattr(self.sink, "start_child", None)
         if start_child is None or not getattr(self.sink, "undecided", False):
             self._flush_now.wait(wait_s)
             return
         deadline = time.monotonic() + wait_s
-        rows, at = self._rows_seen(), time.monotonic()
-        while not self._flush_now.wait(max(0.0, min(deadline - time.monotonic(),
-                                                     AUTO_WINDOW_S))):
+        while True:
+            asked = self._flush_now.wait(max(0.0, min(deadline - time.monotonic(),
+                                                      AUTO_WINDOW_S)))
             now = time.monotonic()
-            if now >= deadline:
+            if self._fast_for_long(now):
+                start_child()
                 return
-            if now - at >= AUTO_WINDOW_S / 2:  # a sliver of a window proves nothing
-                if self._fast(rows, now - at):
-                    start_child()
-                    return
-                rows, at = self._rows_seen(), now
-        if self._fast(rows, max(time.monotonic() - at, AUTO_WINDOW_S)):  # asked for a flush
-            start_child()
+            if asked or now >= deadline:
+                return
 
-    def _fast(self, rows_before: int, elapsed_s: float) -> bool:
-        return self._rows_seen() - rows_before >= AUTO_ROWS_PER_S * elapsed_s
+    def _fast_for_long(self, now: float) -> bool:
+        """Whether the window that ends now (if it is one: AUTO_WINDOW_S at least) ends
+        AUTO_FAST_WINDOWS fast ones in a row. A window runs from the end of the last one,
+        across flushes and waits alike, so it measures the rate rows arrive at whatever
+        the writer did meanwhile (a writer that falls behind still sees it), and one burst
+        (a book's snapshot, a backfilled gap) fills one window, not the run."""
+        rows, at = self._window
+        if now - at < AUTO_WINDOW_S:  # a sliver of a window proves nothing: it goes on
+            return False
+        seen = self._rows_seen()
+        fast = seen - rows >= AUTO_ROWS_PER_S * (now - at)
+        self._window = (seen, now)
+        self._fast_windows = self._fast_windows + 1 if fast else 0
+        return self._fast_windows >= AUTO_FAST_WINDOWS
 
     def _rows_seen(self) -> int:
         """Trades and rows of the other kinds the pipeline has received so far."""

@@ -50,6 +50,9 @@ DEFAULT_WRITER = "auto"
 AUTO_ROWS_PER_S = 50_000
 #: how often writer="auto" measures the rate while it writes in the thread
 AUTO_WINDOW_S = 0.05
+#: fast windows in a row that start the child: rows must come fast for 0.2 s, so one
+#: burst (a book's 5,000-level snapshot: 10,000 rows at once) starts no process
+AUTO_FAST_WINDOWS = 4
 #: longest wait for the child's answer to one flush, and for it to read a large flush's
 #: parts, before it is ended and the write counted as refused
 ANSWER_TIMEOUT_S = 60.0
