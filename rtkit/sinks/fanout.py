@@ -48,6 +48,19 @@ class Fanout:
     def is_open(self) -> bool:
         return all(s.is_open for s in self.sinks)
 
+    # writer="auto" and "process": the writer thread asks the SQLite sink, through this,
+    # whether its writer process is to be started or is starting
+    @property
+    def undecided(self) -> bool:
+        return getattr(self.primary, "undecided", False)
+
+    @property
+    def starting(self) -> bool:
+        return getattr(self.primary, "starting", False)
+
+    def start_child(self) -> None:
+        self.primary.start_child()
+
     def open(self, run: RunInfo) -> None:
         for sink in self.sinks:
             if not sink.is_open:
