@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +57,41 @@ def test_a_fast_feed_with_a_lake_hands_the_sqlite_writing_to_a_child(db, tmp_pat
             c.stop()
         assert stored_rows(db) == expected_rows(sim.trades)
     assert_accounted(c.stats)
+
+
+OUT_OF_FDS = textwrap.dedent("""
+    import os, resource, sys
+    import rtkit
+    from rtkit.runtime import writer
+    from rtkit.sim import Simulator
+    from tests.conftest import wait_for
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    with Simulator("binance", rate=2000, count=6000, seed=13) as sim:
+        c = rtkit.collect("binance", ["BTC-USDT", "ETH-USDT"], url=sim.url, db=sys.argv[1],
+                          flush_interval_s=0.1)
+        wait_for(lambda: c.stats["stored"] > 0, 20)
+        held = []
+        try:  # every descriptor but one taken: no pipe for a writer process
+            while True:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            os.close(held.pop())
+        writer.AUTO_ROWS_PER_S = 500  # the feed is fast now
+        wait_for(lambda: not c.sink.undecided, 20)
+        failed_then = c.status == "failed"
+        for fd in held:
+            os.close(fd)
+        wait_for(lambda: c.stats["stored"] == 6000 or c.status == "failed", 20)
+        c.stop()
+        print(failed_then, c.status, c.stats["stored"], c.sink.pid)
+""")
+
+
+def test_a_writer_process_that_cannot_get_a_pipe_leaves_the_thread_writing(db):
+    """Out of file descriptors when the feed turns fast: the child cannot start, which
+    is a refused take-over (this process writes on), not a failed writer thread."""
+    done = subprocess.run([sys.executable, "-c", OUT_OF_FDS, str(db)], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "stopped", "6000", "None"]

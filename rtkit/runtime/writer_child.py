@@ -66,12 +66,26 @@ class ChildLost(SinkRefused):
     """The writer process died or stopped answering; the message says how."""
 
 
+def _pipe() -> tuple[int, int]:
+    """A pipe to or from the child; none to be had (the process is out of file
+    descriptors) is a child that cannot start, not a failure of the writer thread."""
+    try:
+        return os.pipe()
+    except OSError as exc:
+        raise SinkRefused(f"cannot start the writer process: {exc}") from exc
+
+
 class WriterChild:
     """A writer process, started now, and the two pipes to it."""
 
     def __init__(self, path: Path, store_type: type[TickStore]) -> None:
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
+        to_child_r, to_child_w = _pipe()
+        try:
+            from_child_r, from_child_w = _pipe()
+        except SinkRefused:
+            os.close(to_child_r)
+            os.close(to_child_w)
+            raise
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _CHILD_CODE, str(_BOOT), str(to_child_r),
