@@ -95,3 +95,19 @@ def test_a_writer_process_that_cannot_get_a_pipe_leaves_the_thread_writing(db):
                           text=True, timeout=120, cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["False", "stopped", "6000", "None"]
+
+
+def test_a_short_flush_interval_still_measures_the_rate(db, monkeypatch):
+    """flush_interval_s below a window (0.01 s): each wait is shorter than AUTO_WINDOW_S,
+    so the rate must be measured across waits and flushes, or a fast feed never starts
+    the child (here the threshold is below the 2,000/s feed)."""
+    monkeypatch.setattr(writer, "AUTO_ROWS_PER_S", 500)
+    with Simulator("binance", rate=2000, count=3000, seed=13) as sim:
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.01)
+        try:
+            wait_for(lambda: c.sink.in_child, 30)
+            wait_for(lambda: c.stats["stored"] == 3000, 20)
+        finally:
+            c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)
+    assert_accounted(c.stats)
