@@ -43,12 +43,13 @@ log = logging.getLogger("rtkit")
 WRITERS = ("auto", "thread", "process")
 #: the writer a collector has when none is given
 DEFAULT_WRITER = "auto"
-#: rows a second (trades and the other kinds' rows, measured over AUTO_WINDOW_S) from which
+#: rows a second (trades and the other kinds' rows, in AUTO_FAST_WINDOWS windows) from which
 #: writer="auto" starts its child: below, the thread costs the receive loop a few percent
 #: of the interpreter lock and a child would cost a process of ~40 MB; above, the thread's
 #: share grows to a third (1.2 of 3.4 us a tick at 250k a second, issue 17)
 AUTO_ROWS_PER_S = 50_000
-#: how often writer="auto" measures the rate while it writes in the thread
+#: the shortest window over which writer="auto" measures the rate while it writes in the
+#: thread (a window runs on across flushes and waits until it is this long)
 AUTO_WINDOW_S = 0.05
 #: fast windows in a row that start the child: rows must come fast for 0.2 s, so one
 #: burst (a book's 5,000-level snapshot: 10,000 rows at once) starts no process
