@@ -133,9 +133,10 @@ class Writer:
         return self._fast_windows >= AUTO_FAST_WINDOWS
 
     def _rows_seen(self) -> int:
-        """Trades and rows of the other kinds the pipeline has received so far."""
+        """Trades queued for the sink (a repeat a second connection brought is not: it is
+        not written) and rows of the other kinds received, so far."""
         pipeline = self.pipeline
-        return pipeline.ticks + sum(c.received for c in pipeline.records.counts.values())
+        return pipeline.queued + sum(c.received for c in pipeline.records.counts.values())
 
     def _open(self) -> None:
         try:

@@ -51,9 +51,10 @@ AUTO_ROWS_PER_S = 50_000
 #: the shortest window over which writer="auto" measures the rate while it writes in the
 #: thread (a window runs on across flushes and waits until it is this long)
 AUTO_WINDOW_S = 0.05
-#: fast windows in a row that start the child: rows must come fast for 0.2 s, so one
-#: burst (a book's 5,000-level snapshot: 10,000 rows at once) starts no process
-AUTO_FAST_WINDOWS = 4
+#: fast windows in a row that start the child: rows must come fast for 0.1 s, so one
+#: burst (a book's 5,000-level snapshot: 10,000 rows at once), which fills one window,
+#: starts no process, while a busy feed has its child ~0.1 s after it starts
+AUTO_FAST_WINDOWS = 2
 #: longest wait for the child's answer to one flush, and for it to read a large flush's
 #: parts, before it is ended and the write counted as refused
 ANSWER_TIMEOUT_S = 60.0
