@@ -108,6 +108,9 @@ class CollectorStats(PipelineStats, BackfillStats):
     status_reason: str
     last_error: str
     flush_failures: int
+    #: where SQLite is written now: "thread", "starting" (a writer process is; the thread
+    #: writes meanwhile) or "process" (writer="auto" once rows came fast, or "process")
+    sqlite_writer: str
     venue_error: str
     refused_symbols: list[str]  # symbols the venue refused, named in its error
     recording_error: str | None  # why the raw recording stopped, if it did

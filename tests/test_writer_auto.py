@@ -39,6 +39,7 @@ def test_a_slow_feed_is_written_in_the_thread_and_no_child_is_started(db):
         try:
             wait_for(lambda: c.stats["stored"] == 2000, 20)
             assert c.sink.undecided and c.sink.pid is None and not c.sink.in_child
+            assert c.stats["sqlite_writer"] == "thread"
             assert set(children(os.getpid())) <= others  # no process was started
         finally:
             c.stop()
@@ -54,6 +55,7 @@ def test_a_fast_feed_hands_the_writing_to_a_child_and_every_tick_is_stored(db):
             wait_for(lambda: not c.sink.undecided, 20)
             wait_for(lambda: c.stats["stored"] == n, 60)
             assert c.sink.in_child  # the child wrote the rest of the run
+            assert c.stats["sqlite_writer"] == "process"
             pid = c.sink.pid
             assert pid is not None and not gone(pid)
         finally:

@@ -29,6 +29,7 @@ def collector_stats(collector) -> dict:
         status_reason=status.reason,
         last_error=collector.last_error,
         flush_failures=writer.flush_failures,
+        sqlite_writer=_sqlite_writer(collector.sink),
         venue_error=collector.redact(pipeline.last_venue_error),
         refused_symbols=list(receiver.refused),
         recording_error=recorder.failed if recorder else None,
@@ -39,6 +40,12 @@ def collector_stats(collector) -> dict:
         completeness=_completeness(pipeline, out),
     )
     return out
+
+
+def _sqlite_writer(sink) -> str:
+    """Where SQLite is written now: "process" (a writer process has taken over),
+    "starting" (one is starting; the thread writes meanwhile) or "thread"."""
+    return getattr(sink, "writing_in", "thread")
 
 
 def _completeness(pipeline, stats: dict) -> float | None:

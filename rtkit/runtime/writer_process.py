@@ -147,6 +147,15 @@ class ProcessSink:
         return self._open and not self._ready() and self._asked
 
     @property
+    def writing_in(self) -> str:
+        """Where the flushes are written now, for ``stats`` (any thread may ask: it reads
+        no answer): "process", "starting" (a child is asked to take over; this process
+        writes meanwhile) or "thread"."""
+        if self._child_writes:
+            return "process"
+        return "starting" if self._open and self._asked else "thread"
+
+    @property
     def undecided(self) -> bool:
         """Whether it waits to be told to start its child (writer="auto", rows slow so far)."""
         return not self._wanted
