@@ -84,3 +84,16 @@ def tls_server_context(tmp_path) -> tuple[ssl.SSLContext, str]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pem)
     return context, str(pem)
+
+
+@pytest.fixture
+def held_child(tmp_path, monkeypatch):
+    """Writer processes that wait, before their imports, until the file this returns
+    exists: a child that is slow to start, released when the test says so."""
+    from rtkit.runtime import writer_child
+
+    release = tmp_path / "release"
+    monkeypatch.setattr(writer_child, "_CHILD_CODE", (
+        f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.01)\n"
+        + writer_child._CHILD_CODE))
+    return release

@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 import rtkit
-from rtkit.runtime import writer, writer_process
+from rtkit.runtime import chunks, receiver, writer, writer_process
 from rtkit.runtime.writer_process import ProcessSink, sqlite_sink
 from rtkit.sim import Simulator
 from rtkit.sinks.sqlite import SQLiteSink
@@ -95,3 +95,29 @@ def test_auto_stays_in_the_thread_with_a_store_no_child_can_import(db):
     assert isinstance(sqlite_sink("auto", db, ModuleStore), ProcessSink) == (os.name == "posix")
     with pytest.raises(ValueError, match="top level"):
         sqlite_sink("process", db, LocalStore)
+
+
+def test_while_its_child_starts_auto_writes_every_early_flush_here(db, held_child, monkeypatch):
+    """writer="process" lets an early flush wait for a starting child (up to the
+    interval); "auto" has been writing all along and goes on until the child is up."""
+    monkeypatch.setattr(writer, "AUTO_ROWS_PER_S", 500)
+    monkeypatch.setattr(receiver, "FLUSH_BATCH", 100)  # the receive thread asks every 100
+    monkeypatch.setattr(chunks, "FLUSH_BATCH", 100)
+    with Simulator("binance", rate=2000, count=2000, seed=14) as sim:
+        c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.5)
+        writes = []
+        here = c.sink.local.write
+        monkeypatch.setattr(c.sink.local, "write", lambda *a: writes.append(1) or here(*a))
+        c.start()
+        try:
+            wait_for(lambda: c.stats["sqlite_writer"] == "starting", 20)
+            wait_for(lambda: c.stats["stored"] == 2000, 20)
+            assert not c.sink.in_child  # still held
+            # the feed lasts a second: flushes as the receive thread asked, not one per
+            # interval (at most 6 with writer="process", test_writer_process)
+            assert len(writes) >= 10
+        finally:
+            held_child.touch()
+            c.stop()
+        assert stored_rows(db) == expected_rows(sim.trades)
+    assert_accounted(c.stats)

@@ -17,7 +17,7 @@ import pytest
 import rtkit
 from rtkit.kinds.trades import TradeRows
 from rtkit.pipeline_queue import Batch
-from rtkit.runtime import receiver, writer_child
+from rtkit.runtime import chunks, receiver, writer_child
 from rtkit.runtime.writer_process import ProcessSink
 from rtkit.sim import Simulator
 from rtkit.sinks import RunEnd, RunInfo
@@ -55,17 +55,6 @@ def taken_over(sink: ProcessSink) -> bool:
     """The child writes the flushes now (``check`` reads its answer when it has come; a
     collector's writer thread checks at every flush: read its ``in_child`` instead)."""
     return sink.check() is None and sink.in_child
-
-
-@pytest.fixture
-def held_child(tmp_path, monkeypatch):
-    """Writer processes that wait, before their imports, until the file this returns
-    exists: a child that is slow to start, released when the test says so."""
-    release = tmp_path / "release"
-    monkeypatch.setattr(writer_child, "_CHILD_CODE", (
-        f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.01)\n"
-        + writer_child._CHILD_CODE))
-    return release
 
 
 def test_the_child_writes_once_it_has_taken_over_never_this_process(db, monkeypatch):
@@ -111,6 +100,7 @@ def test_until_the_child_is_up_this_process_writes_and_nothing_waits_for_it(db, 
 def test_while_the_child_starts_early_flushes_wait_for_it_up_to_the_interval(
         db, held_child, monkeypatch):
     monkeypatch.setattr(receiver, "FLUSH_BATCH", 100)  # the receive thread asks every 100
+    monkeypatch.setattr(chunks, "FLUSH_BATCH", 100)
     with Simulator("binance", rate=2000, count=2000, seed=8) as sim:
         c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.5,
                             writer="process")

@@ -6,9 +6,9 @@ pending and writes it in one go. While the sink refuses (busy, locked, full,
 moved away) everything stays in memory, the refusal is what ``.status``
 shows, and the write is retried with a pause that doubles up to
 ``RETRY_MAX_S``. Rows the sink refuses one by one are set aside and counted.
-While a sink says it is ``starting`` (a writer process not up yet), a flush
-asked early by the receive thread waits for it, up to the interval: the loss
-window stays the interval, and the rows go where writing is cheapest.
+While a sink says it is ``starting`` (writer="process": its child is not up yet),
+a flush asked early by the receive thread waits for it, up to the interval: the
+loss window stays the interval, and the rows go where writing is cheapest.
 """
 
 from __future__ import annotations

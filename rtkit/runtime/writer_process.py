@@ -123,6 +123,7 @@ class ProcessSink:
         self._child_writes = False  # it has taken over: flushes go to it
         self._refusals = 0  # take-overs in a row that failed
         self._resume_run_id: int | None = None  # the run a lost child was writing
+        self._on_demand = on_demand
         self._wanted = not on_demand  # a child is to write (on demand: once rows come fast)
 
     @property
@@ -143,8 +144,11 @@ class ProcessSink:
     @property
     def starting(self) -> bool:
         """Whether the child is still starting to take the run over (the writer thread
-        lets an early flush wait for it, up to its interval)."""
-        return self._open and not self._ready() and self._asked
+        lets an early flush wait for it, up to its interval). Never with ``on_demand``:
+        this process has been writing all along, and a flush that waited for the child
+        would leave it a backlog of the boot's rows (measured, 200k-frame bursts:
+        1.43× a bare WebSocketApp loop until stored with the wait, 1.59× without)."""
+        return not self._on_demand and self._open and not self._ready() and self._asked
 
     @property
     def writing_in(self) -> str:
