@@ -24,6 +24,7 @@ pytestmark = pytest.mark.usefixtures("no_thread_leak")
 def test_one_deep_book_snapshot_on_a_quiet_feed_starts_no_child(db):
     """A depth-5000 snapshot is 10,000 rows at once, then the book moves 50 times a
     second: a burst, not a fast feed, so no writer process."""
+    others = set(children(os.getpid()))  # a session's browser or server, say
     sim = Simulator("binance", rate=None, count=0, book_rate=50.0, book_levels=5000, seed=3)
     sim.start()
     rest = SimRest(sim).start()
@@ -36,7 +37,7 @@ def test_one_deep_book_snapshot_on_a_quiet_feed_starts_no_child(db):
         messages = c.stats["book_messages"]
         wait_for(lambda: c.stats["book_messages"] >= messages + 25, 30)  # half a second on
         assert c.sink.undecided and c.sink.pid is None
-        assert children(os.getpid()) == []
+        assert set(children(os.getpid())) <= others  # no process was started
     finally:
         c.stop()
         rest.stop()
