@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 import rtkit
-from rtkit.runtime import writer
 from rtkit.sim import Simulator
 from rtkit.sim.rest import SimRest
 from tests.conftest import wait_for
-from tests.test_storage_faults import expected_rows, stored_rows
-from tests.test_writer_process import SYMBOLS, assert_accounted, children
+from tests.test_writer_auto import assert_a_child_takes_over
+from tests.test_writer_process import children
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 
@@ -47,17 +46,7 @@ def test_one_deep_book_snapshot_on_a_quiet_feed_starts_no_child(db):
 def test_a_fast_feed_with_a_lake_hands_the_sqlite_writing_to_a_child(db, tmp_path, monkeypatch):
     """With lake= the writer's sink is a Fanout of SQLite and the lake: "auto" must still
     see the SQLite sink's rate trigger (here the threshold is below the 2,000/s feed)."""
-    monkeypatch.setattr(writer, "AUTO_ROWS_PER_S", 500)
-    with Simulator("binance", rate=2000, count=3000, seed=13) as sim:
-        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, lake=tmp_path / "lake",
-                          flush_interval_s=0.1)
-        try:
-            wait_for(lambda: c.sink.in_child, 30)
-            wait_for(lambda: c.stats["stored"] == 3000, 20)
-        finally:
-            c.stop()
-        assert stored_rows(db) == expected_rows(sim.trades)
-    assert_accounted(c.stats)
+    assert_a_child_takes_over(db, monkeypatch, lake=tmp_path / "lake", flush_interval_s=0.1)
 
 
 OUT_OF_FDS = textwrap.dedent("""
@@ -102,13 +91,4 @@ def test_a_short_flush_interval_still_measures_the_rate(db, monkeypatch):
     """flush_interval_s below a window (0.01 s): each wait is shorter than AUTO_WINDOW_S,
     so the rate must be measured across waits and flushes, or a fast feed never starts
     the child (here the threshold is below the 2,000/s feed)."""
-    monkeypatch.setattr(writer, "AUTO_ROWS_PER_S", 500)
-    with Simulator("binance", rate=2000, count=3000, seed=13) as sim:
-        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.01)
-        try:
-            wait_for(lambda: c.sink.in_child, 30)
-            wait_for(lambda: c.stats["stored"] == 3000, 20)
-        finally:
-            c.stop()
-        assert stored_rows(db) == expected_rows(sim.trades)
-    assert_accounted(c.stats)
+    assert_a_child_takes_over(db, monkeypatch, flush_interval_s=0.01)

@@ -67,11 +67,12 @@ def test_a_fast_feed_hands_the_writing_to_a_child_and_every_tick_is_stored(db):
         assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
 
 
-def test_the_rate_that_starts_the_child_is_the_threshold(db, monkeypatch):
-    """The same 2,000 trades a second start the child when the threshold is below them."""
+def assert_a_child_takes_over(db, monkeypatch, **options) -> None:
+    """With the threshold below a 2,000/s feed, a collector made with ``options`` hands
+    SQLite to a child, which stores every trade, exactly accounted."""
     monkeypatch.setattr(writer, "AUTO_ROWS_PER_S", 500)
     with Simulator("binance", rate=2000, count=3000, seed=13) as sim:
-        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.1)
+        c = rtkit.collect("binance", SYMBOLS, url=sim.url, db=db, **options)
         try:
             wait_for(lambda: c.sink.in_child, 30)
             wait_for(lambda: c.stats["stored"] == 3000, 20)
@@ -79,6 +80,11 @@ def test_the_rate_that_starts_the_child_is_the_threshold(db, monkeypatch):
             c.stop()
         assert stored_rows(db) == expected_rows(sim.trades)
     assert_accounted(c.stats)
+
+
+def test_the_rate_that_starts_the_child_is_the_threshold(db, monkeypatch):
+    """The same 2,000 trades a second start the child when the threshold is below them."""
+    assert_a_child_takes_over(db, monkeypatch, flush_interval_s=0.1)
 
 
 class ModuleStore(TickStore):

@@ -279,35 +279,6 @@ def test_a_flush_travels_as_the_rings_ticks_in_one_message_or_in_parts(db, monke
         assert store.count() == 6_999
 
 
-def test_a_flush_in_parts_refused_by_a_locked_database_leaves_the_pipe_in_step(
-        db, monkeypatch):
-    """The child inserts the trades part by part as they arrive; a write refused after the
-    first part still reads the parts behind it, so the next call's answer is its own."""
-    monkeypatch.setattr(writer_child, "CHUNK_ROWS", 1000)
-    ticks = [tick(i) for i in range(5_000)]
-    rejects = [(T0, "binance", "malformed_json", "bad", "{", 1)] * 1500  # parts after trades'
-    sink = ProcessSink(db)
-    sink.probe()
-    sink.open(RUN)
-    wait_for(lambda: taken_over(sink), 30)
-    blocker = sqlite3.connect(db, timeout=0)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
-        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-            sink.write(Batch(ticks, rejects, []), [])
-    finally:
-        blocker.rollback()
-        blocker.close()
-    try:
-        assert sink.check() is None
-        assert sink.write(Batch(ticks, rejects, []), []) == 5_000
-    finally:
-        sink.close()
-    with TickStore(db, readonly=True) as store:
-        assert store.count() == 5_000
-        assert len(store.rejects()) == 1_500
-
-
 def test_a_parent_gone_in_the_middle_of_a_flush_leaves_none_of_it(db):
     """The first parts of a flush were inserted when the pipe ended: rolled back, and the
     child ends."""
@@ -325,7 +296,17 @@ def test_a_parent_gone_in_the_middle_of_a_flush_leaves_none_of_it(db):
         assert store.count() == 0
 
 
-def test_an_error_of_the_database_is_raised_in_the_caller_as_itself(db):
+@pytest.mark.parametrize("trades, rejects", [(1, 0), (5_000, 1_500)],
+                         ids=["one message", "in parts"])
+def test_an_error_of_the_database_is_raised_in_the_caller_as_itself(
+        db, monkeypatch, trades, rejects):
+    """A locked database is the caller's refused write, and the same child takes the next.
+    In parts: the child inserts the trades part by part as they arrive, and a write
+    refused after the first still reads the parts behind it (the rejects' too), so the
+    next call's answer is its own."""
+    monkeypatch.setattr(writer_child, "CHUNK_ROWS", 1000)
+    ticks = [tick(i) for i in range(trades)]
+    bad = [(T0, "binance", "malformed_json", "bad", "{", 1)] * rejects  # parts after trades'
     sink = ProcessSink(db)
     sink.probe()
     sink.open(RUN)
@@ -334,15 +315,19 @@ def test_an_error_of_the_database_is_raised_in_the_caller_as_itself(db):
     blocker.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-            sink.write(Batch([tick(1)], [], []), [])
+            sink.write(Batch(ticks, bad, []), [])
         assert sink.is_open  # a refused write: the next try goes to the same child
     finally:
         blocker.rollback()
         blocker.close()
     try:
-        assert sink.write(Batch([tick(1)], [], []), []) == 1
+        assert sink.check() is None
+        assert sink.write(Batch(ticks, bad, []), []) == trades
     finally:
         sink.close()
+    with TickStore(db, readonly=True) as store:
+        assert store.count() == trades
+        assert len(store.rejects()) == rejects
 
 
 def test_a_sink_whose_store_has_no_importable_name_is_refused_at_once(db):
