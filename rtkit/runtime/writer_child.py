@@ -278,19 +278,19 @@ class _Arriving:
 
     def __init__(self, requests: Connection, kinds: list[str], first: list, more: int,
                  stream: bool) -> None:
-        self._requests, self._more, self._kinds = requests, more, kinds
+        self._requests, self._more = requests, more
         self.lists: list[list] = [rows.rows() if isinstance(rows, TradeRows) else list(rows)
                                   for rows in first]
+        ticks: TickParts | list
         if stream and more:
-            self.batch: tuple = (TickParts(self._tick_parts()), *self._rest())
+            ticks = TickParts(self._tick_parts())
         else:
             self.finish()
-            self.batch = (*self.lists[:3], *self._rest()[2:])
-
-    def _rest(self) -> tuple:
-        """rejects, gaps, records: lists extended in place as their parts come"""
+            ticks = self.lists[0]
+        # rejects, gaps and records are the lists themselves, extended as their parts come
         lists = self.lists
-        return (lists[1], lists[2], dict(zip(self._kinds, lists[3:], strict=True)) or None)
+        self.batch = (ticks, lists[1], lists[2],
+                      dict(zip(kinds, lists[3:], strict=True)) or None)
 
     def _next(self) -> tuple[int, list]:
         try:
