@@ -29,20 +29,19 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import sqlite_utils
-
 from rtkit.gaps import insert_gaps
 from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
-from rtkit.kinds.sql import create_table
+from rtkit.kinds.sql import create_table, database
 from rtkit.kinds.trades import TRADES
 from rtkit.store_insert import insert_many
 from rtkit.store_schema import create_schema, file_identity, refusal
 from rtkit.venues import get_adapter
 
-if TYPE_CHECKING:  # imported where they are used: a writer process needs neither (issue 17)
+if TYPE_CHECKING:  # imported where they are used: a writer process needs none (issue 17)
     import numpy as np
     import pandas as pd
+    import sqlite_utils
 
 DEFAULT_DB = Path("data") / "ticks.sqlite"
 #: longest raw frame text kept in ``rejects.frame`` (the length is kept too)
@@ -159,6 +158,7 @@ class TickStore:
         self.readonly = readonly
         self.kinds = kinds
         self._tables_made: set[str] = {kind.name for kind in kinds}
+        self._db: sqlite_utils.Database | None = None
         conn = None
         try:
             if readonly:
@@ -173,11 +173,10 @@ class TickStore:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, timeout=busy_timeout_s)
-            self.db = sqlite_utils.Database(conn)
             if not readonly:
-                if problem := refusal(self.db, self.path, adopt):
+                if problem := refusal(conn, self.path, adopt):
                     raise StoreError(problem)
-                create_schema(self.db, self.kinds)
+                create_schema(conn, self.kinds)
         except StoreError:
             if conn is not None:
                 conn.close()
@@ -192,6 +191,14 @@ class TickStore:
         self.conn = conn
         # the file opened, so that ticks()' helper connections read no other put there since
         self._file_id = file_identity(self.path)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils' view of the connection, made when first asked: writing ticks
+        needs none (:func:`rtkit.kinds.sql.database`)."""
+        if self._db is None:
+            self._db = database(self.conn)
+        return self._db
 
     # --- writing --------------------------------------------------------------
     def write(self, ticks: Iterable[tuple] = (), rejects: Iterable[tuple] = (),

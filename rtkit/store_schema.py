@@ -8,14 +8,13 @@ database is refused, and so is a ``ticks`` table rtkit did not make.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
-
-import sqlite_utils
 
 from rtkit.gaps import migrate_gaps
 from rtkit.kinds import Kind
 from rtkit.kinds.ledger import TABLES
-from rtkit.kinds.sql import create_table
+from rtkit.kinds.sql import create_table, database, index_name
 from rtkit.kinds.trades import TRADES
 
 #: page cache of the writing connection, KiB (index updates stay in memory)
@@ -27,7 +26,7 @@ _CACHE_KIB = 64 * 1024
 PAGE_BYTES = 16384
 
 
-def refusal(db: sqlite_utils.Database, path: Path, adopt: bool) -> str:
+def refusal(db: sqlite3.Connection, path: Path, adopt: bool) -> str:
     """Why rtkit must not change this file, as the message for the user, or "": it
     holds another application's tables (unless adopted) or a ``ticks`` table that is
     not rtkit's."""
@@ -51,7 +50,7 @@ def refusal(db: sqlite_utils.Database, path: Path, adopt: bool) -> str:
             f"open it once with rtkit.TickStore('{path}', adopt=True).")
 
 
-def _ticks_not_rtkits(db: sqlite_utils.Database) -> str:
+def _ticks_not_rtkits(db: sqlite3.Connection) -> str:
     """Why the file's ``ticks`` is not rtkit's table, or "": a table (not a view)
     with rtkit's columns and key (without the key every repeat would be stored again)."""
     [(kind,)] = db.execute(
@@ -68,19 +67,31 @@ def _ticks_not_rtkits(db: sqlite_utils.Database) -> str:
     return ""
 
 
-def create_schema(db: sqlite_utils.Database, kinds: tuple[Kind, ...]) -> None:
+def create_schema(conn: sqlite3.Connection, kinds: tuple[Kind, ...]) -> None:
     """The page size of a new file, WAL, the cache, and the tables of the trades, the
-    ledger and ``kinds``."""
-    if db.execute("PRAGMA page_count").fetchone()[0] == 0:  # nothing written yet
-        db.execute(f"PRAGMA page_size={PAGE_BYTES}")
-    if db.journal_mode != "wal":
-        db.enable_wal()
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+    ledger and ``kinds`` (through sqlite-utils, imported only when one is missing)."""
+    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:  # nothing written yet
+        conn.execute(f"PRAGMA page_size={PAGE_BYTES}")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        conn.execute("PRAGMA journal_mode=wal")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
     # the tables as their kinds describe them (rtkit.kinds.trades, rtkit.kinds.ledger)
-    for table in (TRADES, *TABLES, *kinds):
-        create_table(db, table)
-    migrate_gaps(db.conn)  # a file from before the gap ledger gets its columns
+    tables = (TRADES, *TABLES, *kinds)
+    if _missing(conn, tables):
+        db = database(conn)
+        for table in tables:
+            create_table(db, table)
+    migrate_gaps(conn)  # a file from before the gap ledger gets its columns
+
+
+def _missing(conn: sqlite3.Connection, kinds: tuple[Kind, ...]) -> set[str]:
+    """The tables and indexes of ``kinds`` the file does not have."""
+    have = {name for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    wanted = {kind.table for kind in kinds} | {
+        index_name(kind.table, index) for kind in kinds for index in kind.indexes}
+    return wanted - have
 
 
 def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:

@@ -92,7 +92,7 @@ def test_the_ring_and_the_frame_follow_the_trades_description():
 def test_a_description_with_a_mistake_fails_at_once():
     with pytest.raises(ValueError, match="SQLite type"):
         Column("x", "VARCHAR", "object")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="ring's dtype must be one of"):
         Column("x", "TEXT", "object", ring="int65")
     with pytest.raises(ValueError, match="continuity"):
         Kind("k", "k", (Column("a", "TEXT", "object"),), key=("a",), continuity="hope")
@@ -100,6 +100,14 @@ def test_a_description_with_a_mistake_fails_at_once():
         Kind("k", "k", (Column("a", "TEXT", "object"),), key=("b",))
     with pytest.raises(ValueError, match="unknown kind of record 'trade'"):
         get_kind("trade")
+
+
+def test_every_ring_dtype_a_column_may_name_is_numpys():
+    import numpy as np
+
+    from rtkit.kinds import RING_DTYPES
+
+    assert all(np.dtype(name).name == name for name in RING_DTYPES)
 
 
 def test_a_replay_summary_has_the_counters_of_its_kinds_even_of_an_empty_recording(tmp_path):

@@ -353,12 +353,39 @@ def test_the_writer_process_imports_neither_pandas_nor_the_package_init(db, tmp_
         sink.close(RunEnd(T0, "stopped", {}))
     wait_for(loaded.exists, 10)
     modules = set(loaded.read_text().split())
-    assert "rtkit.sinks.sqlite" in modules and "sqlite_utils" in modules  # it did write
-    # what made it slow to take over: pandas (through sqlite-utils and rtkit.store), and
-    # rtkit/__init__.py, which imports the collector and its ring
-    assert not {"pandas", "rtkit.collector", "rtkit.buffer", "rtkit.frame"} & modules
+    assert "rtkit.sinks.sqlite" in modules  # it did write
+    # what made it slow to take over: pandas (through sqlite-utils and rtkit.store),
+    # rtkit/__init__.py, which imports the collector and its ring, and sqlite-utils and
+    # numpy, which a file that has its tables needs neither of
+    assert not {"pandas", "rtkit.collector", "rtkit.buffer", "rtkit.frame", "sqlite_utils",
+                "numpy"} & modules
     with TickStore(db, readonly=True) as store:
         assert store.count() == 2 and list(store.runs()["status"]) == ["stopped"]
+
+
+def test_a_writer_process_makes_a_table_the_file_lacks_through_sqlite_utils_not_pandas(
+        db, tmp_path, monkeypatch):
+    from rtkit.kinds.quotes import QUOTES
+
+    loaded = tmp_path / "modules"
+    monkeypatch.setattr(writer_child, "_CHILD_CODE", writer_child._CHILD_CODE + (
+        f"\nimport sys\nopen({str(loaded)!r}, 'w').write(' '.join(sys.modules))"))
+    sink = ProcessSink(db)
+    sink.probe()
+    sink.open(RUN)
+    wait_for(lambda: taken_over(sink), 30)
+    quote = ("binance", "BTC-USDT", T0, T0 + 5, 100.0, 1.0, 100.5, 2.0, 0)
+    assert len(quote) == len(QUOTES.columns)
+    try:
+        inserted = sink.write(Batch([tick(1)], [], [], {"quotes": [quote]}), [])
+        assert inserted == 1 and inserted.kinds == {"quotes": 1}
+    finally:
+        sink.close(RunEnd(T0, "stopped", {}))
+    wait_for(loaded.exists, 10)
+    modules = set(loaded.read_text().split())
+    assert "sqlite_utils" in modules and "pandas" not in modules
+    with TickStore(db, readonly=True) as store:
+        assert store.conn.execute("SELECT count(*) FROM quotes").fetchone() == (1,)
 
 
 def test_a_store_type_that_asks_the_package_for_names_works_in_the_writer_process(db):

@@ -15,15 +15,19 @@ venue is) plus its tests; the adapters that emit it say so in their ``kinds``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
-
-import numpy as np
+from typing import TYPE_CHECKING, cast
 
 from rtkit.registry import Registry
+
+if TYPE_CHECKING:  # imported by the ring: a writer process does without (35 ms, issue 17)
+    import numpy as np
 
 #: how a kind's stream shows that a record is missing
 CONTINUITY = ("consecutive_ids", "venue_sequence", "checksum", "none")
 _SQL_TYPES = ("TEXT", "INTEGER", "REAL")
+#: the numpy dtypes a ring's column may have, named without importing numpy
+RING_DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
+                         "uint32", "uint64", "float32", "float64", "object"})
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,10 @@ class Column:
     def __post_init__(self) -> None:
         if self.sql not in _SQL_TYPES:
             raise ValueError(f"column {self.name!r}: SQLite type must be one of {_SQL_TYPES}")
-        if self.ring is not None:
-            np.dtype(self.ring)  # a typo fails at import, not at the first tick
+        # a typo fails at import, not at the first tick
+        if self.ring is not None and self.ring not in RING_DTYPES:
+            raise ValueError(f"column {self.name!r}: the ring's dtype must be one of "
+                             f"{sorted(RING_DTYPES)}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,8 @@ class Kind:
 
     def ring_dtypes(self) -> dict[str, np.dtype]:
         """The ring's numpy column per column it keeps."""
+        import numpy as np
+
         return {c.name: np.dtype(c.ring) for c in self.columns if c.ring is not None}
 
     def frame_dtypes(self) -> dict[str, str]:

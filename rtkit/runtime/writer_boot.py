@@ -9,7 +9,8 @@ part of the package: it registers the ``rtkit`` package without running its
 ``__init__`` — run after all, and only then, if some module asks the package for
 a name it defines (a store type's module doing ``from rtkit import TickStore``) —
 and runs :func:`rtkit.runtime.writer_child.main`, which imports only what writing
-takes (sqlite3, sqlite-utils, the kinds' schema; no pandas).
+takes (sqlite3 and the kinds' schema; no pandas, and sqlite-utils only if the
+file lacks a table: :func:`rtkit.kinds.sql.database`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,6 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
-
-#: what sqlite-utils imports, if it can, only to map its types to column types (it
-#: also imports numpy, which rtkit.kinds needs anyway)
-_OPTIONAL_FOR_SQLITE_UTILS = "pandas"
 
 
 def register_package(root: Path) -> None:
@@ -43,28 +40,12 @@ def register_package(root: Path) -> None:
     sys.modules["rtkit"] = package
 
 
-def import_sqlite_utils() -> None:
-    """sqlite-utils without pandas (a quarter of a second): it imports pandas, when it
-    can, only to map ``pandas.Timestamp`` to TEXT, a type no rtkit table is made of.
-    :func:`rtkit.runtime.writer_child.map_pandas_types` adds that mapping if pandas is
-    imported after all."""
-    if _OPTIONAL_FOR_SQLITE_UTILS in sys.modules:
-        importlib.import_module("sqlite_utils")
-        return
-    sys.modules[_OPTIONAL_FOR_SQLITE_UTILS] = None  # type: ignore[assignment]  # "not installed"
-    try:
-        importlib.import_module("sqlite_utils")
-    finally:
-        del sys.modules[_OPTIONAL_FOR_SQLITE_UTILS]
-
-
 def boot(argv: list[str]) -> None:
     """Register the package this file belongs to, first on the path, and serve."""
     root = Path(__file__).resolve().parents[2]  # the folder holding rtkit/
     sys.path.insert(0, str(root))
     if "rtkit" not in sys.modules:
         register_package(root)
-    import_sqlite_utils()
     from rtkit.runtime.writer_child import main
 
     main(argv)

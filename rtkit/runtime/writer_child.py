@@ -367,16 +367,6 @@ def serve(requests: Connection, answers: Connection, sink: SQLiteSink) -> None:
         gc.collect()
 
 
-def map_pandas_types() -> None:
-    """What sqlite-utils maps pandas' types to, had it imported pandas (the bootstrap,
-    :mod:`rtkit.runtime.writer_boot`, imports it without): called once the store type is
-    imported (its module may have imported pandas; rtkit's do not)."""
-    pandas = sys.modules.get("pandas")
-    sqlite_utils_db = sys.modules.get("sqlite_utils.db")
-    if pandas is not None and sqlite_utils_db is not None:
-        sqlite_utils_db.COLUMN_TYPE_MAPPING.setdefault(pandas.Timestamp, "TEXT")
-
-
 def main(argv: list[str]) -> None:
     """``READ_FD WRITE_FD PARENT_PID DB_PATH STORE_TYPE`` (``module:qualname``)."""
     read_fd, write_fd, parent_pid = (int(a) for a in argv[:3])
@@ -385,7 +375,6 @@ def main(argv: list[str]) -> None:
     requests = Connection(read_fd, writable=False)
     answers = Connection(write_fd, readable=False)
     store_type = _store_type(argv[4])
-    map_pandas_types()  # the store type's module may have imported pandas
     sink = SQLiteSink(argv[3], store_type)
     gc.disable()  # collected between calls instead (see the module's doc)
     gc.freeze()  # what the start-up made lives as long as the child: never looked at again
