@@ -388,6 +388,62 @@ def test_a_writer_process_makes_a_table_the_file_lacks_through_sqlite_utils_not_
         assert store.conn.execute("SELECT count(*) FROM quotes").fetchone() == (1,)
 
 
+def test_the_first_flush_goes_to_the_child_as_soon_as_it_is_up(db, held_child, monkeypatch):
+    monkeypatch.setattr(receiver, "FLUSH_BATCH", 10**9)  # no ask for a flush ...
+    monkeypatch.setattr(chunks, "FLUSH_BATCH", 10**9)
+    monkeypatch.setattr(chunks, "IDLE_FLUSH_MIN_TICKS", 10**9)
+    with Simulator("binance", rate=2000, count=100_000, seed=9) as sim:  # ... nor a pause
+        c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=60,
+                            writer="process")
+        local = []
+        here = c.sink.local.write
+        monkeypatch.setattr(c.sink.local, "write", lambda *a: local.append(1) or here(*a))
+        c.start()
+        try:
+            wait_for(lambda: c.stats["ticks"] >= 200, 20)
+            assert c.stats["stored"] == 0  # the child is held: nothing is written yet
+            held_child.touch()
+            # well before the 60 s interval: the writer thread saw the child come up
+            wait_for(lambda: c.stats["stored"] >= 200, 20)
+            assert c.sink.in_child and local == []
+        finally:
+            c.stop()
+        assert stored_rows(db) == expected_rows(list(sim.trades)[: c.stats["ticks"]])
+    assert_accounted(c.stats)
+
+
+def test_ticks_that_came_while_the_child_wrote_a_flush_go_at_once(db, monkeypatch):
+    from rtkit.runtime import writer
+
+    monkeypatch.setattr(receiver, "FLUSH_BATCH", 10**9)  # no ask for a flush, at a pause
+    monkeypatch.setattr(chunks, "FLUSH_BATCH", 10**9)  # of the feed or after so many ticks:
+    monkeypatch.setattr(chunks, "IDLE_FLUSH_MIN_TICKS", 10**9)  # only the interval, a minute
+    monkeypatch.setattr(writer, "BACK_TO_BACK_TICKS", 20)
+    with Simulator("binance", rate=2000, count=100_000, seed=10) as sim:
+        c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=60,
+                            writer="process")
+        flushes = []
+        write = c.sink.write
+
+        def slow_write(batch, refused):  # a child on a slow disk: ~100 ticks come meanwhile
+            time.sleep(0.05)
+            flushes.append(c.sink.in_child)
+            return write(batch, refused)
+
+        monkeypatch.setattr(c.sink, "write", slow_write)
+        c.start()
+        try:
+            wait_for(lambda: c.sink.in_child and c.stats["stored"] > 0, 30)
+            at = c.stats["ticks"]
+            # the flushes follow one another while ticks come, a minute before the interval
+            wait_for(lambda: c.stats["stored"] >= at + 1000, 20)
+            assert flushes.count(True) >= 5
+        finally:
+            c.stop()
+        assert stored_rows(db) == expected_rows(list(sim.trades)[: c.stats["ticks"]])
+    assert_accounted(c.stats)
+
+
 def test_a_store_type_that_asks_the_package_for_names_works_in_the_writer_process(db):
     from tests.process_store import PackageNamedStore
 
