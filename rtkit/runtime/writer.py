@@ -6,9 +6,11 @@ pending and writes it in one go. While the sink refuses (busy, locked, full,
 moved away) everything stays in memory, the refusal is what ``.status``
 shows, and the write is retried with a pause that doubles up to
 ``RETRY_MAX_S``. Rows the sink refuses one by one are set aside and counted.
-While a sink says it is ``starting`` (writer="process": its child is not up yet),
-a flush asked early by the receive thread waits for it, up to the interval: the
-loss window stays the interval, and the rows go where writing is cheapest.
+While a sink says it is ``starting`` (its writer process was asked to take the
+run over and is not up yet), a flush asked early by the receive thread waits for
+it, up to the interval, and goes as soon as it is up: the loss window stays the
+interval, and the rows go where writing is cheapest. Once the child writes,
+flushes follow one another while ticks come fast enough to keep it busy.
 """
 
 from __future__ import annotations

@@ -49,11 +49,13 @@ DEFAULT_WRITER = "auto"
 #: share grows to a third (1.2 of 3.4 us a tick at 250k a second, issue 17)
 AUTO_ROWS_PER_S = 50_000
 #: the shortest window over which writer="auto" measures the rate while it writes in the
-#: thread (a window runs on across flushes and waits until it is this long)
-AUTO_WINDOW_S = 0.05
-#: fast windows in a row that start the child: rows must come fast for 0.1 s, so one
+#: thread (a window runs on across flushes and waits until it is this long). 25 ms, not
+#: 50: a 200k-frame burst was stored at 1.88× a bare WebSocketApp loop with 50, 1.97×
+#: with 25 (as writer="process" in the same rounds), the child up 50 ms sooner
+AUTO_WINDOW_S = 0.025
+#: fast windows in a row that start the child: rows must come fast for 50 ms, so one
 #: burst (a book's 5,000-level snapshot: 10,000 rows at once), which fills one window,
-#: starts no process, while a busy feed has its child ~0.1 s after it starts
+#: starts no process, while a busy feed has its child ~50 ms after it starts
 AUTO_FAST_WINDOWS = 2
 #: longest wait for the child's answer to one flush, and for it to read a large flush's
 #: parts, before it is ended and the write counted as refused
@@ -143,18 +145,21 @@ class ProcessSink:
 
     @property
     def starting(self) -> bool:
-        """Whether the child is still starting to take the run over (the writer thread
-        lets an early flush wait for it, up to its interval). Never with ``on_demand``:
-        this process has been writing all along, and a flush that waited for the child
-        would leave it a backlog of the boot's rows (measured, 200k-frame bursts:
-        1.43× a bare WebSocketApp loop until stored with the wait, 1.59× without)."""
-        return not self._on_demand and self._open and not self._ready() and self._asked
+        """Whether the child is still starting to take the run over: the writer thread
+        lets an early flush wait for it, up to its interval, and looks every few ms
+        whether it is up. With ``on_demand`` too, though this process has been writing:
+        a 50k-tick flush written here while the child starts costs the receive loop the
+        interpreter lock for ~0.2 s, and the child, up ~0.1 s after it was asked, would
+        wait for it (200k-frame bursts, the default writer: 1.64× a bare WebSocketApp
+        loop until stored over wss:// when this process wrote meanwhile, 1.79× when the
+        flush waited; about the same over ws://, 1.87×, 1.88×)."""
+        return self._open and not self._ready() and self._asked
 
     @property
     def writing_in(self) -> str:
         """Where the flushes are written now, for ``stats`` (any thread may ask: it reads
-        no answer): "process", "starting" (a child is asked to take over; this process
-        writes meanwhile) or "thread"."""
+        no answer): "process", "starting" (a child is asked to take over and is not up
+        yet; this process writes once a flush has waited an interval) or "thread"."""
         if self._child_writes:
             return "process"
         return "starting" if self._open and self._asked else "thread"
