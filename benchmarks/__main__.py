@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import books, foundation, lake, live, rest, soak
+from benchmarks import books, foundation, lake, live, rest, soak, writer_holds
 
 TARGETS = {
     # issue 17: the SQLite writer in a process of its own (writer="process"), same rounds
@@ -101,7 +101,7 @@ def main() -> int:
     out = Path("data") / "bench.json"
     out.parent.mkdir(exist_ok=True)
     print(f"{'figure':<53} {'value':>14}  target")
-    for module in (foundation, live, soak, rest, books, lake):
+    for module in (foundation, live, writer_holds, soak, rest, books, lake):
         print(f"running {module.__name__} …", file=sys.stderr, flush=True)
         try:
             part = module.run()

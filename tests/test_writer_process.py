@@ -245,9 +245,11 @@ def test_rows_the_child_refuses_are_handed_back_as_the_callers_own_rows(db, monk
 
 def test_a_flush_travels_as_the_rings_ticks_in_one_message_or_in_parts(db, monkeypatch):
     """The trades go as the ring's ticks (``TradeRows``), made into rows by the child; a
-    usual flush is one message (each pipe write gives the interpreter lock away, issue
-    17), a large one goes in parts, and a row refused in a later part is still named as
-    the caller's own."""
+    flush of a fast feed is one message (each pipe write gives the interpreter lock
+    away, issue 17), a large one goes in parts, and a row refused in a later part is
+    still named as the caller's own. A flush of a slower feed goes in small parts (each
+    pickle holds the lock)."""
+    monkeypatch.setattr(writer_child, "SMALL_FLUSH_TICKS", 1)  # every flush a fast feed's
     sent: list[tuple] = []
     send = writer_child.WriterChild.send
     monkeypatch.setattr(writer_child.WriterChild, "send",
@@ -273,10 +275,17 @@ def test_a_flush_travels_as_the_rings_ticks_in_one_message_or_in_parts(db, monke
         assert all(isinstance(part, TradeRows) for _, part in sent[1:])
         assert [(table, row) for table, row, _ in refused] == [("ticks", ticks[6503])]
         assert refused[0][1] is ticks[6503]  # the caller's own row: set_aside finds it
+        monkeypatch.setattr(writer_child, "SMALL_FLUSH_TICKS", 10**9)  # a slower feed's
+        monkeypatch.setattr(writer_child, "SMALL_FLUSH_MESSAGE_ROWS", 100)
+        sent.clear()
+        more = [(T0 + f, [("BTC-USDT", f * 10 + k, T0 + f * 10 + k, 100.0, 0.5, 0)
+                          for k in range(10)]) for f in range(700, 800)]  # 1,000 ticks
+        assert sink.write(Batch(TradeRows("binance", more), [], []), []) == 1_000
+        assert len(sent) == 10 and sent[0][3] == 9  # 100 ticks a message
     finally:
         sink.close()
     with TickStore(db, readonly=True) as store:
-        assert store.count() == 6_999
+        assert store.count() == 7_999
 
 
 def test_a_parent_gone_in_the_middle_of_a_flush_leaves_none_of_it(db):

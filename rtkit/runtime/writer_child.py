@@ -42,7 +42,7 @@ from typing import Any
 
 from rtkit.kinds.trades import TradeRows
 from rtkit.sinks import SinkRefused
-from rtkit.sinks.sqlite import SQLiteSink
+from rtkit.sinks.sqlite import SMALL_FLUSH_TICKS, SQLiteSink
 from rtkit.store import TickParts, TickStore
 
 #: rows pickled per message. Each pipe write lets the interpreter lock go, and taking it
@@ -51,6 +51,11 @@ from rtkit.store import TickParts, TickStore
 #: thread waits: 16,384 trades of a trade a frame take ~9 ms. A large flush (after a
 #: storage stall) goes in as many parts, so its pickle never doubles the rows' memory
 CHUNK_ROWS = 1 << 14
+#: rows pickled per message of a flush of fewer than SMALL_FLUSH_TICKS (a slower feed,
+#: whose receive thread is mostly waiting for the socket): each pickle holds the lock
+#: ~0.5 ms, not ~9, so a frame that comes meanwhile waits that long (the receive →
+#: ``.df`` p99 at 20k frames/s)
+SMALL_FLUSH_MESSAGE_ROWS = 1024
 #: how long the parent waits for an ended child's exit status, to say how it ended
 EXIT_STATUS_WAIT_S = 1.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -121,10 +126,12 @@ class WriterChild:
         The child inserts a part while the next is sent, so a child whose SQLite stalls
         stops reading and the pipe fills: past ``timeout_s`` it is killed (ChildLost),
         as ``answer`` would end it, rather than waited for without end."""
-        parts = [(i, part) for i, rows in enumerate(lists) for part in _parts(rows)]
+        most = (CHUNK_ROWS if sum(map(len, lists)) >= SMALL_FLUSH_TICKS
+                else min(CHUNK_ROWS, SMALL_FLUSH_MESSAGE_ROWS))
+        parts = [(i, part) for i, rows in enumerate(lists) for part in _parts(rows, most)]
         first: list[Sequence] = [[] for _ in lists]
         size = 0
-        while parts and size + len(parts[0][1]) <= CHUNK_ROWS:
+        while parts and size + len(parts[0][1]) <= most:
             i, part = parts.pop(0)
             first[i], size = part, size + len(part)
         self.send(("write", kinds, first, len(parts)))
@@ -194,27 +201,21 @@ class WriterChild:
                          "a new one is started")
 
 
-def _parts(rows: Sequence) -> list:
-    """``rows`` in parts of CHUNK_ROWS at most: a flush's trades split by frame (a
-    :class:`~rtkit.kinds.trades.TradeRows`, sent as the ring's ticks and made into rows
-    by the child), the rows of a list by slicing."""
+def _parts(rows: Sequence, most: int = CHUNK_ROWS) -> list:
+    """``rows`` in parts of ``most`` rows: a flush's trades split by frame, about ``most``
+    a part (a :class:`~rtkit.kinds.trades.TradeRows`, sent as the ring's ticks and made
+    into rows by the child), the rows of a list by slicing."""
     if not rows:
         return []
-    if len(rows) <= CHUNK_ROWS:
+    if len(rows) <= most:
         return [rows]
     if not isinstance(rows, TradeRows):
-        return [rows[at : at + CHUNK_ROWS] for at in range(0, len(rows), CHUNK_ROWS)]
-    parts: list[TradeRows] = []
-    frames: list[tuple[int, list]] = []
-    size = 0
-    for frame in rows.frames:
-        if frames and size + len(frame[1]) > CHUNK_ROWS:
-            parts.append(TradeRows(rows.venue, frames))
-            frames, size = [], 0
-        frames.append(frame)
-        size += len(frame[1])
-    parts.append(TradeRows(rows.venue, frames))
-    return parts
+        return [rows[at : at + most] for at in range(0, len(rows), most)]
+    # whole frames, as many a part as ``most`` rows make at the flush's mean trades a
+    # frame: slices, not a loop over the frames, which held the lock 2-3 ms for 20k
+    frames = rows.frames
+    step = max(1, most * len(frames) // len(rows))
+    return [TradeRows(rows.venue, frames[at : at + step]) for at in range(0, len(frames), step)]
 
 
 def batch_lists(batch) -> list[Sequence]:

@@ -15,12 +15,24 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+from rtkit.kinds.trades import TradeRows
 from rtkit.sinks import RunEnd, RunInfo, SinkRefused
-from rtkit.store import StoreError, TickStore
+from rtkit.store import StoreError, TickParts, TickStore
 from rtkit.store_schema import file_identity
 
 #: how long one write waits for another process's lock before it counts as refused
 BUSY_TIMEOUT_S = 0.5
+#: a flush of fewer trades came at fewer than the receive thread's 50,000 a wake-up
+#: (rtkit.runtime.chunks.FLUSH_BATCH): the receive thread has time to spare, and what
+#: counts is how long it waits for the interpreter lock when a frame comes. Such a flush
+#: is written in parts of SMALL_FLUSH_PART_ROWS, each made into rows and inserted in one
+#: statement, instead of all its rows made at once and 2,048 a statement (each binding
+#: holds the lock): with a thread that sleeps 0.2 ms beside 20k-trade flushes, its
+#: wake-ups were late by 5.4 ms at p99 before, 0.7 ms after, the write as fast. A larger
+#: flush means the feed is fast, where fewer, larger statements write faster (a statement
+#: gives the lock away, and taking it back waits for the busy receive thread)
+SMALL_FLUSH_TICKS = 50_000
+SMALL_FLUSH_PART_ROWS = 512
 
 
 class SQLiteSink:
@@ -90,6 +102,10 @@ class SQLiteSink:
     def write(self, batch, refused: list):
         if self._store is None:
             raise SinkRefused(f"the database '{self.path}' is not open")
+        ticks = batch[0]
+        if (isinstance(ticks, TradeRows) and len(ticks) < SMALL_FLUSH_TICKS
+                and type(self._store).write is TickStore.write):
+            batch = (TickParts(ticks.in_parts(SMALL_FLUSH_PART_ROWS)), *batch[1:])
         return self._store.write(*batch, refused=refused)
 
     def close(self, end: RunEnd | None = None) -> None:
