@@ -3,16 +3,20 @@ child and the back-to-back flushes (commits 3c8ee89, 6f26d97, d713923)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+import rtkit
 from rtkit.kinds.quotes import QUOTES
 from rtkit.kinds.sql import create_table
-from rtkit.runtime import writer_child
+from rtkit.runtime import writer, writer_child
 from rtkit.runtime.writer_process import ProcessSink
+from rtkit.sim import Simulator
 from rtkit.sinks import RunEnd
 from rtkit.store import TickStore
 from tests.conftest import wait_for
-from tests.test_writer_process import RUN, T0, Batch, taken_over, tick
+from tests.test_writer_process import RUN, SYMBOLS, T0, Batch, assert_accounted, taken_over, tick
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 
@@ -48,3 +52,44 @@ def test_a_table_a_kind_lacks_is_still_made_on_its_first_rows(db):
         quote = ("binance", "BTC-USDT", T0, T0 + 5, 100.0, 1.0, 100.5, 2.0, 0)
         store.write([], records={"quotes": [quote]})
         assert store.conn.execute("SELECT count(*) FROM quotes").fetchone() == (1,)
+
+
+def _rate_while_collecting(db, monkeypatch, write_s: float = 0.0, **options) -> list[float]:
+    """``ticks_per_s`` read a few times while a 2,000/s feed runs (each write taking
+    ``write_s`` more)."""
+    seen = []
+    with Simulator("binance", rate=2000, count=100_000, seed=21) as sim:
+        c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, **options)
+        write = c.sink.write
+
+        def slow_write(batch, refused):
+            time.sleep(write_s)
+            return write(batch, refused)
+
+        monkeypatch.setattr(c.sink, "write", slow_write)
+        c.start()
+        try:
+            wait_for(lambda: c.stats["stored"] >= 1000, 30)
+            for _ in range(5):
+                at = c.stats["ticks"]
+                wait_for(lambda: c.stats["ticks"] >= at + 100, 20)  # noqa: B023
+                seen.append(c.stats["ticks_per_s"])
+        finally:
+            c.stop()
+        assert_accounted(c.stats)
+    return seen
+
+
+def test_the_rate_in_stats_is_not_zero_with_the_shortest_flush_interval(db, monkeypatch):
+    """flush_interval_s=0.01 (its lowest): the 11 newest flushes span 0.1 s, and a rate
+    over less than 0.2 s is shown as 0: a busy feed read 0 ticks a second."""
+    assert min(_rate_while_collecting(db, monkeypatch, flush_interval_s=0.01,
+                                      writer="thread")) > 0
+
+
+def test_the_rate_in_stats_is_not_zero_while_flushes_go_back_to_back(db, monkeypatch):
+    """Back-to-back flushes (here from 1 tick on, each ~5 ms, as a 250k/s burst has them
+    from 4,096) come every few ms: the rate must still be measured over 0.2 s or more."""
+    monkeypatch.setattr(writer, "BACK_TO_BACK_TICKS", 1)
+    assert min(_rate_while_collecting(db, monkeypatch, write_s=0.005, flush_interval_s=1.0,
+                                      writer="process")) > 0

@@ -39,6 +39,10 @@ STARTING_POLL_S = 0.01
 #: flush goes at once: the child would wait idle for the next ask, and what is left to
 #: write when a burst ends is what came during one short flush, not during a long one
 BACK_TO_BACK_TICKS = 4096
+#: the shortest time between two of the samples ``stats`` measures its rates over: flushes
+#: that come every few ms (back to back, or flush_interval_s=0.01) would otherwise leave
+#: the newest samples within 0.2 s, a rate ``stats`` shows as 0
+RATE_SAMPLE_S = 0.05
 
 
 class Writer:
@@ -83,7 +87,7 @@ class Writer:
                 receiving = self._receiving()
                 self._wait(wait_s if receiving else 0.05)
                 self._flush_now.clear()
-                self.rates.append((time.monotonic(), self.pipeline.frames, self.pipeline.ticks))
+                self._sample_rates()
                 moved = sink.check()
                 if moved:
                     self._failed(moved)
@@ -107,6 +111,13 @@ class Writer:
             self.verdict = Status("failed", f"storage: {type(exc).__name__}: {exc}")
         finally:
             self._finish()
+
+    def _sample_rates(self) -> None:
+        """Where the counters stand now, for the rates in ``stats``: the newest samples,
+        RATE_SAMPLE_S apart at least."""
+        now = time.monotonic()
+        if not self.rates or now - self.rates[-1][0] >= RATE_SAMPLE_S:
+            self.rates.append((now, self.pipeline.frames, self.pipeline.ticks))
 
     def _wait(self, wait_s: float) -> None:
         """Wait ``wait_s`` or until the receive thread asks for a flush. A sink that starts
