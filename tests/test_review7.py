@@ -93,3 +93,38 @@ def test_the_rate_in_stats_is_not_zero_while_flushes_go_back_to_back(db, monkeyp
     monkeypatch.setattr(writer, "BACK_TO_BACK_TICKS", 1)
     assert min(_rate_while_collecting(db, monkeypatch, write_s=0.005, flush_interval_s=1.0,
                                       writer="process")) > 0
+
+
+def test_a_child_that_cannot_open_the_file_is_not_asked_a_hundred_times_a_second(
+        db, monkeypatch):
+    """A writer process that is up but whose every open fails (an error answer, not a
+    death) is asked again at once: with the writer thread now looking every 10 ms
+    whether it is up, that is an open of the file 100 times a second in the child, for
+    as long as the run lasts, and early flushes wait an interval for ever."""
+    from tests.review7_stores import ChildRefusedStore
+
+    asked = []
+    send = writer_child.WriterChild.send
+
+    def counted(self, message):
+        if message[0] == "open":
+            asked.append(time.monotonic())
+        return send(self, message)
+
+    monkeypatch.setattr(writer_child.WriterChild, "send", counted)
+    with Simulator("binance", rate=2000, count=100_000, seed=22) as sim:
+        c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=1.0,
+                            writer="process")
+        c.sink = c.writer.sink = ProcessSink(db, ChildRefusedStore)
+        c.start()
+        try:
+            wait_for(lambda: len(asked) >= 3, 30)  # the child is up and was refused
+            at, n = time.monotonic(), len(asked)
+            wait_for(lambda: c.stats["stored"] >= 2000, 20)
+            time.sleep(0.5)  # the asks over half a second, however many
+            rate = (len(asked) - n) / (time.monotonic() - at)
+            assert rate < 20, f"{rate:.0f} asks a second"
+            assert c.stats["sqlite_writer"] == "thread"  # as when it cannot start
+        finally:
+            c.stop()
+        assert_accounted(c.stats)
