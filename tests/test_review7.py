@@ -10,7 +10,7 @@ import pytest
 import rtkit
 from rtkit.kinds.quotes import QUOTES
 from rtkit.kinds.sql import create_table
-from rtkit.runtime import writer, writer_child
+from rtkit.runtime import chunks, receiver, writer, writer_child
 from rtkit.runtime.writer_process import ProcessSink
 from rtkit.sim import Simulator
 from rtkit.sinks import RunEnd
@@ -126,5 +126,29 @@ def test_a_child_that_cannot_open_the_file_is_not_asked_a_hundred_times_a_second
             assert rate < 20, f"{rate:.0f} asks a second"
             assert c.stats["sqlite_writer"] == "thread"  # as when it cannot start
         finally:
+            c.stop()
+        assert_accounted(c.stats)
+
+
+def test_a_flush_that_would_wait_for_a_starting_child_does_not_let_ticks_overflow(
+        db, held_child, monkeypatch):
+    """While the child starts (slowly: a busy machine, a slow disk), an early flush waits
+    up to the interval, so that its rows go to the child. Rows past ``pending_limit``
+    are dropped meanwhile: waiting for the child must not cost ticks the thread (which
+    "auto" wrote with until it asked) would have stored."""
+    monkeypatch.setattr(writer, "AUTO_ROWS_PER_S", 500)  # the 2,000/s feed is fast
+    monkeypatch.setattr(receiver, "FLUSH_BATCH", 200)  # the receive thread asks every 200
+    monkeypatch.setattr(chunks, "FLUSH_BATCH", 200)
+    with Simulator("binance", rate=2000, count=4000, seed=23) as sim:
+        c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=3.0,
+                            pending_limit=1500)
+        c.start()
+        try:
+            wait_for(lambda: c.stats["sqlite_writer"] == "starting", 20)
+            wait_for(lambda: c.stats["ticks"] == 4000, 20)
+            wait_for(lambda: c.stats["pending"] == 0, 20)
+            assert c.stats["dropped_overflow"] == 0
+        finally:
+            held_child.touch()
             c.stop()
         assert_accounted(c.stats)
