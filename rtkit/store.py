@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Protocol
 from rtkit.gaps import insert_gaps
 from rtkit.kinds import Kind, get_kind
 from rtkit.kinds.ledger import GAPS, REJECTS, insert_sql
-from rtkit.kinds.sql import create_table, database
+from rtkit.kinds.sql import database
 from rtkit.kinds.trades import TRADES
 from rtkit.store_insert import insert_many
-from rtkit.store_schema import create_schema, file_identity, refusal
+from rtkit.store_schema import create_schema, create_tables, file_identity, refusal
 from rtkit.venues import get_adapter
 
 if TYPE_CHECKING:  # imported where they are used: a writer process needs none (issue 17)
@@ -385,8 +385,8 @@ class TickStore:
 def _insert_kind(store: TickStore, name: str, rows: list, refused: list | None) -> int:
     """Rows of another kind of record into its table (made on its first rows)."""
     kind = get_kind(name)
-    if name not in store._tables_made:
-        create_table(store.db, kind)
+    if name not in store._tables_made:  # the file may have it: then sqlite-utils is not needed
+        create_tables(store.conn, (kind,))
         store._tables_made.add(name)
     return store.insert_rows(kind.insert_sql(), rows, kind.table, refused)
 

@@ -77,12 +77,17 @@ def create_schema(conn: sqlite3.Connection, kinds: tuple[Kind, ...]) -> None:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
     # the tables as their kinds describe them (rtkit.kinds.trades, rtkit.kinds.ledger)
-    tables = (TRADES, *TABLES, *kinds)
+    create_tables(conn, (TRADES, *TABLES, *kinds))
+    migrate_gaps(conn)  # a file from before the gap ledger gets its columns
+
+
+def create_tables(conn: sqlite3.Connection, tables: tuple[Kind, ...]) -> None:
+    """The tables and indexes of ``tables`` the file lacks, through sqlite-utils (only
+    imported then: a writer process whose file has them needs it for nothing)."""
     if _missing(conn, tables):
         db = database(conn)
         for table in tables:
             create_table(db, table)
-    migrate_gaps(conn)  # a file from before the gap ledger gets its columns
 
 
 def _missing(conn: sqlite3.Connection, kinds: tuple[Kind, ...]) -> set[str]:

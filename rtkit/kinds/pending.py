@@ -65,6 +65,10 @@ class PendingRecords:
                 self._pending.setdefault(name, []).extend(items)
         return seen
 
+    def most_pending(self) -> int:
+        """The most rows of one kind waiting for the writer (its ``pending_limit`` is per kind)."""
+        return max((self._pending_of(c) for c in self.counts.values()), default=0)
+
     @staticmethod
     def _pending_of(c: KindCount) -> int:
         return c.received - c.stored - c.duplicates - c.unstorable - c.dropped_overflow

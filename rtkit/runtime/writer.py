@@ -39,6 +39,13 @@ STARTING_POLL_S = 0.01
 #: flush goes at once: the child would wait idle for the next ask, and what is left to
 #: write when a burst ends is what came during one short flush, not during a long one
 BACK_TO_BACK_TICKS = 4096
+#: the share of ``pending_limit`` from which a flush no longer waits for a starting writer
+#: process: rows past the limit are dropped, and a wait of an interval must not cost any
+WAIT_PENDING_SHARE = 0.5
+#: the shortest time between two of the samples ``stats`` measures its rates over: flushes
+#: that come every few ms (back to back, or flush_interval_s=0.01) would otherwise leave
+#: the newest samples within 0.2 s, a rate ``stats`` shows as 0
+RATE_SAMPLE_S = 0.05
 
 
 class Writer:
@@ -83,7 +90,7 @@ class Writer:
                 receiving = self._receiving()
                 self._wait(wait_s if receiving else 0.05)
                 self._flush_now.clear()
-                self.rates.append((time.monotonic(), self.pipeline.frames, self.pipeline.ticks))
+                self._sample_rates()
                 moved = sink.check()
                 if moved:
                     self._failed(moved)
@@ -107,6 +114,13 @@ class Writer:
             self.verdict = Status("failed", f"storage: {type(exc).__name__}: {exc}")
         finally:
             self._finish()
+
+    def _sample_rates(self) -> None:
+        """Where the counters stand now, for the rates in ``stats``: the newest samples,
+        RATE_SAMPLE_S apart at least."""
+        now = time.monotonic()
+        if not self.rates or now - self.rates[-1][0] >= RATE_SAMPLE_S:
+            self.rates.append((now, self.pipeline.frames, self.pipeline.ticks))
 
     def _wait(self, wait_s: float) -> None:
         """Wait ``wait_s`` or until the receive thread asks for a flush. A sink that starts
@@ -175,9 +189,16 @@ class Writer:
 
     def _waits(self, receiving: bool) -> bool:
         """True when this flush waits for a sink that is starting: asked before the
-        interval is up, while ticks still come."""
+        interval is up, while ticks still come, and not so many that some could be dropped."""
         return (receiving and time.monotonic() - self._flushed_at < self.flush_interval_s
-                and getattr(self.sink, "starting", False))
+                and not self._filling() and getattr(self.sink, "starting", False))
+
+    def _filling(self) -> bool:
+        """Whether so many rows wait (WAIT_PENDING_SHARE of ``pending_limit``) that waiting
+        on could drop some."""
+        pipeline = self.pipeline
+        waiting = max(pipeline.pending, pipeline.records.most_pending())
+        return waiting >= pipeline.pending_limit * WAIT_PENDING_SHARE
 
     def _flush(self) -> bool:
         """Write what is pending; False (and everything kept) when the sink refuses."""

@@ -277,8 +277,9 @@ class ProcessSink:
             self._refused_handover(str(exc))
             self._hand_over()
             return False
-        except Exception:  # it could not open the file: ask again
-            self._hand_over()
+        except Exception as exc:  # it could not open the file: ask again, a few times (the
+            self._refused_handover(str(exc))  # writer thread looks every few ms: not for
+            self._hand_over()  # ever, 100 opens a second, nor wait for it for ever)
             return False
         if self._asked_for != self._opened:  # the run was opened again since: ask again
             self._hand_over()
