@@ -49,7 +49,9 @@ class Fanout:
         return all(s.is_open for s in self.sinks)
 
     # writer="auto" and "process": the writer thread asks the SQLite sink, through this,
-    # whether its writer process is to be started or is starting
+    # whether its writer process is to be started or is starting. Not ``in_child``: the
+    # writer would send flushes back to back while the child keeps busy, and each writes
+    # a Parquet file per partition here, dozens a second of a few thousand rows each
     @property
     def undecided(self) -> bool:
         return getattr(self.primary, "undecided", False)
