@@ -4,8 +4,9 @@
 receive thread of a 20k frames/s feed, sleeps 0.2 ms in a loop while the sink writes
 flushes of 20k trades (a second of that feed each), and records how late each
 wake-up is: a wake-up waits for the lock as a frame does. Each sink runs twice in
-this process, its slow-feed flushes in small parts (as rtkit writes them) and in one
-go (as every flush was written before, and a fast feed's still is); the p99 of the
+this process, its flushes taken for a slow feed's, in small parts (as rtkit writes a
+feed's below ``SLOW_FEED_TICKS_PER_S``), and for a fast one's, in one go (as every
+flush was written before); the p99 of the
 lateness is what the receive → ``.df`` p99 of ``make bench``'s latency row follows.
 """
 
@@ -20,7 +21,6 @@ import time
 from pathlib import Path
 
 from rtkit.kinds.trades import TradeRows
-from rtkit.runtime import writer_child
 from rtkit.runtime.writer_process import ProcessSink
 from rtkit.sinks import RunInfo
 from rtkit.sinks import sqlite as sqlite_sink
@@ -68,12 +68,12 @@ def run(k: int = 6) -> dict:
     run_info = RunInfo("bench", "binance", ["BTC-USDT"], "ws://127.0.0.1:1/ws", {}, T0)
     out: dict = {}
     for small, label in ((True, "in_parts"), (False, "in_one_go")):
-        threshold = sqlite_sink.SMALL_FLUSH_TICKS if small else 0
+        threshold = 10**12 if small else 0  # every flush a slow feed's, or a fast one's
         for name, make in (("thread", sqlite_sink.SQLiteSink), ("process", ProcessSink)):
             with tempfile.TemporaryDirectory() as d:
                 sink = make(Path(d) / "holds.sqlite")
-                saved = (sqlite_sink.SMALL_FLUSH_TICKS, writer_child.SMALL_FLUSH_TICKS)
-                sqlite_sink.SMALL_FLUSH_TICKS = writer_child.SMALL_FLUSH_TICKS = threshold
+                saved = sqlite_sink.SLOW_FEED_TICKS_PER_S
+                sqlite_sink.SLOW_FEED_TICKS_PER_S = threshold
                 try:
                     sink.probe()
                     sink.open(run_info)
@@ -86,7 +86,7 @@ def run(k: int = 6) -> dict:
                         out[f"holds_{name}_{label}_{key}"] = value
                 finally:
                     sink.close()
-                    sqlite_sink.SMALL_FLUSH_TICKS, writer_child.SMALL_FLUSH_TICKS = saved
+                    sqlite_sink.SLOW_FEED_TICKS_PER_S = saved
     for name in ("thread", "process"):
         out[f"holds_{name}_p99_late_in_parts_vs_one_go"] = round(
             out[f"holds_{name}_in_parts_late_p99_ms"] / out[f"holds_{name}_in_one_go_late_p99_ms"],

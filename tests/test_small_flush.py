@@ -1,7 +1,8 @@
 """A slow feed's flush is written in small parts, so that the receive thread never waits
 long for the interpreter lock (the receive → ``.df`` p99, issue 17); a fast feed's in
-large statements. Timing is ``python -m benchmarks.writer_holds``; these check the
-parts, and that nothing else changes: the rows, the counts, the refused rows."""
+large statements, whatever their size. Timing is ``python -m benchmarks.writer_holds``;
+these check the parts, and that nothing else changes: the rows, the counts, the refused
+rows."""
 
 from __future__ import annotations
 
@@ -32,6 +33,12 @@ def trade_rows(n: int, per_frame: int = 1, bad: int | None = None) -> TradeRows:
 
 
 @pytest.fixture
+def slow_feed(monkeypatch):
+    """Every flush as a slow feed's: its trades came slower than the threshold."""
+    monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 10**12)
+
+
+@pytest.fixture
 def sink(db):
     sink = SQLiteSink(db)
     sink.open(RUN)
@@ -50,7 +57,8 @@ def inserts(monkeypatch) -> list[int]:
     return sizes
 
 
-def test_a_slow_feeds_flush_goes_in_parts_and_is_stored_whole(sink, db, inserts, monkeypatch):
+def test_a_slow_feeds_flush_goes_in_parts_and_is_stored_whole(sink, db, inserts, slow_feed,
+                                                               monkeypatch):
     monkeypatch.setattr(sqlite_sink, "SMALL_FLUSH_PART_ROWS", 500)
     ticks = trade_rows(3000)
     assert sink.write((ticks, [], [], None), []) == 3000
@@ -63,19 +71,29 @@ def test_a_slow_feeds_flush_goes_in_parts_and_is_stored_whole(sink, db, inserts,
                    for i in range(3000)]
 
 
-def test_frames_of_many_trades_stay_whole_in_a_part(sink, inserts, monkeypatch):
+def test_frames_of_many_trades_stay_whole_in_a_part(sink, inserts, slow_feed, monkeypatch):
     monkeypatch.setattr(sqlite_sink, "SMALL_FLUSH_PART_ROWS", 500)
     assert sink.write((trade_rows(3000, per_frame=100), [], [], None), []) == 3000
     assert inserts == [500] * 6  # five frames a part
 
 
-def test_a_fast_feeds_flush_goes_in_one_go(sink, inserts, monkeypatch):
-    monkeypatch.setattr(sqlite_sink, "SMALL_FLUSH_TICKS", 3000)
+def test_a_fast_feeds_flush_goes_in_one_go_however_small(sink, inserts, monkeypatch):
+    monkeypatch.setattr(sqlite_sink, "SMALL_FLUSH_PART_ROWS", 500)
+    monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 10_000)
+    clock = [100.0]
+    monkeypatch.setattr(sqlite_sink.time, "monotonic", lambda: clock[0])
+    sink.pace.restart()
+    clock[0] += 0.1  # 3,000 trades in 0.1 s: 30k a second, fast
     assert sink.write((trade_rows(3000), [], [], None), []) == 3000
     assert inserts == [3000]
+    clock[0] += 1.0  # 3,000 more in a second: slow
+    more = TradeRows("binance", [(T0 + 10**9 + i, [("BTC-USDT", 10**6 + i, T0 + i, 1.0, 1.0, 0)])
+                                 for i in range(3000)])
+    assert sink.write((more, [], [], None), []) == 3000
+    assert inserts == [3000, *[500] * 6]
 
 
-def test_a_refused_row_in_a_later_part_is_the_callers_own(sink, db, monkeypatch):
+def test_a_refused_row_in_a_later_part_is_the_callers_own(sink, db, slow_feed, monkeypatch):
     monkeypatch.setattr(sqlite_sink, "SMALL_FLUSH_PART_ROWS", 500)
     ticks = trade_rows(3000, bad=2100)
     refused: list = []

@@ -249,7 +249,9 @@ def test_a_flush_travels_as_the_rings_ticks_in_one_message_or_in_parts(db, monke
     away, issue 17), a large one goes in parts, and a row refused in a later part is
     still named as the caller's own. A flush of a slower feed goes in small parts (each
     pickle holds the lock)."""
-    monkeypatch.setattr(writer_child, "SMALL_FLUSH_TICKS", 1)  # every flush a fast feed's
+    from rtkit.sinks import sqlite as sqlite_sink
+
+    monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 0)  # every flush a fast feed's
     sent: list[tuple] = []
     send = writer_child.WriterChild.send
     monkeypatch.setattr(writer_child.WriterChild, "send",
@@ -275,7 +277,7 @@ def test_a_flush_travels_as_the_rings_ticks_in_one_message_or_in_parts(db, monke
         assert all(isinstance(part, TradeRows) for _, part in sent[1:])
         assert [(table, row) for table, row, _ in refused] == [("ticks", ticks[6503])]
         assert refused[0][1] is ticks[6503]  # the caller's own row: set_aside finds it
-        monkeypatch.setattr(writer_child, "SMALL_FLUSH_TICKS", 10**9)  # a slower feed's
+        monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 10**12)  # a slower feed's
         monkeypatch.setattr(writer_child, "SMALL_FLUSH_MESSAGE_ROWS", 100)
         sent.clear()
         more = [(T0 + f, [("BTC-USDT", f * 10 + k, T0 + f * 10 + k, 100.0, 0.5, 0)

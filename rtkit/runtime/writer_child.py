@@ -42,7 +42,7 @@ from typing import Any
 
 from rtkit.kinds.trades import TradeRows
 from rtkit.sinks import SinkRefused
-from rtkit.sinks.sqlite import SMALL_FLUSH_TICKS, SQLiteSink
+from rtkit.sinks.sqlite import SQLiteSink
 from rtkit.store import TickParts, TickStore
 
 #: rows pickled per message. Each pipe write lets the interpreter lock go, and taking it
@@ -51,10 +51,10 @@ from rtkit.store import TickParts, TickStore
 #: thread waits: 16,384 trades of a trade a frame take ~9 ms. A large flush (after a
 #: storage stall) goes in as many parts, so its pickle never doubles the rows' memory
 CHUNK_ROWS = 1 << 14
-#: rows pickled per message of a flush of fewer than SMALL_FLUSH_TICKS (a slower feed,
-#: whose receive thread is mostly waiting for the socket): each pickle holds the lock
-#: ~0.5 ms, not ~9, so a frame that comes meanwhile waits that long (the receive →
-#: ``.df`` p99 at 20k frames/s)
+#: rows pickled per message of a slower feed's flush (rtkit.sinks.sqlite.FeedPace; its
+#: receive thread is mostly waiting for the socket): each pickle holds the lock ~0.5 ms,
+#: not ~9, so a frame that comes meanwhile waits that long (the receive → ``.df`` p99 at
+#: 20k frames/s)
 SMALL_FLUSH_MESSAGE_ROWS = 1024
 #: how long the parent waits for an ended child's exit status, to say how it ended
 EXIT_STATUS_WAIT_S = 1.0
@@ -119,15 +119,16 @@ class WriterChild:
         except OSError as exc:  # gone (broken pipe), or closed by end()
             raise self._lost(f"{type(exc).__name__}: {exc}") from exc
 
-    def send_rows(self, kinds: list[str], lists: list[Sequence], timeout_s: float) -> None:
-        """One flush's rows, in one message unless it is large; ``answer`` then says
-        what the child wrote.
+    def send_rows(self, kinds: list[str], lists: list[Sequence], timeout_s: float,
+                  slow: bool = False) -> None:
+        """One flush's rows, in one message unless it is large (more than CHUNK_ROWS, or
+        SMALL_FLUSH_MESSAGE_ROWS for a ``slow`` feed's); ``answer`` then says what the
+        child wrote.
 
         The child inserts a part while the next is sent, so a child whose SQLite stalls
         stops reading and the pipe fills: past ``timeout_s`` it is killed (ChildLost),
         as ``answer`` would end it, rather than waited for without end."""
-        most = (CHUNK_ROWS if sum(map(len, lists)) >= SMALL_FLUSH_TICKS
-                else min(CHUNK_ROWS, SMALL_FLUSH_MESSAGE_ROWS))
+        most = min(CHUNK_ROWS, SMALL_FLUSH_MESSAGE_ROWS) if slow else CHUNK_ROWS
         parts = [(i, part) for i, rows in enumerate(lists) for part in _parts(rows, most)]
         first: list[Sequence] = [[] for _ in lists]
         size = 0

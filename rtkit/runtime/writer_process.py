@@ -32,7 +32,7 @@ from typing import Any
 
 from rtkit.runtime.writer_child import ChildLost, WriterChild, batch_lists
 from rtkit.sinks import RunEnd, RunInfo, SinkRefused
-from rtkit.sinks.sqlite import SQLiteSink
+from rtkit.sinks.sqlite import FeedPace, SQLiteSink
 from rtkit.store import TickStore
 
 log = logging.getLogger("rtkit")
@@ -127,6 +127,7 @@ class ProcessSink:
         self._resume_run_id: int | None = None  # the run a lost child was writing
         self._on_demand = on_demand
         self._wanted = not on_demand  # a child is to write (on demand: once rows come fast)
+        self._pace = FeedPace()  # a slower feed's flushes go in small messages
 
     @property
     def pid(self) -> int | None:
@@ -209,13 +210,14 @@ class ProcessSink:
         what the write raised."""
         if not self._open:
             raise SinkRefused(f"the database '{self.path}' is not open")
+        slow = self._pace.slow(len(batch[0]))
         if not self._ready():
             return self.local.write(batch, refused)
         assert self._child is not None  # it writes
         lists = batch_lists(batch)
         try:
             self._child.send_rows(list(batch[3] or {}) if len(batch) > 3 else [], lists,
-                                  ANSWER_TIMEOUT_S)
+                                  ANSWER_TIMEOUT_S, slow)
         except ChildLost:
             self._drop_child()
             raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from pathlib import Path
 
 from rtkit.kinds.trades import TradeRows
@@ -22,17 +23,36 @@ from rtkit.store_schema import file_identity
 
 #: how long one write waits for another process's lock before it counts as refused
 BUSY_TIMEOUT_S = 0.5
-#: a flush of fewer trades came at fewer than the receive thread's 50,000 a wake-up
-#: (rtkit.runtime.chunks.FLUSH_BATCH): the receive thread has time to spare, and what
-#: counts is how long it waits for the interpreter lock when a frame comes. Such a flush
-#: is written in parts of SMALL_FLUSH_PART_ROWS, each made into rows and inserted in one
-#: statement, instead of all its rows made at once and 2,048 a statement (each binding
-#: holds the lock): with a thread that sleeps 0.2 ms beside 20k-trade flushes, its
-#: wake-ups were late by 5.4 ms at p99 before, 0.7 ms after, the write as fast. A larger
-#: flush means the feed is fast, where fewer, larger statements write faster (a statement
-#: gives the lock away, and taking it back waits for the busy receive thread)
-SMALL_FLUSH_TICKS = 50_000
+#: trades a second below which a flush is written in parts of SMALL_FLUSH_PART_ROWS,
+#: each made into rows and inserted in one statement, instead of all its rows made at
+#: once and 2,048 a statement (each binding holds the interpreter lock). A slower feed's
+#: receive thread has time to spare, and what counts is how long it waits for the lock
+#: when a frame comes: a thread that sleeps 0.2 ms beside 20k-trade flushes woke late by
+#: 5.2 ms at p99 before, 0.8 ms after, the write as fast (benchmarks/writer_holds.py).
+#: A faster feed's flushes keep large statements: each gives the lock away once, and
+#: taking it back waits for the busy receive thread. The same boundary as writer="auto"'s
+#: (above it, a child writes)
+SLOW_FEED_TICKS_PER_S = 50_000
 SMALL_FLUSH_PART_ROWS = 512
+
+
+class FeedPace:
+    """How fast the trades a sink is given come: a flush's trades over the time since the
+    last flush (or the open). A flush's size alone does not tell: flushes that follow
+    one another while a writer process keeps busy are small, and the feed fast."""
+
+    def __init__(self) -> None:
+        self._at = time.monotonic()
+
+    def restart(self) -> None:
+        self._at = time.monotonic()
+
+    def slow(self, ticks: int) -> bool:
+        """Whether ``ticks`` trades, to be written now, came slower than
+        SLOW_FEED_TICKS_PER_S; the clock restarts now."""
+        now = time.monotonic()
+        elapsed, self._at = now - self._at, now
+        return ticks < SLOW_FEED_TICKS_PER_S * elapsed
 
 
 class SQLiteSink:
@@ -45,6 +65,7 @@ class SQLiteSink:
         self._store: TickStore | None = None
         self._identity: tuple[int, int] | None = None
         self._run_id: int | None = None
+        self.pace = FeedPace()
 
     def probe(self) -> None:
         """Open and close the file now, so that a path that cannot be written fails in
@@ -89,6 +110,7 @@ class SQLiteSink:
                 store.close()
             raise SinkRefused(f"{type(exc).__name__}: {exc}") from exc
         self._store = store
+        self.pace.restart()
 
     def check(self) -> str | None:
         if self._store is None or file_identity(self.path) == self._identity:
@@ -103,7 +125,7 @@ class SQLiteSink:
         if self._store is None:
             raise SinkRefused(f"the database '{self.path}' is not open")
         ticks = batch[0]
-        if (isinstance(ticks, TradeRows) and len(ticks) < SMALL_FLUSH_TICKS
+        if (isinstance(ticks, TradeRows) and self.pace.slow(len(ticks))
                 and type(self._store).write is TickStore.write):
             batch = (TickParts(ticks.in_parts(SMALL_FLUSH_PART_ROWS)), *batch[1:])
         return self._store.write(*batch, refused=refused)
