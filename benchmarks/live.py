@@ -185,6 +185,7 @@ def run(n: int = 200_000, k: int = 3) -> dict:
             latency = client(name, url, small)
         out[f"latency{suffix}_20k_p50_us"] = latency["p50_us"]
         out[f"latency{suffix}_20k_p99_us"] = latency["p99_us"]
+        out[f"latency{suffix}_20k_p99_after_100ms_us"] = latency["p99_after_100ms_us"]
     return out
 
 
