@@ -132,7 +132,8 @@ class WriterChild:
         parts = [(i, part) for i, rows in enumerate(lists) for part in _parts(rows, most)]
         first: list[Sequence] = [[] for _ in lists]
         size = 0
-        while parts and size + len(parts[0][1]) <= most:
+        # one part of each list at most: a second would replace the first
+        while parts and not first[parts[0][0]] and size + len(parts[0][1]) <= most:
             i, part = parts.pop(0)
             first[i], size = part, size + len(part)
         self.send(("write", kinds, first, len(parts)))
@@ -203,20 +204,28 @@ class WriterChild:
 
 
 def _parts(rows: Sequence, most: int = CHUNK_ROWS) -> list:
-    """``rows`` in parts of ``most`` rows: a flush's trades split by frame, about ``most``
-    a part (a :class:`~rtkit.kinds.trades.TradeRows`, sent as the ring's ticks and made
-    into rows by the child), the rows of a list by slicing."""
+    """``rows`` in parts of ``most`` rows at most: a flush's trades split by frame (a
+    :class:`~rtkit.kinds.trades.TradeRows`, sent as the ring's ticks and made into rows
+    by the child), the rows of a list by slicing."""
     if not rows:
         return []
     if len(rows) <= most:
         return [rows]
     if not isinstance(rows, TradeRows):
         return [rows[at : at + most] for at in range(0, len(rows), most)]
-    # whole frames, as many a part as ``most`` rows make at the flush's mean trades a
-    # frame: slices, not a loop over the frames, which held the lock 2-3 ms for 20k
-    frames = rows.frames
-    step = max(1, most * len(frames) // len(rows))
-    return [TradeRows(rows.venue, frames[at : at + step]) for at in range(0, len(frames), step)]
+    # whole entries of the ring's ticks (a chunk's frames each), packed up to ``most``:
+    # each part but the last is full, so no two parts of a list fit in one message
+    parts: list[TradeRows] = []
+    frames: list[tuple[int, list]] = []
+    size = 0
+    for frame in rows.frames:
+        if frames and size + len(frame[1]) > most:
+            parts.append(TradeRows(rows.venue, frames))
+            frames, size = [], 0
+        frames.append(frame)
+        size += len(frame[1])
+    parts.append(TradeRows(rows.venue, frames))
+    return parts
 
 
 def batch_lists(batch) -> list[Sequence]:
