@@ -13,10 +13,16 @@ from rtkit.kinds.sql import create_table
 from rtkit.runtime import chunks, receiver, writer, writer_child
 from rtkit.runtime.writer_process import ProcessSink
 from rtkit.sim import Simulator
-from rtkit.sinks import RunEnd
 from rtkit.store import TickStore
 from tests.conftest import wait_for
-from tests.test_writer_process import RUN, SYMBOLS, T0, Batch, assert_accounted, taken_over, tick
+from tests.test_writer_process import (
+    QUOTE,
+    SYMBOLS,
+    Batch,
+    assert_accounted,
+    modules_of_a_child_that_wrote,
+    tick,
+)
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 
@@ -28,29 +34,15 @@ def test_a_writer_process_whose_file_has_the_kinds_table_imports_no_sqlite_utils
     it, ~125 ms in its first flush) to make a table that is there."""
     with TickStore(db) as store:
         create_table(store.db, QUOTES)
-    loaded = tmp_path / "modules"
-    monkeypatch.setattr(writer_child, "_CHILD_CODE", writer_child._CHILD_CODE + (
-        f"\nimport sys\nopen({str(loaded)!r}, 'w').write(' '.join(sys.modules))"))
-    sink = ProcessSink(db)
-    sink.probe()
-    sink.open(RUN)
-    wait_for(lambda: taken_over(sink), 30)
-    quote = ("binance", "BTC-USDT", T0, T0 + 5, 100.0, 1.0, 100.5, 2.0, 0)
-    try:
-        inserted = sink.write(Batch([tick(1)], [], [], {"quotes": [quote]}), [])
-        assert inserted == 1 and inserted.kinds == {"quotes": 1}
-    finally:
-        sink.close(RunEnd(T0, "stopped", {}))
-    wait_for(loaded.exists, 10)
-    modules = set(loaded.read_text().split())
+    modules = modules_of_a_child_that_wrote(db, tmp_path, monkeypatch,
+                                            Batch([tick(1)], [], [], {"quotes": [QUOTE]}))
     assert "rtkit.sinks.sqlite" in modules  # it did write
     assert not {"sqlite_utils", "numpy"} & modules
 
 
 def test_a_table_a_kind_lacks_is_still_made_on_its_first_rows(db):
     with TickStore(db) as store:
-        quote = ("binance", "BTC-USDT", T0, T0 + 5, 100.0, 1.0, 100.5, 2.0, 0)
-        store.write([], records={"quotes": [quote]})
+        store.write([], records={"quotes": [QUOTE]})
         assert store.conn.execute("SELECT count(*) FROM quotes").fetchone() == (1,)
 
 

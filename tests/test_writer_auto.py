@@ -18,7 +18,7 @@ from rtkit.sinks.sqlite import SQLiteSink
 from rtkit.store import TickStore
 from tests.conftest import wait_for
 from tests.test_storage_faults import expected_rows, stored_rows
-from tests.test_writer_process import SYMBOLS, assert_accounted, children, gone
+from tests.test_writer_process import SYMBOLS, assert_accounted, children, gone, local_writes
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 
@@ -112,9 +112,7 @@ def test_while_its_child_starts_auto_lets_early_flushes_wait_for_it_as_process_d
     monkeypatch.setattr(chunks, "FLUSH_BATCH", 100)
     with Simulator("binance", rate=2000, count=2000, seed=14) as sim:
         c = rtkit.Collector("binance", SYMBOLS, url=sim.url, db=db, flush_interval_s=0.5)
-        writes = []
-        here = c.sink.local.write
-        monkeypatch.setattr(c.sink.local, "write", lambda *a: writes.append(1) or here(*a))
+        writes = local_writes(c, monkeypatch)
         c.start()
         try:
             wait_for(lambda: c.stats["sqlite_writer"] == "starting", 20)
