@@ -6,6 +6,8 @@ rows."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from rtkit import store as store_module
@@ -80,13 +82,10 @@ def test_frames_of_many_trades_stay_whole_in_a_part(sink, inserts, slow_feed, mo
 def test_a_fast_feeds_flush_goes_in_one_go_however_small(sink, inserts, monkeypatch):
     monkeypatch.setattr(sqlite_sink, "SMALL_FLUSH_PART_ROWS", 500)
     monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 10_000)
-    clock = [100.0]
-    monkeypatch.setattr(sqlite_sink.time, "monotonic", lambda: clock[0])
-    sink.pace.restart()
-    clock[0] += 0.1  # 3,000 trades in 0.1 s: 30k a second, fast
+    sink.pace._at = time.monotonic() - 0.1  # 3,000 trades in 0.1 s: 30k a second, fast
     assert sink.write((trade_rows(3000), [], [], None), []) == 3000
     assert inserts == [3000]
-    clock[0] += 1.0  # 3,000 more in a second: slow
+    sink.pace._at = time.monotonic() - 1.0  # 3,000 more in a second: slow
     more = TradeRows("binance", [(T0 + 10**9 + i, [("BTC-USDT", 10**6 + i, T0 + i, 1.0, 1.0, 0)])
                                  for i in range(3000)])
     assert sink.write((more, [], [], None), []) == 3000
