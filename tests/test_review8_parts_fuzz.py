@@ -185,3 +185,36 @@ def test_rows_read_while_parts_are_made_stay_the_rows_the_parts_hold():
     rest = [row for part in parts for row in part]
     assert read_meanwhile[0] is first[0]
     assert ticks.rows() is read_meanwhile and ticks.rows()[-1] is rest[-1]
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_a_slow_flush_of_trades_rejects_and_gaps_in_small_parts_stores_every_list(
+        db, monkeypatch, writer):
+    """Several lists, each of several parts, in small messages: each row lands once in
+    its own table, and a refused reject (a size beyond 64 bits) is the caller's own."""
+    monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 10**12)
+    monkeypatch.setattr(sqlite_sink, "SMALL_FLUSH_PART_ROWS", 50)
+    monkeypatch.setattr(writer_child, "SMALL_FLUSH_MESSAGE_ROWS", 97)
+    frames = [(T0 + f, [("BTC-USDT", f * 1000 + k, T0 + f * 1000 + k, 100.0, 0.5, 0)
+                        for k in range(size)]) for f, size in enumerate([3, 0, 250, 1, 96, 97])]
+    rejects = [(T0 + i, "binance", "malformed_json", f"bad {i}", "{", 2**64 if i == 150 else 1)
+               for i in range(301)]
+    gaps = [("binance", "BTC-USDT", 10 * i, 10 * i + 5, 6, T0 + i, "trades") for i in range(203)]
+    sink = ProcessSink(db) if writer == "process" else SQLiteSink(db)
+    if writer == "process":
+        sink.probe()
+    sink.open(RUN)
+    if writer == "process":
+        wait_for(lambda: sink.check() is None and sink.in_child, 30)
+    try:
+        batch = Batch(TradeRows("binance", frames), rejects, gaps)
+        refused: list = []
+        assert sink.write(batch, refused) == 447
+        assert [(table, row) for table, row, _ in refused] == [("rejects", rejects[150])]
+        assert refused[0][1] is rejects[150]
+    finally:
+        sink.close()
+    with TickStore(db, readonly=True) as store:
+        assert store.count() == 447
+        assert len(store.rejects()) == 300
+        assert len(store.gaps()) == 203
