@@ -218,3 +218,37 @@ def test_a_slow_flush_of_trades_rejects_and_gaps_in_small_parts_stores_every_lis
         assert store.count() == 447
         assert len(store.rejects()) == 300
         assert len(store.gaps()) == 203
+
+
+def test_a_slow_flush_in_parts_behind_a_lake_that_refused_first_lands_once_in_each(tmp_path,
+                                                                                   monkeypatch):
+    """SQLite takes the flush in parts, the lake refuses it; the retry (the frames given
+    back, and more) writes only the newer rows to SQLite; both hold each row once, and
+    a row SQLite refused in a later part is named as the retried batch's own."""
+    from tests.test_lake import FlakyLake, duckdb_rows, sqlite_rows
+
+    monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 10**12)
+    monkeypatch.setattr(sqlite_sink, "SMALL_FLUSH_PART_ROWS", 40)
+    from rtkit.sinks.fanout import Fanout
+
+    def entries(start: int, sizes: list[int]) -> list:
+        out, at = [], start
+        for e, size in enumerate(sizes):
+            out.append((T0 + e, [("BTC-USDT", at + k, 2**63 if at + k == 333 else T0 + at + k,
+                                  100.0, 0.5, 0) for k in range(size)]))
+            at += size
+        return out
+
+    sink = Fanout(SQLiteSink(tmp_path / "t.sqlite"), FlakyLake(tmp_path / "lake"))
+    sink.open(RUN)
+    first = entries(0, [1, 0, 300, 99])
+    with pytest.raises(OSError):
+        sink.write(Batch(TradeRows("binance", first), [], []), [])
+    retry = Batch(TradeRows("binance", list(first) + entries(400, [77, 0, 5])), [], [])
+    refused: list = []
+    assert sink.write(retry, refused) == 400 + 82 - 1
+    assert [row for _, row, _ in refused] == [retry.ticks[333]]
+    assert refused[0][1] is retry.ticks[333]
+    sink.close()
+    in_sqlite = sqlite_rows(tmp_path / "t.sqlite")
+    assert len(in_sqlite) == 481 and duckdb_rows(tmp_path / "lake") == in_sqlite
