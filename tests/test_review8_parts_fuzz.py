@@ -252,3 +252,21 @@ def test_a_slow_flush_in_parts_behind_a_lake_that_refused_first_lands_once_in_ea
     sink.close()
     in_sqlite = sqlite_rows(tmp_path / "t.sqlite")
     assert len(in_sqlite) == 481 and duckdb_rows(tmp_path / "lake") == in_sqlite
+
+
+@pytest.mark.xfail(strict=True, reason="in_parts cuts by the average entry's size (frame "
+                   "count), not by ticks: skewed entries make a part 10x SMALL_FLUSH_PART_ROWS "
+                   "though no entry exceeds it; writer_child._parts packs by ticks")
+def test_uneven_entries_are_cut_into_parts_of_about_the_rows_asked_for():
+    """A burst's entries of 500 trades, then 1,000 quiet entries of one: every entry is
+    under 512 rows, so no part need hold more than 512 (the receive thread waits for one
+    part's rows and statement, issue 17)."""
+    sizes = [500] * 10 + [1] * 1000
+    frames, at = [], 0
+    for e, size in enumerate(sizes):
+        frames.append((T0 + e, [("BTC-USDT", at + k, T0 + at + k, 100.0, 0.5, 0)
+                                for k in range(size)]))
+        at += size
+    parts = [len(part) for part in TradeRows("binance", frames).in_parts(512)]
+    assert sum(parts) == 6000
+    assert max(parts) <= 512
