@@ -254,9 +254,6 @@ def test_a_slow_flush_in_parts_behind_a_lake_that_refused_first_lands_once_in_ea
     assert len(in_sqlite) == 481 and duckdb_rows(tmp_path / "lake") == in_sqlite
 
 
-@pytest.mark.xfail(strict=True, reason="in_parts cuts by the average entry's size (frame "
-                   "count), not by ticks: skewed entries make a part 10x SMALL_FLUSH_PART_ROWS "
-                   "though no entry exceeds it; writer_child._parts packs by ticks")
 def test_uneven_entries_are_cut_into_parts_of_about_the_rows_asked_for():
     """A burst's entries of 500 trades, then 1,000 quiet entries of one: every entry is
     under 512 rows, so no part need hold more than 512 (the receive thread waits for one
