@@ -83,10 +83,21 @@ class TradeRows(Sequence):
             made = self._rows
             yield from (made[at:at + rows] for at in range(0, len(made), rows))
             return
+        # whole entries packed up to ``rows`` ticks (an entry is a chunk of frames: from
+        # one trade to thousands), as writer_child._parts packs a message; cut by the
+        # average entry instead, a burst's entries then quiet ones made a part 10x ``rows``
         made, frames, venue = [], self.frames, self.venue
-        step = max(1, rows * len(frames) // max(1, len(self)))  # frames a part
-        for at in range(0, len(frames), step):
-            part = stored_rows(venue, frames[at:at + step])
+        start = size = 0
+        for at, (_, ticks) in enumerate(frames):
+            n = len(ticks)
+            if size and size + n > rows:
+                part = stored_rows(venue, frames[start:at])
+                made += part
+                yield part
+                start, size = at, 0
+            size += n
+        if start < len(frames):
+            part = stored_rows(venue, frames[start:])
             made += part
             yield part
         self._rows = made

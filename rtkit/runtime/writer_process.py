@@ -187,6 +187,7 @@ class ProcessSink:
         self._resume_run_id = None
         self._run, self._open, self._child_writes = run, True, False
         self._opened += 1
+        self._pace.restart()  # the first flush's pace is from now, as the thread's sink's
         if self._wanted and not self._asked:  # else its answer is stale when it comes, and
             self._hand_over()  # it is asked again
 
