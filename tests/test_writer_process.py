@@ -57,6 +57,22 @@ def taken_over(sink: ProcessSink) -> bool:
     return sink.check() is None and sink.in_child
 
 
+def child_sink(db) -> ProcessSink:
+    """A writer-process sink with the test run open, once its child has taken over."""
+    sink = ProcessSink(db)
+    sink.probe()
+    sink.open(RUN)
+    wait_for(lambda: taken_over(sink), 30)
+    return sink
+
+
+def ticks_in_entries(sizes: list[int], first_entry: int = 0) -> list[tuple[int, list]]:
+    """The ring's ticks as a flush holds them: an entry (a chunk's frames) of each size."""
+    return [(T0 + e, [("BTC-USDT", e * 10_000 + k, T0 + e * 10_000 + k, 100.0, 0.5, 0)
+                      for k in range(size)])
+            for e, size in enumerate(sizes, start=first_entry)]
+
+
 def local_writes(c, monkeypatch) -> list:
     """An entry for each flush the collector's process writes itself, not its child."""
     writes: list = []
@@ -231,10 +247,7 @@ def test_rows_the_child_refuses_are_handed_back_as_the_callers_own_rows(db, monk
     ticks[37] = tick(37, ts=2**63)  # does not fit an SQLite INTEGER
     ticks[9000] = tick(9000, ts="late")  # text in an INTEGER column
     rejects = [(T0, "binance", "malformed_json", "bad", "{", 2**64)]
-    sink = ProcessSink(db)
-    sink.probe()
-    sink.open(RUN)
-    wait_for(lambda: taken_over(sink), 30)
+    sink = child_sink(db)
     try:
         refused: list = []
         inserted = sink.write(Batch(ticks, rejects, []), refused)
@@ -262,14 +275,10 @@ def test_a_flush_travels_as_the_rings_ticks_in_one_message_or_in_parts(db, monke
     send = writer_child.WriterChild.send
     monkeypatch.setattr(writer_child.WriterChild, "send",
                         lambda self, message: (sent.append(message), send(self, message)))
-    frames = [(T0 + f, [("BTC-USDT", f * 10 + k, T0 + f * 10 + k, 100.0, 0.5, 0)
-                        for k in range(10)]) for f in range(700)]  # 7,000 ticks, 10 a frame
-    frames[650][1][3] = ("BTC-USDT", 6503, 2**63, 100.0, 0.5, 0)  # too large for SQLite
+    frames = ticks_in_entries([10] * 700)  # 7,000 ticks, 10 a frame
+    frames[650][1][3] = ("BTC-USDT", 6_500_003, 2**63, 100.0, 0.5, 0)  # too large for SQLite
     ticks = TradeRows("binance", frames)
-    sink = ProcessSink(db)
-    sink.probe()
-    sink.open(RUN)
-    wait_for(lambda: taken_over(sink), 30)
+    sink = child_sink(db)
     try:
         sent.clear()
         assert sink.write(Batch(TradeRows("binance", frames[:300]), [], []), []) == 3_000
@@ -286,8 +295,7 @@ def test_a_flush_travels_as_the_rings_ticks_in_one_message_or_in_parts(db, monke
         monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 10**12)  # a slower feed's
         monkeypatch.setattr(writer_child, "SMALL_FLUSH_MESSAGE_ROWS", 100)
         sent.clear()
-        more = [(T0 + f, [("BTC-USDT", f * 10 + k, T0 + f * 10 + k, 100.0, 0.5, 0)
-                          for k in range(10)]) for f in range(700, 800)]  # 1,000 ticks
+        more = ticks_in_entries([10] * 100, first_entry=700)  # 1,000 ticks
         assert sink.write(Batch(TradeRows("binance", more), [], []), []) == 1_000
         assert len(sent) == 10 and sent[0][3] == 9  # 100 ticks a message
     finally:
@@ -302,14 +310,8 @@ def test_a_flush_of_uneven_entries_reaches_the_child_whole(db, monkeypatch):
     first message, the second in the place of the first: under load a 20k burst lost
     ~900 ticks, counted as duplicates (test_tls_reads)."""
     monkeypatch.setattr(writer_child, "CHUNK_ROWS", 1024)
-    entries = [(T0 + e, [("BTC-USDT", e * 10_000 + k, T0 + e * 10_000 + k, 100.0, 0.5, 0)
-                         for k in range(size)])
-               for e, size in enumerate([100, 100, 100, 2000, 5, 700, 700])]
-    ticks = TradeRows("binance", entries)
-    sink = ProcessSink(db)
-    sink.probe()
-    sink.open(RUN)
-    wait_for(lambda: taken_over(sink), 30)
+    ticks = TradeRows("binance", ticks_in_entries([100, 100, 100, 2000, 5, 700, 700]))
+    sink = child_sink(db)
     try:
         assert sink.write(Batch(ticks, [], []), []) == len(ticks) == 3705
     finally:
@@ -346,10 +348,7 @@ def test_an_error_of_the_database_is_raised_in_the_caller_as_itself(
     monkeypatch.setattr(writer_child, "CHUNK_ROWS", 1000)
     ticks = [tick(i) for i in range(trades)]
     bad = [(T0, "binance", "malformed_json", "bad", "{", 1)] * rejects  # parts after trades'
-    sink = ProcessSink(db)
-    sink.probe()
-    sink.open(RUN)
-    wait_for(lambda: taken_over(sink), 30)
+    sink = child_sink(db)
     blocker = sqlite3.connect(db, timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
@@ -382,10 +381,7 @@ def modules_of_a_child_that_wrote(db, tmp_path, monkeypatch, batch: Batch) -> se
     loaded = tmp_path / "modules"  # written by the child when it has served its run
     monkeypatch.setattr(writer_child, "_CHILD_CODE", writer_child._CHILD_CODE + (
         f"\nimport sys\nopen({str(loaded)!r}, 'w').write(' '.join(sys.modules))"))
-    sink = ProcessSink(db)
-    sink.probe()
-    sink.open(RUN)
-    wait_for(lambda: taken_over(sink), 30)
+    sink = child_sink(db)
     try:
         inserted = sink.write(batch, [])
         assert inserted == len(batch.ticks)
