@@ -81,13 +81,16 @@ def test_frames_of_many_trades_stay_whole_in_a_part(sink, inserts, slow_feed, mo
 
 def test_a_fast_feeds_flush_goes_in_one_go_however_small(sink, inserts, monkeypatch):
     monkeypatch.setattr(sqlite_sink, "SMALL_FLUSH_PART_ROWS", 500)
-    monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 10_000)
-    sink.pace._at = time.monotonic() - 0.1  # 3,000 trades in 0.1 s: 30k a second, fast
-    assert sink.write((trade_rows(3000), [], [], None), []) == 3000
-    assert inserts == [3000]
-    sink.pace._at = time.monotonic() - 1.0  # 3,000 more in a second: slow
+    monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 1_000)
+    first = trade_rows(3000)
     more = TradeRows("binance", [(T0 + 10**9 + i, [("BTC-USDT", 10**6 + i, T0 + i, 1.0, 1.0, 0)])
                                  for i in range(3000)])
+    # 3,000 trades since the last flush 0.1 s ago: 30k a second, fast (however loaded the
+    # machine: it stays fast for 3 s)
+    sink.pace._at = time.monotonic() - 0.1
+    assert sink.write((first, [], [], None), []) == 3000
+    assert inserts == [3000]
+    sink.pace._at = time.monotonic() - 10.0  # 3,000 more in 10 s: 300 a second, slow
     assert sink.write((more, [], [], None), []) == 3000
     assert inserts == [3000, *[500] * 6]
 
