@@ -238,12 +238,6 @@ class Backfiller:
 
     # --- the thread ----------------------------------------------------------------------
     def run(self) -> None:
-        from rtkit.rest.client import RestClient  # httpx loads only where a backfill runs
-
-        # a 5xx or a timeout comes straight back here: the gap waits (RETRY_INITIAL_S…)
-        # while the others are filled, rather than the client retrying it at once
-        self.client = RestClient(self.venue, self.rest_url, timeout_s=TIMEOUT_S,
-                                 retry_transient=False)
         conn = sqlite3.connect(self.db, timeout=10.0, check_same_thread=False)
         ledger = GapLedger(conn, recorder=self.recorder)  # a replay ends gaps alike
         try:
@@ -269,8 +263,24 @@ class Backfiller:
                 # if the database refuses, it stays claimed: taken up once the claim is stale
                 with contextlib.suppress(sqlite3.Error):
                     ledger.release(gap_id)
-            self.client.close()
+            if self.client is not None:
+                self.client.close()
             conn.close()
+
+    def _rest(self) -> RestClient:
+        """The venue's REST client, made when the first gap is filled: importing httpx
+        and loading the CA bundle take ~60 ms of the interpreter lock, which at the
+        collector's start made the receive thread's first ticks wait up to 10 ms."""
+        if self.client is None:
+            from rtkit.rest.client import RestClient
+
+            # a 5xx or a timeout comes straight back here: the gap waits (RETRY_INITIAL_S…)
+            # while the others are filled, rather than the client retrying it at once
+            self.client = RestClient(self.venue, self.rest_url, timeout_s=TIMEOUT_S,
+                                     retry_transient=False)
+            if self.stop.is_set():  # abort() looked before it was there: close it here
+                self.client.close()
+        return self.client
 
     def _next(self, ledger: GapLedger) -> tuple[Gap, Progress | None] | None:
         """The gap to work on now: a waiting one whose retry is due, else the oldest
@@ -318,7 +328,7 @@ class Backfiller:
         from rtkit.rest.client import RateLimited
         from rtkit.rest.history import CannotFill, fetch_trades, since_pages
 
-        assert self.client is not None
+        client = self._rest()
         if gap.first_missing is None or gap.last_missing is None:
             ledger.finish(gap.id, "unfillable", 0, "no id range to fill")
             return
@@ -331,12 +341,12 @@ class Backfiller:
             hint = self.pipeline.gap_hints.get((gap.symbol, first), gap.seen_at)
             progress = Progress(first, max(1, hint - HINT_SLACK_NS))
         until_ns = gap.seen_at + HINT_SLACK_NS
-        paging = self.client.spec.paging
+        paging = client.spec.paging
         agg = aggregate_ids(self.pipeline.adapter)
         # a page at a time (fed as it comes, stop() heard between two); Kraken walks
         # SINCE_PAGES pages a call, on from the venue's own cursor
         chunk = until - first + 1 if paging in ("window", "since") else \
-            self.client.spec.page_size
+            client.spec.page_size
         problem = ""
         while progress.cursor <= until:
             if self.stop.is_set():
@@ -351,10 +361,10 @@ class Backfiller:
                 if paging == "since":
                     if progress.since_cursor is None:  # trades after it: keep the hint's
                         progress.since_cursor = progress.since_ns - 1
-                    trades, since_next = since_pages(self.client, gap.symbol, progress.cursor,
+                    trades, since_next = since_pages(client, gap.symbol, progress.cursor,
                                                      top, progress.since_cursor, SINCE_PAGES)
                 else:
-                    trades = fetch_trades(self.client, gap.symbol, progress.cursor, top,
+                    trades = fetch_trades(client, gap.symbol, progress.cursor, top,
                                           since_ns=progress.since_ns, until_ns=until_ns,
                                           agg=agg)
             except CannotFill as exc:
