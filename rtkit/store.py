@@ -36,7 +36,6 @@ from rtkit.kinds.sql import database
 from rtkit.kinds.trades import TRADES
 from rtkit.store_insert import insert_many
 from rtkit.store_schema import create_schema, create_tables, file_identity, refusal
-from rtkit.venues import get_adapter
 
 if TYPE_CHECKING:  # imported where they are used: a writer process needs none (issue 17)
     import numpy as np
@@ -402,6 +401,8 @@ def _row_dtype(trade_id: str) -> np.dtype:
 def _stored_symbol(venue: str, symbol: str) -> str:
     """``symbol`` as the collector stores it for ``venue`` (``btcusdt`` → ``BTC-USDT``),
     or as given when the venue is unknown or cannot read it."""
+    from rtkit.venues import get_adapter  # the venues' modules: not for a writer process
+
     try:
         return get_adapter(venue).normalise_symbol(symbol)
     except (ValueError, TypeError, KeyError, LookupError):

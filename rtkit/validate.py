@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections import deque
 from statistics import median
 
+from rtkit.kinds.trades import BUY as BUY  # the aggressor side codes, re-exported
+from rtkit.kinds.trades import SELL as SELL
+from rtkit.kinds.trades import SIDE_TEXT as SIDE_TEXT
+from rtkit.kinds.trades import UNKNOWN_SIDE as UNKNOWN_SIDE
 from rtkit.redact import redact_url
 from rtkit.typedefs import REASONS as REASONS  # the rejects.reason codes, re-exported
 from rtkit.typedefs import RejectReason
@@ -28,10 +32,6 @@ MAX_SYMBOL_CHARS = 32
 #: Longest text trade id accepted (a Bybit UUID has 36 characters).
 MAX_TRADE_ID_CHARS = 64
 
-#: Aggressor side codes; they are also the category codes of the DataFrame's
-#: ``side`` column (categories ``["buy", "sell"]``, -1 = missing).
-BUY, SELL, UNKNOWN_SIDE = 0, 1, -1
-SIDE_TEXT = {BUY: "buy", SELL: "sell", UNKNOWN_SIDE: None}
 
 _UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 

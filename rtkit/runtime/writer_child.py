@@ -32,7 +32,6 @@ import importlib
 import os
 import pickle
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -84,6 +83,8 @@ class WriterChild:
     """A writer process, started now, and the two pipes to it."""
 
     def __init__(self, path: Path, store_type: type[TickStore]) -> None:
+        import subprocess  # this process's side: the child itself starts none
+
         to_child_r, to_child_w = _pipe()
         try:
             from_child_r, from_child_w = _pipe()
@@ -188,6 +189,8 @@ class WriterChild:
         returns its exit status."""
         self._requests.close()
         self._answers.close()
+        import subprocess
+
         try:
             return self.proc.wait(wait_s)
         except subprocess.TimeoutExpired:
