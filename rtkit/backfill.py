@@ -328,13 +328,13 @@ class Backfiller:
         from rtkit.rest.client import RateLimited
         from rtkit.rest.history import CannotFill, fetch_trades, since_pages
 
-        client = self._rest()
         if gap.first_missing is None or gap.last_missing is None:
             ledger.finish(gap.id, "unfillable", 0, "no id range to fill")
             return
         if why := can_backfill(self.pipeline.adapter):
             ledger.finish(gap.id, "unfillable", 0, why)
             return
+        client = self._rest()  # only for a gap that asks the venue: httpx loads here
         first, last = int(gap.first_missing), int(gap.last_missing)
         until = min(last, first + self.max_trades - 1)
         if progress is None:
