@@ -334,7 +334,7 @@ class Backfiller:
         if why := can_backfill(self.pipeline.adapter):
             ledger.finish(gap.id, "unfillable", 0, why)
             return
-        client = self._rest()  # only for a gap that asks the venue: httpx loads here
+        client = self._rest()  # made only for a gap that asks the venue something
         first, last = int(gap.first_missing), int(gap.last_missing)
         until = min(last, first + self.max_trades - 1)
         if progress is None:

@@ -32,7 +32,6 @@ MAX_SYMBOL_CHARS = 32
 #: Longest text trade id accepted (a Bybit UUID has 36 characters).
 MAX_TRADE_ID_CHARS = 64
 
-
 _UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 
 
