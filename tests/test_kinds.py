@@ -258,11 +258,11 @@ def test_trade_rows_are_made_once_when_first_read_and_pickle_as_the_rings_ticks(
     frames = [(T0 + f, [("BTC-USDT", f * 3 + k, T0 + k, 100.5, 0.25, k % 2 or -1)
                         for k in range(3)]) for f in range(1000)]
     rows = TradeRows("binance", frames)
-    assert len(rows) == 3000 and rows._rows is None  # counted without making the rows
+    assert len(rows) == 3000 and not rows._made  # counted without making the rows
     assert list(rows) == stored_rows("binance", frames) == rows
     assert rows[5] is rows[5] and rows[1:3] == stored_rows("binance", frames)[1:3]
     assert not TradeRows("binance", [])
     fresh = TradeRows("binance", frames)
     sent = pickle.loads(pickle.dumps(fresh, pickle.HIGHEST_PROTOCOL))
-    assert fresh._rows is None and sent._rows is None  # the ticks went, not rows
+    assert not fresh._made and not sent._made  # the ticks went, not rows
     assert sent.frames == frames and sent == rows and sent[7] == rows[7]

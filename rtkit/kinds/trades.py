@@ -65,48 +65,56 @@ class TradeRows(Sequence):
     trades also pickle in under half the time (0.2-0.26 against 0.53-0.56 µs a row;
     about the same at one trade a frame). A sink in this process reads the rows as from
     a list; they are made once, so a row's identity (what a refusal names) stays the
-    same between reads.
+    same between reads, whether they were made in one go or in parts.
     """
 
-    __slots__ = ("venue", "frames", "_rows", "_n")
+    __slots__ = ("venue", "frames", "_made", "_made_frames", "_n")
 
     def __init__(self, venue: str, frames: list[tuple[int, list]]) -> None:
         self.venue, self.frames = venue, frames
-        self._rows: list[tuple] | None = None
+        self._made: list[tuple] = []  # the rows of frames[:_made_frames], made so far
+        self._made_frames = 0
         self._n: int | None = None  # counted when first asked
 
     def rows(self) -> list[tuple]:
-        if self._rows is None:
-            self._rows = stored_rows(self.venue, self.frames)
-        return self._rows
+        """Every row (the rest made now, after those ``in_parts`` made already)."""
+        if self._made_frames < len(self.frames):
+            self._made += stored_rows(self.venue, self.frames[self._made_frames:])
+            self._made_frames = len(self.frames)
+        return self._made
+
+    def packed(self, most: int) -> Iterator[list[tuple[int, list]]]:
+        """The frames in runs of whole entries of up to ``most`` ticks (an entry is a
+        chunk of frames, from one trade to thousands; one larger than ``most`` is a run
+        of its own), each run but the last as full as the next entry allows. Cut by the
+        average entry instead, a burst's entries then quiet ones made a run 10x ``most``;
+        cut by a count of entries, two small runs once fitted in one message of the
+        writer process, and the second took the first's place (issue 17)."""
+        run: list[tuple[int, list]] = []
+        size = 0
+        for entry in self.frames:
+            if run and size + len(entry[1]) > most:
+                yield run
+                run, size = [], 0
+            run.append(entry)
+            size += len(entry[1])
+        if run:
+            yield run
 
     def in_parts(self, rows: int) -> Iterator[list[tuple]]:
-        """The rows ``rows()`` returns (the same objects), about ``rows`` at a time (whole
-        frames), each part made when it is asked for. Made in one go, a flush's rows hold
+        """The rows ``rows()`` returns (the same objects), ``packed`` into parts of about
+        ``rows``, each part made when it is asked for. Made in one go, a flush's rows hold
         the interpreter lock as long as that takes (6 ms for 20k trades): a receive
         thread that has a frame meanwhile waits that long."""
-        if self._rows is not None:
-            made = self._rows
-            yield from (made[at:at + rows] for at in range(0, len(made), rows))
-            return
-        # whole entries packed up to ``rows`` ticks (an entry is a chunk of frames: from
-        # one trade to thousands), as writer_child._parts packs a message; cut by the
-        # average entry instead, a burst's entries then quiet ones made a part 10x ``rows``
-        made, frames, venue = [], self.frames, self.venue
-        start = size = 0
-        for at, (_, ticks) in enumerate(frames):
-            n = len(ticks)
-            if size and size + n > rows:
-                part = stored_rows(venue, frames[start:at])
-                made += part
-                yield part
-                start, size = at, 0
-            size += n
-        if start < len(frames):
-            part = stored_rows(venue, frames[start:])
-            made += part
-            yield part
-        self._rows = made
+        made, done, end = self._made, 0, 0  # the rows and the frames of the parts so far
+        for run in self.packed(rows):
+            n = sum(len(ticks) for _, ticks in run)
+            end += len(run)
+            if self._made_frames < end:  # what rows() (or another in_parts) has not made
+                made += stored_rows(self.venue, self.frames[self._made_frames:end])
+                self._made_frames = end
+            yield made[done:done + n]
+            done += n
 
     def __len__(self) -> int:
         if self._n is None:

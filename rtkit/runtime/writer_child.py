@@ -216,19 +216,8 @@ def _parts(rows: Sequence, most: int = CHUNK_ROWS) -> list:
         return [rows]
     if not isinstance(rows, TradeRows):
         return [rows[at : at + most] for at in range(0, len(rows), most)]
-    # whole entries of the ring's ticks (a chunk's frames each), packed up to ``most``:
     # each part but the last is full, so no two parts of a list fit in one message
-    parts: list[TradeRows] = []
-    frames: list[tuple[int, list]] = []
-    size = 0
-    for frame in rows.frames:
-        if frames and size + len(frame[1]) > most:
-            parts.append(TradeRows(rows.venue, frames))
-            frames, size = [], 0
-        frames.append(frame)
-        size += len(frame[1])
-    parts.append(TradeRows(rows.venue, frames))
-    return parts
+    return [TradeRows(rows.venue, run) for run in rows.packed(most)]
 
 
 def batch_lists(batch) -> list[Sequence]:
