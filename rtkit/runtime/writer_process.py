@@ -62,6 +62,11 @@ AUTO_FAST_WINDOWS = 2
 ANSWER_TIMEOUT_S = 60.0
 #: how long ``close`` waits for the child to close the run and end before killing it
 CLOSE_WAIT_S = 1.0
+#: longest wait for a child asked to take the run over to answer (it is up in ~0.1 s, a
+#: loaded machine's in seconds): one that hangs is ended, a take-over refused, so that
+#: after MAX_REFUSED_HANDOVERS this process writes for good, its flushes no longer
+#: waiting an interval for a child that never comes
+START_TIMEOUT_S = 30.0
 #: take-overs in a row the child may fail (it cannot start, or dies) before this process
 #: keeps writing, as with writer="thread" (a warning says so)
 MAX_REFUSED_HANDOVERS = 3
@@ -122,6 +127,7 @@ class ProcessSink:
         self._asked = False  # the child was asked to take the run over, no answer read yet
         self._opened = 0  # how many times the run was opened here (a reopen: a new file)
         self._asked_for = 0  # ... when the child was asked: an answer to an older is stale
+        self._asked_at = 0.0  # time.monotonic() of that ask
         self._child_writes = False  # it has taken over: flushes go to it
         self._refusals = 0  # take-overs in a row that failed
         self._resume_run_id: int | None = None  # the run a lost child was writing
@@ -261,6 +267,7 @@ class ProcessSink:
                 self._child = WriterChild(self.path, self.store_type)
             self._child.send(("open", self._run, self.local.run_id, self.local.identity))
             self._asked, self._asked_for = True, self._opened
+            self._asked_at = time.monotonic()
         except SinkRefused as exc:
             self._refused_handover(str(exc))
 
@@ -271,6 +278,12 @@ class ProcessSink:
         if self._child_writes or not self._asked or child is None:
             return self._child_writes
         if not child.has_answer():
+            if time.monotonic() - self._asked_at < START_TIMEOUT_S:
+                return False
+            self._end_child()  # hung: killed, as one that died before taking over
+            self._refused_handover(f"the writer process did not answer within "
+                                   f"{START_TIMEOUT_S:g} s")
+            self._hand_over()
             return False
         self._asked = False
         try:
