@@ -285,3 +285,41 @@ def test_random_uneven_flushes_through_the_writer_process_land_once(db, monkeypa
         sink.close()
     with TickStore(db, readonly=True) as store:
         assert store.count() == written
+
+
+def test_a_writer_process_failing_in_a_later_part_then_retried_with_the_same_rows(
+        db, monkeypatch):
+    """The child fails in the third part of a slow flush of uneven entries (after two
+    were inserted and while more are in the pipe): nothing of it stays, the next call's
+    answer is its own, and the retry of the same TradeRows writes every row once and
+    names the refused row as the caller's."""
+    from rtkit.runtime.writer_process import ProcessSink
+    from tests.conftest import wait_for
+    from tests.review10_store import FailsInThirdPartOnce
+
+    monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 10**12)
+    monkeypatch.setattr(writer_child, "SMALL_FLUSH_MESSAGE_ROWS", 5)
+    rng = random.Random(33)
+    frames = random_frames(rng, entries=40)
+    frames.append((T0 + 99, [("BTC-USDT", 10**6, TOO_LARGE, 100.0, 0.5, 0)]))
+    ticks = TradeRows("binance", frames)
+    assert len(list(ticks.packed(5))) > 5
+    rejects = [(T0, "binance", "malformed_json", "bad", "{", 1)] * 12  # parts behind
+    sink = ProcessSink(db, FailsInThirdPartOnce)
+    sink.probe()
+    sink.open(RUN)
+    wait_for(lambda: sink.check() is None and sink.in_child, 30)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+            sink.write(Batch(ticks, rejects, []), [])
+        with TickStore(db, readonly=True) as store:
+            assert store.count() == 0
+        refused: list = []
+        assert sink.write(Batch(ticks, rejects, []), refused) == len(ticks) - 1
+        assert [row for _, row, _ in refused] == [ticks[-1]]
+        assert refused[0][1] is ticks.rows()[-1]
+    finally:
+        sink.close()
+    with TickStore(db, readonly=True) as store:
+        assert store.count() == len(ticks) - 1
+        assert len(store.rejects()) == 12
