@@ -323,3 +323,37 @@ def test_a_writer_process_failing_in_a_later_part_then_retried_with_the_same_row
     with TickStore(db, readonly=True) as store:
         assert store.count() == len(ticks) - 1
         assert len(store.rejects()) == 12
+
+
+def test_a_fanout_retrying_the_same_rows_after_sqlite_then_the_lake_failed(tmp_path,
+                                                                          monkeypatch):
+    """The same TradeRows three times: SQLite fails in its second part (a half-read
+    in_parts is dropped), then the lake refuses after SQLite took it, then it goes
+    through: each store holds each row once, and the refused row is the caller's."""
+    from rtkit.sinks.fanout import Fanout
+    from tests.test_lake import FlakyLake, duckdb_rows, sqlite_rows
+
+    monkeypatch.setattr(sqlite_sink, "SLOW_FEED_TICKS_PER_S", 10**12)
+    monkeypatch.setattr(sqlite_sink, "SMALL_FLUSH_PART_ROWS", 4)
+    frames = random_frames(random.Random(5), refuse=0.03, entries=25)
+    ticks = TradeRows("binance", frames)
+    good = sum(1 for _, t in frames for tick in t if tick[2] != TOO_LARGE)
+    assert 0 < good < len(ticks) and len(list(ticks.packed(4))) > 2
+    sink = Fanout(SQLiteSink(tmp_path / "t.sqlite"), FlakyLake(tmp_path / "lake"))
+    sink.open(RUN)
+    try:
+        monkeypatch.setattr(store_module, "insert_many", failing_insert(2))
+        with pytest.raises(sqlite3.OperationalError):
+            sink.write(Batch(ticks, [], []), [])
+        monkeypatch.setattr(store_module, "insert_many", failing_insert(0))
+        with pytest.raises(OSError):  # the lake's full disk, after SQLite took it
+            sink.write(Batch(ticks, [], []), [])
+        refused: list = []
+        assert sink.write(Batch(ticks, [], []), refused) == good
+        rows = ticks.rows()
+        assert [row for _, row, _ in refused] == [r for r in rows if r[3] == TOO_LARGE]
+        assert all(any(r is row for r in rows) for _, row, _ in refused)
+    finally:
+        sink.close()
+    in_sqlite = sqlite_rows(tmp_path / "t.sqlite")
+    assert len(in_sqlite) == good and duckdb_rows(tmp_path / "lake") == in_sqlite
