@@ -357,3 +357,22 @@ def test_a_fanout_retrying_the_same_rows_after_sqlite_then_the_lake_failed(tmp_p
         sink.close()
     in_sqlite = sqlite_rows(tmp_path / "t.sqlite")
     assert len(in_sqlite) == good and duckdb_rows(tmp_path / "lake") == in_sqlite
+
+
+def test_rows_made_in_one_go_peak_no_higher_than_the_rows_themselves():
+    """rows() with none made yet is ``stored_rows`` itself: since d093416 it copied them
+    into an empty list (and the frames into a slice), 8 bytes a row more at the peak of
+    a fast feed's flush (33.1 against 31.6 MiB for 200k trades). Deterministic: counted
+    allocations (tracemalloc), not the process's RSS."""
+    import tracemalloc
+
+    frames = [(T0 + f, [("BTC-USDT", f, T0 + f, 100.0, 0.5, 0)]) for f in range(50_000)]
+    peaks = []
+    for make in (lambda: stored_rows("binance", frames),
+                 lambda: TradeRows("binance", frames).rows()):
+        tracemalloc.start()
+        rows = make()
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        del rows
+    assert peaks[1] < peaks[0] * 1.02  # was 1.05: a pointer a row on ~160 bytes
