@@ -78,7 +78,13 @@ class TradeRows(Sequence):
 
     def rows(self) -> list[tuple]:
         """Every row (the rest made now, after those ``in_parts`` made already)."""
-        if self._made_frames < len(self.frames):
+        if self._made_frames == 0 and self.frames:
+            # none made: the rows are the list itself, not copied into ``_made`` (a
+            # flush's worth of pointers more at the peak, and the frames' too). No
+            # ``in_parts`` holds ``_made`` yet: one that has yielded has made a part
+            self._made = stored_rows(self.venue, self.frames)
+            self._made_frames = len(self.frames)
+        elif self._made_frames < len(self.frames):
             self._made += stored_rows(self.venue, self.frames[self._made_frames:])
             self._made_frames = len(self.frames)
         return self._made
