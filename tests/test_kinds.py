@@ -266,3 +266,23 @@ def test_trade_rows_are_made_once_when_first_read_and_pickle_as_the_rings_ticks(
     sent = pickle.loads(pickle.dumps(fresh, pickle.HIGHEST_PROTOCOL))
     assert not fresh._made and not sent._made  # the ticks went, not rows
     assert sent.frames == frames and sent == rows and sent[7] == rows[7]
+
+
+def test_trade_rows_travel_to_the_writer_process_as_one_marshal_string():
+    """Pickled, a flush's trades are one marshal string (a third of pickle's cost to
+    the writer thread, whose interpreter lock the receive loop waits for); a value
+    marshal cannot take (not a builtin type) travels by pickle as before."""
+    import pickle
+    from fractions import Fraction
+
+    from rtkit.kinds import trades
+
+    frames = [(T0 + f, [("BTC-USDT", f, T0 + f, 100.5, 0.25, f % 2)]) for f in range(50)]
+    data = pickle.dumps(trades.TradeRows("binance", frames), pickle.HIGHEST_PROTOCOL)
+    assert b"_unmarshal_trades" in data
+    sent = pickle.loads(data)
+    assert sent.frames == frames and sent.venue == "binance"
+    assert sent.rows() == trades.stored_rows("binance", frames)
+    odd = [(T0, [("BTC-USDT", 1, T0, Fraction(1, 3), 0.25, 0)])]
+    data = pickle.dumps(trades.TradeRows("binance", odd), pickle.HIGHEST_PROTOCOL)
+    assert b"_unmarshal_trades" not in data and pickle.loads(data).frames == odd

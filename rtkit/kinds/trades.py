@@ -9,6 +9,7 @@ the DataFrame.
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Iterator, Sequence
 
 from rtkit.kinds import UTC_NS, Column, Kind, event_times, venue_symbol
@@ -142,4 +143,16 @@ class TradeRows(Sequence):
         return f"TradeRows({self.venue!r}, {len(self)} ticks in {len(self.frames)} frames)"
 
     def __reduce__(self):
-        return TradeRows, (self.venue, self.frames)
+        # the ticks as one marshal string: pickled, a tick cost the writer thread 0.29 µs
+        # of the interpreter lock the receive loop waits for, marshalled 0.10 (and the
+        # child 0.35 µs to read, not 0.43); both processes run the same interpreter, as
+        # marshal's format asks. A value marshal cannot take (not a builtin) is pickled.
+        try:
+            return _unmarshal_trades, (marshal.dumps((self.venue, self.frames)),)
+        except ValueError:
+            return TradeRows, (self.venue, self.frames)
+
+
+def _unmarshal_trades(data: bytes) -> TradeRows:
+    """The :class:`TradeRows` a writer process is sent (see ``TradeRows.__reduce__``)."""
+    return TradeRows(*marshal.loads(data))
