@@ -207,9 +207,9 @@ class WriterChild:
 
 
 def _parts(rows: Sequence, most: int = CHUNK_ROWS) -> list:
-    """``rows`` in parts of ``most`` rows at most: a flush's trades split by frame (a
-    :class:`~rtkit.kinds.trades.TradeRows`, sent as the ring's ticks and made into rows
-    by the child), the rows of a list by slicing."""
+    """``rows`` in parts of up to ``most`` rows: a flush's trades in runs of whole
+    entries (``TradeRows.packed``; an entry larger than ``most`` is a part of its own),
+    sent as the ring's ticks and made into rows by the child; a list's rows by slicing."""
     if not rows:
         return []
     if len(rows) <= most:

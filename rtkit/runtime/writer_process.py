@@ -280,18 +280,14 @@ class ProcessSink:
         if not child.has_answer():
             if time.monotonic() - self._asked_at < START_TIMEOUT_S:
                 return False
-            self._end_child()  # hung: killed, as one that died before taking over
-            self._refused_handover(f"the writer process did not answer within "
-                                   f"{START_TIMEOUT_S:g} s")
-            self._hand_over()
+            self._lost_before_take_over(f"the writer process did not answer within "
+                                        f"{START_TIMEOUT_S:g} s")  # hung
             return False
         self._asked = False
         try:
             child.answer(0)
-        except ChildLost as exc:  # died (or could not start): a new one, a few times
-            self._child = None
-            self._refused_handover(str(exc))
-            self._hand_over()
+        except ChildLost as exc:  # died (or could not start)
+            self._lost_before_take_over(str(exc))
             return False
         except Exception as exc:  # it could not open the file: ask again, a few times (the
             self._refused_handover(str(exc))  # writer thread looks every few ms: not for
@@ -304,6 +300,13 @@ class ProcessSink:
         self._child_writes = True
         self.local.close()  # the run stays open: the child finishes it
         return True
+
+    def _lost_before_take_over(self, why: str) -> None:
+        """A child that died or hung before it took over: ended, and a new one asked, a
+        few times (MAX_REFUSED_HANDOVERS)."""
+        self._end_child()
+        self._refused_handover(why)
+        self._hand_over()
 
     def _refused_handover(self, why: str) -> None:
         """A child that could not start or died before taking over: after a few, this
