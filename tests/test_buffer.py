@@ -1,3 +1,4 @@
+import gc
 import random
 import threading
 
@@ -230,3 +231,41 @@ def test_appends_a_column_at_a_time_equal_appends_one_by_one(capacity):
             one_by_one.append(venue, received, [one])
         pd.testing.assert_frame_equal(by_column.snapshot(), one_by_one.snapshot())
     assert by_column.total == one_by_one.total == n_id
+
+
+def _tracked_allocations(work) -> int:
+    """Containers the garbage collector counted while ``work`` ran: with a young threshold
+    of 1 every one sets off a collection (the thresholds are put back after)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(1, 1_000_000, 1_000_000)
+    try:
+        before = gc.get_stats()[0]["collections"]
+        work()
+        return gc.get_stats()[0]["collections"] - before
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def test_a_read_of_many_ticks_makes_no_container_a_tick():
+    # zip(*ticks) made an iterator a tick: a 200k-frame burst set off twice the young
+    # collections and a second full one, ~25 ms of the receive thread (issue 17)
+    ring = RingBuffer(100_000)
+    ticks = [tick(i) for i in range(10_000)]
+    ring.append("binance", T0, ticks[:100])  # the symbol and venue are known
+    made = _tracked_allocations(lambda: ring.append("binance", T0, ticks))
+    assert made < 100, f"{made:,} containers counted for 10,000 ticks"
+    assert ring.snapshot()["trade_id"].tolist()[-3:] == [9_997, 9_998, 9_999]
+
+
+@pytest.mark.parametrize("bad", [tick(7, side=300), tick(7, tid=2**70), tick(7)[:5],
+                                 tick(7) + (1,)])
+def test_a_read_with_a_tick_that_cannot_be_stored_leaves_the_ring_as_it_was(bad):
+    # every column is converted before one is written: the oldest rows (the next to be
+    # overwritten) keep all their values, not some columns of the new ticks
+    ring = RingBuffer(50)
+    ring.append("binance", T0, [tick(i) for i in range(50)])
+    before = ring.snapshot()
+    with pytest.raises((OverflowError, ValueError)):
+        ring.append("binance", T0 + 1, [tick(100 + i) for i in range(40)] + [bad])
+    pd.testing.assert_frame_equal(ring.snapshot(), before)
+    assert ring.total == 50
