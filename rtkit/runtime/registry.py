@@ -21,6 +21,12 @@ def running(name: str):
         return _running.get(name)
 
 
+def any_running() -> bool:
+    """Whether some collector of this process is running."""
+    with _running_lock:
+        return bool(_running)
+
+
 def register(name: str, collector) -> None:
     with _running_lock:
         _running[name] = collector
