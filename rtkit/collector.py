@@ -64,6 +64,12 @@ __all__ = ["STATES", "Collector", "Status", "collect", "stop_all"]
 
 log = logging.getLogger("rtkit")
 
+#: the shortest time between two of the full garbage collections a collector's start runs
+#: (see ``_collect_garbage``): one that recent left little to collect, and each costs
+#: 20-50 ms (a test suite's ~800 starts: 40 s)
+FULL_COLLECTION_EVERY_S = 60.0
+_collected_at: float | None = None  # time.monotonic() of the last one
+
 
 class CollectorReplaced(UserWarning):
     """A collector was stopped because another of the same name started (a re-run cell)."""
@@ -219,8 +225,7 @@ class Collector(CollectorViews, BookReading, LiveHooks):
         previous = registry.running(self.name)
         if previous is not None and previous is not self:
             _replace(previous)
-        if gc.isenabled() and not registry.any_running():
-            _collect_garbage()
+        _collect_garbage()
         self.started_at_ns = time.time_ns()
         self._machine.move("connecting")
         self._write_thread = threading.Thread(target=self._thread_body, args=(self.writer.run,),
@@ -332,13 +337,20 @@ Collector.__doc__ = f"{Collector.__doc__}\n{COLLECTOR_OPTIONS}"
 
 def _collect_garbage() -> None:
     """One full garbage collection, before the first collector of the process starts
-    receiving. A full one walks every object of the interpreter (~20 ms with pandas
+    receiving. A full one walks every object of the interpreter (20-50 ms with pandas
     loaded) while the receive thread waits. Right after a script's or notebook's imports
     one is often due: it came ~50 ms into a 200k-frame burst, received at 2.56x a bare
     WebSocketApp loop, against 2.63x with the collection done here (same rounds, issue
-    17). Not when another collector runs (it would wait), nor when the program has turned
-    the garbage collector off."""
+    17). Not while another collector runs (it would wait), not within
+    FULL_COLLECTION_EVERY_S of the last, and not when the program has turned the garbage
+    collector off."""
+    global _collected_at
+    now = time.monotonic()
+    if (not gc.isenabled() or registry.any_running()
+            or (_collected_at is not None and now - _collected_at < FULL_COLLECTION_EVERY_S)):
+        return
     gc.collect()
+    _collected_at = time.monotonic()
 
 
 def _replace(previous: Collector) -> None:

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 import rtkit
+import rtkit.collector as collector_module
 from rtkit.runtime import registry
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
@@ -44,7 +45,8 @@ def collector(tmp_path, name):
 
 
 def test_the_first_collector_starts_with_a_full_collection_and_the_next_one_not(
-        tmp_path, full_collections):
+        tmp_path, full_collections, monkeypatch):
+    monkeypatch.setattr(collector_module, "FULL_COLLECTION_EVERY_S", 0.0)
     assert not registry.any_running()
     first, second = collector(tmp_path, "first"), collector(tmp_path, "second")
     try:
@@ -64,8 +66,24 @@ def test_the_first_collector_starts_with_a_full_collection_and_the_next_one_not(
         again.stop()
 
 
+def test_a_start_soon_after_a_collection_runs_none(tmp_path, full_collections, monkeypatch):
+    monkeypatch.setattr(collector_module, "FULL_COLLECTION_EVERY_S", 0.0)
+    first = collector(tmp_path, "first")
+    first.start()
+    first.stop()
+    assert len(full_collections) == 1
+    monkeypatch.setattr(collector_module, "FULL_COLLECTION_EVERY_S", 3600.0)
+    second = collector(tmp_path, "second")
+    try:
+        second.start()  # none runs, but one was collected a moment ago
+        assert len(full_collections) == 1
+    finally:
+        second.stop()
+
+
 def test_a_program_that_turned_the_garbage_collector_off_gets_no_collection(
-        tmp_path, full_collections):
+        tmp_path, full_collections, monkeypatch):
+    monkeypatch.setattr(collector_module, "FULL_COLLECTION_EVERY_S", 0.0)
     gc.disable()
     c = collector(tmp_path, "off")
     try:
