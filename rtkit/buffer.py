@@ -122,16 +122,10 @@ class RingBuffer:
             raise ValueError(f"ticks must be tuples of {len(_FIELDS)} fields (symbol, trade "
                              "id, timestamp, price, volume, side)")
         sym_of, tid_of, ts_of, price_of, volume_of, side_of = _FIELDS
-        codes = self._symbol_codes
-        symbol_codes = list(map(codes.get, map(sym_of, ticks)))
-        if None in symbol_codes:  # a symbol seen for the first time
-            symbol_codes = [self._code(codes, self._symbols, sym) if code is None else code
-                            for sym, code in zip(map(sym_of, ticks), symbol_codes, strict=True)]
         ts = np.fromiter(map(ts_of, ticks), self._ts.dtype, n)
         prices = np.fromiter(map(price_of, ticks), self._price.dtype, n)
         volumes = np.fromiter(map(volume_of, ticks), self._volume.dtype, n)
         sides = np.fromiter(map(side_of, ticks), self._side.dtype, n)
-        symbols = np.array(symbol_codes, self._symbol.dtype)
         tids = list(map(tid_of, ticks))
         text_ids = set(map(type, tids)) != {int}
         if text_ids:  # text ids (or a mix): the text column holds them, the int one the rest
@@ -139,6 +133,13 @@ class RingBuffer:
             texts = [None if type(tid) is int else tid for tid in tids]
         else:
             ids = np.array(tids, self._tid.dtype)
+        # new symbols last: a tick whose numbers could not be stored registers none
+        codes = self._symbol_codes
+        symbol_codes = list(map(codes.get, map(sym_of, ticks)))
+        if None in symbol_codes:  # a symbol seen for the first time
+            symbol_codes = [self._code(codes, self._symbols, sym) if code is None else code
+                            for sym, code in zip(map(sym_of, ticks), symbol_codes, strict=True)]
+        symbols = np.array(symbol_codes, self._symbol.dtype)
         put = self._put
         put(self._ts, start, n, ts)
         put(self._recv, start, n, received_at_ns)

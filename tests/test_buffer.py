@@ -258,10 +258,11 @@ def test_a_read_of_many_ticks_makes_no_container_a_tick():
 
 
 @pytest.mark.parametrize("bad", [tick(7, side=300), tick(7, tid=2**70), tick(7)[:5],
-                                 tick(7) + (1,)])
+                                 tick(7) + (1,), tick(7, "NEW-USDT", side=300)])
 def test_a_read_with_a_tick_that_cannot_be_stored_leaves_the_ring_as_it_was(bad):
     # every column is converted before one is written: the oldest rows (the next to be
-    # overwritten) keep all their values, not some columns of the new ticks
+    # overwritten) keep all their values, not some columns of the new ticks; a new
+    # symbol of the batch is not registered (a snapshot's categories would show it)
     ring = RingBuffer(50)
     ring.append("binance", T0, [tick(i) for i in range(50)])
     before = ring.snapshot()
