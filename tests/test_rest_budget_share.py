@@ -118,4 +118,7 @@ def test_a_collectors_share_paces_its_backfill_and_the_venue_never_refuses(db):
     times = [at for at, path, _ in rest.log if path == "/0/public/Trades"]
     assert len(times) >= 3 and rest.statuses[429] == 0
     spacing = min(b - a for a, b in zip(times, times[1:], strict=False))
-    assert 2.0 / 1.8 * 0.9 <= spacing < 2.0 * 0.9  # faster than half would allow, within 0.9
+    # faster than half the limit would allow; not faster than the share's window, but for
+    # the lateness of one send on a loaded machine (the server stamps arrivals: a request
+    # sent 0.12 s after its turn, the next on time, read 0.99 s apart, a fresh clone's run)
+    assert 2.0 / 1.8 - 0.2 <= spacing < 2.0 * 0.9
